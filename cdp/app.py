@@ -1,0 +1,119 @@
+"""The application factory: routes, error handling, static files, templates."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cdp.auth.service import SourceCache
+from cdp.config import Settings, get_settings
+from cdp.db import make_engine, make_sessionmaker
+from cdp.errors import CdpError
+
+TEMPLATES_DIR = Path(str(files("templates")))
+STATIC_DIR = Path(__file__).parent / "static"
+HTMX_DIR = Path(str(files("js_lib_htmx"))) / "static" / "htmx"
+
+
+def _error_body(error: str, detail: object, field: str | None = None) -> dict[str, object]:
+    return {"error": error, "field": field, "detail": detail}
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+) -> FastAPI:
+    """The app. Tests hand in an engine, or a session factory bound to a rolled-back connection."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_engine = engine is None
+        app.state.engine = engine or make_engine(
+            settings.database_url, pool_size=settings.db_pool_size
+        )
+        app.state.sessionmaker = session_factory or make_sessionmaker(app.state.engine)
+        yield
+        if own_engine:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Car retail CDP",
+        version="0.1.0",
+        description=(
+            "Collects configurator and showroom events (Segment Tracking API at /v1), "
+            "resolves them to one profile per customer, and serves profiles to staff apps "
+            "(/api, Bearer API token)."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.sources = SourceCache()
+    app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    if engine is not None:  # the lifespan may not run in tests: make the state usable now
+        app.state.engine = engine
+        app.state.sessionmaker = session_factory or make_sessionmaker(engine)
+
+    @app.exception_handler(CdpError)
+    async def cdp_error(_request: Request, exc: CdpError) -> JSONResponse:
+        return JSONResponse(
+            _error_body(type(exc).__name__, exc.message, exc.field), status_code=exc.status_code
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        loc = [str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body")]
+        return JSONResponse(
+            _error_body("invalid input", first.get("msg"), ".".join(loc) or None),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(("/api", "/v1")) or "text/html" not in request.headers.get(
+            "accept", ""
+        ):
+            return JSONResponse(
+                _error_body("not found" if exc.status_code == 404 else "error", exc.detail),
+                status_code=exc.status_code,
+            )
+        templates: Jinja2Templates = request.app.state.templates
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {"status": exc.status_code, "detail": exc.detail},
+            status_code=exc.status_code,
+        )
+
+    from cdp.profiles.routes import router as profiles_router
+    from ingest.routes import router as ingest_router
+
+    app.include_router(ingest_router)
+    app.include_router(profiles_router)
+    app.mount("/static/vendor/htmx", StaticFiles(directory=HTMX_DIR), name="htmx")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def home(request: Request) -> Response:
+        templates: Jinja2Templates = request.app.state.templates
+        return templates.TemplateResponse(request, "home.html", {})
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,103 @@
+"""Creating sources and API tokens, and checking the secrets they hand out."""
+
+from __future__ import annotations
+
+import threading
+import time
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cdp.auth.keys import digest, new_secret
+from cdp.errors import Conflict, InvalidInput
+from cdp.models import ROLES, SOURCE_KINDS, ApiToken, Source
+from ingest.service import SourceInfo
+
+
+def normalise_origin(origin: str) -> str:
+    """'https://Shop.example.com/' -> 'https://shop.example.com' (scheme://host[:port])."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(
+            f"origin {origin!r} must look like https://www.example.com", field="origin"
+        )
+    host = parts.hostname.lower()
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+def create_source(
+    session: Session, *, name: str, kind: str, origins: list[str]
+) -> tuple[Source, str]:
+    """A new event source and its write key (returned once, stored hashed)."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("name must not be empty", field="name")
+    if kind not in SOURCE_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(SOURCE_KINDS)}", field="kind")
+    if session.scalar(select(Source.id).where(Source.name == name)) is not None:
+        raise Conflict(f"a source named {name!r} already exists", field="name")
+    key = new_secret("wk")
+    source = Source(
+        name=name,
+        kind=kind,
+        write_key_hash=digest(key),
+        origins=sorted({normalise_origin(o) for o in origins}),
+    )
+    session.add(source)
+    session.flush()
+    return source, key
+
+
+def create_token(session: Session, *, name: str, role: str) -> tuple[ApiToken, str]:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("name must not be empty", field="name")
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+    secret = new_secret("cdp")
+    token = ApiToken(name=name, role=role, token_hash=digest(secret))
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+class SourceCache:
+    """Write key -> source, cached briefly: every ingest request needs it, keys rarely change."""
+
+    def __init__(self, ttl_seconds: float = 30.0) -> None:
+        self.ttl = ttl_seconds
+        self._entries: dict[str, tuple[float, SourceInfo | None]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, session: Session, write_key: str) -> SourceInfo | None:
+        key_hash = digest(write_key)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key_hash)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        row = session.scalar(
+            select(Source).where(Source.write_key_hash == key_hash, Source.active.is_(True))
+        )
+        info = (
+            SourceInfo(id=row.id, name=row.name, kind=row.kind, origins=tuple(row.origins))
+            if row
+            else None
+        )
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()  # unknown keys must not grow this without bound
+            self._entries[key_hash] = (now + self.ttl, info)
+        return info
+
+    def all_origins(self, session: Session) -> set[str]:
+        rows = session.scalars(select(Source.origins).where(Source.active.is_(True)))
+        return {origin for origins in rows for origin in origins}
+
+
+def token_role(session: Session, secret: str) -> ApiToken | None:
+    return session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == digest(secret), ApiToken.active.is_(True))
+    )

@@ -1,0 +1,95 @@
+"""Normalising identifiers, and refusing the placeholder values that would link strangers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+
+# Values that broken tracking code sends instead of a real id (PostHog's and Segment's lists).
+_PLACEHOLDERS_ANY_CASE = frozenset(
+    {
+        "anonymous",
+        "guest",
+        "distinctid",
+        "distinct_id",
+        "id",
+        "not_authenticated",
+        "email",
+        "undefined",
+        "true",
+        "false",
+        "null",
+        "none",
+        "nil",
+        "nan",
+        "[object object]",
+        "unknown",
+        "user",
+        "userid",
+        "user_id",
+        "anonymousid",
+        "anonymous_id",
+        "-1",
+    }
+)
+_ZEROS_AND_DASHES = re.compile(r"^[0\-]*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# Strongest first: the profile matched by the strongest identifier receives the message.
+KIND_RANK = {"user_id": 0, "email": 1, "phone": 2, "anonymous_id": 3, "config_code": 4}
+STRONG_KINDS = frozenset({"user_id", "email", "phone"})
+
+
+@dataclass(frozen=True, slots=True)
+class Identifier:
+    kind: str
+    value: str
+
+
+def placeholder_reason(raw: str) -> str | None:
+    """Why `raw` is not a usable identifier, or None when it is."""
+    stripped = raw.strip()
+    unquoted = stripped.strip("'\"").strip()
+    if not unquoted:
+        return "blank"
+    if unquoted.lower() in _PLACEHOLDERS_ANY_CASE:
+        return f"placeholder value {stripped!r}"
+    if _ZEROS_AND_DASHES.match(unquoted):
+        return f"placeholder value {stripped!r}"
+    return None
+
+
+def normalise_id(raw: str) -> str:
+    """userId and anonymousId: trimmed; case kept except that e-mail-like ids compare lower-case."""
+    value = raw.strip()
+    return value.lower() if "@" in value else value
+
+
+def normalise_email(raw: str) -> str | None:
+    value = raw.strip().lower()
+    if value.startswith("mailto:"):
+        value = value[7:]
+    return value if _EMAIL.match(value) else None
+
+
+@lru_cache(maxsize=65536)
+def normalise_phone(raw: str, region: str) -> str | None:
+    """E.164 ("+31612345678"), or None when the number cannot be valid."""
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalise_code(raw: str) -> str:
+    return raw.strip().upper()

@@ -1,0 +1,300 @@
+"""Identity resolution: every message attaches its identifiers to exactly one profile.
+
+The rules (docs/identity.md explains them for operators):
+- The profile matched by the message's strongest identifier (userId > email > phone >
+  anonymousId > configuration code) receives the message; unknown identifiers join it.
+- Other profiles the message links to are merged into one. The survivor is the profile that has a
+  userId, else the one seen first. Its id survives; the absorbed id keeps resolving to it.
+- Two profiles that each carry a different userId are never merged: a conflict is recorded.
+- Weak identifiers (anonymousId, configuration code) never merge two profiles that are both
+  identified (have a userId, email or phone): a browser or a shared code is not a person.
+- On showroom sources an anonymousId already used by an identified customer never links a
+  message that names someone else: the tablet was reused, so the new customer gets a new profile.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from cdp.identity import repository as repo
+from cdp.identity.identifiers import STRONG_KINDS, Identifier
+
+
+class Resolvable(Protocol):
+    @property
+    def identifiers(self) -> list[Identifier]: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def message_id(self) -> str: ...
+
+
+@dataclass
+class _ProfileState:
+    first_seen: datetime
+    strong: dict[str, set[str]] = field(default_factory=dict)
+    stored: bool = True
+
+    def has_strong(self) -> bool:
+        return any(self.strong.values())
+
+
+@dataclass
+class Resolution:
+    """The live profile of each message, in order, and what was written on the way."""
+
+    profile_ids: list[uuid.UUID]
+    created: list[uuid.UUID]
+    merges: int
+    warnings: int
+
+
+class _Resolver:
+    def __init__(
+        self, session: Session, *, source_id: int | None, channel: str, now: datetime
+    ) -> None:
+        self.session = session
+        self.source_id = source_id
+        self.channel = channel
+        self.now = now
+        self.owner: dict[Identifier, uuid.UUID] = {}
+        self.states: dict[uuid.UUID, _ProfileState] = {}
+        self.parent: dict[uuid.UUID, uuid.UUID] = {}  # in-batch merges of new profiles
+        self.new_profiles: list[uuid.UUID] = []
+        self.new_identities: dict[Identifier, uuid.UUID] = {}
+        self.unflushed_strong: dict[uuid.UUID, list[Identifier]] = {}
+        self.warnings: list[dict[str, Any]] = []
+        self.merges = 0
+
+    # --- profile bookkeeping -------------------------------------------------------------
+    def live(self, pid: uuid.UUID) -> uuid.UUID:
+        while pid in self.parent:
+            pid = self.parent[pid]
+        return pid
+
+    def state(self, pid: uuid.UUID) -> _ProfileState:
+        """What merge decisions need about a profile; loaded only when a decision needs it."""
+        if pid not in self.states:
+            first_seen, strong = repo.profile_facts(self.session, [pid])[pid]
+            for ident in self.unflushed_strong.pop(pid, ()):
+                strong.setdefault(ident.kind, set()).add(ident.value)
+            self.states[pid] = _ProfileState(first_seen=first_seen, strong=strong)
+        return self.states[pid]
+
+    def new_profile(self, first_seen: datetime) -> uuid.UUID:
+        pid = uuid.uuid4()
+        self.states[pid] = _ProfileState(first_seen=first_seen, stored=False)
+        self.new_profiles.append(pid)
+        return pid
+
+    def attach(self, ident: Identifier, pid: uuid.UUID) -> None:
+        self.owner[ident] = pid
+        self.new_identities[ident] = pid
+        if ident.kind in STRONG_KINDS:
+            if pid in self.states:
+                self.states[pid].strong.setdefault(ident.kind, set()).add(ident.value)
+            else:  # not loaded yet: remember it, so a later load sees it (it is not flushed)
+                self.unflushed_strong.setdefault(pid, []).append(ident)
+
+    def warn(
+        self,
+        kind: str,
+        detail: str,
+        item: Resolvable,
+        pid: uuid.UUID | None,
+        other: uuid.UUID | None = None,
+    ) -> None:
+        self.warnings.append(
+            {
+                "kind": kind,
+                "detail": detail,
+                "profile_id": pid,
+                "other_profile_id": other,
+                "source_id": self.source_id,
+                "message_id": item.message_id,
+                "created_at": self.now,
+            }
+        )
+
+    # --- the rules ---------------------------------------------------------------------
+    def resolve(self, item: Resolvable) -> uuid.UUID:
+        matches: list[tuple[Identifier, uuid.UUID]] = []
+        for ident in item.identifiers:
+            pid = self.owner.get(ident)
+            if pid is not None:
+                matches.append((ident, self.live(pid)))
+        if not matches:
+            pid = self.new_profile(item.occurred_at)
+            for ident in item.identifiers:
+                self.attach(ident, pid)
+            return pid
+
+        strong_in_message = [i for i in item.identifiers if i.kind in STRONG_KINDS]
+        anchor_ident, anchor = matches[0]  # identifiers come strongest first
+        if (
+            self.channel == "showroom"
+            and anchor_ident.kind not in STRONG_KINDS
+            and strong_in_message
+            and self._names_someone_else(anchor, strong_in_message)
+        ):
+            self.warn(
+                "showroom_id_reused",
+                f"{anchor_ident.kind} {anchor_ident.value!r} belongs to another customer; "
+                "the tablet session was not started afresh, so this customer gets own profile",
+                item,
+                None,
+                anchor,
+            )
+            matches = [(i, p) for i, p in matches if i.kind in STRONG_KINDS]
+            if not matches:
+                pid = self.new_profile(item.occurred_at)
+                for ident in item.identifiers:
+                    if ident not in self.owner:
+                        self.attach(ident, pid)
+                return pid
+            anchor_ident, anchor = matches[0]
+
+        for ident, other in matches[1:]:
+            anchor = self.live(anchor)
+            other = self.live(other)
+            if other == anchor:
+                continue
+            refusal = self._merge_refusal(anchor, other, ident)
+            if refusal:
+                self.warn(refusal[0], refusal[1], item, anchor, other)
+                continue
+            anchor = self._merge(anchor, other, ident, item)
+
+        anchor = self.live(anchor)
+        for ident in item.identifiers:
+            if ident in self.owner:
+                continue
+            known_users = (
+                self.state(anchor).strong.get("user_id") if ident.kind == "user_id" else None
+            )
+            if known_users:
+                self.warn(
+                    "user_id_conflict",
+                    f"userId {ident.value!r} not added: profile already has userId "
+                    f"{sorted(known_users)[0]!r}",
+                    item,
+                    anchor,
+                )
+                continue
+            self.attach(ident, anchor)
+        return anchor
+
+    def _names_someone_else(self, pid: uuid.UUID, strong: list[Identifier]) -> bool:
+        known = self.state(pid).strong
+        if not known:
+            return False
+        return not any(ident.value in known.get(ident.kind, ()) for ident in strong)
+
+    def _merge_refusal(
+        self, anchor: uuid.UUID, other: uuid.UUID, via: Identifier
+    ) -> tuple[str, str] | None:
+        a, b = self.state(anchor), self.state(other)
+        a_users, b_users = a.strong.get("user_id", set()), b.strong.get("user_id", set())
+        if a_users and b_users and a_users != b_users:
+            return (
+                "user_id_conflict",
+                f"not merged: {via.kind} {via.value!r} links profiles with different userIds "
+                f"{sorted(a_users)[0]!r} and {sorted(b_users)[0]!r}",
+            )
+        if via.kind not in STRONG_KINDS and a.has_strong() and b.has_strong():
+            return (
+                "weak_link_refused",
+                f"not merged: only {via.kind} {via.value!r} links two identified profiles",
+            )
+        return None
+
+    def _merge(
+        self, anchor: uuid.UUID, other: uuid.UUID, via: Identifier, item: Resolvable
+    ) -> uuid.UUID:
+        def rank(pid: uuid.UUID) -> tuple[bool, bool, datetime]:
+            # A stored profile beats one made in this batch; then the one with a userId; then
+            # the one seen first.
+            state = self.state(pid)
+            return (not state.stored, not state.strong.get("user_id"), state.first_seen)
+
+        survivor, absorbed = (anchor, other) if rank(anchor) <= rank(other) else (other, anchor)
+        s_state, x_state = self.state(survivor), self.state(absorbed)
+        for kind, values in x_state.strong.items():
+            s_state.strong.setdefault(kind, set()).update(values)
+        s_state.first_seen = min(s_state.first_seen, x_state.first_seen)
+        self.parent[absorbed] = survivor
+        for ident, pid in list(self.owner.items()):
+            if pid == absorbed:
+                self.owner[ident] = survivor
+        for ident, pid in list(self.new_identities.items()):
+            if pid == absorbed:
+                self.new_identities[ident] = survivor
+        if x_state.stored:
+            repo.lock_profiles(self.session, [survivor, absorbed])
+            repo.move_profile_rows(self.session, absorbed=absorbed, survivor=survivor)
+            repo.record_merge(
+                self.session,
+                survivor=survivor,
+                absorbed=absorbed,
+                reason=f"{via.kind} {via.value!r} belongs to both profiles",
+                source_id=self.source_id,
+                message_id=item.message_id,
+                now=self.now,
+            )
+            self.merges += 1
+        return survivor
+
+
+def resolve_profiles(
+    session: Session,
+    items: Sequence[Resolvable],
+    *,
+    source_id: int | None,
+    channel: str,
+    now: datetime,
+) -> Resolution:
+    """Resolve each item to a live profile, creating and merging profiles as the rules say.
+
+    New profiles and identities are written before returning (flushed, not committed), so the
+    caller can store events that reference them.
+    """
+    resolver = _Resolver(session, source_id=source_id, channel=channel, now=now)
+    all_idents = {ident for item in items for ident in item.identifiers}
+    repo.lock_identifiers(session, all_idents)
+    resolver.owner = repo.owners_of(session, all_idents)
+    assigned = [resolver.resolve(item) for item in items]
+    profile_ids = [resolver.live(pid) for pid in assigned]
+
+    created = [pid for pid in resolver.new_profiles if pid not in resolver.parent]
+    seen: dict[uuid.UUID, list[datetime]] = {}
+    for pid, item in zip(profile_ids, items, strict=True):
+        bounds = seen.setdefault(pid, [item.occurred_at, item.occurred_at])
+        bounds[0] = min(bounds[0], item.occurred_at)
+        bounds[1] = max(bounds[1], item.occurred_at)
+    created_set = set(created)
+    repo.insert_profiles(
+        session, [(pid, seen[pid][0], seen[pid][1]) for pid in created if pid in seen], now
+    )
+    repo.insert_identities(
+        session,
+        [(ident, resolver.live(pid)) for ident, pid in resolver.new_identities.items()],
+        source_id=source_id,
+        now=now,
+    )
+    repo.touch_profiles(
+        session,
+        [(pid, bounds[0], bounds[1]) for pid, bounds in seen.items() if pid not in created_set],
+    )
+    repo.insert_warnings(session, resolver.warnings)
+    return Resolution(
+        profile_ids=profile_ids,
+        created=created,
+        merges=resolver.merges,
+        warnings=len(resolver.warnings),
+    )

@@ -1,0 +1,111 @@
+"""What the read API returns about a profile."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class IdentifierOut(BaseModel):
+    kind: str
+    value: str
+    first_seen_at: datetime
+
+
+class ConsentOut(BaseModel):
+    purpose: str
+    status: str
+    stated_at: datetime
+    wording: str | None
+    source: str | None
+
+
+class ConfigurationOut(BaseModel):
+    code: str
+    channel: str
+    source: str | None
+    saved_at: datetime
+    model: str | None
+    trim: str | None
+    engine: str | None
+    colour: str | None
+    colour_hex: str | None
+    wheels: str | None
+    interior: str | None
+    options: list[Any]
+    total_price: Decimal | None
+    currency: str | None
+    url: str | None
+
+
+class SessionOut(BaseModel):
+    started_at: datetime
+    ended_at: datetime
+    channel: str
+    events: int
+    models: list[str]
+
+
+class MergeOut(BaseModel):
+    survivor_id: uuid.UUID
+    absorbed_id: uuid.UUID
+    merged_at: datetime
+    reason: str
+    message_id: str | None
+
+
+class EventOut(BaseModel):
+    id: int
+    type: str
+    name: str | None
+    channel: str
+    occurred_at: datetime
+    properties: dict[str, Any]
+    traits: dict[str, Any]
+
+
+class ModelInterest(BaseModel):
+    model: str
+    events: int
+
+
+class ProfileOut(BaseModel):
+    id: uuid.UUID
+    absorbed_ids: list[uuid.UUID]
+    first_seen_at: datetime
+    last_seen_at: datetime
+    name: str | None
+    identifiers: list[IdentifierOut]
+    traits: dict[str, Any]
+    consents: dict[str, ConsentOut]
+    consent_history: list[ConsentOut]
+    channels: list[str]
+    session_count: int
+    sessions: list[SessionOut]
+    models_considered: list[ModelInterest]
+    configurations: list[ConfigurationOut]
+    interest_shares: dict[str, float]
+    merges: list[MergeOut]
+    timeline: list[EventOut]
+    timeline_next_offset: int | None
+
+
+class ProfileSummary(BaseModel):
+    id: uuid.UUID
+    name: str | None
+    email: str | None
+    phone: str | None
+    postal_code: str | None
+    last_seen_at: datetime
+    latest_model: str | None
+    latest_colour: str | None
+
+
+class ProfileList(BaseModel):
+    query: str
+    matched_by: str | None
+    results: list[ProfileSummary]

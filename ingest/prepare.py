@@ -1,0 +1,282 @@
+"""From a validated Segment message to what the store needs: time, identifiers, traits, consent."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from cdp.identity.identifiers import (
+    KIND_RANK,
+    Identifier,
+    normalise_code,
+    normalise_email,
+    normalise_id,
+    normalise_phone,
+    placeholder_reason,
+)
+from ingest import taxonomy
+from ingest.schemas import Message
+
+# Segment's reserved traits, stored under our snake_case names.
+_TRAIT_ALIASES = {
+    "firstName": "first_name",
+    "firstname": "first_name",
+    "lastName": "last_name",
+    "lastname": "last_name",
+    "postalCode": "postal_code",
+    "zip": "postal_code",
+    "zipcode": "postal_code",
+    "locale": "language",
+    "createdAt": "created_at",
+}
+_ADDRESS_TRAITS = {
+    "city": "city",
+    "postalCode": "postal_code",
+    "postal_code": "postal_code",
+    "country": "country",
+    "street": "street",
+}
+
+CONSENT_ALIASES = {
+    "tracking": "tracking",
+    "analytics": "tracking",
+    "profiling": "tracking",
+    "personalization": "tracking",
+    "personalisation": "tracking",
+    "email": "email",
+    "email_marketing": "email",
+    "emailmarketing": "email",
+    "marketing_email": "email",
+    "phone": "phone",
+    "sms": "phone",
+    "phone_marketing": "phone",
+    "sms_marketing": "phone",
+    "phone_and_sms": "phone",
+}
+_GRANTED = {"granted", "true", "yes", "opt-in", "opt_in", "optin", "given", "1"}
+_WITHDRAWN = {"withdrawn", "false", "no", "opt-out", "opt_out", "optout", "denied", "revoked", "0"}
+
+
+@dataclass(slots=True)
+class ConsentStatement:
+    purpose: str
+    status: str
+    wording: str | None
+
+
+@dataclass(slots=True)
+class SavedConfiguration:
+    code: str
+    model: str | None
+    trim: str | None
+    engine: str | None
+    colour: str | None
+    colour_hex: str | None
+    wheels: str | None
+    interior: str | None
+    options: list[Any]
+    total_price: Decimal | None
+    currency: str | None
+    url: str | None
+
+
+@dataclass(slots=True)
+class PreparedMessage:
+    index: int
+    message: Message
+    message_id: str
+    occurred_at: datetime
+    identifiers: list[Identifier]  # strongest first
+    traits: dict[str, Any]
+    consents: list[ConsentStatement]
+    configuration: SavedConfiguration | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str | None:
+        return self.message.event if self.message.type == "track" else self.message.name
+
+
+def event_time(message: Message, received_at: datetime) -> datetime:
+    """receivedAt - (sentAt - timestamp): corrects the sender's clock, as Segment does."""
+    stamp = message.timestamp or message.originalTimestamp
+    if stamp is None:
+        return received_at
+    if message.sentAt is not None:
+        return received_at - (message.sentAt - stamp)
+    return stamp
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _traits_of(message: Message) -> dict[str, Any]:
+    traits: dict[str, Any] = {}
+    sources = []
+    if message.context and isinstance(message.context.get("traits"), dict):
+        sources.append(message.context["traits"])
+    if message.type == "identify" and message.traits:
+        sources.append(message.traits)  # the call's own traits win over context traits
+    for source in sources:
+        for key, value in source.items():
+            if key == "consent":
+                continue
+            if key == "address" and isinstance(value, dict):
+                for sub, name in _ADDRESS_TRAITS.items():
+                    if sub in value and value[sub] is not None:
+                        traits[name] = value[sub]
+                continue
+            traits[_TRAIT_ALIASES.get(key, key)] = value
+    return traits
+
+
+def _consent_status(value: Any) -> tuple[str, str | None] | None:
+    wording = None
+    if isinstance(value, dict):
+        wording = _text(value.get("wording") or value.get("text"))
+        value = value.get("status", value.get("granted"))
+    if isinstance(value, bool):
+        return ("granted" if value else "withdrawn"), wording
+    text = str(value).strip().lower() if value is not None else ""
+    if text in _GRANTED:
+        return "granted", wording
+    if text in _WITHDRAWN:
+        return "withdrawn", wording
+    return None
+
+
+def _consents_of(message: Message) -> list[ConsentStatement]:
+    found: dict[str, ConsentStatement] = {}
+    context_consent = (message.context or {}).get("consent")
+    if isinstance(context_consent, dict):
+        prefs = context_consent.get("categoryPreferences")
+        if isinstance(prefs, dict):
+            for category, value in prefs.items():
+                purpose = CONSENT_ALIASES.get(str(category).strip().lower())
+                status = _consent_status(value)
+                if purpose and status:
+                    found[purpose] = ConsentStatement(purpose, status[0], status[1])
+    trait_consent = (message.traits or {}).get("consent") if message.type == "identify" else None
+    if isinstance(trait_consent, dict):
+        for key, value in trait_consent.items():
+            purpose = CONSENT_ALIASES.get(str(key).strip().lower())
+            status = _consent_status(value)
+            if purpose and status:
+                found[purpose] = ConsentStatement(purpose, status[0], status[1])
+    return list(found.values())
+
+
+def _price(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return price.quantize(Decimal("0.01")) if price.is_finite() and abs(price) < 10**10 else None
+
+
+def configuration_code(properties: dict[str, Any]) -> str | None:
+    for key in ("configuration_code", "configurationCode", "code"):
+        text = _text(properties.get(key))
+        if text:
+            return text
+    return None
+
+
+def _configuration_of(message: Message) -> SavedConfiguration | None:
+    if message.type != "track" or message.event != taxonomy.CONFIGURATION_SAVED:
+        return None
+    props = message.properties or {}
+    code = configuration_code(props)
+    if code is None:
+        return None
+    options = props.get("options")
+    hex_value = _text(props.get("colour_hex") or props.get("color_hex"))
+    return SavedConfiguration(
+        code=normalise_code(code)[:100],
+        model=_text(props.get("model")),
+        trim=_text(props.get("trim")),
+        engine=_text(props.get("engine")),
+        colour=_text(props.get("colour") or props.get("color")),
+        colour_hex=hex_value if hex_value and len(hex_value) == 7 and hex_value[0] == "#" else None,
+        wheels=_text(props.get("wheels")),
+        interior=_text(props.get("interior")),
+        options=options if isinstance(options, list) else [],
+        total_price=_price(props.get("total_price", props.get("price"))),
+        currency=(_text(props.get("currency")) or "EUR")[:3].upper(),
+        url=_text(props.get("url")),
+    )
+
+
+def prepare(
+    message: Message, *, index: int, received_at: datetime, phone_region: str
+) -> PreparedMessage:
+    """Interpret one message: identifiers normalised, placeholders dropped with a warning."""
+    warnings: list[str] = []
+    identifiers: list[Identifier] = []
+
+    def add(kind: str, raw: Any, normalised: str | None) -> None:
+        if raw is None:
+            return
+        reason = placeholder_reason(str(raw))
+        if reason:
+            warnings.append(f"{kind} ignored: {reason}")
+            return
+        if normalised is None:
+            warnings.append(f"{kind} ignored: {str(raw)[:60]!r} is not a valid {kind}")
+            return
+        ident = Identifier(kind, normalised)
+        if ident not in identifiers:
+            identifiers.append(ident)
+
+    traits = _traits_of(message)
+    if message.userId is not None:
+        add("user_id", message.userId, normalise_id(message.userId))
+    if message.type == "alias" and message.previousId is not None:
+        # previousId names the earlier user: an anonymousId or an older userId.
+        add("anonymous_id", message.previousId, normalise_id(message.previousId))
+    email = _text(traits.get("email"))
+    if email is not None:
+        add("email", email, normalise_email(email))
+    phone = _text(traits.get("phone"))
+    if phone is not None:
+        add("phone", phone, normalise_phone(phone, phone_region))
+    if message.anonymousId is not None:
+        add("anonymous_id", message.anonymousId, normalise_id(message.anonymousId))
+    if message.type == "track" and message.event in (
+        taxonomy.CONFIGURATION_SAVED,
+        taxonomy.CONFIGURATION_LOADED,
+    ):
+        code = configuration_code(message.properties or {})
+        if code is not None:
+            add("config_code", code, normalise_code(code))
+
+    identifiers.sort(key=lambda ident: KIND_RANK[ident.kind])
+    # Stored traits carry the normalised contact details, so profiles show what matching uses.
+    for ident in identifiers:
+        if ident.kind in ("email", "phone"):
+            traits[ident.kind] = ident.value
+    if "email" in traits and not any(i.kind == "email" for i in identifiers):
+        del traits["email"]
+    if "phone" in traits and not any(i.kind == "phone" for i in identifiers):
+        del traits["phone"]
+
+    return PreparedMessage(
+        index=index,
+        message=message,
+        message_id=message.messageId or f"cdp-{uuid.uuid4()}",
+        occurred_at=event_time(message, received_at),
+        identifiers=identifiers,
+        traits=traits,
+        consents=_consents_of(message),
+        configuration=_configuration_of(message),
+        warnings=warnings,
+    )

@@ -1,0 +1,310 @@
+"""The ingest rules: validate, de-duplicate, resolve identities, store events and their effects.
+
+Takes a session and flushes; the caller commits, so a 2xx is only sent once all of it is durable.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from cdp.identity.repository import insert_warnings, upsert_traits
+from cdp.identity.service import resolve_profiles
+from cdp.text import search_text
+from ingest import repository as repo
+from ingest.prepare import PreparedMessage, prepare
+from ingest.schemas import MAX_MESSAGE_BYTES, Message, Rejection
+
+_MAX_TRAIT_NAME = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    id: int
+    name: str
+    kind: str  # web | showroom: the channel of everything this source sends
+    origins: tuple[str, ...] = ()
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    profile_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+def _describe(error: ValidationError) -> tuple[str | None, str]:
+    first = error.errors(include_url=False)[0]
+    loc = ".".join(str(part) for part in first["loc"])
+    message = first["msg"]
+    if not loc and ": " in message:  # our own cross-field checks name the field first
+        message = message.removeprefix("Value error, ")
+        loc, message = message.split(": ", 1)
+    return (loc or None), message.removeprefix("Value error, ")
+
+
+def validate_message(
+    raw: Any, *, index: int, check_size: bool, defaults: dict[str, Any] | None = None
+) -> Message | Rejection:
+    """One raw JSON value to a Message, or the reason it is refused."""
+    if not isinstance(raw, dict):
+        return Rejection(index=index, field=None, reason="a message must be a JSON object")
+    if check_size:
+        size = len(orjson.dumps(raw))
+        if size > MAX_MESSAGE_BYTES:
+            return Rejection(
+                index=index,
+                field=None,
+                reason=f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes",
+            )
+    if defaults:
+        raw = {**{k: v for k, v in defaults.items() if v is not None}, **raw}
+    try:
+        return Message.model_validate(raw)
+    except ValidationError as error:
+        loc, reason = _describe(error)
+        return Rejection(index=index, field=loc, reason=reason)
+
+
+def ingest(
+    session: Session,
+    raw_messages: Sequence[Any],
+    *,
+    source: SourceInfo,
+    endpoint: str,
+    received_at: datetime,
+    phone_region: str,
+    check_size: bool = True,
+    defaults: dict[str, Any] | None = None,
+) -> IngestResult:
+    result = IngestResult()
+    prepared: list[PreparedMessage] = []
+    quarantined: list[dict[str, Any]] = []
+
+    def reject(raw: Any, rejection: Rejection) -> None:
+        result.rejected.append(rejection)
+        reason = f"{rejection.field}: {rejection.reason}" if rejection.field else rejection.reason
+        quarantined.append(
+            {
+                "source_id": source.id,
+                "received_at": received_at,
+                "endpoint": endpoint,
+                "batch_index": rejection.index,
+                "reason": reason,
+                "raw": orjson.dumps(raw, default=str).decode(),
+            }
+        )
+
+    for index, raw in enumerate(raw_messages):
+        checked = validate_message(raw, index=index, check_size=check_size, defaults=defaults)
+        if isinstance(checked, Rejection):
+            reject(raw, checked)
+            continue
+        item = prepare(checked, index=index, received_at=received_at, phone_region=phone_region)
+        if not item.identifiers:
+            why = "; ".join(item.warnings) or "no identifier given"
+            reject(
+                raw, Rejection(index=index, field="userId", reason=f"no usable identifier ({why})")
+            )
+            continue
+        prepared.append(item)
+
+    repo.quarantine(session, quarantined)
+
+    # De-duplicate on messageId: within the request, then against what is stored.
+    unique: dict[str, PreparedMessage] = {}
+    for item in prepared:
+        if item.message_id in unique:
+            result.duplicates += 1
+        else:
+            unique[item.message_id] = item
+    known = repo.known_message_ids(session, source.id, list(unique))
+    fresh = [item for mid, item in unique.items() if mid not in known]
+    result.duplicates += len(unique) - len(fresh)
+    result.accepted = len(prepared)
+    if not fresh:
+        return result
+
+    resolution = resolve_profiles(
+        session, fresh, source_id=source.id, channel=source.kind, now=received_at
+    )
+    result.profile_ids = resolution.profile_ids
+    stored = repo.insert_events(
+        session,
+        [
+            _event_row(item, pid, source, received_at)
+            for item, pid in zip(fresh, resolution.profile_ids, strict=True)
+        ],
+    )
+    # A concurrent retry may have stored some of them between our check and our insert.
+    result.duplicates += len(fresh) - len(stored)
+    effects = [
+        (item, pid)
+        for item, pid in zip(fresh, resolution.profile_ids, strict=True)
+        if item.message_id in stored
+    ]
+    _store_configurations(session, effects, stored, source, received_at)
+    _store_traits(session, effects)
+    _store_consents(session, effects, source, received_at)
+    _store_identifier_warnings(session, effects, source, received_at)
+    return result
+
+
+def _event_row(
+    item: PreparedMessage, pid: uuid.UUID, source: SourceInfo, received_at: datetime
+) -> dict[str, Any]:
+    msg = item.message
+    properties = dict(msg.properties or {})
+    if msg.type == "alias":
+        properties["previousId"] = msg.previousId
+    elif msg.type == "group":
+        properties["groupId"] = msg.groupId
+    elif msg.category is not None:
+        properties.setdefault("category", msg.category)
+    return {
+        "source_id": source.id,
+        "message_id": item.message_id,
+        "type": msg.type,
+        "name": item.name,
+        "channel": source.kind,
+        "profile_id": pid,
+        "anonymous_id": msg.anonymousId,
+        "user_id": msg.userId,
+        "occurred_at": item.occurred_at,
+        "received_at": received_at,
+        "properties": properties,
+        "traits": msg.traits or {},
+        "context": msg.context or {},
+    }
+
+
+def _store_configurations(
+    session: Session,
+    effects: list[tuple[PreparedMessage, uuid.UUID]],
+    event_ids: dict[str, int],
+    source: SourceInfo,
+    received_at: datetime,
+) -> None:
+    rows = []
+    for item, pid in effects:
+        conf = item.configuration
+        if conf is None:
+            continue
+        rows.append(
+            {
+                "profile_id": pid,
+                "event_id": event_ids[item.message_id],
+                "code": conf.code,
+                "channel": source.kind,
+                "source_id": source.id,
+                "saved_at": item.occurred_at,
+                "model": conf.model,
+                "trim": conf.trim,
+                "engine": conf.engine,
+                "colour": conf.colour,
+                "colour_hex": conf.colour_hex,
+                "wheels": conf.wheels,
+                "interior": conf.interior,
+                "options": conf.options,
+                "total_price": conf.total_price,
+                "currency": conf.currency,
+                "url": conf.url,
+                "recorded_at": received_at,
+            }
+        )
+    repo.insert_configurations(session, rows)
+
+
+def _store_traits(session: Session, effects: list[tuple[PreparedMessage, uuid.UUID]]) -> None:
+    merged: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
+    for item, pid in effects:
+        for name, value in item.traits.items():
+            if not name or len(name) > _MAX_TRAIT_NAME:
+                continue
+            row = merged.get((pid, name))
+            at = item.occurred_at
+            if row is None:
+                merged[(pid, name)] = {
+                    "profile_id": pid,
+                    "name": name,
+                    "value": value,
+                    "value_at": at,
+                    "first_value": value,
+                    "first_at": at,
+                    "search_text": search_text(value),
+                }
+                continue
+            if at >= row["value_at"]:
+                row["value"], row["value_at"] = value, at
+                row["search_text"] = search_text(value)
+            if at < row["first_at"]:
+                row["first_value"], row["first_at"] = value, at
+    upsert_traits(session, list(merged.values()))
+
+
+def _store_consents(
+    session: Session,
+    effects: list[tuple[PreparedMessage, uuid.UUID]],
+    source: SourceInfo,
+    received_at: datetime,
+) -> None:
+    stated = [(item, pid) for item, pid in effects if item.consents]
+    if not stated:
+        return
+    in_force = repo.consents_in_force(session, {pid for _, pid in stated})
+    rows = []
+    for item, pid in sorted(stated, key=lambda pair: pair[0].occurred_at):
+        for statement in item.consents:
+            key = (pid, statement.purpose)
+            current = in_force.get(key)
+            if current is not None and current[1] <= item.occurred_at:
+                same_status = current[0] == statement.status
+                if same_status and (statement.wording is None or statement.wording == current[2]):
+                    continue  # a repeat of what is in force: not a new statement
+            rows.append(
+                {
+                    "profile_id": pid,
+                    "purpose": statement.purpose,
+                    "status": statement.status,
+                    "stated_at": item.occurred_at,
+                    "wording": statement.wording,
+                    "source_id": source.id,
+                    "message_id": item.message_id,
+                    "recorded_at": received_at,
+                }
+            )
+            if current is None or current[1] <= item.occurred_at:
+                in_force[key] = (statement.status, item.occurred_at, statement.wording)
+    repo.insert_consents(session, rows)
+
+
+def _store_identifier_warnings(
+    session: Session,
+    effects: list[tuple[PreparedMessage, uuid.UUID]],
+    source: SourceInfo,
+    received_at: datetime,
+) -> None:
+    insert_warnings(
+        session,
+        [
+            {
+                "kind": "ignored_identifier",
+                "detail": warning,
+                "profile_id": pid,
+                "other_profile_id": None,
+                "source_id": source.id,
+                "message_id": item.message_id,
+                "created_at": received_at,
+            }
+            for item, pid in effects
+            for warning in item.warnings
+        ],
+    )
