@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
@@ -20,6 +20,7 @@ from cdp.auth.service import SourceCache
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.errors import CdpError
+from cdp.web import SESSION_COOKIE, LoginRequired, PageForbidden, is_htmx, render
 
 TEMPLATES_DIR = Path(str(files("templates")))
 STATIC_DIR = Path(__file__).parent / "static"
@@ -99,18 +100,38 @@ def create_app(
             status_code=exc.status_code,
         )
 
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        target = f"/login?next={exc.next_url}"
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(PageForbidden)
+    async def page_forbidden(request: Request, exc: PageForbidden) -> Response:
+        return render(
+            request,
+            "error.html",
+            {"status": exc.status_code, "detail": exc.message},
+            status_code=exc.status_code,
+        )
+
     from cdp.profiles.routes import router as profiles_router
     from ingest.routes import router as ingest_router
+    from showroom.routes import routers as showroom_routers
 
     app.include_router(ingest_router)
     app.include_router(profiles_router)
+    for router in showroom_routers:
+        app.include_router(router)
     app.mount("/static/vendor/htmx", StaticFiles(directory=HTMX_DIR), name="htmx")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home(request: Request) -> Response:
-        templates: Jinja2Templates = request.app.state.templates
-        return templates.TemplateResponse(request, "home.html", {})
+        if request.cookies.get(SESSION_COOKIE):
+            return RedirectResponse("/showroom", status_code=303)
+        return render(request, "home.html")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

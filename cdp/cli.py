@@ -24,7 +24,9 @@ source_app = typer.Typer(
     help="Event sources (websites, showroom tablets) and their write keys.", no_args_is_help=True
 )
 token_app = typer.Typer(help="API tokens for staff apps reading profiles.", no_args_is_help=True)
+user_app = typer.Typer(help="Staff accounts for the showroom pages.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
 app.add_typer(source_app, name="source")
 app.add_typer(token_app, name="token")
 
@@ -94,6 +96,28 @@ def token_create(
         token, secret = create_token(session, name=name, role=role)
         typer.echo(f"token {token.name!r} with role {token.role} created")
     typer.echo(f"API token (shown once, send as 'Authorization: Bearer ...'): {secret}")
+    engine.dispose()
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Argument(help="The staff member's e-mail address (their login)")],
+    role: Annotated[
+        str, typer.Option(help="sales, reception, delivery, marketing, manager or admin")
+    ],
+    name: Annotated[str | None, typer.Option(help="Full name shown in the app")] = None,
+) -> None:
+    """Create a staff account. The password is asked for (or read from standard input)."""
+    from cdp.auth.staff import create_user
+
+    if sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    engine = _migrated_engine(get_settings())
+    with session_scope(make_sessionmaker(engine)) as session:
+        user = create_user(session, email=email, role=role, name=name, password=password)
+        typer.echo(f"staff user {user.email} ({user.role}) created")
     engine.dispose()
 
 

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000", description="Base URL used in exported links"
     )
     db_pool_size: int = 10
+    session_idle_minutes: int = Field(
+        default=120, ge=5, description="Staff are signed out after this long without a request"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from cdp.identity.repository import insert_warnings, upsert_traits
 from cdp.identity.service import resolve_profiles
+from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
 from cdp.text import search_text
 from ingest import repository as repo
 from ingest.prepare import PreparedMessage, prepare
@@ -153,6 +154,15 @@ def ingest(
     ]
     _store_configurations(session, effects, stored, source, received_at)
     _store_traits(session, effects)
+    refresh_search(
+        session,
+        {
+            pid
+            for item, pid in effects
+            if item.configuration is not None or SEARCH_TRAITS.intersection(item.traits)
+        }
+        | resolution.merged,
+    )
     _store_consents(session, effects, source, received_at)
     _store_identifier_warnings(session, effects, source, received_at)
     return result

@@ -20,6 +20,7 @@ from cdp.models import (
     IdentityWarning,
     Profile,
     ProfileMerge,
+    ProfileSearch,
     ProfileTrait,
 )
 
@@ -113,14 +114,13 @@ def profile_facts(
 
 def _profile_owned_tables() -> list[Table]:
     """Tables whose rows belong to a profile through a `profile_id` column; merges move them."""
-    tables = []
-    for table in Base.metadata.sorted_tables:
-        if table.name == ProfileTrait.__tablename__ or "profile_id" not in table.c:
-            continue
-        if table.info.get("merge") == "skip":
-            continue
-        tables.append(table)
-    return tables
+    # Traits merge by rule; the search projection is rebuilt for the survivor.
+    special = {ProfileTrait.__tablename__, ProfileSearch.__tablename__}
+    return [
+        table
+        for table in Base.metadata.sorted_tables
+        if "profile_id" in table.c and table.name not in special
+    ]
 
 
 def move_profile_rows(session: Session, *, absorbed: uuid.UUID, survivor: uuid.UUID) -> None:

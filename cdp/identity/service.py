@@ -53,6 +53,7 @@ class Resolution:
     created: list[uuid.UUID]
     merges: int
     warnings: int
+    merged: set[uuid.UUID]  # survivors and absorbed profiles of stored merges
 
 
 class _Resolver:
@@ -71,6 +72,7 @@ class _Resolver:
         self.unflushed_strong: dict[uuid.UUID, list[Identifier]] = {}
         self.warnings: list[dict[str, Any]] = []
         self.merges = 0
+        self.merged: set[uuid.UUID] = set()
 
     # --- profile bookkeeping -------------------------------------------------------------
     def live(self, pid: uuid.UUID) -> uuid.UUID:
@@ -248,6 +250,7 @@ class _Resolver:
                 now=self.now,
             )
             self.merges += 1
+            self.merged.update((survivor, absorbed))
         return survivor
 
 
@@ -297,4 +300,5 @@ def resolve_profiles(
         created=created,
         merges=resolver.merges,
         warnings=len(resolver.warnings),
+        merged=resolver.merged,
     )

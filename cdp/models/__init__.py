@@ -2,6 +2,24 @@
 
 from cdp.models.access import ROLES, SOURCE_KINDS, ApiToken, Source
 from cdp.models.base import Base, utcnow
+from cdp.models.crm import (
+    APPOINTMENT_KINDS,
+    APPOINTMENT_STATUSES,
+    CONTACT_METHODS,
+    CONTACT_OUTCOMES,
+    LEAD_CHANNELS,
+    LEAD_STAGES,
+    LOST_REASONS,
+    OPEN_STAGES,
+    Appointment,
+    ContactAttempt,
+    Delivery,
+    Lead,
+    LeadStageChange,
+    Note,
+    ProfileSearch,
+    TabletSession,
+)
 from cdp.models.event import Configuration, Event, QuarantinedMessage
 from cdp.models.profile import (
     CONSENT_PURPOSES,
@@ -14,24 +32,45 @@ from cdp.models.profile import (
     ProfileMerge,
     ProfileTrait,
 )
+from cdp.models.staff import LoginAttempt, ProfileView, StaffSession, StaffUser
 
 __all__ = [
+    "APPOINTMENT_KINDS",
+    "APPOINTMENT_STATUSES",
     "CONSENT_PURPOSES",
     "CONSENT_STATUSES",
+    "CONTACT_METHODS",
+    "CONTACT_OUTCOMES",
     "IDENTITY_KINDS",
+    "LEAD_CHANNELS",
+    "LEAD_STAGES",
+    "LOST_REASONS",
+    "OPEN_STAGES",
     "ROLES",
     "SOURCE_KINDS",
     "ApiToken",
+    "Appointment",
     "Base",
     "Configuration",
     "Consent",
+    "ContactAttempt",
+    "Delivery",
     "Event",
     "Identity",
     "IdentityWarning",
+    "Lead",
+    "LeadStageChange",
+    "LoginAttempt",
+    "Note",
     "Profile",
     "ProfileMerge",
+    "ProfileSearch",
     "ProfileTrait",
+    "ProfileView",
     "QuarantinedMessage",
     "Source",
+    "StaffSession",
+    "StaffUser",
+    "TabletSession",
     "utcnow",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from cdp.models import (
@@ -20,8 +20,6 @@ from cdp.models import (
     ProfileTrait,
     Source,
 )
-
-NAME_TRAITS = ("first_name", "last_name", "name")
 
 
 def live_profile(session: Session, profile_id: uuid.UUID) -> Profile | None:
@@ -97,90 +95,3 @@ def timeline(
         .offset(offset)
         .limit(limit)
     ).all()
-
-
-def profiles_by_identifier(session: Session, kind: str, value: str) -> list[uuid.UUID]:
-    return list(
-        session.scalars(
-            select(Identity.profile_id).where(Identity.kind == kind, Identity.value == value)
-        )
-    )
-
-
-def profiles_by_name(session: Session, tokens: Sequence[str], limit: int) -> list[uuid.UUID]:
-    """Profiles where every token starts one of the name traits (any order)."""
-    query = select(Profile.id).where(Profile.merged_into_id.is_(None))
-    for token in tokens:
-        escaped = token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(
-            Profile.id.in_(
-                select(ProfileTrait.profile_id).where(
-                    ProfileTrait.name.in_(NAME_TRAITS),
-                    ProfileTrait.search_text.like(f"{escaped}%", escape="\\")
-                    | ProfileTrait.search_text.like(f"% {escaped}%", escape="\\"),
-                )
-            )
-        )
-    return list(session.scalars(query.order_by(Profile.last_seen_at.desc()).limit(limit)))
-
-
-def profiles_by_postal_code(session: Session, folded: str, limit: int) -> list[uuid.UUID]:
-    return list(
-        session.scalars(
-            select(ProfileTrait.profile_id)
-            .where(
-                ProfileTrait.name == "postal_code",
-                func.replace(ProfileTrait.search_text, " ", "") == folded.replace(" ", ""),
-            )
-            .limit(limit)
-        )
-    )
-
-
-def summaries(session: Session, ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
-    """Name, contact details and latest configuration of each profile, in the given order."""
-    if not ids:
-        return []
-    profiles = {p.id: p for p in session.scalars(select(Profile).where(Profile.id.in_(ids)))}
-    wanted = ("first_name", "last_name", "name", "email", "phone", "postal_code")
-    trait_rows = session.execute(
-        select(ProfileTrait.profile_id, ProfileTrait.name, ProfileTrait.value).where(
-            ProfileTrait.profile_id.in_(ids), ProfileTrait.name.in_(wanted)
-        )
-    )
-    by_profile: dict[uuid.UUID, dict[str, Any]] = {}
-    for pid, name, value in trait_rows:
-        by_profile.setdefault(pid, {})[name] = value
-    latest = (
-        select(Configuration.profile_id, func.max(Configuration.saved_at).label("saved_at"))
-        .where(Configuration.profile_id.in_(ids))
-        .group_by(Configuration.profile_id)
-        .subquery()
-    )
-    configs: dict[uuid.UUID, tuple[str | None, str | None]] = {}
-    for pid, model, colour in session.execute(
-        select(Configuration.profile_id, Configuration.model, Configuration.colour).join(
-            latest,
-            and_(
-                latest.c.profile_id == Configuration.profile_id,
-                latest.c.saved_at == Configuration.saved_at,
-            ),
-        )
-    ):
-        configs[pid] = (model, colour)
-    out = []
-    for pid in ids:
-        profile = profiles.get(pid)
-        if profile is None:
-            continue
-        t = by_profile.get(pid, {})
-        out.append(
-            {
-                "id": pid,
-                "traits": t,
-                "last_seen_at": profile.last_seen_at,
-                "latest_model": configs.get(pid, (None, None))[0],
-                "latest_colour": configs.get(pid, (None, None))[1],
-            }
-        )
-    return out

@@ -89,6 +89,7 @@ class ProfileOut(BaseModel):
     models_considered: list[ModelInterest]
     configurations: list[ConfigurationOut]
     interest_shares: dict[str, float]
+    event_counts: dict[str, int]
     merges: list[MergeOut]
     timeline: list[EventOut]
     timeline_next_offset: int | None
@@ -100,9 +101,12 @@ class ProfileSummary(BaseModel):
     email: str | None
     phone: str | None
     postal_code: str | None
+    city: str | None
     last_seen_at: datetime
     latest_model: str | None
     latest_colour: str | None
+    latest_colour_hex: str | None
+    lead_stage: str | None
 
 
 class ProfileList(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -12,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from cdp.config import Settings
 from cdp.errors import InvalidInput, NotFound
-from cdp.identity.identifiers import normalise_code, normalise_email, normalise_phone
 from cdp.profiles import repository as repo
+from cdp.profiles.lookup import lookup
 from cdp.profiles.schemas import (
     ConfigurationOut,
     ConsentOut,
@@ -26,12 +25,9 @@ from cdp.profiles.schemas import (
     ProfileSummary,
     SessionOut,
 )
-from cdp.text import fold
 from ingest.taxonomy import INTERESTS, interest_of
 
 SESSION_GAP = timedelta(minutes=30)
-_POSTAL_CODE = re.compile(r"^(\d{4}\s?[a-z]{2}|\d{4})$")  # NL "1234 AB", BE "1000"
-_CODE_LIKE = re.compile(r"^[A-Z0-9][A-Z0-9\-]{3,}$")
 
 
 def display_name(traits: dict[str, Any]) -> str | None:
@@ -82,12 +78,15 @@ def get_profile(
     sessions: list[SessionOut] = []
     interest_counts: Counter[str] = Counter()
     model_counts: Counter[str] = Counter()
+    event_counts: Counter[str] = Counter()
     channels: list[str] = []
     current: dict[str, Any] | None = None
     for occurred_at, channel, _type, name, properties in digest:
         if channel not in channels:
             channels.append(channel)
         props = properties or {}
+        if name:
+            event_counts[name] += 1
         model = _model_of(props, name)
         if model:
             model_counts[model] += 1
@@ -160,6 +159,7 @@ def get_profile(
             for c, src in repo.configurations(session, ids)
         ],
         interest_shares=shares,
+        event_counts=dict(event_counts.most_common()),
         merges=[
             MergeOut(
                 survivor_id=m.survivor_id,
@@ -190,51 +190,26 @@ def search_profiles(
     session: Session, query: str, *, settings: Settings, limit: int = 20
 ) -> ProfileList:
     """Find profiles by email, phone (any usual format), configuration code, postal code or name."""
-    q = query.strip()
-    if not q:
+    if not query.strip():
         raise InvalidInput("q must not be empty", field="q")
-    if len(q) > 200:
-        raise InvalidInput("q must be at most 200 characters", field="q")
-    ids: list[uuid.UUID] = []
-    matched_by: str | None = None
-    if "@" in q:
-        email = normalise_email(q)
-        if email:
-            ids, matched_by = repo.profiles_by_identifier(session, "email", email), "email"
-    if not ids and sum(ch.isdigit() for ch in q) >= 6:
-        phone = normalise_phone(q, settings.default_phone_region)
-        if phone:
-            ids, matched_by = repo.profiles_by_identifier(session, "phone", phone), "phone"
-    if not ids and _CODE_LIKE.match(normalise_code(q)):
-        found = repo.profiles_by_identifier(session, "config_code", normalise_code(q))
-        if found:
-            ids, matched_by = found, "configuration code"
-    folded = fold(q)
-    if not ids and _POSTAL_CODE.match(folded):
-        found = repo.profiles_by_postal_code(session, folded, limit)
-        if found:
-            ids, matched_by = found, "postal code"
-    if not ids:
-        tokens = [t for t in re.split(r"[\s,]+", folded) if t]
-        if tokens and "@" not in q:
-            found = repo.profiles_by_name(session, tokens, limit)
-            if found:
-                ids, matched_by = found, "name"
-    # Identifiers always point at live profiles; de-duplicate while keeping the order.
-    ids = list(dict.fromkeys(ids))[:limit]
-    results = []
-    for row in repo.summaries(session, ids):
-        traits = row["traits"]
-        results.append(
+    found = lookup(session, query, phone_region=settings.default_phone_region, limit=limit)
+    return ProfileList(
+        query=found.query,
+        matched_by=found.matched_by,
+        results=[
             ProfileSummary(
-                id=row["id"],
-                name=display_name(traits),
-                email=traits.get("email"),
-                phone=traits.get("phone"),
-                postal_code=traits.get("postal_code"),
-                last_seen_at=row["last_seen_at"],
-                latest_model=row["latest_model"],
-                latest_colour=row["latest_colour"],
+                id=r.profile_id,
+                name=r.name,
+                email=r.email,
+                phone=r.phone,
+                postal_code=r.postal_code,
+                city=r.city,
+                last_seen_at=r.last_seen_at,
+                latest_model=r.latest_model,
+                latest_colour=r.latest_colour,
+                latest_colour_hex=r.latest_colour_hex,
+                lead_stage=r.lead_stage,
             )
-        )
-    return ProfileList(query=q, matched_by=matched_by if results else None, results=results)
+            for r in found.results
+        ],
+    )

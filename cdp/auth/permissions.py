@@ -1,0 +1,52 @@
+"""What each staff role may do. Pages and APIs check a permission, never a role name."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    LOOKUP = "lookup"  # search customers, see name, contact details, configuration
+    CUSTOMER_DEAL = "customer_deal"  # notes, leads, contact attempts on a customer page
+    TABLET = "tablet"  # run a showroom tablet session
+    LEADS = "leads"  # work their own leads
+    LEADS_ALL = "leads_all"  # see and assign everyone's leads
+    APPOINTMENTS = "appointments"  # today's visitors, plan appointments
+    DELIVERIES = "deliveries"  # the handover queue
+    SEGMENTS = "segments"  # behavioural segments, audiences, exports
+    FUNNEL = "funnel"  # the lead funnel and plans
+    USERS = "users"  # invite staff, change roles, deactivate
+
+
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "sales": frozenset(
+        {
+            Permission.LOOKUP,
+            Permission.CUSTOMER_DEAL,
+            Permission.TABLET,
+            Permission.LEADS,
+            Permission.APPOINTMENTS,
+        }
+    ),
+    "reception": frozenset({Permission.LOOKUP, Permission.APPOINTMENTS, Permission.TABLET}),
+    "delivery": frozenset({Permission.LOOKUP, Permission.DELIVERIES}),
+    "marketing": frozenset({Permission.SEGMENTS}),
+    "manager": frozenset(
+        {
+            Permission.LOOKUP,
+            Permission.CUSTOMER_DEAL,
+            Permission.TABLET,
+            Permission.LEADS,
+            Permission.LEADS_ALL,
+            Permission.APPOINTMENTS,
+            Permission.DELIVERIES,
+            Permission.SEGMENTS,
+            Permission.FUNNEL,
+        }
+    ),
+    "admin": frozenset(Permission),
+}
+
+
+def allows(role: str, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS.get(role, frozenset())

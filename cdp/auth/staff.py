@@ -1,0 +1,205 @@
+"""Staff accounts and sign-in: argon2 password hashes, server-side sessions, throttling."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from cdp.auth.keys import digest
+from cdp.auth.permissions import Permission, allows
+from cdp.errors import Conflict, InvalidInput, NotAuthenticated
+from cdp.identity.identifiers import normalise_email
+from cdp.models import ROLES, LoginAttempt, StaffSession, StaffUser, utcnow
+
+_hasher = PasswordHasher()
+# A hash to verify against when the e-mail is unknown, so timing does not reveal accounts.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+MIN_PASSWORD_LENGTH = 10
+THROTTLE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_EMAIL = 5
+MAX_FAILURES_PER_IP = 20
+
+
+@dataclass(frozen=True, slots=True)
+class StaffContext:
+    """The signed-in person, as pages see them."""
+
+    user_id: int
+    email: str
+    name: str
+    role: str
+    csrf_token: str
+    session_id: int
+
+    def can(self, permission: Permission) -> bool:
+        return allows(self.role, permission)
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
+
+
+def _valid_email(raw: str) -> str:
+    email = normalise_email(raw)
+    if email is None:
+        raise InvalidInput(f"{raw!r} is not an e-mail address", field="email")
+    return email
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    role: str,
+    name: str | None = None,
+    password: str | None = None,
+) -> StaffUser:
+    address = _valid_email(email)
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+    if session.scalar(select(StaffUser.id).where(StaffUser.email == address)) is not None:
+        raise Conflict(f"a staff user {address} already exists", field="email")
+    if password is not None:
+        check_password_strength(password)
+    user = StaffUser(
+        email=address,
+        name=(name or address.split("@")[0].replace(".", " ").title()).strip()[:200],
+        role=role,
+        password_hash=_hasher.hash(password) if password is not None else None,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def invite_user(
+    session: Session, *, email: str, role: str, name: str | None
+) -> tuple[StaffUser, str]:
+    """A user without a password, and a one-time token (7 days) to set one."""
+    user = create_user(session, email=email, role=role, name=name)
+    token = secrets.token_urlsafe(32)
+    user.invite_token_hash = digest(token)
+    user.invite_expires_at = utcnow() + timedelta(days=7)
+    session.flush()
+    return user, token
+
+
+def accept_invite(session: Session, *, token: str, password: str) -> StaffUser:
+    user = session.scalar(select(StaffUser).where(StaffUser.invite_token_hash == digest(token)))
+    if user is None or user.invite_expires_at is None or user.invite_expires_at < utcnow():
+        raise InvalidInput("this invitation link is invalid or has expired", field="token")
+    check_password_strength(password)
+    user.password_hash = _hasher.hash(password)
+    user.invite_token_hash = None
+    user.invite_expires_at = None
+    session.flush()
+    return user
+
+
+def throttled(session: Session, *, email: str, ip: str | None) -> bool:
+    """Too many recent failures for this e-mail or from this address."""
+    since = utcnow() - THROTTLE_WINDOW
+    failures = (
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(LoginAttempt.succeeded.is_(False), LoginAttempt.attempted_at >= since)
+    )
+    by_email = session.scalar(failures.where(LoginAttempt.email == email)) or 0
+    if by_email >= MAX_FAILURES_PER_EMAIL:
+        return True
+    if ip:
+        by_ip = session.scalar(failures.where(LoginAttempt.ip == ip)) or 0
+        return by_ip >= MAX_FAILURES_PER_IP
+    return False
+
+
+def authenticate(session: Session, *, email: str, password: str, ip: str | None) -> StaffUser:
+    """The user, or NotAuthenticated. Every attempt is recorded; failures are throttled."""
+    address = (normalise_email(email) or email.strip().lower())[:320]
+    if throttled(session, email=address, ip=ip):
+        raise NotAuthenticated(
+            "too many failed sign-ins: wait 15 minutes and try again", field="email"
+        )
+    user = session.scalar(select(StaffUser).where(StaffUser.email == address))
+    ok = False
+    try:
+        ok = _hasher.verify(
+            user.password_hash if user and user.password_hash else _DUMMY_HASH, password
+        )
+    except (VerificationError, InvalidHashError):
+        ok = False
+    ok = ok and user is not None and user.active and user.password_hash is not None
+    session.add(LoginAttempt(email=address, ip=ip, succeeded=ok))
+    session.flush()
+    if not ok or user is None:
+        raise NotAuthenticated("e-mail address or password is wrong", field="password")
+    if _hasher.check_needs_rehash(user.password_hash or ""):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def start_session(session: Session, user: StaffUser) -> str:
+    """A new signed-in session; returns the cookie value (only its digest is stored)."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        StaffSession(
+            token_hash=digest(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32)
+        )
+    )
+    session.flush()
+    return token
+
+
+def resolve_session(
+    session: Session, token: str, *, idle: timedelta, now: datetime | None = None
+) -> StaffContext | None:
+    """The signed-in staff member for a cookie, or None if unknown, ended, idle or deactivated."""
+    now = now or utcnow()
+    row = session.execute(
+        select(StaffSession, StaffUser)
+        .join(StaffUser, StaffUser.id == StaffSession.user_id)
+        .where(StaffSession.token_hash == digest(token))
+    ).first()
+    if row is None:
+        return None
+    staff_session, user = row
+    if staff_session.ended_at is not None or not user.active:
+        return None
+    if now - staff_session.last_seen_at > idle:
+        staff_session.ended_at = now
+        return None
+    if now - staff_session.last_seen_at > timedelta(minutes=1):  # not a write per request
+        staff_session.last_seen_at = now
+    return StaffContext(
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        csrf_token=staff_session.csrf_token,
+        session_id=staff_session.id,
+    )
+
+
+def end_session(session: Session, session_id: int) -> None:
+    session.execute(
+        update(StaffSession).where(StaffSession.id == session_id).values(ended_at=utcnow())
+    )
+
+
+def end_sessions_of(session: Session, user_id: int) -> None:
+    session.execute(
+        update(StaffSession)
+        .where(StaffSession.user_id == user_id, StaffSession.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )

@@ -1,0 +1,198 @@
+"""What happens in the showroom: leads and their stages, contact attempts, appointments, notes,
+tablet sessions, handovers to delivery, and the search projection that finds customers fast."""
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cdp.models.base import Base, UtcDateTime, utcnow
+
+LEAD_CHANNELS = (
+    "website",
+    "importer",
+    "marketplace",
+    "phone",
+    "walk_in",
+    "referral",
+    "direct_mail",
+    "event",
+)
+LEAD_STAGES = (
+    "new",
+    "attempted",
+    "reached",
+    "appointment",
+    "test_drive",
+    "quote",
+    "sold",
+    "delivered",
+    "lost",
+    "invalid",
+    "duplicate",
+)
+OPEN_STAGES = ("new", "attempted", "reached", "appointment", "test_drive", "quote")
+LOST_REASONS = (
+    "bought_elsewhere",
+    "price",
+    "stock_or_delivery_time",
+    "not_reachable",
+    "no_longer_interested",
+    "process_or_experience",
+    "other",
+)
+CONTACT_METHODS = ("call", "email", "whatsapp", "sms")
+CONTACT_OUTCOMES = ("reached", "no_answer", "voicemail", "wrong_number", "replied")
+APPOINTMENT_KINDS = ("visit", "test_drive", "delivery")
+APPOINTMENT_STATUSES = ("planned", "showed", "no_show", "cancelled")
+
+
+class Lead(Base):
+    __tablename__ = "lead"
+    __table_args__ = (Index("ix_lead_assigned_stage", "assigned_user_id", "stage"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    stage: Mapped[str] = mapped_column(String(20), default="new")
+    lost_reason: Mapped[str | None] = mapped_column(String(40), default=None)
+    lost_detail: Mapped[str | None] = mapped_column(Text, default=None)
+    model: Mapped[str | None] = mapped_column(String(200), default=None)
+    assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), default=None)
+    next_action: Mapped[str | None] = mapped_column(String(200), default=None)
+    next_action_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    source_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class LeadStageChange(Base):
+    __tablename__ = "lead_stage_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    from_stage: Mapped[str | None] = mapped_column(String(20))
+    to_stage: Mapped[str] = mapped_column(String(20))
+    lost_reason: Mapped[str | None] = mapped_column(String(40), default=None)
+    changed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ContactAttempt(Base):
+    __tablename__ = "contact_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    method: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    attempted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Appointment(Base):
+    __tablename__ = "appointment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id"), default=None)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), default=None)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="planned")
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    model: Mapped[str | None] = mapped_column(String(200), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    # Set when a Test Drive Requested event made it, so a replayed event makes no second one.
+    source_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("event.id"), default=None, unique=True
+    )
+    created_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_user.id"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class TabletSession(Base):
+    """A salesperson and a customer at a showroom tablet, with the session's own anonymous id."""
+
+    __tablename__ = "tablet_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    profile_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("profile.id"), default=None, index=True
+    )
+    anonymous_id: Mapped[str] = mapped_column(String(64), unique=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class Note(Base):
+    """A structured conversation note: quick to enter, usable by marketing as traits."""
+
+    __tablename__ = "note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    tablet_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tablet_session.id"), default=None
+    )
+    interest_level: Mapped[str | None] = mapped_column(String(20), default=None)
+    budget_band: Mapped[str | None] = mapped_column(String(40), default=None)
+    timeframe: Mapped[str | None] = mapped_column(String(40), default=None)
+    trade_in_make: Mapped[str | None] = mapped_column(String(100), default=None)
+    trade_in_model: Mapped[str | None] = mapped_column(String(100), default=None)
+    trade_in_year: Mapped[int | None] = mapped_column(Integer, default=None)
+    trade_in_km: Mapped[int | None] = mapped_column(Integer, default=None)
+    financing_interest: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    competitor: Mapped[str | None] = mapped_column(String(200), default=None)
+    model_direction: Mapped[str | None] = mapped_column(String(20), default=None)
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Delivery(Base):
+    """A sold car's handover, queued for a delivery specialist rather than the salesperson."""
+
+    __tablename__ = "delivery"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id"), default=None)
+    specialist_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_user.id"), default=None
+    )
+    delivery_date: Mapped[date | None] = mapped_column(Date, default=None)
+    car: Mapped[str | None] = mapped_column(String(300), default=None)
+    configuration_code: Mapped[str | None] = mapped_column(String(100), default=None)
+    price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), default=None)
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class ProfileSearch(Base):
+    """What lookup matches and a result line shows, for each live profile with contact details.
+
+    A projection, rebuilt from traits, configurations and leads whenever they change, so a lookup
+    at a million profiles is one indexed query. Anonymous profiles have no row: nobody can look
+    them up by name. (PostgreSQL adds a trigram index on name_folded in migration 0002.)
+    """
+
+    __tablename__ = "profile_search"
+
+    profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    name_folded: Mapped[str | None] = mapped_column(String(200), default=None)
+    email: Mapped[str | None] = mapped_column(String(320), default=None, index=True)
+    phone: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
+    postal_code: Mapped[str | None] = mapped_column(String(20), default=None, index=True)
+    city: Mapped[str | None] = mapped_column(String(100), default=None)
+    latest_model: Mapped[str | None] = mapped_column(String(200), default=None)
+    latest_colour: Mapped[str | None] = mapped_column(String(200), default=None)
+    latest_colour_hex: Mapped[str | None] = mapped_column(String(7), default=None)
+    lead_stage: Mapped[str | None] = mapped_column(String(20), default=None)

@@ -1,0 +1,115 @@
+"""What every staff page shares: who is signed in, permission checks, CSRF, rendering."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from cdp.auth.permissions import Permission
+from cdp.auth.staff import StaffContext, resolve_session
+from cdp.deps import DbSession
+from cdp.models import utcnow
+
+SESSION_COOKIE = "cdp_session"
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies; the app answers with a redirect to the sign-in page."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+class PageForbidden(Exception):
+    def __init__(self, message: str, status_code: int = 403) -> None:
+        self.message = message
+        self.status_code = status_code
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    staff: StaffContext | None = None,
+) -> HTMLResponse:
+    """Render a page; `layout` is the full page, or a bare partial for htmx requests."""
+    templates: Jinja2Templates = request.app.state.templates
+    staff = staff or getattr(request.state, "staff", None)
+    full = not is_htmx(request) or request.headers.get("hx-boosted") == "true"
+    values = {
+        "staff": staff,
+        "csrf_token": staff.csrf_token if staff else "",
+        "layout": "base.html" if full else "_partial.html",
+        "Permission": Permission,
+        "now": utcnow(),
+        **(context or {}),
+    }
+    return templates.TemplateResponse(request, template, values, status_code=status_code)
+
+
+def redirect(request: Request, url: str) -> Response:
+    """After a successful POST: a 303 for browsers, HX-Redirect for htmx."""
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return Response(status_code=303, headers={"Location": url})
+
+
+def current_staff(request: Request, session: DbSession) -> StaffContext:
+    token = request.cookies.get(SESSION_COOKIE)
+    settings = request.app.state.settings
+    staff = (
+        resolve_session(session, token, idle=timedelta(minutes=settings.session_idle_minutes))
+        if token
+        else None
+    )
+    if staff is None:
+        path = request.url.path
+        if request.url.query:
+            path += "?" + request.url.query
+        raise LoginRequired(quote(path, safe="/?=&"))
+    request.state.staff = staff
+    return staff
+
+
+Staff = Annotated[StaffContext, Depends(current_staff)]
+
+
+def require(permission: Permission) -> Callable[..., StaffContext]:
+    """A dependency: the signed-in staff member, if their role allows `permission`."""
+
+    def dependency(staff: Staff) -> StaffContext:
+        if not staff.can(permission):
+            raise PageForbidden(f"Your role ({staff.role}) does not give access to this page.")
+        return staff
+
+    return dependency
+
+
+async def check_csrf(request: Request, staff: Staff) -> StaffContext:
+    """Every state-changing staff request carries the session's CSRF token."""
+    sent = request.headers.get("x-csrf-token")
+    if sent is None:
+        form = await request.form()
+        value = form.get("csrf_token")
+        sent = value if isinstance(value, str) else None
+    if not sent or not secrets.compare_digest(sent, staff.csrf_token):
+        raise PageForbidden(
+            "This form has expired or did not come from this site. Reload the page and try again."
+        )
+    return staff
+
+
+CsrfStaff = Annotated[StaffContext, Depends(check_csrf)]

@@ -1,0 +1,36 @@
+"""The customer page: who they are, what they configured, what they focused on, what happened."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from cdp.auth.permissions import Permission
+from cdp.auth.staff import StaffContext
+from cdp.deps import DbSession
+from cdp.errors import NotFound
+from cdp.models import utcnow
+from cdp.web import PageForbidden, render, require
+from showroom.customer_view import customer_page
+
+router = APIRouter(include_in_schema=False)
+LookupStaff = Annotated[StaffContext, Depends(require(Permission.LOOKUP))]
+
+
+@router.get("/showroom/customers/{profile_id}", response_class=HTMLResponse)
+def customer(request: Request, session: DbSession, staff: LookupStaff, profile_id: str) -> Response:
+    try:
+        pid = uuid.UUID(profile_id)
+        page = customer_page(session, pid, staff=staff, now=utcnow())
+    except (ValueError, NotFound) as error:
+        raise PageForbidden(
+            "There is no customer with this link. It may have been mistyped.", status_code=404
+        ) from error
+    if page.profile.id != pid:  # an absorbed profile: send people to the surviving one
+        return Response(
+            status_code=308, headers={"Location": f"/showroom/customers/{page.profile.id}"}
+        )
+    return render(request, "showroom/customer/detail.html", {"page": page})

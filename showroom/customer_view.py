@@ -1,0 +1,253 @@
+"""Everything the customer page shows, assembled from the profile and the showroom records."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cdp.auth.permissions import Permission
+from cdp.auth.staff import StaffContext
+from cdp.leads import repository as leads_repo
+from cdp.models import OPEN_STAGES, Appointment, Lead, Note, ProfileView
+from cdp.profiles.schemas import ConfigurationOut, ProfileOut
+from cdp.profiles.service import get_profile
+
+CONFIG_FIELDS = ("model", "trim", "engine", "colour", "wheels", "interior")
+RETURN_WINDOW = timedelta(days=14)
+
+
+@dataclass
+class TimelineEntry:
+    at: datetime
+    kind: str  # web_session | showroom_visit | note | stage | contact | appointment | merge
+    title: str
+    detail: str = ""
+
+
+@dataclass
+class ConfigurationCard:
+    configuration: ConfigurationOut
+    changes: list[str] = field(default_factory=list)  # what changed since the one before it
+
+
+@dataclass
+class CustomerPage:
+    profile: ProfileOut
+    cards: list[ConfigurationCard]
+    signals: list[tuple[str, str]]
+    price_range: tuple[Decimal, Decimal] | None
+    timeline: list[TimelineEntry]
+    lead: Lead | None
+    leads: list[Lead]
+    notes: list[Note]
+    upcoming: list[Appointment]
+    staff_names: dict[int, str]
+    show_deal: bool
+
+
+def _option_labels(options: list[Any]) -> set[str]:
+    labels = set()
+    for option in options:
+        if isinstance(option, dict):
+            labels.add(str(option.get("label") or option.get("code") or ""))
+        else:
+            labels.add(str(option))
+    return {label for label in labels if label}
+
+
+def configuration_changes(newer: ConfigurationOut, older: ConfigurationOut) -> list[str]:
+    changes = []
+    for name in CONFIG_FIELDS:
+        before, after = getattr(older, name), getattr(newer, name)
+        if before != after:
+            changes.append(f"{name}: {before or '–'} → {after or '–'}")
+    added = _option_labels(newer.options) - _option_labels(older.options)
+    removed = _option_labels(older.options) - _option_labels(newer.options)
+    changes += [f"added {label}" for label in sorted(added)]
+    changes += [f"removed {label}" for label in sorted(removed)]
+    if newer.total_price is not None and older.total_price is not None:
+        delta = newer.total_price - older.total_price
+        if delta:
+            changes.append(
+                f"price {'+' if delta > 0 else '−'}€ {abs(delta):,.0f}".replace(",", ".")
+            )
+    return changes
+
+
+def intent_signals(profile: ProfileOut) -> list[tuple[str, str]]:
+    """Signals with published backing (saved configuration, return visits, finance, ...)."""
+    signals: list[tuple[str, str]] = []
+    if profile.configurations:
+        latest = profile.configurations[0]
+        signals.append(
+            (
+                "Saved configuration",
+                f"{latest.model or 'a car'} saved {latest.saved_at:%d-%m-%Y} ({latest.code})",
+            )
+        )
+    web = sorted(s.started_at for s in profile.sessions if s.channel == "web")
+    for earlier, later in pairwise(web):
+        gap = later - earlier
+        if timedelta(hours=12) < gap <= RETURN_WINDOW:
+            signals.append(("Returned within 14 days", f"came back after {gap.days or 1} days"))
+            break
+    counts = profile.event_counts
+    for event, label in (
+        ("Finance Calculated", "Finance calculated"),
+        ("Trade-In Valued", "Trade-in valued"),
+        ("Quote Requested", "Quote requested"),
+        ("Test Drive Requested", "Test drive requested"),
+        ("Configuration Loaded", "Reopened a saved configuration"),
+    ):
+        if counts.get(event):
+            times = "once" if counts[event] == 1 else f"{counts[event]} times"
+            signals.append((label, f"{times} in the configurator"))
+    if "showroom" in profile.channels:
+        signals.append(("Visited the showroom", "configured on a showroom tablet"))
+    return signals
+
+
+def _timeline(
+    profile: ProfileOut,
+    notes: list[Note],
+    leads: list[Lead],
+    session: Session,
+    names: dict[int, str],
+    show_deal: bool,
+) -> list[TimelineEntry]:
+    entries: list[TimelineEntry] = []
+    for s in profile.sessions:
+        models = ", ".join(s.models) if s.models else "no model chosen"
+        kind = "showroom_visit" if s.channel == "showroom" else "web_session"
+        title = "Showroom tablet session" if s.channel == "showroom" else "Configurator session"
+        minutes = max(1, int((s.ended_at - s.started_at).total_seconds() // 60))
+        entries.append(
+            TimelineEntry(
+                s.started_at, kind, title, f"{s.events} events over {minutes} min · {models}"
+            )
+        )
+    for c in profile.configurations:
+        entries.append(
+            TimelineEntry(
+                c.saved_at,
+                "configuration",
+                f"Saved configuration {c.code}",
+                f"{c.model or ''} {c.colour or ''}".strip(),
+            )
+        )
+    for m in profile.merges:
+        entries.append(TimelineEntry(m.merged_at, "merge", "Profiles merged", m.reason))
+    if show_deal:
+        for note in notes:
+            who = names.get(note.user_id or 0, "someone")
+            summary = ", ".join(
+                part
+                for part in (
+                    note.interest_level and f"interest {note.interest_level}",
+                    note.budget_band and f"budget {note.budget_band}",
+                    note.timeframe and f"buying {note.timeframe}",
+                    note.model_direction and f"considering a {note.model_direction} model",
+                )
+                if part
+            )
+            entries.append(
+                TimelineEntry(
+                    note.created_at,
+                    "note",
+                    f"Note by {who}",
+                    " · ".join(p for p in (summary, note.text or "") if p),
+                )
+            )
+        lead_ids = [lead.id for lead in leads]
+        for change in leads_repo.stage_changes_of(session, lead_ids):
+            who = names.get(change.changed_by_user_id or 0, "system")
+            reason = f" ({change.lost_reason.replace('_', ' ')})" if change.lost_reason else ""
+            entries.append(
+                TimelineEntry(
+                    change.changed_at,
+                    "stage",
+                    f"Lead {change.from_stage or 'created'} → {change.to_stage}{reason}",
+                    f"by {who}",
+                )
+            )
+        for contact in leads_repo.contacts_of(session, [profile.id]):
+            who = names.get(contact.user_id or 0, "someone")
+            entries.append(
+                TimelineEntry(
+                    contact.attempted_at,
+                    "contact",
+                    f"{contact.method.title()}: {contact.outcome.replace('_', ' ')}",
+                    f"by {who}" + (f" · {contact.note}" if contact.note else ""),
+                )
+            )
+    for appointment in leads_repo.appointments_of(session, [profile.id]):
+        entries.append(
+            TimelineEntry(
+                appointment.starts_at,
+                "appointment",
+                f"{appointment.kind.replace('_', ' ').title()} "
+                f"({appointment.status.replace('_', ' ')})",
+                appointment.model or "",
+            )
+        )
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries
+
+
+def customer_page(
+    session: Session, profile_id: uuid.UUID, *, staff: StaffContext, now: datetime
+) -> CustomerPage:
+    profile = get_profile(session, profile_id, timeline_limit=0)
+    session.add(
+        ProfileView(profile_id=profile.id, user_id=staff.user_id, via="page", viewed_at=now)
+    )
+    show_deal = staff.can(Permission.CUSTOMER_DEAL)
+    ids = [profile.id, *profile.absorbed_ids]
+    leads = list(leads_repo.leads_of(session, ids))
+    notes = list(leads_repo.notes_of(session, ids)) if show_deal else []
+    appointments = leads_repo.appointments_of(session, ids)
+    user_ids = {lead.assigned_user_id for lead in leads if lead.assigned_user_id}
+    user_ids |= {note.user_id for note in notes if note.user_id}
+    user_ids |= {a.user_id for a in appointments if a.user_id}
+    names = leads_repo.staff_names(session, user_ids)
+    open_leads = [lead for lead in leads if lead.stage in OPEN_STAGES]
+    cards = []
+    for index, configuration in enumerate(profile.configurations):
+        older = (
+            profile.configurations[index + 1] if index + 1 < len(profile.configurations) else None
+        )
+        cards.append(
+            ConfigurationCard(
+                configuration, configuration_changes(configuration, older) if older else []
+            )
+        )
+    prices = [c.total_price for c in profile.configurations if c.total_price is not None]
+    if show_deal:
+        names |= leads_repo.staff_names(
+            session,
+            {
+                c.changed_by_user_id
+                for c in leads_repo.stage_changes_of(session, [x.id for x in leads])
+                if c.changed_by_user_id
+            }
+            | {c.user_id for c in leads_repo.contacts_of(session, ids) if c.user_id},
+        )
+    return CustomerPage(
+        profile=profile,
+        cards=cards,
+        signals=intent_signals(profile),
+        price_range=(min(prices), max(prices)) if prices else None,
+        timeline=_timeline(profile, notes, leads, session, names, show_deal),
+        lead=(open_leads or leads)[0] if leads else None,
+        leads=leads if show_deal else [],
+        notes=notes,
+        upcoming=[a for a in appointments if a.starts_at >= now and a.status == "planned"],
+        staff_names=names,
+        show_deal=show_deal,
+    )

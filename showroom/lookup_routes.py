@@ -1,0 +1,35 @@
+"""The lookup page: one search box, results as you type."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from cdp.auth.permissions import Permission
+from cdp.auth.staff import StaffContext
+from cdp.deps import DbSession, SettingsDep
+from cdp.profiles.lookup import lookup
+from cdp.web import render, require
+
+router = APIRouter(include_in_schema=False)
+LookupStaff = Annotated[StaffContext, Depends(require(Permission.LOOKUP))]
+Q = Annotated[str, Query(max_length=200)]
+
+
+@router.get("/showroom", response_class=HTMLResponse)
+def lookup_page(
+    request: Request, session: DbSession, settings: SettingsDep, staff: LookupStaff, q: Q = ""
+) -> Response:
+    found = lookup(session, q, phone_region=settings.default_phone_region) if q.strip() else None
+    return render(request, "showroom/lookup.html", {"q": q, "found": found})
+
+
+@router.get("/showroom/search", response_class=HTMLResponse)
+def lookup_results(
+    request: Request, session: DbSession, settings: SettingsDep, staff: LookupStaff, q: Q = ""
+) -> Response:
+    """The results partial that the search box swaps in as the user types."""
+    found = lookup(session, q, phone_region=settings.default_phone_region) if q.strip() else None
+    return render(request, "showroom/_lookup_results.html", {"q": q, "found": found})
