@@ -146,3 +146,9 @@ def accept_invite(
             status_code=400,
         )
     return redirect(request, "/login")
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request, staff: Staff) -> Response:
+    """Who is signed in, with what role; the place to sign out."""
+    return render(request, "showroom/account.html", {})

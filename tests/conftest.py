@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,3 +163,65 @@ def showroom_source(session_factory: sessionmaker[Session]) -> SourceKey:
 @pytest.fixture()
 def api_auth(session_factory: sessionmaker[Session]) -> dict[str, str]:
     return make_token(session_factory)
+
+
+STAFF_PASSWORD = "correct-horse-battery"
+
+
+def make_staff(
+    factory: sessionmaker[Session], *, role: str = "sales", name: str | None = None
+) -> str:
+    """A staff user with STAFF_PASSWORD; returns their e-mail address."""
+    from cdp.auth.staff import create_user
+
+    email = f"{role}.{uuid.uuid4().hex[:8]}@dealer.example"
+    with factory() as session:
+        create_user(session, email=email, role=role, name=name, password=STAFF_PASSWORD)
+        session.commit()
+    return email
+
+
+def sign_in(client: TestClient, email: str, password: str = STAFF_PASSWORD) -> str:
+    """Sign the client in through the real form; returns the session's CSRF token."""
+    from bs4 import BeautifulSoup
+
+    form = BeautifulSoup(client.get("/login").text, "html.parser")
+    token_input = form.find("input", attrs={"name": "csrf_token"})
+    assert token_input is not None
+    response = client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token_input["value"],
+              "next": "/showroom"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    account = BeautifulSoup(client.get("/account").text, "html.parser")
+    csrf_input = account.find("input", attrs={"name": "csrf_token"})
+    assert csrf_input is not None
+    return str(csrf_input["value"])
+
+
+@dataclass
+class StaffClient:
+    client: TestClient
+    email: str
+    csrf: str
+
+    def post(self, url: str, data: dict[str, str] | None = None, **kwargs: object) -> object:
+        return self.client.post(url, data={"csrf_token": self.csrf, **(data or {})},
+                                follow_redirects=False, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture()
+def staff_client(
+    app_client: TestClient, session_factory: sessionmaker[Session]
+) -> Callable[[str], StaffClient]:
+    """Sign in as a new staff member of the given role: `staff_client("sales")`."""
+
+    def login(role: str = "sales") -> StaffClient:
+        email = make_staff(session_factory, role=role)
+        app_client.cookies.clear()
+        csrf = sign_in(app_client, email)
+        return StaffClient(client=app_client, email=email, csrf=csrf)
+
+    return login

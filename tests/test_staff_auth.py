@@ -1,0 +1,105 @@
+"""Staff sign-in, sessions, CSRF and roles, through the real pages."""
+
+from collections.abc import Callable
+
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cdp.models import LoginAttempt, StaffSession
+from tests.conftest import STAFF_PASSWORD, StaffClient, make_staff, sign_in
+
+
+def test_pages_require_sign_in(app_client: TestClient) -> None:
+    for path in ("/showroom", "/showroom/search?q=jan", "/account"):
+        response = app_client.get(path, follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/login?next=")
+    htmx = app_client.get("/showroom/search?q=x", headers={"HX-Request": "true"},
+                          follow_redirects=False)
+    assert htmx.headers["HX-Redirect"].startswith("/login")
+
+
+def test_sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session(
+    app_client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    email = make_staff(session_factory, role="sales")
+    csrf = sign_in(app_client, email)
+    assert app_client.get("/showroom").status_code == 200
+    cookie = next(c for c in app_client.cookies.jar if c.name == "cdp_session")
+    assert cookie.has_nonstandard_attr("HttpOnly")
+    response = app_client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert response.status_code == 303
+    assert app_client.get("/showroom", follow_redirects=False).status_code == 303
+
+
+def test_wrong_password_is_refused_and_repeated_failures_are_throttled(
+    app_client: TestClient, session_factory: sessionmaker[Session], db: Session
+) -> None:
+    email = make_staff(session_factory, role="sales")
+    for _ in range(5):
+        page = BeautifulSoup(app_client.get("/login").text, "html.parser")
+        token = page.find("input", attrs={"name": "csrf_token"})["value"]  # type: ignore[index]
+        response = app_client.post(
+            "/login", data={"email": email, "password": "wrong-password!", "csrf_token": token}
+        )
+        assert response.status_code == 401
+        assert "wrong" in response.text
+    failures = db.scalar(
+        select(func.count()).select_from(LoginAttempt).where(LoginAttempt.email == email)
+    )
+    assert failures == 5
+    page = BeautifulSoup(app_client.get("/login").text, "html.parser")
+    token = page.find("input", attrs={"name": "csrf_token"})["value"]  # type: ignore[index]
+    response = app_client.post(
+        "/login", data={"email": email, "password": STAFF_PASSWORD, "csrf_token": token}
+    )
+    assert response.status_code == 401
+    assert "too many failed sign-ins" in response.text
+
+
+def test_sign_in_form_without_its_csrf_token_changes_nothing(
+    app_client: TestClient, session_factory: sessionmaker[Session], db: Session
+) -> None:
+    email = make_staff(session_factory, role="sales")
+    response = app_client.post("/login", data={"email": email, "password": STAFF_PASSWORD})
+    assert response.status_code == 403
+    assert db.scalar(select(func.count()).select_from(StaffSession)) == 0
+
+
+def test_logout_without_csrf_token_is_refused(
+    staff_client: Callable[[str], StaffClient],
+) -> None:
+    staff = staff_client("sales")
+    response = staff.client.post("/logout", data={}, follow_redirects=False)
+    assert response.status_code == 403
+    assert staff.client.get("/showroom").status_code == 200
+
+
+def test_roles_decide_what_each_person_sees(staff_client: Callable[[str], StaffClient]) -> None:
+    marketing = staff_client("marketing")
+    response = marketing.client.get("/showroom")
+    assert response.status_code == 403
+    assert "does not give access" in response.text
+    sales = staff_client("sales")
+    nav = BeautifulSoup(sales.client.get("/showroom").text, "html.parser").find("nav")
+    assert nav is not None
+    links = {a.get_text(strip=True) for a in nav.find_all("a")}
+    assert "Find customer" in links
+    assert "Staff" not in links
+
+
+def test_open_redirects_are_not_followed(
+    app_client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    email = make_staff(session_factory, role="sales")
+    page = BeautifulSoup(app_client.get("/login").text, "html.parser")
+    token = page.find("input", attrs={"name": "csrf_token"})["value"]  # type: ignore[index]
+    response = app_client.post(
+        "/login",
+        data={"email": email, "password": STAFF_PASSWORD, "csrf_token": token,
+              "next": "//evil.example/phish"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/showroom"
