@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from cdp.errors import Conflict
 from cdp.identity import repository as repo
 from cdp.identity.identifiers import STRONG_KINDS, Identifier
 
@@ -302,3 +303,22 @@ def resolve_profiles(
         warnings=len(resolver.warnings),
         merged=resolver.merged,
     )
+
+
+def attach_identifier(
+    session: Session,
+    *,
+    profile_id: uuid.UUID,
+    identifier: Identifier,
+    source_id: int | None,
+    now: datetime,
+) -> None:
+    """Bind an identifier to a profile that staff chose explicitly (a showroom tablet session
+    started for a customer found by lookup). A new identifier only: never re-points one."""
+    repo.lock_identifiers(session, [identifier])
+    owner = repo.owners_of(session, [identifier]).get(identifier)
+    if owner == profile_id:
+        return
+    if owner is not None:
+        raise Conflict(f"{identifier.kind} already belongs to another customer", field="profile_id")
+    repo.insert_identities(session, [(identifier, profile_id)], source_id=source_id, now=now)

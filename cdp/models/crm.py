@@ -4,11 +4,12 @@ tablet sessions, handovers to delivery, and the search projection that finds cus
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cdp.models.base import Base, UtcDateTime, utcnow
+from cdp.models.base import Base, JsonType, UtcDateTime, utcnow
 
 LEAD_CHANNELS = (
     "website",
@@ -126,6 +127,9 @@ class TabletSession(Base):
         ForeignKey("profile.id"), default=None, index=True
     )
     anonymous_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # The showroom source its events are recorded under, and the car as configured so far.
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id"), default=None)
+    selection: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
 

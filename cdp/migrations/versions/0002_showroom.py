@@ -3,14 +3,14 @@ and the profile search projection (with a trigram index on PostgreSQL)
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 05:24:35.130948
+Create Date: 2026-11-23 05:31:35.014091
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
+from sqlalchemy.dialects import postgresql
 import cdp.models.base
 
 revision: str = "0002"
@@ -132,10 +132,19 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("profile_id", sa.Uuid(), nullable=True),
         sa.Column("anonymous_id", sa.String(length=64), nullable=False),
+        sa.Column("source_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "selection",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("started_at", cdp.models.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("ended_at", cdp.models.base.UtcDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["profile_id"], ["profile.id"], name=op.f("fk_tablet_session_profile_id_profile")
+        ),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["source.id"], name=op.f("fk_tablet_session_source_id_source")
         ),
         sa.ForeignKeyConstraint(
             ["user_id"], ["staff_user.id"], name=op.f("fk_tablet_session_user_id_staff_user")
