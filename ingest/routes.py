@@ -25,7 +25,7 @@ from ingest.schemas import (
     IngestResponse,
     Message,
 )
-from ingest.service import IngestResult, SourceInfo, ingest
+from ingest.service import IngestResult, ingest
 
 router = APIRouter(prefix="/v1", tags=["collection (Segment Tracking API)"])
 
@@ -93,9 +93,8 @@ def _store(
     endpoint: str,
     check_size: bool,
     defaults: dict[str, Any] | None,
-) -> SourceInfo | Response | IngestResult:
-    with session_scope(factory) as session:
-        source = cache.lookup(session, write_key)
+) -> Response | IngestResult:
+    source = cache.lookup(factory, write_key)
     if source is None:
         return _error(401, "unauthorized", "unknown or inactive write key", "writeKey")
     if origin is not None and origin not in source.origins:

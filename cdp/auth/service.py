@@ -7,7 +7,7 @@ import time
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.auth.keys import digest, new_secret
 from cdp.errors import Conflict, InvalidInput
@@ -71,21 +71,23 @@ class SourceCache:
         self._entries: dict[str, tuple[float, SourceInfo | None]] = {}
         self._lock = threading.Lock()
 
-    def lookup(self, session: Session, write_key: str) -> SourceInfo | None:
+    def lookup(self, factory: sessionmaker[Session], write_key: str) -> SourceInfo | None:
+        """The active source with this write key; opens a session only on a cache miss."""
         key_hash = digest(write_key)
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(key_hash)
         if hit is not None and hit[0] > now:
             return hit[1]
-        row = session.scalar(
-            select(Source).where(Source.write_key_hash == key_hash, Source.active.is_(True))
-        )
-        info = (
-            SourceInfo(id=row.id, name=row.name, kind=row.kind, origins=tuple(row.origins))
-            if row
-            else None
-        )
+        with factory() as session:
+            row = session.scalar(
+                select(Source).where(Source.write_key_hash == key_hash, Source.active.is_(True))
+            )
+            info = (
+                SourceInfo(id=row.id, name=row.name, kind=row.kind, origins=tuple(row.origins))
+                if row
+                else None
+            )
         with self._lock:
             if len(self._entries) > 10_000:
                 self._entries.clear()  # unknown keys must not grow this without bound

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from cdp.deps import ApiCaller, DbSession, SettingsDep
+from cdp.models import ProfileView
 from cdp.profiles.schemas import ProfileList, ProfileOut
 from cdp.profiles.service import get_profile, search_profiles
 
@@ -34,12 +35,15 @@ def find_profiles(
 @router.get("/{profile_id}", response_model=ProfileOut, summary="Read one profile")
 def read_profile(
     session: DbSession,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     profile_id: uuid.UUID,
     timeline_offset: Annotated[int, Query(ge=0)] = 0,
     timeline_limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ProfileOut:
     """An absorbed profile id answers with the profile that absorbed it."""
-    return get_profile(
+    profile = get_profile(
         session, profile_id, timeline_offset=timeline_offset, timeline_limit=timeline_limit
     )
+    # Accountability: every read of a person's profile is recorded, API reads included.
+    session.add(ProfileView(profile_id=profile.id, api_token_id=caller.id, via="api"))
+    return profile
