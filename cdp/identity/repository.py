@@ -22,6 +22,7 @@ from cdp.models import (
     ProfileMerge,
     ProfileSearch,
     ProfileTrait,
+    SegmentMembership,
 )
 
 
@@ -114,8 +115,13 @@ def profile_facts(
 
 def _profile_owned_tables() -> list[Table]:
     """Tables whose rows belong to a profile through a `profile_id` column; merges move them."""
-    # Traits merge by rule; the search projection is rebuilt for the survivor.
-    special = {ProfileTrait.__tablename__, ProfileSearch.__tablename__}
+    # Traits merge by rule; the search projection is rebuilt for the survivor; segment
+    # memberships belong to a clustering run (the next run places the merged person).
+    special = {
+        ProfileTrait.__tablename__,
+        ProfileSearch.__tablename__,
+        SegmentMembership.__tablename__,
+    }
     return [
         table
         for table in Base.metadata.sorted_tables

@@ -32,6 +32,14 @@ from cdp.models.profile import (
     ProfileMerge,
     ProfileTrait,
 )
+from cdp.models.segments import (
+    RUN_STATUSES,
+    Audience,
+    ExportLog,
+    Segment,
+    SegmentMembership,
+    SegmentRun,
+)
 from cdp.models.staff import LoginAttempt, ProfileView, StaffSession, StaffUser
 
 __all__ = [
@@ -47,15 +55,18 @@ __all__ = [
     "LOST_REASONS",
     "OPEN_STAGES",
     "ROLES",
+    "RUN_STATUSES",
     "SOURCE_KINDS",
     "ApiToken",
     "Appointment",
+    "Audience",
     "Base",
     "Configuration",
     "Consent",
     "ContactAttempt",
     "Delivery",
     "Event",
+    "ExportLog",
     "Identity",
     "IdentityWarning",
     "Lead",
@@ -68,6 +79,9 @@ __all__ = [
     "ProfileTrait",
     "ProfileView",
     "QuarantinedMessage",
+    "Segment",
+    "SegmentMembership",
+    "SegmentRun",
     "Source",
     "StaffSession",
     "StaffUser",
