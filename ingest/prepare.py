@@ -77,6 +77,8 @@ class SavedConfiguration:
     colour_hex: str | None
     wheels: str | None
     interior: str | None
+    body_type: str | None
+    fuel: str | None
     options: list[Any]
     total_price: Decimal | None
     currency: str | None
@@ -115,6 +117,11 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _lower(value: Any) -> str | None:
+    text = _text(value)
+    return text.lower()[:40] if text else None
 
 
 def _traits_of(message: Message) -> dict[str, Any]:
@@ -209,6 +216,8 @@ def _configuration_of(message: Message) -> SavedConfiguration | None:
         colour_hex=hex_value if hex_value and len(hex_value) == 7 and hex_value[0] == "#" else None,
         wheels=_text(props.get("wheels")),
         interior=_text(props.get("interior")),
+        body_type=_lower(props.get("body_type")),
+        fuel=_lower(props.get("fuel")),
         options=options if isinstance(options, list) else [],
         total_price=_price(props.get("total_price", props.get("price"))),
         currency=(_text(props.get("currency")) or "EUR")[:3].upper(),

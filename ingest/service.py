@@ -223,6 +223,8 @@ def _store_configurations(
                 "colour_hex": conf.colour_hex,
                 "wheels": conf.wheels,
                 "interior": conf.interior,
+                "body_type": conf.body_type,
+                "fuel": conf.fuel,
                 "options": conf.options,
                 "total_price": conf.total_price,
                 "currency": conf.currency,

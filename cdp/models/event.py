@@ -69,6 +69,8 @@ class Configuration(Base):
     colour_hex: Mapped[str | None] = mapped_column(String(7))
     wheels: Mapped[str | None] = mapped_column(String(200))
     interior: Mapped[str | None] = mapped_column(String(200))
+    body_type: Mapped[str | None] = mapped_column(String(40), default=None)  # suv, estate, ...
+    fuel: Mapped[str | None] = mapped_column(String(20), default=None)  # electric, hybrid, ...
     options: Mapped[list[Any]] = mapped_column(JsonType)
     total_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     currency: Mapped[str | None] = mapped_column(String(3))

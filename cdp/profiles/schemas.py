@@ -36,6 +36,8 @@ class ConfigurationOut(BaseModel):
     colour_hex: str | None
     wheels: str | None
     interior: str | None
+    body_type: str | None
+    fuel: str | None
     options: list[Any]
     total_price: Decimal | None
     currency: str | None

@@ -151,6 +151,8 @@ def get_profile(
                 colour_hex=c.colour_hex,
                 wheels=c.wheels,
                 interior=c.interior,
+                body_type=c.body_type,
+                fuel=c.fuel,
                 options=c.options,
                 total_price=c.total_price,
                 currency=c.currency,

@@ -1,8 +1,9 @@
-"""segments: clustering runs, segments, memberships, audiences, export log
+"""segments: clustering runs, segments, memberships, audiences, export log; body type and fuel
+of saved configurations
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 05:44:09.815195
+Create Date: 2026-11-23 05:45:38.249867
 """
 
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+
 import cdp.models.base
 
 revision: str = "0003"
@@ -141,8 +143,16 @@ def upgrade() -> None:
             batch_op.f("ix_segment_membership_segment_id"), ["segment_id"], unique=False
         )
 
+    with op.batch_alter_table("configuration", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("body_type", sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column("fuel", sa.String(length=20), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("configuration", schema=None) as batch_op:
+        batch_op.drop_column("fuel")
+        batch_op.drop_column("body_type")
+
     with op.batch_alter_table("segment_membership", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_segment_membership_segment_id"))
         batch_op.drop_index("ix_segment_membership_profile")
