@@ -96,6 +96,13 @@ class PreparedMessage:
     consents: list[ConsentStatement]
     configuration: SavedConfiguration | None
     warnings: list[str] = field(default_factory=list)
+    # Identifiers that find a profile but are never added to one (an alias's earlier userId).
+    also_matches: list[Identifier] = field(default_factory=list)
+
+    @property
+    def explicit_link(self) -> bool:
+        """An alias call states outright that two ids are one person."""
+        return self.message.type == "alias"
 
     @property
     def name(self) -> str | None:
@@ -249,9 +256,12 @@ def prepare(
     traits = _traits_of(message)
     if message.userId is not None:
         add("user_id", message.userId, normalise_id(message.userId))
+    also_matches: list[Identifier] = []
     if message.type == "alias" and message.previousId is not None:
-        # previousId names the earlier user: an anonymousId or an older userId.
+        # previousId names the earlier user: usually an anonymousId, sometimes an older userId.
         add("anonymous_id", message.previousId, normalise_id(message.previousId))
+        if placeholder_reason(message.previousId) is None:
+            also_matches.append(Identifier("user_id", normalise_id(message.previousId)))
     email = _text(traits.get("email"))
     if email is not None:
         add("email", email, normalise_email(email))
@@ -288,4 +298,5 @@ def prepare(
         consents=_consents_of(message),
         configuration=_configuration_of(message),
         warnings=warnings,
+        also_matches=also_matches,
     )

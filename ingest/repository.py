@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -45,40 +44,20 @@ def insert_configurations(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(insert(Configuration), rows)
 
 
-def consents_in_force(
+def consent_history(
     session: Session, profile_ids: set[uuid.UUID]
-) -> dict[tuple[uuid.UUID, str], tuple[str, datetime, str | None]]:
-    """Latest statement per (profile, purpose): status, time, wording."""
+) -> dict[tuple[uuid.UUID, str], list[Consent]]:
+    """Every stored statement per (profile, purpose), oldest first."""
+    history: dict[tuple[uuid.UUID, str], list[Consent]] = {}
     if not profile_ids:
-        return {}
-    latest = (
-        select(
-            Consent.profile_id,
-            Consent.purpose,
-            func.max(Consent.stated_at).label("stated_at"),
-        )
+        return history
+    for row in session.scalars(
+        select(Consent)
         .where(Consent.profile_id.in_(profile_ids))
-        .group_by(Consent.profile_id, Consent.purpose)
-        .subquery()
-    )
-    rows = session.execute(
-        select(
-            Consent.profile_id, Consent.purpose, Consent.status, Consent.stated_at, Consent.wording
-        )
-        .join(
-            latest,
-            (latest.c.profile_id == Consent.profile_id)
-            & (latest.c.purpose == Consent.purpose)
-            & (latest.c.stated_at == Consent.stated_at),
-        )
-        .order_by(Consent.id)
-    )
-    return {(pid, purpose): (status, at, wording) for pid, purpose, status, at, wording in rows}
-
-
-def insert_consents(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(Consent), rows)
+        .order_by(Consent.stated_at, Consent.id)
+    ):
+        history.setdefault((row.profile_id, row.purpose), []).append(row)
+    return history
 
 
 def quarantine(session: Session, rows: list[dict[str, Any]]) -> None:

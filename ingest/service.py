@@ -13,10 +13,12 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from cdp.identity.repository import insert_warnings, upsert_traits
 from cdp.identity.service import resolve_profiles
+from cdp.models import Consent
 from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
 from cdp.text import search_text
 from ingest import repository as repo
@@ -52,6 +54,21 @@ def _describe(error: ValidationError) -> tuple[str | None, str]:
     return (loc or None), message.removeprefix("Value error, ")
 
 
+def _with_batch_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """A batch's context, integrations and sentAt apply to each message: a message's own keys
+    win, its explicit nulls do not erase the batch's values, and objects merge one level deep."""
+    merged = dict(raw)
+    for key, batch_value in defaults.items():
+        own = raw.get(key)
+        if batch_value is None:
+            continue
+        if own is None:
+            merged[key] = batch_value
+        elif isinstance(own, dict) and isinstance(batch_value, dict):
+            merged[key] = {**batch_value, **own}
+    return merged
+
+
 def validate_message(
     raw: Any, *, index: int, check_size: bool, defaults: dict[str, Any] | None = None
 ) -> Message | Rejection:
@@ -67,7 +84,7 @@ def validate_message(
                 reason=f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes",
             )
     if defaults:
-        raw = {**{k: v for k, v in defaults.items() if v is not None}, **raw}
+        raw = _with_batch_defaults(raw, defaults)
     try:
         return Message.model_validate(raw)
     except ValidationError as error:
@@ -268,34 +285,46 @@ def _store_consents(
     source: SourceInfo,
     received_at: datetime,
 ) -> None:
+    """Keep each purpose's history as its changes only, whatever order statements arrive in.
+
+    A statement that repeats the one before it (same status, no new wording) is not stored; a
+    stored statement that now repeats a new, earlier one is replaced by it.
+    """
     stated = [(item, pid) for item, pid in effects if item.consents]
     if not stated:
         return
-    in_force = repo.consents_in_force(session, {pid for _, pid in stated})
-    rows = []
+    history = repo.consent_history(session, {pid for _, pid in stated})
     for item, pid in sorted(stated, key=lambda pair: pair[0].occurred_at):
         for statement in item.consents:
-            key = (pid, statement.purpose)
-            current = in_force.get(key)
-            if current is not None and current[1] <= item.occurred_at:
-                same_status = current[0] == statement.status
-                if same_status and (statement.wording is None or statement.wording == current[2]):
-                    continue  # a repeat of what is in force: not a new statement
-            rows.append(
-                {
-                    "profile_id": pid,
-                    "purpose": statement.purpose,
-                    "status": statement.status,
-                    "stated_at": item.occurred_at,
-                    "wording": statement.wording,
-                    "source_id": source.id,
-                    "message_id": item.message_id,
-                    "recorded_at": received_at,
-                }
+            timeline = history.setdefault((pid, statement.purpose), [])
+            at = item.occurred_at
+            before = [c for c in timeline if c.stated_at <= at]
+            if before and _repeats(statement.status, statement.wording, before[-1]):
+                continue
+            row = Consent(
+                profile_id=pid,
+                purpose=statement.purpose,
+                status=statement.status,
+                stated_at=at,
+                wording=statement.wording,
+                source_id=source.id,
+                message_id=item.message_id,
+                recorded_at=received_at,
             )
-            if current is None or current[1] <= item.occurred_at:
-                in_force[key] = (statement.status, item.occurred_at, statement.wording)
-    repo.insert_consents(session, rows)
+            session.add(row)
+            timeline.insert(len(before), row)
+            after = timeline[len(before) + 1 :]
+            if after and _repeats(after[0].status, after[0].wording, row):
+                repeat = timeline.pop(len(before) + 1)
+                if inspect(repeat).pending:  # added by this same request
+                    session.expunge(repeat)
+                else:
+                    session.delete(repeat)
+    session.flush()
+
+
+def _repeats(status: str, wording: str | None, earlier: Consent) -> bool:
+    return status == earlier.status and (wording is None or wording == earlier.wording)
 
 
 def _store_identifier_warnings(

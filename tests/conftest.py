@@ -28,7 +28,8 @@ from cdp.migrate import upgrade
 PG_ADMIN_URL = os.environ.get(
     "CDP_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+# Process id too: two test runs at once (a developer's and a helper's) must not share databases.
+WORKER = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 
 
 def _pg_available() -> bool:
@@ -71,13 +72,25 @@ def db_kind(request: pytest.FixtureRequest) -> str:
     return kind
 
 
+def drop_database(url: str) -> None:
+    """Remove a PostgreSQL test database made by fresh_database_url (SQLite files go with tmp)."""
+    if not url.startswith("postgresql"):
+        return
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
-def migrated_url(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+def migrated_url(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = fresh_database_url(db_kind, tmp_path_factory.mktemp("db"), "suite")
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    return url
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from cdp.errors import Conflict
 from cdp.identity import repository as repo
-from cdp.identity.identifiers import STRONG_KINDS, Identifier
+from cdp.identity.identifiers import KIND_RANK, STRONG_KINDS, Identifier
 
 
 class Resolvable(Protocol):
@@ -34,6 +34,10 @@ class Resolvable(Protocol):
     def occurred_at(self) -> datetime: ...
     @property
     def message_id(self) -> str: ...
+    @property
+    def also_matches(self) -> list[Identifier]: ...
+    @property
+    def explicit_link(self) -> bool: ...
 
 
 @dataclass
@@ -128,7 +132,9 @@ class _Resolver:
     # --- the rules ---------------------------------------------------------------------
     def resolve(self, item: Resolvable) -> uuid.UUID:
         matches: list[tuple[Identifier, uuid.UUID]] = []
-        for ident in item.identifiers:
+        for ident in sorted(
+            [*item.identifiers, *item.also_matches], key=lambda i: KIND_RANK[i.kind]
+        ):
             pid = self.owner.get(ident)
             if pid is not None:
                 matches.append((ident, self.live(pid)))
@@ -168,7 +174,7 @@ class _Resolver:
             other = self.live(other)
             if other == anchor:
                 continue
-            refusal = self._merge_refusal(anchor, other, ident)
+            refusal = None if item.explicit_link else self._merge_refusal(anchor, other, ident)
             if refusal:
                 self.warn(refusal[0], refusal[1], item, anchor, other)
                 continue
@@ -179,7 +185,9 @@ class _Resolver:
             if ident in self.owner:
                 continue
             known_users = (
-                self.state(anchor).strong.get("user_id") if ident.kind == "user_id" else None
+                self.state(anchor).strong.get("user_id")
+                if ident.kind == "user_id" and not item.explicit_link
+                else None
             )
             if known_users:
                 self.warn(
@@ -269,7 +277,7 @@ def resolve_profiles(
     caller can store events that reference them.
     """
     resolver = _Resolver(session, source_id=source_id, channel=channel, now=now)
-    all_idents = {ident for item in items for ident in item.identifiers}
+    all_idents = {ident for item in items for ident in (*item.identifiers, *item.also_matches)}
     repo.lock_identifiers(session, all_idents)
     resolver.owner = repo.owners_of(session, all_idents)
     assigned = [resolver.resolve(item) for item in items]

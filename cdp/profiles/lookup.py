@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from cdp.identity.identifiers import normalise_code, normalise_email, normalise_phone
 from cdp.identity.repository import dialect_of
 from cdp.models import Identity, Profile, ProfileSearch
-from cdp.text import fold
+from cdp.text import fold, postal_code
 
 _POSTAL_CODE = re.compile(r"^(\d{4}\s?[a-z]{2}|\d{4})$")  # NL "1234 AB", BE "1000"
 _CODE_LIKE = re.compile(r"^[A-Z0-9][A-Z0-9\-]{3,}$")
@@ -59,7 +59,7 @@ def _by_postal_code(session: Session, folded: str, limit: int) -> list[uuid.UUID
     return list(
         session.scalars(
             select(ProfileSearch.profile_id)
-            .where(ProfileSearch.postal_code == folded.replace(" ", ""))
+            .where(ProfileSearch.postal_code == postal_code(folded))
             .limit(limit)
         )
     )

@@ -10,7 +10,7 @@ from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from cdp.models import Configuration, Lead, Profile, ProfileSearch, ProfileTrait
-from cdp.text import fold
+from cdp.text import fold, postal_code
 
 SEARCH_TRAITS = frozenset(
     {"first_name", "last_name", "name", "email", "phone", "postal_code", "city"}
@@ -97,7 +97,7 @@ def refresh_search(session: Session, profile_ids: Collection[uuid.UUID]) -> None
                 "name_folded": fold(name)[:200] if name else None,
                 "email": _text(t.get("email"), 320),
                 "phone": _text(t.get("phone"), 32),
-                "postal_code": fold(str(t["postal_code"])).replace(" ", "")[:20]
+                "postal_code": postal_code(str(t["postal_code"]))
                 if _text(t.get("postal_code"), 20)
                 else None,
                 "city": _text(t.get("city"), 100),

@@ -1,0 +1,270 @@
+"""The `cdp` command, run as a real subprocess against a fresh database (SQLite and PostgreSQL).
+
+Covers: --help of the command and each subcommand; `cdp db upgrade`; `cdp source create` printing
+a working write key once and storing only a hash; `cdp token create` printing a working Bearer
+token; every user error (duplicate name, bad --kind, --origin or --role, unreachable database)
+reported as one line on stderr with a non-zero exit and no traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, inspect, select, text
+
+from cdp.app import create_app
+from cdp.config import Settings
+from cdp.db import make_engine, make_sessionmaker
+from cdp.models import ApiToken, Event, Source
+from tests.conftest import PG_ADMIN_URL, fresh_database_url
+
+ROOT = Path(__file__).resolve().parents[1]
+CDP = Path(sys.executable).parent / "cdp"
+WRITE_KEY = re.compile(r"\bwk_[A-Za-z0-9_\-]{20,}")
+API_TOKEN = re.compile(r"\bcdp_[A-Za-z0-9_\-]{20,}")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def cdp_env(database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDP_")}
+    env["CDP_DATABASE_URL"] = database_url
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def run_cdp(*args: str, database_url: str, cwd: Path) -> Result:
+    done = subprocess.run(
+        [str(CDP), *args],
+        env=cdp_env(database_url),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def assert_one_line_error(result: Result) -> str:
+    assert result.code != 0
+    assert "Traceback" not in result.err + result.out
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("error:")
+    return lines[0]
+
+
+@pytest.fixture()
+def database_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each kind; the PostgreSQL one is dropped afterwards."""
+    url = fresh_database_url(db_kind, tmp_path, f"cli_{uuid.uuid4().hex[:6]}")
+    yield url
+    if db_kind == "postgresql":
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            name = url.rsplit("/", 1)[1]
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture()
+def cwd(tmp_path: Path) -> Path:
+    """An empty working directory, so no stray .env is read."""
+    work = tmp_path / "work"
+    work.mkdir()
+    return work
+
+
+HELP = {
+    (): ["db", "source", "token", "user", "serve"],
+    ("db",): ["upgrade"],
+    ("db", "upgrade"): ["migrations"],
+    ("user",): ["create"],
+    ("user", "create"): ["--role", "--name"],
+    ("source",): ["create"],
+    ("source", "create"): ["--kind", "--origin", "web", "showroom"],
+    ("token",): ["create"],
+    ("token", "create"): ["--role", "sales"],
+    ("serve",): ["--host", "--port"],
+    ("demo",): ["--customers"],
+}
+
+
+def test_help_of_every_command(tmp_path: Path, cwd: Path) -> None:
+    env = cdp_env(f"sqlite:///{tmp_path / 'unused.sqlite3'}")
+    running = {
+        command: subprocess.Popen(
+            [str(CDP), *command, "--help"],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in HELP
+    }  # started together: each is a separate interpreter start-up
+    for command, process in running.items():
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, (command, err)
+        assert "Usage" in out
+        for word in HELP[command]:
+            assert word in out, (command, word)
+    assert not (tmp_path / "unused.sqlite3").exists()  # help touches no database
+
+
+def test_db_upgrade_creates_the_schema_and_can_run_again(database_url: str, cwd: Path) -> None:
+    first = run_cdp("db", "upgrade", database_url=database_url, cwd=cwd)
+    assert first.code == 0, first.err
+    assert first.out.strip()
+    again = run_cdp("db", "upgrade", database_url=database_url, cwd=cwd)
+    assert again.code == 0, again.err
+    engine = make_engine(database_url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert {"source", "api_token", "event", "profile", "identity", "consent"} <= tables
+
+
+def test_source_create_prints_a_working_write_key_once_and_stores_only_a_hash(
+    database_url: str, cwd: Path
+) -> None:
+    result = run_cdp(
+        "source",
+        "create",
+        "Brand configurator",
+        "--kind",
+        "web",
+        "--origin",
+        "https://X.example/",
+        database_url=database_url,
+        cwd=cwd,
+    )
+    assert result.code == 0, result.err
+    keys = WRITE_KEY.findall(result.out)
+    assert len(keys) == 1, result.out
+    key = keys[0]
+
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            [source] = session.scalars(select(Source)).all()
+            assert (source.name, source.kind) == ("Brand configurator", "web")
+            assert source.origins == ["https://x.example"]
+            for column in Source.__table__.columns:
+                assert key not in str(getattr(source, column.key)), column.key
+            assert source.write_key_hash
+
+        app = create_app(Settings(database_url=database_url))
+        with TestClient(app) as client:
+            body = {"anonymousId": "cli-device", "event": "Configuration Started"}
+            ok = client.post(
+                "/v1/track", json=body, auth=(key, ""), headers={"Origin": "https://x.example"}
+            )
+            assert ok.status_code == 200, ok.text
+            assert ok.headers["access-control-allow-origin"] == "https://x.example"
+            wrong = client.post("/v1/track", json=body, auth=(key[:-1], ""))
+            assert wrong.status_code == 401
+        with make_sessionmaker(engine)() as session:
+            assert session.scalars(select(Event.anonymous_id)).all() == ["cli-device"]
+    finally:
+        engine.dispose()
+
+
+def test_token_create_prints_a_working_bearer_token(database_url: str, cwd: Path) -> None:
+    result = run_cdp(
+        "token",
+        "create",
+        "Showroom app Utrecht",
+        "--role",
+        "sales",
+        database_url=database_url,
+        cwd=cwd,
+    )
+    assert result.code == 0, result.err
+    [secret] = API_TOKEN.findall(result.out)
+
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            [token] = session.scalars(select(ApiToken)).all()
+            assert (token.name, token.role) == ("Showroom app Utrecht", "sales")
+            assert secret not in token.token_hash
+        app = create_app(Settings(database_url=database_url))
+        with TestClient(app) as client:
+            headers = {"Authorization": f"Bearer {secret}"}
+            found = client.get("/api/profiles", params={"q": "Jansen"}, headers=headers)
+            assert found.status_code == 200, found.text
+            assert found.json()["results"] == []
+            refused = client.get(
+                "/api/profiles",
+                params={"q": "Jansen"},
+                headers={"Authorization": f"Bearer {secret}x"},
+            )
+            assert refused.status_code == 401
+    finally:
+        engine.dispose()
+
+
+def test_duplicate_source_name_is_a_one_line_error(database_url: str, cwd: Path) -> None:
+    first = run_cdp(
+        "source", "create", "Dealer site", "--kind", "web", database_url=database_url, cwd=cwd
+    )
+    assert first.code == 0, first.err
+    again = run_cdp(
+        "source", "create", "Dealer site", "--kind", "showroom", database_url=database_url, cwd=cwd
+    )
+    line = assert_one_line_error(again)
+    assert "Dealer site" in line
+    assert not WRITE_KEY.search(again.out)
+
+
+@pytest.mark.parametrize(
+    ("args", "mentions"),
+    [
+        (("source", "create", "Tablets", "--kind", "kiosk"), "kind"),
+        (("source", "create", "Site", "--kind", "web", "--origin", "www.example.com"), "origin"),
+        (("source", "create", "   ", "--kind", "web"), "name"),
+        (("token", "create", "Someone", "--role", "superuser"), "role"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(
+    tmp_path: Path, cwd: Path, args: tuple[str, ...], mentions: str
+) -> None:
+    """Checked before anything is written, so one database kind is enough."""
+    result = run_cdp(*args, database_url=f"sqlite:///{tmp_path / 'bad.sqlite3'}", cwd=cwd)
+    line = assert_one_line_error(result)
+    assert mentions in line
+    assert not WRITE_KEY.search(result.out) and not API_TOKEN.search(result.out)
+
+
+@pytest.mark.parametrize(
+    ("url", "args"),
+    [
+        ("postgresql+psycopg://postgres@127.0.0.1:1/nothing?connect_timeout=3", ("db", "upgrade")),
+        (
+            "sqlite:////nonexistent-directory/cdp.sqlite3",
+            ("source", "create", "Site", "--kind", "web"),
+        ),
+    ],
+    ids=["postgresql-refused", "sqlite-no-directory"],
+)
+def test_unreachable_database_is_a_one_line_error(
+    cwd: Path, url: str, args: tuple[str, ...]
+) -> None:
+    line = assert_one_line_error(run_cdp(*args, database_url=url, cwd=cwd))
+    assert "database" in line
