@@ -113,7 +113,7 @@ def user_create(
     if sys.stdin.isatty():
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
-        password = sys.stdin.readline().rstrip("\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     engine = _migrated_engine(get_settings())
     with session_scope(make_sessionmaker(engine)) as session:
         user = create_user(session, email=email, role=role, name=name, password=password)

@@ -14,7 +14,8 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://user@host/db",
     )
     default_phone_region: str = Field(
-        default="NL", description="Region for phone numbers written without a country code"
+        default="NL,BE",
+        description="Regions tried in order for phone numbers written without a country code",
     )
     secret_key: SecretStr = Field(
         default=SecretStr("change-me-in-production"),

@@ -36,7 +36,7 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> dict[str, int
         index_elements=[Event.source_id, Event.message_id]
     ).returning(Event.message_id, Event.id)
     result = session.execute(stmt, rows)
-    return dict(result.tuples().all())
+    return {message_id: event_id for message_id, event_id in result}
 
 
 def insert_configurations(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse, Response
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
-from cdp.errors import NotFound
 from cdp.models import utcnow
+from cdp.profiles.repository import live_profile
 from cdp.web import PageForbidden, render, require
 from showroom.customer_view import customer_page
 
@@ -23,14 +23,15 @@ LookupStaff = Annotated[StaffContext, Depends(require(Permission.LOOKUP))]
 @router.get("/showroom/customers/{profile_id}", response_class=HTMLResponse)
 def customer(request: Request, session: DbSession, staff: LookupStaff, profile_id: str) -> Response:
     try:
-        pid = uuid.UUID(profile_id)
-        page = customer_page(session, pid, staff=staff, now=utcnow())
-    except (ValueError, NotFound) as error:
+        pid: uuid.UUID | None = uuid.UUID(profile_id)
+    except ValueError:
+        pid = None
+    live = live_profile(session, pid) if pid is not None else None
+    if pid is None or live is None:
         raise PageForbidden(
             "There is no customer with this link. It may have been mistyped.", status_code=404
-        ) from error
-    if page.profile.id != pid:  # an absorbed profile: send people to the surviving one
-        return Response(
-            status_code=308, headers={"Location": f"/showroom/customers/{page.profile.id}"}
         )
+    if live.id != pid:  # an absorbed profile: send people to the surviving one, counted there
+        return Response(status_code=308, headers={"Location": f"/showroom/customers/{live.id}"})
+    page = customer_page(session, pid, staff=staff, now=utcnow())
     return render(request, "showroom/customer/detail.html", {"page": page})

@@ -95,7 +95,10 @@ def intent_signals(profile: ProfileOut) -> list[tuple[str, str]]:
     for earlier, later in pairwise(web):
         gap = later - earlier
         if timedelta(hours=12) < gap <= RETURN_WINDOW:
-            signals.append(("Returned within 14 days", f"came back after {gap.days or 1} days"))
+            days = max(1, gap.days)
+            signals.append(
+                ("Returned within 14 days", f"came back after {days} day{'s' if days > 1 else ''}")
+            )
             break
     counts = profile.event_counts
     for event, label in (
@@ -129,7 +132,10 @@ def _timeline(
         minutes = max(1, int((s.ended_at - s.started_at).total_seconds() // 60))
         entries.append(
             TimelineEntry(
-                s.started_at, kind, title, f"{s.events} events over {minutes} min · {models}"
+                s.started_at,
+                kind,
+                title,
+                f"{s.events} event{'s' if s.events != 1 else ''} over {minutes} min · {models}",
             )
         )
     for c in profile.configurations:

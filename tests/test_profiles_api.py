@@ -193,7 +193,9 @@ def customer(
     ],
     ids=["missing", "empty", "unknown", "wrong-scheme"],
 )
-@pytest.mark.parametrize("path", ["/api/profiles?q=someone", "/api/profiles/6f1c1d9e-3b0a-4d5e-9a43-0c8f5a2b7e11"])
+@pytest.mark.parametrize(
+    "path", ["/api/profiles?q=someone", "/api/profiles/6f1c1d9e-3b0a-4d5e-9a43-0c8f5a2b7e11"]
+)
 def test_read_api_needs_a_valid_bearer_token(
     app_client: TestClient, headers: dict[str, str], path: str
 ) -> None:

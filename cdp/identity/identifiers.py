@@ -77,18 +77,27 @@ def normalise_email(raw: str) -> str | None:
 
 
 @lru_cache(maxsize=65536)
-def normalise_phone(raw: str, region: str) -> str | None:
-    """E.164 ("+31612345678"), or None when the number cannot be valid."""
+def normalise_phone(raw: str, regions: str) -> str | None:
+    """E.164 ("+31612345678"), or None when the number cannot be valid.
+
+    `regions` ("NL,BE") are tried in order for numbers written without a country code: the first
+    region where the number is valid wins, so a Belgian "0470 12 34 56" is +32 even on a Dutch
+    site. A number valid in none of them falls back to the first region if it is possible there.
+    """
     text = raw.strip()
     if not text:
         return None
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    fallback = None
+    for region in [r.strip().upper() for r in regions.split(",") if r.strip()] or ["NL"]:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        if fallback is None and phonenumbers.is_possible_number(number):
+            fallback = str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return fallback
 
 
 def normalise_code(raw: str) -> str:

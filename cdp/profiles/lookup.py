@@ -100,7 +100,7 @@ def _by_name_postgres(session: Session, folded: str, limit: int) -> list[uuid.UU
         return list(
             session.scalars(
                 select(ProfileSearch.profile_id)
-                .where(ProfileSearch.name_folded.like(f"{folded}%"))
+                .where(ProfileSearch.name_folded.startswith(folded, autoescape=True))
                 .limit(limit)
             )
         )
@@ -154,15 +154,12 @@ def _results(session: Session, ids: list[uuid.UUID]) -> list[LookupResult]:
         )
     }
     missing = [pid for pid in ids if pid not in rows]
-    last_seen_only = (
-        dict(
-            session.execute(select(Profile.id, Profile.last_seen_at).where(Profile.id.in_(missing)))
-            .tuples()
-            .all()
+    last_seen_only = {
+        pid: seen
+        for pid, seen in session.execute(
+            select(Profile.id, Profile.last_seen_at).where(Profile.id.in_(missing))
         )
-        if missing
-        else {}
-    )
+    }
     results = []
     for pid in ids:
         if pid in rows:

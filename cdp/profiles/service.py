@@ -39,7 +39,25 @@ def display_name(traits: dict[str, Any]) -> str | None:
     return name.strip() if isinstance(name, str) and name.strip() else None
 
 
+_MODEL_EVENTS = frozenset(
+    {
+        "Configuration Started",
+        "Configuration Step Viewed",
+        "Option Selected",
+        "Option Removed",
+        "Configuration Saved",
+        "Configuration Loaded",
+        "Finance Calculated",
+        "Quote Requested",
+        "Test Drive Requested",
+    }
+)
+
+
 def _model_of(properties: dict[str, Any], name: str | None) -> str | None:
+    """The model a configurator event is about (not, say, a trade-in car's model)."""
+    if name not in _MODEL_EVENTS:
+        return None
     model = properties.get("model")
     if isinstance(model, str) and model.strip():
         return model.strip()
