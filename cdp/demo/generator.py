@@ -529,6 +529,8 @@ class _Journey:
                 "colour_hex": colour.hex,
                 "wheels": model.wheel(sel.wheels).name,
                 "interior": model.interior(sel.interior).name,
+                "body_type": model.body,
+                "fuel": model.engine(sel.engine).fuel,
                 "options": [model.pack(p).name for p in sel.packs],
                 "total_price": self._price(),
                 "currency": CURRENCY,
