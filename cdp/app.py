@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 
@@ -20,11 +21,16 @@ from cdp.auth.service import SourceCache
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.errors import CdpError
+from cdp.leads.schemas import to_local
 from cdp.web import SESSION_COOKIE, LoginRequired, PageForbidden, is_htmx, render
 
 TEMPLATES_DIR = Path(str(files("templates")))
 STATIC_DIR = Path(__file__).parent / "static"
 HTMX_DIR = Path(str(files("js_lib_htmx"))) / "static" / "htmx"
+
+
+def local_format(moment: datetime, fmt: str = "%d-%m-%Y %H:%M") -> str:
+    return to_local(moment).strftime(fmt)
 
 
 def _error_body(error: str, detail: object, field: str | None = None) -> dict[str, object]:
@@ -64,6 +70,8 @@ def create_app(
     app.state.settings = settings
     app.state.sources = SourceCache()
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    # Times are stored in UTC and shown in the showroom's time zone.
+    app.state.templates.env.filters["local"] = local_format
     if engine is not None:  # the lifespan may not run in tests: make the state usable now
         app.state.engine = engine
         app.state.sessionmaker = session_factory or make_sessionmaker(engine)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from cdp.identity.repository import insert_warnings, upsert_traits
 from cdp.identity.service import resolve_profiles
+from cdp.leads.service import LEAD_EVENTS, handle_lead_events
 from cdp.models import Consent
 from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
 from cdp.text import search_text
@@ -182,6 +183,22 @@ def ingest(
     )
     _store_consents(session, effects, source, received_at)
     _store_identifier_warnings(session, effects, source, received_at)
+    handle_lead_events(
+        session,
+        [
+            (
+                stored[item.message_id],
+                pid,
+                item.name,
+                dict(item.message.properties or {}),
+                item.occurred_at,
+            )
+            for item, pid in effects
+            if item.message.type == "track" and item.name in LEAD_EVENTS
+        ],
+        channel="walk_in" if source.kind == "showroom" else "website",
+        now=received_at,
+    )
     return result
 
 

@@ -15,6 +15,7 @@ from cdp.models import utcnow
 from cdp.profiles.repository import live_profile
 from cdp.web import PageForbidden, render, require
 from showroom.customer_view import customer_page
+from showroom.leads_routes import deal_panel
 
 router = APIRouter(include_in_schema=False)
 LookupStaff = Annotated[StaffContext, Depends(require(Permission.LOOKUP))]
@@ -33,5 +34,11 @@ def customer(request: Request, session: DbSession, staff: LookupStaff, profile_i
         )
     if live.id != pid:  # an absorbed profile: send people to the surviving one, counted there
         return Response(status_code=308, headers={"Location": f"/showroom/customers/{live.id}"})
-    page = customer_page(session, pid, staff=staff, now=utcnow())
-    return render(request, "showroom/customer/detail.html", {"page": page})
+    now = utcnow()
+    page = customer_page(session, pid, staff=staff, now=now)
+    deal = (
+        deal_panel(session, profile_id=page.profile.id, staff=staff, now=now)
+        if page.show_deal
+        else None
+    )
+    return render(request, "showroom/customer/detail.html", {"page": page, "deal": deal})

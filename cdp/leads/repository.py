@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Row, case, func, select
 from sqlalchemy.orm import Session
 
 from cdp.models import (
+    OPEN_STAGES,
     Appointment,
+    Configuration,
     ContactAttempt,
     Delivery,
+    Event,
     Lead,
     LeadStageChange,
     Note,
+    ProfileSearch,
     StaffUser,
 )
 
@@ -67,8 +72,289 @@ def deliveries_of(session: Session, ids: Sequence[uuid.UUID]) -> Sequence[Delive
 def staff_names(session: Session, user_ids: set[int]) -> dict[int, str]:
     if not user_ids:
         return {}
-    return dict(
-        session.execute(select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(user_ids)))
-        .tuples()
-        .all()
+    rows = session.execute(select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(user_ids)))
+    return {user_id: name for user_id, name in rows}
+
+
+# --- lead follow-up ---------------------------------------------------------------------------
+def lead(session: Session, lead_id: int, *, for_update: bool = False) -> Lead | None:
+    """One lead; `for_update` locks its row (PostgreSQL) so two people cannot race a change."""
+    stmt = select(Lead).where(Lead.id == lead_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def open_leads_by_profile(
+    session: Session, profile_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, Lead]:
+    """The most recently updated open lead of each profile that has one."""
+    if not profile_ids:
+        return {}
+    found: dict[uuid.UUID, Lead] = {}
+    for row in session.scalars(
+        select(Lead)
+        .where(Lead.profile_id.in_(list(profile_ids)), Lead.stage.in_(OPEN_STAGES))
+        .order_by(Lead.updated_at, Lead.id)
+    ):
+        found[row.profile_id] = row  # the last one wins
+    return found
+
+
+def lead_source_events(session: Session, event_ids: Collection[int]) -> set[int]:
+    if not event_ids:
+        return set()
+    return {
+        event_id
+        for event_id in session.scalars(
+            select(Lead.source_event_id).where(Lead.source_event_id.in_(list(event_ids)))
+        )
+        if event_id is not None
+    }
+
+
+def appointment_source_events(session: Session, event_ids: Collection[int]) -> set[int]:
+    if not event_ids:
+        return set()
+    return {
+        event_id
+        for event_id in session.scalars(
+            select(Appointment.source_event_id).where(
+                Appointment.source_event_id.in_(list(event_ids))
+            )
+        )
+        if event_id is not None
+    }
+
+
+def _lead_filter(
+    *, scope: str, user_id: int | None, salesperson_id: int | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Lead.stage.in_(OPEN_STAGES)]
+    if scope == "mine":
+        conditions.append(Lead.assigned_user_id == user_id)
+    elif scope == "unassigned":
+        conditions.append(Lead.assigned_user_id.is_(None))
+    elif scope == "user":
+        conditions.append(Lead.assigned_user_id == salesperson_id)
+    return conditions
+
+
+def count_open_leads(
+    session: Session, *, scope: str, user_id: int | None = None, salesperson_id: int | None = None
+) -> int:
+    conditions = _lead_filter(scope=scope, user_id=user_id, salesperson_id=salesperson_id)
+    return session.scalar(select(func.count()).select_from(Lead).where(*conditions)) or 0
+
+
+def open_lead_page(
+    session: Session,
+    *,
+    scope: str,
+    now: datetime,
+    offset: int,
+    limit: int,
+    user_id: int | None = None,
+    salesperson_id: int | None = None,
+) -> Sequence[Row[Lead, str | None, str | None, str | None, str | None]]:
+    """Open leads by what needs action: new ones oldest first, then overdue next actions, then
+    the rest by next action time (those without one last, oldest lead first)."""
+    conditions = _lead_filter(scope=scope, user_id=user_id, salesperson_id=salesperson_id)
+    bucket = case(
+        (Lead.stage == "new", 0),
+        (Lead.next_action_at < now, 1),
+        else_=2,
     )
+    due = case((Lead.stage == "new", Lead.created_at), else_=Lead.next_action_at)
+    return session.execute(
+        select(
+            Lead,
+            ProfileSearch.name,
+            ProfileSearch.latest_model,
+            ProfileSearch.latest_colour,
+            ProfileSearch.latest_colour_hex,
+        )
+        .outerjoin(ProfileSearch, ProfileSearch.profile_id == Lead.profile_id)
+        .where(*conditions)
+        .order_by(bucket, due.asc().nulls_last(), Lead.created_at, Lead.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+
+
+def profile_names(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(ProfileSearch.profile_id, ProfileSearch.name).where(
+            ProfileSearch.profile_id.in_(list(ids))
+        )
+    )
+    return {profile_id: name for profile_id, name in rows}
+
+
+def latest_configurations(
+    session: Session, profile_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, Configuration]:
+    if not profile_ids:
+        return {}
+    latest: dict[uuid.UUID, Configuration] = {}
+    for configuration in session.scalars(
+        select(Configuration)
+        .where(Configuration.profile_id.in_(list(profile_ids)))
+        .order_by(Configuration.saved_at, Configuration.id)
+    ):
+        latest[configuration.profile_id] = configuration  # the last one wins
+    return latest
+
+
+def configuration_for_sale(
+    session: Session, profile_id: uuid.UUID, model: str | None
+) -> Configuration | None:
+    """The latest saved configuration of the lead's model, else the latest of any model."""
+    newest = (Configuration.saved_at.desc(), Configuration.id.desc())
+    if model:
+        same = session.scalars(
+            select(Configuration)
+            .where(
+                Configuration.profile_id == profile_id,
+                func.lower(Configuration.model) == model.strip().lower(),
+            )
+            .order_by(*newest)
+            .limit(1)
+        ).first()
+        if same is not None:
+            return same
+    return session.scalars(
+        select(Configuration)
+        .where(Configuration.profile_id == profile_id)
+        .order_by(*newest)
+        .limit(1)
+    ).first()
+
+
+def event_counts(
+    session: Session, profile_ids: Collection[uuid.UUID], names: Collection[str]
+) -> dict[uuid.UUID, dict[str, int]]:
+    if not profile_ids:
+        return {}
+    counts: dict[uuid.UUID, dict[str, int]] = {}
+    for pid, name, count in session.execute(
+        select(Event.profile_id, Event.name, func.count())
+        .where(Event.profile_id.in_(list(profile_ids)), Event.name.in_(list(names)))
+        .group_by(Event.profile_id, Event.name)
+    ):
+        if name is not None:
+            counts.setdefault(pid, {})[name] = count
+    return counts
+
+
+def profiles_seen_in(
+    session: Session, profile_ids: Collection[uuid.UUID], channel: str
+) -> set[uuid.UUID]:
+    if not profile_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Event.profile_id)
+            .where(Event.profile_id.in_(list(profile_ids)), Event.channel == channel)
+            .distinct()
+        )
+    )
+
+
+def appointment(session: Session, appointment_id: int) -> Appointment | None:
+    return session.scalars(
+        select(Appointment).where(Appointment.id == appointment_id).with_for_update()
+    ).first()
+
+
+def appointments_between(
+    session: Session, start: datetime, end: datetime, *, user_id: int | None = None
+) -> Sequence[Appointment]:
+    stmt = select(Appointment).where(
+        Appointment.starts_at >= start,
+        Appointment.starts_at < end,
+        Appointment.status != "cancelled",
+    )
+    if user_id is not None:
+        stmt = stmt.where(Appointment.user_id == user_id)
+    return session.scalars(stmt.order_by(Appointment.starts_at, Appointment.id)).all()
+
+
+def planned_delivery_appointment(
+    session: Session, *, profile_id: uuid.UUID, lead_id: int | None
+) -> Appointment | None:
+    stmt = select(Appointment).where(
+        Appointment.profile_id == profile_id,
+        Appointment.kind == "delivery",
+        Appointment.status == "planned",
+    )
+    if lead_id is not None:
+        stmt = stmt.where(Appointment.lead_id == lead_id)
+    return session.scalars(stmt.order_by(Appointment.starts_at.desc()).limit(1)).first()
+
+
+def delivery(session: Session, delivery_id: int) -> Delivery | None:
+    return session.scalars(
+        select(Delivery).where(Delivery.id == delivery_id).with_for_update()
+    ).first()
+
+
+def scheduled_deliveries_of_lead(session: Session, lead_id: int) -> Sequence[Delivery]:
+    return session.scalars(
+        select(Delivery).where(Delivery.lead_id == lead_id, Delivery.status == "scheduled")
+    ).all()
+
+
+def scheduled_deliveries(
+    session: Session, *, specialist_id: int | None = None
+) -> Sequence[Delivery]:
+    """The handover queue: undated ones first (they need a date), then by date."""
+    stmt = select(Delivery).where(Delivery.status == "scheduled")
+    if specialist_id is not None:
+        stmt = stmt.where(Delivery.specialist_user_id == specialist_id)
+    return session.scalars(
+        stmt.order_by(Delivery.delivery_date.asc().nulls_first(), Delivery.created_at, Delivery.id)
+    ).all()
+
+
+def staff_user(session: Session, user_id: int) -> StaffUser | None:
+    return session.get(StaffUser, user_id)
+
+
+def active_staff(session: Session, roles: Collection[str]) -> Sequence[StaffUser]:
+    if not roles:
+        return []
+    return session.scalars(
+        select(StaffUser)
+        .where(StaffUser.active.is_(True), StaffUser.role.in_(list(roles)))
+        .order_by(StaffUser.name, StaffUser.id)
+    ).all()
+
+
+def leads_by_id(session: Session, ids: Collection[int]) -> dict[int, Lead]:
+    if not ids:
+        return {}
+    return {lead.id: lead for lead in session.scalars(select(Lead).where(Lead.id.in_(list(ids))))}
+
+
+def planned_delivery_appointments(
+    session: Session, lead_ids: Collection[int]
+) -> dict[int, Appointment]:
+    """The planned delivery appointment of each of these leads (the latest if several)."""
+    if not lead_ids:
+        return {}
+    found: dict[int, Appointment] = {}
+    for row in session.scalars(
+        select(Appointment)
+        .where(
+            Appointment.lead_id.in_(list(lead_ids)),
+            Appointment.kind == "delivery",
+            Appointment.status == "planned",
+        )
+        .order_by(Appointment.starts_at)
+    ):
+        if row.lead_id is not None:
+            found[row.lead_id] = row
+    return found

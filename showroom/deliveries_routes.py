@@ -1,0 +1,131 @@
+"""The handover queue: sold cars waiting for a delivery specialist, not for the salesperson."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from cdp.auth.permissions import Permission
+from cdp.auth.staff import StaffContext
+from cdp.deps import DbSession
+from cdp.errors import CdpError, NotFound
+from cdp.leads import service
+from cdp.leads.schemas import FormError, local_today, parse_date, parse_id, parse_time
+from cdp.models import Delivery, utcnow
+from cdp.web import redirect, render, require
+from showroom.leads_routes import id_or_404, not_found, posting
+
+router = APIRouter(include_in_schema=False)
+
+DeliveriesStaff = Annotated[StaffContext, Depends(require(Permission.DELIVERIES))]
+DeliveriesPoster = Annotated[StaffContext, Depends(posting(Permission.DELIVERIES))]
+Short = Annotated[str, Form(max_length=400)]
+QUEUE = "/showroom/deliveries"
+
+
+def _queue_page(
+    request: Request,
+    session: Session,
+    staff: StaffContext,
+    *,
+    mine: bool,
+    error: FormError | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    rows = service.delivery_queue(session, specialist_id=staff.user_id if mine else None)
+    return render(
+        request,
+        "showroom/deliveries/list.html",
+        {
+            "rows": rows,
+            "mine": mine,
+            "specialists": service.delivery_specialists(session),
+            "today": local_today(utcnow()),
+            "error": error,
+            "values": values or {},
+        },
+        status_code=status_code,
+    )
+
+
+@router.get(QUEUE, response_class=HTMLResponse)
+def queue(request: Request, session: DbSession, staff: DeliveriesStaff, mine: str = "") -> Response:
+    return _queue_page(request, session, staff, mine=mine in ("1", "on", "true"))
+
+
+def _delivery_or_404(session: Session, delivery_id: str) -> Delivery:
+    try:
+        return service.get_delivery(session, id_or_404(delivery_id, "delivery"))
+    except NotFound as error:
+        raise not_found("delivery") from error
+
+
+@router.post(QUEUE + "/{delivery_id}/plan", response_class=HTMLResponse)
+def plan(
+    request: Request,
+    session: DbSession,
+    staff: DeliveriesPoster,
+    delivery_id: str,
+    delivery_date: Short = "",
+    delivery_time: Short = "",
+    specialist_user_id: Short = "",
+) -> Response:
+    """Set the handover day and time, and who hands the car over."""
+    delivery = _delivery_or_404(session, delivery_id)
+    values = {
+        "delivery_date": delivery_date,
+        "delivery_time": delivery_time,
+        "specialist_user_id": specialist_user_id,
+    }
+    try:
+        service.schedule_delivery(
+            session,
+            delivery=delivery,
+            delivery_date=parse_date(delivery_date, field_name="delivery_date"),
+            at=parse_time(delivery_time, field_name="delivery_time"),
+            specialist_user_id=parse_id(
+                specialist_user_id, field_name="specialist_user_id", what="a delivery specialist"
+            ),
+            by_user_id=staff.user_id,
+        )
+    except CdpError as error:
+        session.rollback()
+        return _queue_page(
+            request,
+            session,
+            staff,
+            mine=False,
+            error=FormError(
+                form="plan", message=error.message, field=error.field, target_id=delivery.id
+            ),
+            values=values,
+            status_code=error.status_code,
+        )
+    return redirect(request, QUEUE)
+
+
+@router.post(QUEUE + "/{delivery_id}/delivered", response_class=HTMLResponse)
+def delivered(
+    request: Request, session: DbSession, staff: DeliveriesPoster, delivery_id: str
+) -> Response:
+    """The car is handed over: the delivery leaves the queue and its lead becomes delivered."""
+    delivery = _delivery_or_404(session, delivery_id)
+    try:
+        service.mark_delivered(session, delivery=delivery, by_user_id=staff.user_id)
+    except CdpError as error:
+        session.rollback()
+        return _queue_page(
+            request,
+            session,
+            staff,
+            mine=False,
+            error=FormError(
+                form="delivered", message=error.message, field=None, target_id=delivery.id
+            ),
+            status_code=error.status_code,
+        )
+    return redirect(request, QUEUE)

@@ -1,0 +1,762 @@
+"""The showroom tablet session: a salesperson and a customer configure a car together.
+
+A session identifies its customer explicitly (found by lookup, or created with their consent) and
+gets a fresh anonymous id of its own, so a shared tablet never mixes one customer's choices into
+the next one's profile (docs/identity.md, rule 7). Every choice goes through the real ingest path
+as the same Segment messages the brand's configurator sends, from a source of kind `showroom`, so
+online and showroom behaviour end on one profile.
+
+Functions take a session and flush; the request commits.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cdp.auth.service import create_source
+from cdp.demo import catalogue
+from cdp.demo.catalogue import CHOICE_STEPS, CURRENCY, Model, OptionPack, Selection
+from cdp.errors import Conflict, Forbidden, InvalidInput, NotFound
+from cdp.identity.identifiers import Identifier, normalise_email, normalise_phone
+from cdp.identity.repository import owners_of
+from cdp.identity.service import attach_identifier
+from cdp.leads.service import add_note
+from cdp.models import Configuration, Identity, Note, ProfileSearch, Source, TabletSession
+from cdp.profiles.repository import live_profile
+from ingest import taxonomy
+from ingest.service import SourceInfo, ingest
+
+TABLET_SOURCE = "Showroom tablets"
+ENDPOINT = "showroom tablet"
+# The configurator's steps on the tablet: the finance calculator is the website's alone.
+STEPS = tuple(step for step in catalogue.CONFIGURATOR_STEPS if step != "finance")
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: codes are read aloud
+_MAX_NAME = 100
+_MAX_EMAIL = 320
+
+# What the customer reads on the screen before ticking a box; stored word for word with the
+# consent, so we can show later what exactly someone agreed to.
+CONSENT_WORDING: dict[str, str] = {
+    "email": (
+        f"Yes, {catalogue.BRAND} and this dealer may e-mail me offers and news about the car "
+        "I configured."
+    ),
+    "phone": (
+        f"Yes, {catalogue.BRAND} and this dealer may call me or send me text messages about "
+        "the car I configured."
+    ),
+    "tracking": (
+        "Yes, my choices in the configurator may be kept in my customer profile, so that advice "
+        "and offers fit what I am looking for."
+    ),
+}
+CONSENT_PURPOSES = tuple(CONSENT_WORDING)
+
+
+@dataclass(frozen=True, slots=True)
+class NewCustomer:
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    consents: frozenset[str]  # the purposes whose box was ticked
+
+
+# --- the session ------------------------------------------------------------------------------
+def tablet_source(session: Session) -> SourceInfo:
+    """The built-in source every tablet event is recorded under (made on first use)."""
+    source = session.scalar(select(Source).where(Source.name == TABLET_SOURCE))
+    if source is None:
+        try:
+            with session.begin_nested():
+                source, _key = create_source(
+                    session, name=TABLET_SOURCE, kind="showroom", origins=[]
+                )
+        except (IntegrityError, Conflict):  # another tablet made it at the same moment
+            source = session.scalar(select(Source).where(Source.name == TABLET_SOURCE))
+            if source is None:
+                raise
+    if source.kind != "showroom":
+        raise Conflict(f"the source {TABLET_SOURCE!r} exists but is not a showroom source")
+    return SourceInfo(id=source.id, name=source.name, kind=source.kind, origins=())
+
+
+def start_session(session: Session, *, user_id: int, now: datetime) -> TabletSession:
+    """A new session with a fresh anonymous id: nothing of an earlier customer carries over."""
+    source = tablet_source(session)
+    tablet = TabletSession(
+        user_id=user_id,
+        anonymous_id=str(uuid.uuid4()),
+        source_id=source.id,
+        selection={"step": "model"},
+        started_at=now,
+    )
+    session.add(tablet)
+    session.flush()
+    return tablet
+
+
+def get_session(
+    session: Session, session_id: int, *, user_id: int, for_change: bool = False
+) -> TabletSession:
+    """The session, if it is this salesperson's; `for_change` also refuses an ended one."""
+    tablet = session.get(TabletSession, session_id) if 0 < session_id < 2**31 else None
+    if tablet is None:
+        raise NotFound("There is no tablet session with this link.")
+    if tablet.user_id != user_id:
+        raise Forbidden(
+            "This tablet session belongs to another salesperson. Start a session of your own."
+        )
+    if for_change and tablet.ended_at is not None:
+        raise Conflict(
+            "This tablet session has ended, so it can no longer be changed. "
+            "Start a new session for the next customer."
+        )
+    return tablet
+
+
+def open_sessions(session: Session, *, user_id: int) -> Sequence[TabletSession]:
+    return session.scalars(
+        select(TabletSession)
+        .where(TabletSession.user_id == user_id, TabletSession.ended_at.is_(None))
+        .order_by(TabletSession.started_at.desc())
+    ).all()
+
+
+def end_session(session: Session, tablet: TabletSession, *, now: datetime) -> None:
+    if tablet.ended_at is None:
+        tablet.ended_at = now
+        session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class NoteInput:
+    """What the salesperson learned, as the end-of-session form collects it."""
+
+    interest_level: str | None = None
+    budget_band: str | None = None
+    timeframe: str | None = None
+    trade_in_make: str | None = None
+    trade_in_model: str | None = None
+    trade_in_year: int | None = None
+    trade_in_km: int | None = None
+    financing_interest: bool | None = None
+    competitor: str | None = None
+    model_direction: str | None = None
+    text: str | None = None
+
+
+def finish_with_note(
+    session: Session, tablet: TabletSession, note: NoteInput, *, user_id: int, now: datetime
+) -> Note:
+    """Store the structured note on the customer (its fields become traits marketing can use)
+    and end the session."""
+    _require_customer(tablet)
+    profile_id = live_profile_id(session, tablet)
+    assert profile_id is not None
+    stored = add_note(
+        session,
+        profile_id=profile_id,
+        user_id=user_id,
+        interest_level=note.interest_level,
+        budget_band=note.budget_band,
+        timeframe=note.timeframe,
+        trade_in_make=note.trade_in_make,
+        trade_in_model=note.trade_in_model,
+        trade_in_year=note.trade_in_year,
+        trade_in_km=note.trade_in_km,
+        financing_interest=note.financing_interest,
+        competitor=note.competitor,
+        model_direction=note.model_direction,
+        text=note.text,
+        tablet_session_id=tablet.id,
+        now=now,
+    )
+    tablet.selection = {**tablet.selection, "noted": True}
+    end_session(session, tablet, now=now)
+    return stored
+
+
+def customer_label(session: Session, profile_id: uuid.UUID | None) -> str | None:
+    """The customer's name as the lookup shows it (else their e-mail or phone)."""
+    if profile_id is None:
+        return None
+    profile = live_profile(session, profile_id)
+    if profile is None:
+        return None
+    row = session.get(ProfileSearch, profile.id)
+    if row is None:
+        return "Anonymous visitor"
+    return row.name or row.email or row.phone or "Anonymous visitor"
+
+
+def live_profile_id(session: Session, tablet: TabletSession) -> uuid.UUID | None:
+    """The session's customer as they are now (a later merge may have absorbed the profile)."""
+    if tablet.profile_id is None:
+        return None
+    profile = live_profile(session, tablet.profile_id)
+    return profile.id if profile is not None else tablet.profile_id
+
+
+# --- sending ----------------------------------------------------------------------------------
+def _send(
+    session: Session,
+    tablet: TabletSession,
+    messages: list[dict[str, Any]],
+    *,
+    now: datetime,
+    phone_region: str,
+) -> uuid.UUID:
+    """Record messages as the session's anonymous visitor; returns the profile they landed on."""
+    row = session.get(Source, tablet.source_id) if tablet.source_id is not None else None
+    source = (
+        SourceInfo(id=row.id, name=row.name, kind=row.kind, origins=())
+        if row is not None and row.kind == "showroom"
+        else tablet_source(session)
+    )
+    context = {
+        "app": {"name": "CDP showroom tablet"},
+        "device": {"type": "tablet"},
+        "library": {"name": "cdp-showroom-tablet"},
+        "tablet_session_id": tablet.id,
+    }
+    raw = [
+        {
+            **message,
+            "messageId": str(uuid.uuid4()),
+            "anonymousId": tablet.anonymous_id,
+            # A millisecond apart, so the timeline keeps the order the choices were made in.
+            "timestamp": (now + timedelta(milliseconds=index)).isoformat(),
+            "context": context,
+        }
+        for index, message in enumerate(messages)
+    ]
+    result = ingest(
+        session,
+        raw,
+        source=source,
+        endpoint=ENDPOINT,
+        received_at=now,
+        phone_region=phone_region,
+        check_size=False,
+    )
+    if result.rejected:
+        first = result.rejected[0]
+        where = f"{first.field}: " if first.field else ""
+        raise InvalidInput(f"The choice could not be recorded ({where}{first.reason}).")
+    if result.profile_ids:
+        tablet.profile_id = result.profile_ids[-1]
+    session.flush()
+    assert tablet.profile_id is not None
+    return tablet.profile_id
+
+
+# --- the customer -----------------------------------------------------------------------------
+def _require_no_customer(tablet: TabletSession) -> None:
+    if tablet.profile_id is not None:
+        raise Conflict(
+            "This session already has its customer. To serve someone else, end it and start a "
+            "new session: a session is for one customer only."
+        )
+
+
+def choose_existing_customer(
+    session: Session, tablet: TabletSession, *, profile_id: uuid.UUID, now: datetime
+) -> uuid.UUID:
+    """Bind the session's fresh anonymous id to a customer staff found by lookup."""
+    _require_no_customer(tablet)
+    profile = live_profile(session, profile_id)
+    if profile is None:
+        raise NotFound("There is no such customer. Search again.")
+    attach_identifier(
+        session,
+        profile_id=profile.id,
+        identifier=Identifier("anonymous_id", tablet.anonymous_id),
+        source_id=tablet.source_id,
+        now=now,
+    )
+    tablet.profile_id = profile.id
+    tablet.selection = {**tablet.selection, "customer": "existing"}
+    session.flush()
+    return profile.id
+
+
+def check_new_customer(customer: NewCustomer, *, phone_region: str) -> dict[str, str]:
+    """What is wrong with the form, per field (empty when it can be sent)."""
+    problems: dict[str, str] = {}
+    if not customer.first_name and not customer.last_name:
+        problems["first_name"] = "Enter the customer's name."
+    for name, value in (("first_name", customer.first_name), ("last_name", customer.last_name)):
+        if len(value) > _MAX_NAME:
+            problems[name] = f"A name can be at most {_MAX_NAME} characters."
+    if customer.email and (len(customer.email) > _MAX_EMAIL or not normalise_email(customer.email)):
+        problems["email"] = f"{customer.email[:60]!r} is not an e-mail address."
+    if customer.phone and not normalise_phone(customer.phone, phone_region):
+        problems["phone"] = f"{customer.phone[:40]!r} is not a phone number."
+    if not customer.email and not customer.phone:
+        problems["email"] = "Enter an e-mail address or a phone number, so we can find them again."
+    if "email" in customer.consents and not customer.email:
+        problems["consent_email"] = "E-mail consent needs an e-mail address."
+    if "phone" in customer.consents and not customer.phone:
+        problems["consent_phone"] = "Phone consent needs a phone number."
+    unknown = set(customer.consents) - set(CONSENT_PURPOSES)
+    if unknown:
+        problems["consent"] = f"Unknown consent {sorted(unknown)[0]!r}."
+    return problems
+
+
+def create_customer(
+    session: Session,
+    tablet: TabletSession,
+    customer: NewCustomer,
+    *,
+    now: datetime,
+    phone_region: str,
+) -> uuid.UUID:
+    """Identify the session's visitor with what the customer told us, and the consent they gave
+    in the words shown on the screen. An e-mail address or phone number that is already known
+    lands the session on that customer's profile: one person, one profile."""
+    _require_no_customer(tablet)
+    problems = check_new_customer(customer, phone_region=phone_region)
+    if problems:
+        raise InvalidInput(next(iter(problems.values())), field=next(iter(problems)))
+    known = []
+    email = normalise_email(customer.email) if customer.email else None
+    phone = normalise_phone(customer.phone, phone_region) if customer.phone else None
+    if email:
+        known.append(Identifier("email", email))
+    if phone:
+        known.append(Identifier("phone", phone))
+    already_known = bool(owners_of(session, known))
+    traits: dict[str, Any] = {}
+    if customer.first_name:
+        traits["firstName"] = customer.first_name
+    if customer.last_name:
+        traits["lastName"] = customer.last_name
+    if customer.email:
+        traits["email"] = customer.email
+    if customer.phone:
+        traits["phone"] = customer.phone
+    consent = {
+        purpose: {"status": "granted", "wording": CONSENT_WORDING[purpose]}
+        for purpose in CONSENT_PURPOSES
+        if purpose in customer.consents
+    }
+    if consent:
+        traits["consent"] = consent
+    profile_id = _send(
+        session,
+        tablet,
+        [{"type": "identify", "traits": traits}],
+        now=now,
+        phone_region=phone_region,
+    )
+    tablet.selection = {
+        **tablet.selection,
+        "customer": "known" if already_known else "new",
+    }
+    session.flush()
+    return profile_id
+
+
+# --- the configuration ------------------------------------------------------------------------
+def selection_of(tablet: TabletSession) -> Selection | None:
+    """The car as configured so far, or None before a model is chosen."""
+    data = tablet.selection
+    if not data.get("model"):
+        return None
+    return Selection(
+        model=data["model"],
+        trim=data["trim"],
+        engine=data["engine"],
+        colour=data["colour"],
+        wheels=data["wheels"],
+        interior=data["interior"],
+        packs=tuple(data.get("packs", ())),
+    )
+
+
+def _store_selection(tablet: TabletSession, selection: Selection, **extra: Any) -> None:
+    # A new dict: the JSON column only notices assignment, not changes inside it.
+    tablet.selection = {
+        **tablet.selection,
+        "model": selection.model,
+        "trim": selection.trim,
+        "engine": selection.engine,
+        "colour": selection.colour,
+        "wheels": selection.wheels,
+        "interior": selection.interior,
+        "packs": list(selection.packs),
+        **extra,
+    }
+
+
+def _require_customer(tablet: TabletSession) -> None:
+    if tablet.profile_id is None:
+        raise Conflict("Find the customer or add them first: a session is always for someone.")
+
+
+def _require_model(tablet: TabletSession) -> tuple[Model, Selection]:
+    selection = selection_of(tablet)
+    if selection is None:
+        raise InvalidInput("Choose a model first.", field="model")
+    return catalogue.model_by_code(selection.model), selection
+
+
+def _model(code: str) -> Model:
+    try:
+        return catalogue.model_by_code(code)
+    except KeyError:
+        raise InvalidInput(f"There is no model {code[:40]!r}.", field="model") from None
+
+
+def _option_properties(
+    model: Model,
+    selection: Selection,
+    *,
+    category: str,
+    code: str,
+    label: str,
+    price_delta: int,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    interest = taxonomy.CATEGORY_INTEREST.get(category)
+    return {
+        "model": model.name,
+        "category": category,
+        "code": code,
+        "label": label,
+        "price_delta": price_delta,
+        "total_price": catalogue.price(selection),
+        "currency": CURRENCY,
+        **({"interest": interest} if interest else {}),
+        **(extra or {}),
+    }
+
+
+def choose_model(
+    session: Session, tablet: TabletSession, *, code: str, now: datetime, phone_region: str
+) -> None:
+    """Start configuring a model (again): the configurator's base choices, no packs."""
+    _require_customer(tablet)
+    model = _model(code)
+    current = selection_of(tablet)
+    if current is not None and current.model == model.code:
+        return  # tapped the model that is already chosen: nothing changed
+    selection = catalogue.base_selection(model)
+    _store_selection(tablet, selection)
+    _send(
+        session,
+        tablet,
+        [
+            {
+                "type": "track",
+                "event": taxonomy.CONFIGURATION_STARTED,
+                "properties": {
+                    "model": model.name,
+                    "total_price": catalogue.price(selection),
+                    "currency": CURRENCY,
+                },
+            },
+            {
+                "type": "track",
+                "event": taxonomy.OPTION_SELECTED,
+                "properties": _option_properties(
+                    model,
+                    selection,
+                    category="model",
+                    code=model.code,
+                    label=model.name,
+                    price_delta=0,
+                ),
+            },
+        ],
+        now=now,
+        phone_region=phone_region,
+    )
+
+
+def _choice(model: Model, step: str, code: str) -> tuple[str, int, dict[str, Any]]:
+    """The label, price delta and extra properties of one choice; InvalidInput if unknown."""
+    try:
+        if step == "trim":
+            trim = model.trim(code)
+            return trim.name, trim.price - model.base_price, {}
+        if step == "engine":
+            engine = model.engine(code)
+            return (
+                engine.name,
+                engine.price_delta,
+                {
+                    "fuel": engine.fuel,
+                    "power_kw": engine.power_kw,
+                },
+            )
+        if step == "colour":
+            colour = model.colour(code)
+            return (
+                colour.name,
+                colour.price_delta,
+                {
+                    "colour_hex": colour.hex,
+                    "finish": colour.finish,
+                },
+            )
+        if step == "wheels":
+            wheels = model.wheel(code)
+            return wheels.name, wheels.price_delta, {"size_inch": wheels.size_inch}
+        interior = model.interior(code)
+        return interior.name, interior.price_delta, {}
+    except KeyError:
+        what = "wheels" if step == "wheels" else step
+        raise InvalidInput(f"The {model.name} has no {what} {code[:40]!r}.", field=step) from None
+
+
+def choose(
+    session: Session,
+    tablet: TabletSession,
+    *,
+    step: str,
+    code: str,
+    now: datetime,
+    phone_region: str,
+) -> None:
+    """One choice in a step where exactly one is made (trim, engine, colour, wheels, interior)."""
+    _require_customer(tablet)
+    if step == "model":
+        choose_model(session, tablet, code=code, now=now, phone_region=phone_region)
+        return
+    if step not in CHOICE_STEPS:
+        raise InvalidInput(f"There is no step {step[:40]!r} to choose in.", field="step")
+    model, selection = _require_model(tablet)
+    label, price_delta, extra = _choice(model, step, code)
+    if selection.choice(step) == code:
+        return
+    selection = selection.choose(step, code)
+    _store_selection(tablet, selection)
+    _send(
+        session,
+        tablet,
+        [
+            {
+                "type": "track",
+                "event": taxonomy.OPTION_SELECTED,
+                "properties": _option_properties(
+                    model,
+                    selection,
+                    category=step,
+                    code=code,
+                    label=label,
+                    price_delta=price_delta,
+                    extra=extra,
+                ),
+            }
+        ],
+        now=now,
+        phone_region=phone_region,
+    )
+
+
+def set_pack(
+    session: Session,
+    tablet: TabletSession,
+    *,
+    code: str,
+    add: bool,
+    now: datetime,
+    phone_region: str,
+) -> None:
+    """Add or remove an option pack (or single option); repeating either changes nothing."""
+    _require_customer(tablet)
+    model, selection = _require_model(tablet)
+    try:
+        pack: OptionPack = model.pack(code)
+    except KeyError:
+        raise InvalidInput(
+            f"The {model.name} has no option pack {code[:40]!r}.", field="pack"
+        ) from None
+    chosen = pack.code in selection.packs
+    if chosen == add:
+        return
+    others = tuple(p for p in selection.packs if p != pack.code)
+    selection = Selection(
+        model=selection.model,
+        trim=selection.trim,
+        engine=selection.engine,
+        colour=selection.colour,
+        wheels=selection.wheels,
+        interior=selection.interior,
+        packs=(*others, pack.code) if add else others,
+    )
+    _store_selection(tablet, selection)
+    _send(
+        session,
+        tablet,
+        [
+            {
+                "type": "track",
+                "event": taxonomy.OPTION_SELECTED if add else taxonomy.OPTION_REMOVED,
+                "properties": _option_properties(
+                    model,
+                    selection,
+                    category=pack.category,
+                    code=pack.code,
+                    label=pack.name,
+                    price_delta=pack.price,
+                    extra={"interest": pack.interest},
+                ),
+            }
+        ],
+        now=now,
+        phone_region=phone_region,
+    )
+
+
+def view_step(
+    session: Session, tablet: TabletSession, *, step: str, now: datetime, phone_region: str
+) -> None:
+    """Go to a step of the configurator (Back, Next, or a step's tab)."""
+    _require_customer(tablet)
+    if step not in STEPS:
+        raise InvalidInput(f"There is no step {step[:40]!r}.", field="step")
+    selection = selection_of(tablet)
+    if step != "model" and selection is None:
+        raise InvalidInput("Choose a model first.", field="model")
+    if tablet.selection.get("step") == step:
+        return
+    tablet.selection = {**tablet.selection, "step": step}
+    model = catalogue.model_by_code(selection.model) if selection else None
+    properties: dict[str, Any] = {
+        "step": step,
+        "step_number": catalogue.CONFIGURATOR_STEPS.index(step) + 1,
+    }
+    if model is not None:
+        properties["model"] = model.name
+    _send(
+        session,
+        tablet,
+        [{"type": "track", "event": taxonomy.CONFIGURATION_STEP_VIEWED, "properties": properties}],
+        now=now,
+        phone_region=phone_region,
+    )
+
+
+def _new_code(session: Session) -> str:
+    while True:
+        code = "NW-" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(6))
+        taken = session.scalar(
+            select(
+                exists().where(Identity.kind == "config_code", Identity.value == code)
+                | exists().where(Configuration.code == code)
+            )
+        )
+        if not taken:
+            return code
+
+
+def save_configuration(
+    session: Session, tablet: TabletSession, *, now: datetime, phone_region: str
+) -> str:
+    """Save the car as configured under a new code; it is on the customer page at once."""
+    _require_customer(tablet)
+    model, selection = _require_model(tablet)
+    code = _new_code(session)
+    colour = model.colour(selection.colour)
+    _send(
+        session,
+        tablet,
+        [
+            {
+                "type": "track",
+                "event": taxonomy.CONFIGURATION_SAVED,
+                "properties": {
+                    "configuration_code": code,
+                    "model": model.name,
+                    "trim": model.trim(selection.trim).name,
+                    "engine": model.engine(selection.engine).name,
+                    "colour": colour.name,
+                    "colour_hex": colour.hex,
+                    "wheels": model.wheel(selection.wheels).name,
+                    "interior": model.interior(selection.interior).name,
+                    "body_type": model.body,
+                    "fuel": model.engine(selection.engine).fuel,
+                    "options": [
+                        {"code": pack.code, "label": pack.name, "price": pack.price}
+                        for pack in (model.pack(p) for p in selection.packs)
+                    ],
+                    "total_price": catalogue.price(selection),
+                    "currency": CURRENCY,
+                    # Codes, so a configurator can open it again.
+                    "selection": {
+                        "model": selection.model,
+                        "trim": selection.trim,
+                        "engine": selection.engine,
+                        "colour": selection.colour,
+                        "wheels": selection.wheels,
+                        "interior": selection.interior,
+                        "packs": list(selection.packs),
+                    },
+                },
+            }
+        ],
+        now=now,
+        phone_region=phone_region,
+    )
+    saved = [*tablet.selection.get("saved", []), code]
+    tablet.selection = {**tablet.selection, "saved": saved}
+    session.flush()
+    return code
+
+
+# --- what the configurator shows --------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SummaryLine:
+    step: str
+    label: str
+    price: int  # what it adds (for the trim: the trim's price)
+    hex: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    model: Model
+    selection: Selection
+    lines: list[SummaryLine]
+    packs: list[OptionPack]
+    total: int
+
+
+def summary_of(selection: Selection) -> Summary:
+    model = catalogue.model_by_code(selection.model)
+    colour = model.colour(selection.colour)
+    engine = model.engine(selection.engine)
+    wheels = model.wheel(selection.wheels)
+    interior = model.interior(selection.interior)
+    lines = [
+        SummaryLine("trim", model.trim(selection.trim).name, model.trim(selection.trim).price),
+        SummaryLine("engine", engine.name, engine.price_delta),
+        SummaryLine("colour", colour.name, colour.price_delta, colour.hex),
+        SummaryLine("wheels", wheels.name, wheels.price_delta),
+        SummaryLine("interior", interior.name, interior.price_delta),
+    ]
+    return Summary(
+        model=model,
+        selection=selection,
+        lines=lines,
+        packs=[model.pack(code) for code in selection.packs],
+        total=catalogue.price(selection),
+    )
+
+
+def fuels_of(model: Model) -> list[str]:
+    """The fuels a model is offered with, in the catalogue's order."""
+    return list(dict.fromkeys(engine.fuel for engine in model.engines))

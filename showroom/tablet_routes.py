@@ -1,0 +1,552 @@
+"""The showroom tablet pages: start, find or add the customer, configure, save, note, done.
+
+Every page works with plain form posts; with htmx the configurator's choices swap in as partials.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from cdp.auth.permissions import Permission
+from cdp.auth.staff import StaffContext
+from cdp.demo import catalogue
+from cdp.deps import DbSession, SettingsDep
+from cdp.errors import CdpError, InvalidInput
+from cdp.leads.schemas import OPTIONS, parse_choice_bool, parse_int
+from cdp.models import TabletSession, utcnow
+from cdp.profiles.lookup import lookup
+from cdp.web import CsrfStaff, is_htmx, redirect, render, require
+from showroom import tablet as svc
+
+router = APIRouter(include_in_schema=False)
+_tablet = require(Permission.TABLET)
+TabletStaff = Annotated[StaffContext, Depends(_tablet)]
+
+
+def _tablet_csrf(staff: CsrfStaff) -> StaffContext:
+    return _tablet(staff)
+
+
+TabletCsrf = Annotated[StaffContext, Depends(_tablet_csrf)]
+Q = Annotated[str, Query(max_length=200)]
+Text = Annotated[str, Form()]
+
+BASE = "/showroom/tablet"
+
+
+def _url(tablet: TabletSession, page: str = "") -> str:
+    return f"{BASE}/{tablet.id}" + (f"/{page}" if page else "")
+
+
+def _error_page(request: Request, error: CdpError) -> HTMLResponse:
+    return render(
+        request,
+        "showroom/tablet/error.html",
+        {"message": error.message, "status": error.status_code},
+        status_code=error.status_code,
+    )
+
+
+def _load(
+    request: Request, session: DbSession, staff: StaffContext, session_id: int, *, change: bool
+) -> TabletSession | HTMLResponse:
+    try:
+        return svc.get_session(session, session_id, user_id=staff.user_id, for_change=change)
+    except CdpError as error:
+        return _error_page(request, error)
+
+
+def _frame(session: DbSession, tablet: TabletSession) -> dict[str, Any]:
+    """What every session screen shows in its bar: whose session, for whom."""
+    return {
+        "tablet": tablet,
+        "customer_id": svc.live_profile_id(session, tablet),
+        "customer_name": svc.customer_label(session, tablet.profile_id),
+    }
+
+
+# --- start ------------------------------------------------------------------------------------
+@router.get(BASE, response_class=HTMLResponse)
+def start_page(request: Request, session: DbSession, staff: TabletStaff) -> Response:
+    sessions = svc.open_sessions(session, user_id=staff.user_id)
+    names = {t.id: svc.customer_label(session, t.profile_id) for t in sessions}
+    return render(request, "showroom/tablet/start.html", {"sessions": sessions, "names": names})
+
+
+@router.post(f"{BASE}/sessions")
+def start(request: Request, session: DbSession, staff: TabletCsrf) -> Response:
+    tablet = svc.start_session(session, user_id=staff.user_id, now=utcnow())
+    return redirect(request, _url(tablet, "customer"))
+
+
+@router.get(f"{BASE}/{{session_id}}", response_class=HTMLResponse)
+def resume(request: Request, session: DbSession, staff: TabletStaff, session_id: int) -> Response:
+    tablet = _load(request, session, staff, session_id, change=False)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    if tablet.ended_at is not None:
+        page = "done"
+    elif tablet.profile_id is None:
+        page = "customer"
+    else:
+        page = "configure"
+    return Response(status_code=303, headers={"Location": _url(tablet, page)})
+
+
+# --- the customer -----------------------------------------------------------------------------
+def _customer_page(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    tablet: TabletSession,
+    *,
+    q: str = "",
+    form: dict[str, Any] | None = None,
+    problems: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    found = lookup(session, q, phone_region=settings.default_phone_region) if q.strip() else None
+    return render(
+        request,
+        "showroom/tablet/customer.html",
+        {
+            **_frame(session, tablet),
+            "q": q,
+            "found": found,
+            "form": form or {"consents": []},
+            "problems": problems or {},
+            "wording": svc.CONSENT_WORDING,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get(f"{BASE}/{{session_id}}/customer", response_class=HTMLResponse)
+def customer_page(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    staff: TabletStaff,
+    session_id: int,
+    q: Q = "",
+) -> Response:
+    tablet = _load(request, session, staff, session_id, change=False)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    if tablet.ended_at is not None or tablet.profile_id is not None:
+        return Response(status_code=303, headers={"Location": _url(tablet)})
+    return _customer_page(request, session, settings, tablet, q=q)
+
+
+@router.get(f"{BASE}/{{session_id}}/customer/search", response_class=HTMLResponse)
+def customer_search(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    staff: TabletStaff,
+    session_id: int,
+    q: Q = "",
+) -> Response:
+    """The results partial the search box swaps in as the salesperson types."""
+    tablet = _load(request, session, staff, session_id, change=False)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    found = lookup(session, q, phone_region=settings.default_phone_region) if q.strip() else None
+    return render(
+        request,
+        "showroom/tablet/_customer_results.html",
+        {"tablet": tablet, "q": q, "found": found},
+    )
+
+
+@router.post(f"{BASE}/{{session_id}}/customer/existing")
+def choose_customer(
+    request: Request,
+    session: DbSession,
+    staff: TabletCsrf,
+    session_id: int,
+    profile_id: Text = "",
+) -> Response:
+    tablet = _load(request, session, staff, session_id, change=True)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    try:
+        pid = uuid.UUID(profile_id.strip())
+    except ValueError:
+        return _error_page(request, InvalidInput("Choose a customer from the search results."))
+    try:
+        svc.choose_existing_customer(session, tablet, profile_id=pid, now=utcnow())
+    except CdpError as error:
+        session.rollback()
+        return _error_page(request, error)
+    return redirect(request, _url(tablet, "configure"))
+
+
+@router.post(f"{BASE}/{{session_id}}/customer/new")
+def new_customer(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    staff: TabletCsrf,
+    session_id: int,
+    first_name: Text = "",
+    last_name: Text = "",
+    email: Text = "",
+    phone: Text = "",
+    consent: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    tablet = _load(request, session, staff, session_id, change=True)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    customer = svc.NewCustomer(
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        email=email.strip(),
+        phone=phone.strip(),
+        consents=frozenset(c for c in (consent or []) if c),
+    )
+    form = {
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "email": customer.email,
+        "phone": customer.phone,
+        "consents": sorted(customer.consents),
+    }
+    problems = svc.check_new_customer(customer, phone_region=settings.default_phone_region)
+    if not problems:
+        try:
+            svc.create_customer(
+                session, tablet, customer, now=utcnow(), phone_region=settings.default_phone_region
+            )
+        except CdpError as error:
+            session.rollback()
+            if error.status_code != 400:
+                return _error_page(request, error)
+            problems = {error.field or "form": error.message}
+    if problems:
+        return _customer_page(
+            request, session, settings, tablet, form=form, problems=problems, status_code=400
+        )
+    return redirect(request, _url(tablet, "configure"))
+
+
+# --- configuring ------------------------------------------------------------------------------
+def _configurator(
+    request: Request,
+    session: DbSession,
+    tablet: TabletSession,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    partial: bool = False,
+) -> Response:
+    selection = svc.selection_of(tablet)
+    step = str(tablet.selection.get("step") or "model")
+    if selection is None:
+        step = "model"
+    context = {
+        **_frame(session, tablet),
+        "step": step,
+        "steps": svc.STEPS,
+        "models": catalogue.MODELS,
+        "summary": svc.summary_of(selection) if selection else None,
+        "fuels_of": svc.fuels_of,
+        "error": error,
+        "notice": (
+            "This e-mail address or phone number was already known: the session continues on "
+            "that customer's profile."
+            if tablet.selection.get("customer") == "known"
+            else None
+        ),
+    }
+    template = "showroom/tablet/_configurator.html" if partial else "showroom/tablet/configure.html"
+    return render(request, template, context, status_code=status_code)
+
+
+@router.get(f"{BASE}/{{session_id}}/configure", response_class=HTMLResponse)
+def configure_page(
+    request: Request, session: DbSession, staff: TabletStaff, session_id: int
+) -> Response:
+    tablet = _load(request, session, staff, session_id, change=False)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    if tablet.ended_at is not None or tablet.profile_id is None:
+        return Response(status_code=303, headers={"Location": _url(tablet)})
+    return _configurator(request, session, tablet)
+
+
+def _after_choice(
+    request: Request, session: DbSession, tablet: TabletSession, error: CdpError | None
+) -> Response:
+    """A choice made: the configurator partial for htmx, a redirect (PRG) for a plain form."""
+    if error is not None:
+        session.rollback()
+        if error.status_code != 400:
+            return _error_page(request, error)
+        return _configurator(
+            request, session, tablet, error=error.message, status_code=400, partial=is_htmx(request)
+        )
+    if is_htmx(request):
+        return _configurator(request, session, tablet, partial=True)
+    return Response(status_code=303, headers={"Location": _url(tablet, "configure")})
+
+
+@router.post(f"{BASE}/{{session_id}}/choose")
+def choose(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    staff: TabletCsrf,
+    session_id: int,
+    step: Text = "",
+    code: Text = "",
+) -> Response:
+    tablet = _load(request, session, staff, session_id, change=True)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    try:
+        svc.choose(
+            session,
+            tablet,
+            step=step.strip(),
+            code=code.strip(),
+            now=utcnow(),
+            phone_region=settings.default_phone_region,
+        )
+    except CdpError as error:
+        return _after_choice(request, session, tablet, error)
+    return _after_choice(request, session, tablet, None)
+
+
+@router.post(f"{BASE}/{{session_id}}/pack")
+def pack(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    staff: TabletCsrf,
+    session_id: int,
+    add: Text = "",
+    remove: Text = "",
+) -> Response:
+    tablet = _load(request, session, staff, session_id, change=True)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    try:
+        if bool(add) == bool(remove):
+            raise InvalidInput("Tap a pack to add or remove it.", field="pack")
+        svc.set_pack(
+            session,
+            tablet,
+            code=(add or remove).strip(),
+            add=bool(add),
+            now=utcnow(),
+            phone_region=settings.default_phone_region,
+        )
+    except CdpError as error:
+        return _after_choice(request, session, tablet, error)
+    return _after_choice(request, session, tablet, None)
+
+
+@router.post(f"{BASE}/{{session_id}}/step")
+def step(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    staff: TabletCsrf,
+    session_id: int,
+    step: Text = "",
+) -> Response:
+    tablet = _load(request, session, staff, session_id, change=True)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    try:
+        svc.view_step(
+            session,
+            tablet,
+            step=step.strip(),
+            now=utcnow(),
+            phone_region=settings.default_phone_region,
+        )
+    except CdpError as error:
+        return _after_choice(request, session, tablet, error)
+    return _after_choice(request, session, tablet, None)
+
+
+@router.post(f"{BASE}/{{session_id}}/save")
+def save(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    staff: TabletCsrf,
+    session_id: int,
+) -> Response:
+    tablet = _load(request, session, staff, session_id, change=True)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    try:
+        svc.save_configuration(
+            session, tablet, now=utcnow(), phone_region=settings.default_phone_region
+        )
+    except CdpError as error:
+        return _after_choice(request, session, tablet, error)
+    return redirect(request, _url(tablet, "saved"))
+
+
+@router.get(f"{BASE}/{{session_id}}/saved", response_class=HTMLResponse)
+def saved_page(
+    request: Request, session: DbSession, staff: TabletStaff, session_id: int
+) -> Response:
+    tablet = _load(request, session, staff, session_id, change=False)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    codes = list(tablet.selection.get("saved", []))
+    selection = svc.selection_of(tablet)
+    if not codes or selection is None:
+        return Response(status_code=303, headers={"Location": _url(tablet)})
+    return render(
+        request,
+        "showroom/tablet/saved.html",
+        {**_frame(session, tablet), "code": codes[-1], "summary": svc.summary_of(selection)},
+    )
+
+
+# --- the note, and the end ----------------------------------------------------------------------
+NOTE_FIELDS = (
+    "interest_level",
+    "budget_band",
+    "timeframe",
+    "financing",
+    "model_direction",
+    "trade_in_make",
+    "trade_in_model",
+    "trade_in_year",
+    "trade_in_km",
+    "competitor",
+    "text",
+)
+
+
+def _note_page(
+    request: Request,
+    session: DbSession,
+    tablet: TabletSession,
+    *,
+    form: dict[str, str] | None = None,
+    problems: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "showroom/tablet/note.html",
+        {
+            **_frame(session, tablet),
+            "form": form or {},
+            "problems": problems or {},
+            "options": OPTIONS,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get(f"{BASE}/{{session_id}}/note", response_class=HTMLResponse)
+def note_page(
+    request: Request, session: DbSession, staff: TabletStaff, session_id: int
+) -> Response:
+    tablet = _load(request, session, staff, session_id, change=False)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    if tablet.ended_at is not None or tablet.profile_id is None:
+        return Response(status_code=303, headers={"Location": _url(tablet)})
+    return _note_page(request, session, tablet)
+
+
+def _parse_note(form: dict[str, str], *, now_year: int) -> svc.NoteInput:
+    def text(name: str) -> str | None:
+        return form.get(name) or None
+
+    return svc.NoteInput(
+        interest_level=text("interest_level"),
+        budget_band=text("budget_band"),
+        timeframe=text("timeframe"),
+        trade_in_make=text("trade_in_make"),
+        trade_in_model=text("trade_in_model"),
+        trade_in_year=parse_int(
+            form.get("trade_in_year"),
+            field_name="trade_in_year",
+            label="The trade-in year",
+            low=1950,
+            high=now_year + 1,
+        ),
+        trade_in_km=parse_int(
+            form.get("trade_in_km"),
+            field_name="trade_in_km",
+            label="The trade-in mileage",
+            low=0,
+            high=2_000_000,
+        ),
+        financing_interest=parse_choice_bool(form.get("financing"), field_name="financing"),
+        competitor=text("competitor"),
+        model_direction=text("model_direction"),
+        text=text("text"),
+    )
+
+
+@router.post(f"{BASE}/{{session_id}}/note")
+async def save_note(
+    request: Request, session: DbSession, staff: TabletCsrf, session_id: int
+) -> Response:
+    tablet = _load(request, session, staff, session_id, change=True)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    data = await request.form()
+    form = {name: str(data.get(name) or "").strip() for name in NOTE_FIELDS}
+    now = utcnow()
+    try:
+        note = _parse_note(form, now_year=now.year)
+        svc.finish_with_note(session, tablet, note, user_id=staff.user_id, now=now)
+    except CdpError as error:
+        session.rollback()
+        if error.status_code != 400:
+            return _error_page(request, error)
+        return _note_page(
+            request,
+            session,
+            tablet,
+            form=form,
+            problems={error.field or "text": error.message},
+            status_code=400,
+        )
+    return redirect(request, _url(tablet, "done"))
+
+
+@router.post(f"{BASE}/{{session_id}}/end")
+def end(request: Request, session: DbSession, staff: TabletCsrf, session_id: int) -> Response:
+    tablet = _load(request, session, staff, session_id, change=False)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    svc.end_session(session, tablet, now=utcnow())
+    return redirect(request, _url(tablet, "done"))
+
+
+@router.get(f"{BASE}/{{session_id}}/done", response_class=HTMLResponse)
+def done_page(
+    request: Request, session: DbSession, staff: TabletStaff, session_id: int
+) -> Response:
+    tablet = _load(request, session, staff, session_id, change=False)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    if tablet.ended_at is None:
+        return Response(status_code=303, headers={"Location": _url(tablet)})
+    return render(
+        request,
+        "showroom/tablet/done.html",
+        {
+            **_frame(session, tablet),
+            "saved": list(tablet.selection.get("saved", [])),
+            "noted": bool(tablet.selection.get("noted")),
+        },
+    )

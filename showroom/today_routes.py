@@ -1,0 +1,213 @@
+"""Today's visitors: who is expected today and in the coming days, with what they configured
+and how ready they are to buy, so the salesperson prepares before they arrive; and planning
+appointments and marking who arrived."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from cdp.auth.permissions import Permission
+from cdp.auth.staff import StaffContext
+from cdp.deps import DbSession
+from cdp.errors import CdpError, NotFound
+from cdp.leads import service
+from cdp.leads.schemas import (
+    OPTIONS,
+    FormError,
+    local_today,
+    parse_id,
+    parse_local_datetime,
+    safe_next,
+)
+from cdp.models import utcnow
+from cdp.web import redirect, render, require
+from showroom.leads_routes import (
+    customer_url,
+    deal_panel,
+    id_or_404,
+    not_found,
+    posting,
+    profile_uuid,
+)
+
+router = APIRouter(include_in_schema=False)
+
+AppointmentsStaff = Annotated[StaffContext, Depends(require(Permission.APPOINTMENTS))]
+AppointmentsPoster = Annotated[StaffContext, Depends(posting(Permission.APPOINTMENTS))]
+Short = Annotated[str, Form(max_length=400)]
+Text = Annotated[str, Form(max_length=5000)]
+DAYS = 7
+
+
+def _today_page(
+    request: Request,
+    session: Session,
+    staff: StaffContext,
+    *,
+    mine: bool,
+    error: FormError | None = None,
+    status_code: int = 200,
+) -> Response:
+    now = utcnow()
+    days = service.expected_visitors(
+        session, now=now, days=DAYS, user_id=staff.user_id if mine else None
+    )
+    query = request.url.query
+    return render(
+        request,
+        "showroom/today/list.html",
+        {
+            "days": days,
+            "mine": mine,
+            "total": sum(len(day.visitors) for day in days),
+            "options": OPTIONS,
+            "next_url": "/showroom/today" + (f"?{query}" if query else ""),
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/showroom/today", response_class=HTMLResponse)
+def today(
+    request: Request, session: DbSession, staff: AppointmentsStaff, mine: str = ""
+) -> Response:
+    return _today_page(request, session, staff, mine=mine in ("1", "on", "true"))
+
+
+def _plan_page(
+    request: Request,
+    session: Session,
+    staff: StaffContext,
+    *,
+    profile_id: str,
+    error: FormError | None = None,
+    values: dict[str, str] | None = None,
+    next_url: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    pid = profile_uuid(profile_id)
+    try:
+        panel = deal_panel(
+            session,
+            profile_id=pid,
+            staff=staff,
+            now=utcnow(),
+            error=error,
+            values=values,
+            next_url=next_url,
+        )
+    except NotFound as error_:
+        raise not_found("customer") from error_
+    return render(
+        request,
+        "showroom/today/plan.html",
+        {"deal": panel, "today": local_today(utcnow()).isoformat()},
+        status_code=status_code,
+    )
+
+
+@router.get("/showroom/customers/{profile_id}/appointments/new", response_class=HTMLResponse)
+def plan_form(
+    request: Request, session: DbSession, staff: AppointmentsStaff, profile_id: str
+) -> Response:
+    """Plan a visit, test drive or delivery for a customer (reception uses this page)."""
+    return _plan_page(request, session, staff, profile_id=profile_id)
+
+
+@router.post("/showroom/customers/{profile_id}/appointments", response_class=HTMLResponse)
+def plan(
+    request: Request,
+    session: DbSession,
+    staff: AppointmentsPoster,
+    profile_id: str,
+    kind: Short = "",
+    starts_date: Short = "",
+    starts_time: Short = "",
+    user_id: Short = "",
+    model: Short = "",
+    note: Text = "",
+    next: Short = "",
+) -> Response:
+    pid = profile_uuid(profile_id)
+    values = {
+        "kind": kind,
+        "starts_date": starts_date,
+        "starts_time": starts_time,
+        "user_id": user_id,
+        "model": model,
+        "note": note,
+    }
+    destination = safe_next(next, customer_url(pid))
+    try:
+        service.create_appointment(
+            session,
+            profile_id=pid,
+            kind=kind,
+            starts_at=parse_local_datetime(
+                starts_date,
+                starts_time,
+                field_name="starts_at",
+                default_time=service.DEFAULT_VISIT_TIME,
+            ),
+            user_id=parse_id(user_id, field_name="user_id", what="who receives them"),
+            created_by_user_id=staff.user_id,
+            model=model,
+            note=note,
+        )
+    except NotFound as error:
+        raise not_found("customer") from error
+    except CdpError as error:
+        session.rollback()
+        return _plan_page(
+            request,
+            session,
+            staff,
+            profile_id=profile_id,
+            error=FormError(form="appointment", message=error.message, field=error.field),
+            values=values,
+            next_url=destination,
+            status_code=error.status_code,
+        )
+    return redirect(request, destination)
+
+
+@router.post("/showroom/appointments/{appointment_id}/status", response_class=HTMLResponse)
+def set_status(
+    request: Request,
+    session: DbSession,
+    staff: AppointmentsPoster,
+    appointment_id: str,
+    status: Short = "",
+    next: Short = "",
+) -> Response:
+    """Arrived, no show or cancelled: one tap on the visitor list or the customer page."""
+    destination = safe_next(next, "/showroom/today")
+    try:
+        appointment = service.get_appointment(session, id_or_404(appointment_id, "appointment"))
+    except NotFound as error:
+        raise not_found("appointment") from error
+    try:
+        service.set_appointment_status(
+            session, appointment=appointment, status=status, by_user_id=staff.user_id
+        )
+    except CdpError as error:
+        session.rollback()
+        return _today_page(
+            request,
+            session,
+            staff,
+            mine=False,
+            error=FormError(
+                form="status",
+                message=error.message,
+                field=error.field,
+                target_id=appointment.id,
+            ),
+            status_code=error.status_code,
+        )
+    return redirect(request, destination)
