@@ -121,6 +121,19 @@ def user_create(
     engine.dispose()
 
 
+def _load_demo(engine: Engine, *, customers: int, seed: int) -> None:
+    from cdp.demo.loader import load_demo
+    from cdp.demo.showroom import demo_staff_lines, seed_showroom
+    from cdp.models import utcnow
+
+    now = utcnow()
+    typer.echo(load_demo(engine, customers=customers, seed=seed, progress=True, reference=now))
+    typer.echo(seed_showroom(engine, seed=seed, now=now))
+    typer.echo("sign in to the staff pages as (demo accounts):")
+    for line in demo_staff_lines():
+        typer.echo(line)
+
+
 @app.command()
 def demo(
     customers: Annotated[
@@ -128,12 +141,9 @@ def demo(
     ] = 3000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data")] = 7,
 ) -> None:
-    """Load the demo brand catalogue and realistic customers through the real ingest path."""
-    from cdp.demo.loader import load_demo
-
+    """Load the demo brand, realistic customers (through the real ingest path) and demo staff."""
     engine = _migrated_engine(get_settings())
-    summary = load_demo(engine, customers=customers, seed=seed, progress=True)
-    typer.echo(summary)
+    _load_demo(engine, customers=customers, seed=seed)
     engine.dispose()
 
 
@@ -152,10 +162,16 @@ def serve(
     settings = get_settings()
     engine = _migrated_engine(settings)
     if demo_data:
-        from cdp.demo.loader import demo_needed, load_demo
+        from cdp.demo.loader import demo_needed
 
         if demo_needed(engine):
-            typer.echo(load_demo(engine, customers=3000, seed=7, progress=True))
+            _load_demo(engine, customers=3000, seed=7)
+        else:
+            from cdp.demo.showroom import demo_staff_lines
+
+            typer.echo("demo data already loaded; demo accounts:")
+            for line in demo_staff_lines():
+                typer.echo(line)
     is_sqlite = engine.dialect.name == "sqlite"
     engine.dispose()
     if workers > 1 and is_sqlite:

@@ -1,0 +1,130 @@
+"""The demo showroom: staff to sign in as, and leads, appointments and handovers at work.
+
+Runs after the demo customers are loaded. The leads themselves come from the customers' Quote
+Requested and Test Drive Requested events (the ingest path makes them); this assigns them to
+salespeople and moves them along the funnel through the same service functions staff use, with
+today's appointments and handovers planned relative to `now` so the day's pages have content.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from cdp.auth.staff import create_user
+from cdp.db import make_sessionmaker, session_scope
+from cdp.leads import service as leads
+from cdp.leads.schemas import local_start, local_today
+from cdp.models import Delivery, Lead, StaffUser
+
+DEMO_PASSWORD = "demo-password"
+DEMO_STAFF = (
+    ("admin@demo.example", "Anouk Admin", "admin"),
+    ("manager@demo.example", "Marco Manager", "manager"),
+    ("sales@demo.example", "Sanne Verkoop", "sales"),
+    ("sales2@demo.example", "Daan Verkoop", "sales"),
+    ("reception@demo.example", "Rik Receptie", "reception"),
+    ("delivery@demo.example", "Dewi Aflevering", "delivery"),
+    ("marketing@demo.example", "Mila Marketing", "marketing"),
+)
+
+
+def demo_staff_lines() -> list[str]:
+    """How to sign in, for the console."""
+    return [
+        f"  {email:<26} {role:<10} password: {DEMO_PASSWORD}" for email, _name, role in DEMO_STAFF
+    ]
+
+
+def _staff(session: Session) -> dict[str, StaffUser]:
+    users = {u.email: u for u in session.scalars(select(StaffUser))}
+    for email, name, role in DEMO_STAFF:
+        if email not in users:
+            users[email] = create_user(
+                session, email=email, role=role, name=name, password=DEMO_PASSWORD
+            )
+    return users
+
+
+def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
+    """Staff accounts and a working funnel; safe to run again (it only fills what is empty)."""
+    rng = random.Random(seed)
+    with session_scope(make_sessionmaker(engine)) as session:
+        users = _staff(session)
+        sellers = [users["sales@demo.example"].id, users["sales2@demo.example"].id]
+        specialist = users["delivery@demo.example"].id
+        fresh = list(
+            session.scalars(
+                select(Lead)
+                .where(Lead.assigned_user_id.is_(None), Lead.stage == "new")
+                .order_by(Lead.id)
+            )
+        )
+        today = local_today(now)
+        planned = sold = 0
+        for index, lead in enumerate(fresh):
+            seller = sellers[index % len(sellers)]
+            leads.assign_lead(session, lead=lead, user_id=seller, now=now)
+            roll = rng.random()
+            if roll < 0.35:
+                continue  # still new: the top of "my leads"
+            leads.log_contact_attempt(
+                session,
+                lead=lead,
+                method=rng.choice(("call", "call", "whatsapp", "email")),
+                outcome="no_answer" if roll < 0.5 else "reached",
+                by_user_id=seller,
+                now=now,
+            )
+            if roll < 0.5:
+                continue
+            if roll < 0.75 and planned < 12:
+                day = today + timedelta(days=planned % 4)
+                hour = 9 + (planned * 2) % 8
+                leads.create_appointment(
+                    session,
+                    profile_id=lead.profile_id,
+                    kind="test_drive" if planned % 2 else "visit",
+                    starts_at=local_start(day, time(hour, 30 if planned % 3 else 0)),
+                    user_id=seller,
+                    created_by_user_id=seller,
+                    model=lead.model,
+                    lead_id=lead.id,
+                    now=now,
+                )
+                planned += 1
+            elif roll < 0.85:
+                leads.change_stage(session, lead=lead, to_stage="quote", by_user_id=seller, now=now)
+            elif roll < 0.93 and sold < 6:
+                leads.change_stage(session, lead=lead, to_stage="sold", by_user_id=seller, now=now)
+                sold += 1
+            else:
+                leads.change_stage(
+                    session,
+                    lead=lead,
+                    to_stage="lost",
+                    by_user_id=seller,
+                    lost_reason=rng.choice(
+                        ("price", "stock_or_delivery_time", "no_longer_interested")
+                    ),
+                    now=now,
+                )
+        for offset, delivery in enumerate(
+            session.scalars(select(Delivery).where(Delivery.delivery_date.is_(None)))
+        ):
+            leads.schedule_delivery(
+                session,
+                delivery=delivery,
+                delivery_date=today + timedelta(days=offset % 5),
+                at=time(10 + offset % 6),
+                specialist_user_id=specialist,
+                by_user_id=specialist,
+                now=now,
+            )
+    return (
+        f"showroom: {len(DEMO_STAFF)} staff accounts, {len(fresh)} leads assigned, "
+        f"{planned} appointments planned, {sold} cars sold"
+    )
