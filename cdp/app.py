@@ -138,7 +138,7 @@ def create_app(
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home(request: Request) -> Response:
         if request.cookies.get(SESSION_COOKIE):
-            return RedirectResponse("/showroom", status_code=303)
+            return RedirectResponse("/start", status_code=303)
         return render(request, "home.html")
 
     @app.get("/healthz", include_in_schema=False)

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext, resolve_session
 from cdp.deps import DbSession
+from cdp.leads.schemas import OPTIONS
 from cdp.models import utcnow
 
 SESSION_COOKIE = "cdp_session"
@@ -55,6 +56,7 @@ def render(
         "layout": "base.html" if full else "_partial.html",
         "Permission": Permission,
         "now": utcnow(),
+        "options": OPTIONS,
         **(context or {}),
     }
     return templates.TemplateResponse(request, template, values, status_code=status_code)

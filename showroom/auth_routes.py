@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cdp.auth import staff as staff_service
+from cdp.auth.permissions import home_for
 from cdp.deps import DbSession
 from cdp.errors import CdpError
 from cdp.web import SESSION_COOKIE, Staff, check_csrf, redirect, render
@@ -99,6 +100,8 @@ def login(
             request, next_url=next_url, email=email, status_code=401, error=error.message
         )
     token = staff_service.start_session(session, user)
+    if not next or next_url == "/showroom":  # no particular page asked for: the role's home
+        next_url = home_for(user.role)
     response = redirect(request, next_url)
     response.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="lax", secure=_secure(request)
@@ -146,6 +149,12 @@ def accept_invite(
             status_code=400,
         )
     return redirect(request, "/login")
+
+
+@router.get("/start")
+def start(staff: Staff) -> Response:
+    """Where "/" sends a signed-in person: the first page their role can use."""
+    return Response(status_code=303, headers={"Location": home_for(staff.role)})
 
 
 @router.get("/account", response_class=HTMLResponse)

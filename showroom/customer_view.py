@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.leads import repository as leads_repo
+from cdp.leads.schemas import OPTIONS, to_local
 from cdp.models import OPEN_STAGES, Appointment, Lead, Note, ProfileView
 from cdp.profiles.schemas import ConfigurationOut, ProfileOut
 from cdp.profiles.service import get_profile
@@ -88,7 +89,8 @@ def intent_signals(profile: ProfileOut) -> list[tuple[str, str]]:
         signals.append(
             (
                 "Saved configuration",
-                f"{latest.model or 'a car'} saved {latest.saved_at:%d-%m-%Y} ({latest.code})",
+                f"{latest.model or 'a car'} saved "
+                f"{to_local(latest.saved_at):%d-%m-%Y} ({latest.code})",
             )
         )
     web = sorted(s.started_at for s in profile.sessions if s.channel == "web")
@@ -155,10 +157,12 @@ def _timeline(
             summary = ", ".join(
                 part
                 for part in (
-                    note.interest_level and f"interest {note.interest_level}",
-                    note.budget_band and f"budget {note.budget_band}",
-                    note.timeframe and f"buying {note.timeframe}",
-                    note.model_direction and f"considering a {note.model_direction} model",
+                    note.interest_level
+                    and f"interest {OPTIONS.label('interest_level', note.interest_level)}",
+                    note.budget_band and f"budget {OPTIONS.label('budget_band', note.budget_band)}",
+                    note.timeframe and f"buying {OPTIONS.label('timeframe', note.timeframe)}",
+                    note.model_direction
+                    and f"considering {OPTIONS.label('model_direction', note.model_direction)}",
                 )
                 if part
             )

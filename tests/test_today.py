@@ -185,12 +185,26 @@ def test_today_lists_each_visitor_with_their_configuration_and_signals(
     reception = staff_client("reception")  # reception prepares the welcome too
     assert len(soup(reception.client.get("/showroom/today").text).select("li.visitor")) == 1
 
-    # Arrived for the test drive: the lead is at test drive.
+    # Tomorrow's visitor cannot be marked arrived today: refused, nothing changes.
     csrf = sign_in(app_client, sales.email)
     with session_factory() as session:
         appointment_id = session.scalars(
             select(Appointment.id).where(Appointment.profile_id == pid)
         ).one()
+    early = app_client.post(
+        f"/showroom/appointments/{appointment_id}/status",
+        data={"csrf_token": csrf, "status": "showed"},
+        follow_redirects=False,
+    )
+    assert early.status_code == 400
+    assert only_lead(session_factory, pid).stage == "appointment"
+
+    # On the day itself, arrived for the test drive: the lead is at test drive.
+    with session_factory() as session:
+        appointment = session.get(Appointment, appointment_id)
+        assert appointment is not None
+        appointment.starts_at = datetime.now(UTC)
+        session.commit()
     response = app_client.post(
         f"/showroom/appointments/{appointment_id}/status",
         data={"csrf_token": csrf, "status": "showed"},

@@ -50,3 +50,16 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
 
 def allows(role: str, permission: Permission) -> bool:
     return permission in ROLE_PERMISSIONS.get(role, frozenset())
+
+
+def home_for(role: str) -> str:
+    """The first page a role can use: where sign-in lands when no page was asked for."""
+    for permission, path in (
+        (Permission.LOOKUP, "/showroom"),
+        (Permission.SEGMENTS, "/segments"),
+        (Permission.DELIVERIES, "/showroom/deliveries"),
+        (Permission.USERS, "/admin/users"),
+    ):
+        if allows(role, permission):
+            return path
+    return "/account"

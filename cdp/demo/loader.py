@@ -156,8 +156,18 @@ class _ProgressBar:
     def __init__(self, total: int, stream: TextIO) -> None:
         self.total = max(total, 1)
         self.stream = stream
+        # In a log (not a terminal) redraws pile up: write a line per tenth instead.
+        self.interactive = stream.isatty()
+        self.last_tenth = -1
 
     def show(self, done: int) -> None:
+        if not self.interactive:
+            tenth = 10 * done // self.total
+            if tenth != self.last_tenth:
+                self.last_tenth = tenth
+                self.stream.write(f"{10 * tenth}%  {done}/{self.total} messages\n")
+                self.stream.flush()
+            return
         filled = _BAR_WIDTH * done // self.total
         bar = "#" * filled + "." * (_BAR_WIDTH - filled)
         percent = 100 * done // self.total
@@ -165,5 +175,6 @@ class _ProgressBar:
         self.stream.flush()
 
     def finish(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
+        if self.interactive:
+            self.stream.write("\n")
+            self.stream.flush()

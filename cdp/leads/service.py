@@ -618,6 +618,11 @@ def set_appointment_status(
             f"The appointment is already {OPTIONS.label('status', status).lower()}.",
             field="status",
         )
+    if status in ("showed", "no_show") and local_today(appointment.starts_at) > local_today(now):
+        raise InvalidInput(
+            "This visit is on a later day: mark it arrived or no show on the day itself.",
+            field="status",
+        )
     appointment.status = status
     session.flush()
     if status == "showed" and appointment.lead_id is not None:
