@@ -5,12 +5,15 @@ keyboard navigation) down to their saved configuration; a showroom tablet sessio
 customer with consents, configuration, save, structured note) and its result on the customer
 page; hostile input (markup and SQL in the search box, a wrong password, an open redirect, a role
 without the tablet); every main navigation link opens; later days' visitors cannot be marked
-arrived; screenshots of the main pages for docs/pages.md (written to docs/screenshots/).
+arrived; screenshots of the main pages for docs/pages.md (CDP_UPDATE_SCREENSHOTS=1 writes them
+to docs/screenshots/).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +30,13 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="end-to-end tests n
 expect = sync_api.expect
 Page = sync_api.Page
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Refreshing the committed screenshots is opt-in (CDP_UPDATE_SCREENSHOTS=1), so a test run
+# leaves the work tree clean; otherwise they go to a scratch folder and are still looked at.
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("CDP_UPDATE_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "cdp-e2e-screenshots"
+)
 NewPage = Callable[..., "sync_api.Page"]
 SignIn = Callable[..., None]
 Staff = dict[str, "StaffLogin"]
