@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,6 +28,15 @@ token_app = typer.Typer(help="API tokens for staff apps reading profiles.", no_a
 user_app = typer.Typer(help="Staff accounts for the showroom pages.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+
+
+def _mount_segments() -> None:
+    from segmentation.cli import segments_app
+
+    app.add_typer(segments_app, name="segments")
+
+
+_mount_segments()
 app.add_typer(source_app, name="source")
 app.add_typer(token_app, name="token")
 
@@ -145,6 +155,20 @@ def demo(
     engine = _migrated_engine(get_settings())
     _load_demo(engine, customers=customers, seed=seed)
     engine.dispose()
+
+
+@app.command("export")
+def export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The CSV file to write")],
+    audience: Annotated[str | None, typer.Option(help="A saved audience, by name")] = None,
+    segment: Annotated[
+        str | None, typer.Option(help="A segment of the current run, by name")
+    ] = None,
+) -> None:
+    """Export the e-mail-consented contacts of an audience or segment as CSV for an email tool."""
+    from segmentation.export_cli import export_command
+
+    export_command(audience, segment, output)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from segmentation.routes import router as segments_router
 from showroom.admin_routes import router as admin_router
 from showroom.auth_routes import router as auth_router
 from showroom.customer_routes import router as customer_router
@@ -20,4 +21,5 @@ routers: list[APIRouter] = [
     today_router,
     leads_router,
     deliveries_router,
+    segments_router,
 ]
