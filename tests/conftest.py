@@ -203,8 +203,12 @@ def sign_in(client: TestClient, email: str, password: str = STAFF_PASSWORD) -> s
     assert token_input is not None
     response = client.post(
         "/login",
-        data={"email": email, "password": password, "csrf_token": token_input["value"],
-              "next": "/showroom"},
+        data={
+            "email": email,
+            "password": password,
+            "csrf_token": token_input["value"],
+            "next": "/showroom",
+        },
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
@@ -221,8 +225,9 @@ class StaffClient:
     csrf: str
 
     def post(self, url: str, data: dict[str, str] | None = None, **kwargs: object) -> object:
-        return self.client.post(url, data={"csrf_token": self.csrf, **(data or {})},
-                                follow_redirects=False, **kwargs)  # type: ignore[arg-type]
+        return self.client.post(
+            url, data={"csrf_token": self.csrf, **(data or {})}, follow_redirects=False, **kwargs
+        )  # type: ignore[arg-type]
 
 
 @pytest.fixture()

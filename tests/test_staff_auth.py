@@ -16,8 +16,9 @@ def test_pages_require_sign_in(app_client: TestClient) -> None:
         response = app_client.get(path, follow_redirects=False)
         assert response.status_code == 303
         assert response.headers["location"].startswith("/login?next=")
-    htmx = app_client.get("/showroom/search?q=x", headers={"HX-Request": "true"},
-                          follow_redirects=False)
+    htmx = app_client.get(
+        "/showroom/search?q=x", headers={"HX-Request": "true"}, follow_redirects=False
+    )
     assert htmx.headers["HX-Redirect"].startswith("/login")
 
 
@@ -98,8 +99,12 @@ def test_open_redirects_are_not_followed(
     token = page.find("input", attrs={"name": "csrf_token"})["value"]  # type: ignore[index]
     response = app_client.post(
         "/login",
-        data={"email": email, "password": STAFF_PASSWORD, "csrf_token": token,
-              "next": "//evil.example/phish"},
+        data={
+            "email": email,
+            "password": STAFF_PASSWORD,
+            "csrf_token": token,
+            "next": "//evil.example/phish",
+        },
         follow_redirects=False,
     )
     assert response.headers["location"] == "/showroom"
