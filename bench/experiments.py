@@ -328,6 +328,50 @@ def main() -> int:
                     )
         return statements() + 2
 
+    stage_cols = ", ".join(columns)
+    stage_ddl = (
+        "CREATE TEMP TABLE IF NOT EXISTS exp_event_stage (source_id int, message_id varchar, "
+        "type varchar, name varchar, channel varchar, profile_id uuid, anonymous_id varchar, "
+        "user_id varchar, occurred_at timestamptz, received_at timestamptz, properties jsonb, "
+        "traits jsonb, context jsonb)"
+    )
+    stage_insert = (
+        f"WITH staged AS (DELETE FROM exp_event_stage RETURNING {stage_cols}) "
+        f"INSERT INTO event ({stage_cols}) SELECT {stage_cols} FROM staged "
+        "ON CONFLICT (source_id, message_id) DO NOTHING RETURNING message_id, id"
+    )
+
+    def copy_staged(create_each_time: bool) -> Callable[[Any], int]:
+        def run(state: Any) -> int:
+            rows = state[1]
+            raw = state[0].connection().connection.driver_connection
+            with raw.cursor() as cur:
+                if create_each_time:
+                    cur.execute(stage_ddl)
+                with cur.copy(f"COPY exp_event_stage ({stage_cols}) FROM STDIN") as copy:
+                    for r in rows:
+                        copy.write_row(
+                            tuple(
+                                orjson.dumps(r[c]).decode() if c in json_columns else r[c]
+                                for c in columns
+                            )
+                        )
+                cur.execute(stage_insert)
+                cur.fetchall()
+            return statements() + 2 + create_each_time
+
+        return run
+
+    def setup_with_stage(base: Callable[[], Any]) -> Callable[[], Any]:
+        def setup() -> Any:
+            state = base()
+            raw = state[0].connection().connection.driver_connection
+            with raw.cursor() as cur:
+                cur.execute(stage_ddl)
+            return state
+
+        return setup
+
     setup = setup_for(engines["stdlib json"])
     inserts = Bench(f"insert_events, {args.rows} events (rolled back)", args.rounds)
     inserts.add("product: ORM bulk insert (None values split rows)", setup, current, teardown)
@@ -342,6 +386,18 @@ def main() -> int:
     )
     inserts.add(
         "COPY into event, ids from nextval() first (2 round trips)", setup, copy_with_ids, teardown
+    )
+    inserts.add(
+        "COPY into a temp stage + INSERT..SELECT ON CONFLICT RETURNING",
+        setup_with_stage(setup),
+        copy_staged(False),
+        teardown,
+    )
+    inserts.add(
+        "the same + CREATE TEMP TABLE IF NOT EXISTS each time",
+        setup,
+        copy_staged(True),
+        teardown,
     )
     inserts.add("floor: COPY the rows into event (no ids back)", setup, copy_direct, teardown)
     inserts.run()

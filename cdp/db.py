@@ -2,12 +2,58 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+# A pooled connection older than this is replaced at checkout. This, and not a ping per
+# checkout, is how stale connections are avoided; a connection found dead anyway (the server
+# restarted) invalidates the whole pool, and the ingest routes retry on a fresh one.
+POOL_RECYCLE_SECONDS = 1800
+
+# orjson for JSON columns, wherever it gives exactly what json.dumps / json.loads give.
+_ORJSON_DUMPS_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+# 19 digits in a row may be an integer past 64 bits, which orjson.loads turns into a float.
+_LONG_DIGITS_BYTES = re.compile(rb"[0-9]{19}")
+_LONG_DIGITS_STR = re.compile(r"[0-9]{19}")
+
+
+def json_dumps(value: Any) -> str:
+    """A value as JSON text, as `json.dumps(value)` would store it (the spacing may differ).
+
+    orjson does the work unless its result could differ: what it cannot serialize (Decimal,
+    datetime, dataclasses, integers past 64 bits, non-string keys, numpy scalars, ...) goes to
+    json.dumps, which serializes or refuses it as before; so does anything with a null in it,
+    because orjson writes NaN and infinities as null where json.dumps writes NaN and Infinity
+    (which PostgreSQL refuses, and SQLite stores).
+    """
+    try:
+        text = orjson.dumps(value, option=_ORJSON_DUMPS_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value)
+    if b"null" in text:
+        return json.dumps(value)
+    return text.decode()
+
+
+def json_loads(text: str | bytes) -> Any:
+    """`json.loads(text)`, by orjson when that gives the same (it always does but for huge
+    integers, which orjson makes floats, and NaN/Infinity, which it refuses)."""
+    long_digits = (
+        _LONG_DIGITS_STR.search(text) if isinstance(text, str) else _LONG_DIGITS_BYTES.search(text)
+    )
+    if long_digits is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 def is_sqlite(url_or_engine: str | Engine) -> bool:
@@ -35,11 +81,24 @@ def _sqlite_begin(conn: Any) -> None:
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     if is_sqlite(url):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=json_dumps,
+            json_deserializer=json_loads,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,  # a round trip per checkout; see POOL_RECYCLE_SECONDS
+        pool_recycle=POOL_RECYCLE_SECONDS,
+        json_serializer=json_dumps,
+        json_deserializer=json_loads,
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

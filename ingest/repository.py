@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+import psycopg
+from sqlalchemy import Table, insert, select
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from cdp.identity.repository import dialect_of
+from cdp.db import json_dumps
+from cdp.identity.repository import among, dialect_of
 from cdp.models import Configuration, Consent, Event, QuarantinedMessage
 
 
@@ -20,28 +23,92 @@ def known_message_ids(session: Session, source_id: int, message_ids: Sequence[st
     return set(
         session.scalars(
             select(Event.message_id).where(
-                Event.source_id == source_id, Event.message_id.in_(message_ids)
+                Event.source_id == source_id, among(session, Event.message_id, message_ids)
             )
         )
     )
 
 
+# The columns an event row carries (everything but the id), in COPY order.
+EVENT_COLUMNS = (
+    "source_id",
+    "message_id",
+    "type",
+    "name",
+    "channel",
+    "profile_id",
+    "anonymous_id",
+    "user_id",
+    "occurred_at",
+    "received_at",
+    "properties",
+    "traits",
+    "context",
+)
+_JSON_EVENT_COLUMNS = frozenset({"properties", "traits", "context"})
+_DRAW_EVENT_IDS = "SELECT nextval('event_id_seq') FROM generate_series(1, %s)"
+_COPY_EVENTS = f"COPY event (id, {', '.join(EVENT_COLUMNS)}) FROM STDIN"
+
+
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Insert events, skipping any (source, messageId) already stored; new ids by messageId."""
+    """Store new events (one per messageId, already de-duplicated); their ids by messageId.
+
+    PostgreSQL: the ids are drawn from the event sequence in one query, then the rows go in with
+    one COPY. COPY has no ON CONFLICT, so the caller must have left out what is already stored
+    (`known_message_ids`, in the same transaction). A concurrent transaction that stores one of
+    the same (source, messageId) first makes the COPY fail with a unique violation (SQLSTATE
+    23505): the whole transaction is then retried, as the /v1 routes do, and the retry finds the
+    message stored. The unique constraint is what guarantees a message is never stored twice.
+
+    SQLite: INSERT .. ON CONFLICT DO NOTHING (one writer at a time, so nothing races).
+    """
     if not rows:
         return {}
-    dialect = dialect_of(session)
-    stmt: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Event)
-    stmt = stmt.on_conflict_do_nothing(
-        index_elements=[Event.source_id, Event.message_id]
-    ).returning(Event.message_id, Event.id)
+    if dialect_of(session) == "postgresql":
+        return _copy_events(session, rows)
+    stmt = (
+        sqlite.insert(Event)
+        .on_conflict_do_nothing(index_elements=[Event.source_id, Event.message_id])
+        .returning(Event.message_id, Event.id)
+    )
     result = session.execute(stmt, rows)
     return {message_id: event_id for message_id, event_id in result}
 
 
+def _copy_events(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    raw = session.connection().connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    statement = _DRAW_EVENT_IDS
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute(statement, (len(rows),))
+            ids = [event_id for (event_id,) in cursor.fetchall()]
+            statement = _COPY_EVENTS
+            with cursor.copy(statement) as copy:
+                for event_id, row in zip(ids, rows, strict=True):
+                    copy.write_row(
+                        (
+                            event_id,
+                            *(
+                                json_dumps(row[column])
+                                if column in _JSON_EVENT_COLUMNS
+                                else row[column]
+                                for column in EVENT_COLUMNS
+                            ),
+                        )
+                    )
+    except psycopg.Error as error:
+        # Raised as SQLAlchemy raises driver errors, so callers see one kind (the routes retry a
+        # unique violation, for one).
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
+    return {row["message_id"]: event_id for event_id, row in zip(ids, rows, strict=True)}
+
+
 def insert_configurations(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Rows with every column but the id. Core, not the ORM's bulk INSERT, which would split
+    the rows into one statement per pattern of None values."""
     if rows:
-        session.execute(insert(Configuration), rows)
+        session.execute(insert(cast(Table, Configuration.__table__)), rows)
 
 
 def consent_history(
@@ -53,7 +120,7 @@ def consent_history(
         return history
     for row in session.scalars(
         select(Consent)
-        .where(Consent.profile_id.in_(profile_ids))
+        .where(among(session, Consent.profile_id, profile_ids))
         .order_by(Consent.stated_at, Consent.id)
     ):
         history.setdefault((row.profile_id, row.purpose), []).append(row)
@@ -62,4 +129,4 @@ def consent_history(
 
 def quarantine(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(QuarantinedMessage), rows)
+        session.execute(insert(cast(Table, QuarantinedMessage.__table__)), rows)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,9 +31,13 @@ from ingest.schemas import (
 )
 from ingest.service import IngestResult, ingest
 
-router = APIRouter(prefix="/v1", tags=["collection (Segment Tracking API)"])
-
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}  # serialization, deadlock, unique race
+
+# Group commit of single messages (/v1/track, /v1/identify, ...): see _GroupCommit.
+GROUP_COMMIT = True
+GROUP_MAX_MESSAGES = 100  # per transaction
+GROUP_MAX_FLUSHES = 2  # transactions in flight per worker process
+GROUP_MAX_WAITING = 1000  # messages waiting for a transaction; more are refused with a 503
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -77,9 +85,14 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _retryable(error: DBAPIError) -> bool:
+def _retryable(error: DBAPIError, *, committing: bool) -> bool:
     code = getattr(error.orig, "sqlstate", None)
-    return code in _RETRYABLE_SQLSTATES or "database is locked" in str(error.orig)
+    if code in _RETRYABLE_SQLSTATES or "database is locked" in str(error.orig):
+        return True
+    # A pooled connection found dead (the database restarted; checkouts are not pinged): nothing
+    # was written, so try again on a fresh one. Not if COMMIT itself failed so: it may have
+    # committed, and a message without a messageId would then be stored twice.
+    return error.connection_invalidated and not committing
 
 
 def _store(
@@ -93,6 +106,7 @@ def _store(
     endpoint: str,
     check_size: bool,
     defaults: dict[str, Any] | None,
+    endpoints: list[str] | None = None,
 ) -> Response | IngestResult:
     source = cache.lookup(factory, write_key)
     if source is None:
@@ -102,9 +116,10 @@ def _store(
             403, "forbidden", f"origin {origin} is not registered for this source", "Origin"
         )
     for attempt in range(5):
+        committing = False
         try:
             with session_scope(factory) as session:
-                return ingest(
+                result = ingest(
                     session,
                     messages,
                     source=source,
@@ -113,11 +128,145 @@ def _store(
                     phone_region=settings.default_phone_region,
                     check_size=check_size,
                     defaults=defaults,
+                    endpoints=endpoints,
                 )
+                committing = True  # session_scope commits as the block ends
+            return result
         except DBAPIError as error:
-            if attempt == 4 or not _retryable(error):
+            if attempt == 4 or not _retryable(error, committing=committing):
                 raise
     raise AssertionError("unreachable")
+
+
+@dataclass
+class _Waiting:
+    write_key: str
+    origin: str | None
+    endpoint: str
+    message: dict[str, Any]
+    answer: asyncio.Future[Response | IngestResult]
+
+
+class _GroupCommit:
+    """Single messages of one worker process, stored together: group commit.
+
+    A message is queued, and a flush stores up to GROUP_MAX_MESSAGES queued messages through
+    `_store` in one transaction; each request is answered once that transaction committed, with
+    its own outcome (accepted, duplicate, or its own 400). A flush starts as soon as a message
+    waits and fewer than GROUP_MAX_FLUSHES run, so a lone message is stored at once, and under
+    load the messages that arrive during a flush share the next one; there is no timer. If a
+    transaction fails, its messages are stored one by one, so only the failing one fails. At
+    most GROUP_MAX_WAITING messages wait; beyond that the request is refused (503, Retry-After),
+    which Segment libraries retry. On shutdown the queue is drained before the engine closes.
+    """
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self.loop = asyncio.get_running_loop()
+        self.waiting: list[_Waiting] = []
+        self.flushes: set[asyncio.Task[None]] = set()
+
+    def submit(
+        self, write_key: str, origin: str | None, endpoint: str, message: dict[str, Any]
+    ) -> asyncio.Future[Response | IngestResult] | None:
+        if len(self.waiting) >= GROUP_MAX_WAITING:
+            return None
+        answer: asyncio.Future[Response | IngestResult] = self.loop.create_future()
+        self.waiting.append(_Waiting(write_key, origin, endpoint, message, answer))
+        self._start()
+        return answer
+
+    async def drain(self) -> None:
+        while self.waiting or self.flushes:
+            self._start()
+            await asyncio.gather(*self.flushes, return_exceptions=True)
+
+    def _start(self) -> None:
+        while self.waiting and len(self.flushes) < GROUP_MAX_FLUSHES:
+            taken = self.waiting[:GROUP_MAX_MESSAGES]
+            del self.waiting[:GROUP_MAX_MESSAGES]
+            flush = self.loop.create_task(self._flush(taken))
+            self.flushes.add(flush)
+            flush.add_done_callback(self._finished)
+
+    def _finished(self, flush: asyncio.Task[None]) -> None:
+        self.flushes.discard(flush)
+        self._start()
+
+    async def _flush(self, taken: list[_Waiting]) -> None:
+        groups: dict[tuple[str, str | None], list[_Waiting]] = {}
+        for waiting in taken:
+            groups.setdefault((waiting.write_key, waiting.origin), []).append(waiting)
+        try:
+            for items in groups.values():
+                await self._store(items)
+        finally:  # never leave a request waiting, whatever happened
+            for waiting in taken:
+                if not waiting.answer.done():
+                    waiting.answer.set_exception(RuntimeError("the message was not stored"))
+
+    async def _store(self, items: list[_Waiting]) -> None:
+        first = items[0]
+        try:
+            outcome = await run_in_threadpool(
+                _store,
+                self.state.sessionmaker,
+                self.state.sources,
+                self.state.settings,
+                write_key=first.write_key,
+                origin=first.origin,
+                messages=[waiting.message for waiting in items],
+                endpoint=first.endpoint,
+                check_size=False,
+                defaults=None,
+                endpoints=[waiting.endpoint for waiting in items],
+            )
+        except Exception as error:
+            if len(items) > 1:  # one by one: only the message at fault fails
+                for waiting in items:
+                    await self._store([waiting])
+            elif not first.answer.done():
+                first.answer.set_exception(error)
+            return
+        for index, waiting in enumerate(items):
+            if waiting.answer.done():  # the request went away
+                continue
+            if isinstance(outcome, Response):  # refused for the write key or origin: all alike
+                waiting.answer.set_result(
+                    Response(
+                        outcome.body, status_code=outcome.status_code, media_type="application/json"
+                    )
+                )
+            else:
+                waiting.answer.set_result(_outcome_of(outcome, index))
+
+
+def _outcome_of(result: IngestResult, index: int) -> IngestResult:
+    """One message's share of a group's result, as if it had been stored on its own."""
+    rejected = [r.model_copy(update={"index": 0}) for r in result.rejected if r.index == index]
+    if rejected:
+        return IngestResult(rejected=rejected)
+    duplicate = index in result.duplicate_indices
+    return IngestResult(accepted=1, duplicates=int(duplicate), duplicate_indices=[0] * duplicate)
+
+
+def _group_commit(app: Any) -> _GroupCommit:
+    committer: _GroupCommit | None = getattr(app.state, "group_commit", None)
+    if committer is None or committer.loop is not asyncio.get_running_loop():
+        committer = _GroupCommit(app.state)
+        app.state.group_commit = committer
+    return committer
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    committer: _GroupCommit | None = getattr(app.state, "group_commit", None)
+    if committer is not None and committer.loop is asyncio.get_running_loop():
+        await committer.drain()  # before the app's own lifespan disposes of the engine
+
+
+router = APIRouter(prefix="/v1", tags=["collection (Segment Tracking API)"], lifespan=_lifespan)
 
 
 async def _collect(request: Request, endpoint: str) -> Response:
@@ -166,18 +315,31 @@ async def _collect(request: Request, endpoint: str) -> Response:
         messages = [{**data, "type": endpoint}]
 
     state = request.app.state
-    outcome = await run_in_threadpool(
-        _store,
-        state.sessionmaker,
-        state.sources,
-        state.settings,
-        write_key=write_key,
-        origin=origin,
-        messages=messages,
-        endpoint=endpoint,
-        check_size=is_batch and len(body) > MAX_MESSAGE_BYTES,
-        defaults=defaults,
-    )
+    outcome: Response | IngestResult
+    if not is_batch and GROUP_COMMIT:
+        answer = _group_commit(request.app).submit(write_key, origin, endpoint, messages[0])
+        if answer is None:
+            return _error(
+                503,
+                "busy",
+                "too many messages are waiting to be stored; try again shortly",
+                None,
+                {**(cors or {}), "Retry-After": "1"},
+            )
+        outcome = await answer
+    else:
+        outcome = await run_in_threadpool(
+            _store,
+            state.sessionmaker,
+            state.sources,
+            state.settings,
+            write_key=write_key,
+            origin=origin,
+            messages=messages,
+            endpoint=endpoint,
+            check_size=is_batch and len(body) > MAX_MESSAGE_BYTES,
+            defaults=defaults,
+        )
     if isinstance(outcome, Response):
         if cors and outcome.status_code != 403:
             outcome.headers.update(cors)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from cdp.identity.repository import insert_warnings, upsert_traits
+from cdp.identity.repository import current_trait_values, insert_warnings, upsert_traits
 from cdp.identity.service import resolve_profiles
 from cdp.leads.service import LEAD_EVENTS, handle_lead_events
 from cdp.models import Consent
@@ -27,6 +27,7 @@ from ingest.prepare import PreparedMessage, prepare
 from ingest.schemas import MAX_MESSAGE_BYTES, Message, Rejection
 
 _MAX_TRAIT_NAME = 100
+_MISSING = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,9 @@ class IngestResult:
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     profile_ids: list[uuid.UUID] = field(default_factory=list)
+    # Positions (in the messages given) of the accepted messages that were already stored, or
+    # repeated earlier in the same call: `duplicates` of them.
+    duplicate_indices: list[int] = field(default_factory=list)
 
 
 def _describe(error: ValidationError) -> tuple[str | None, str]:
@@ -103,7 +107,10 @@ def ingest(
     phone_region: str,
     check_size: bool = True,
     defaults: dict[str, Any] | None = None,
+    endpoints: Sequence[str] | None = None,
 ) -> IngestResult:
+    """Store the messages of one call (or, with `endpoints`, the endpoint each message came
+    through: single messages stored together, for the quarantine)."""
     result = IngestResult()
     prepared: list[PreparedMessage] = []
     quarantined: list[dict[str, Any]] = []
@@ -115,7 +122,7 @@ def ingest(
             {
                 "source_id": source.id,
                 "received_at": received_at,
-                "endpoint": endpoint,
+                "endpoint": endpoints[rejection.index] if endpoints else endpoint,
                 "batch_index": rejection.index,
                 "reason": reason,
                 "raw": orjson.dumps(raw, default=str).decode(),
@@ -142,14 +149,16 @@ def ingest(
     unique: dict[str, PreparedMessage] = {}
     for item in prepared:
         if item.message_id in unique:
-            result.duplicates += 1
+            result.duplicate_indices.append(item.index)
         else:
             unique[item.message_id] = item
     known = repo.known_message_ids(session, source.id, list(unique))
     fresh = [item for mid, item in unique.items() if mid not in known]
-    result.duplicates += len(unique) - len(fresh)
+    result.duplicate_indices += [item.index for mid, item in unique.items() if mid in known]
+    result.duplicates = len(result.duplicate_indices)
     result.accepted = len(prepared)
     if not fresh:
+        result.duplicate_indices.sort()
         return result
 
     resolution = resolve_profiles(
@@ -164,21 +173,20 @@ def ingest(
         ],
     )
     # A concurrent retry may have stored some of them between our check and our insert.
-    result.duplicates += len(fresh) - len(stored)
+    result.duplicate_indices += [item.index for item in fresh if item.message_id not in stored]
+    result.duplicate_indices.sort()
+    result.duplicates = len(result.duplicate_indices)
     effects = [
         (item, pid)
         for item, pid in zip(fresh, resolution.profile_ids, strict=True)
         if item.message_id in stored
     ]
     _store_configurations(session, effects, stored, source, received_at)
-    _store_traits(session, effects)
+    search_changed = _store_traits(session, effects)
     refresh_search(
         session,
-        {
-            pid
-            for item, pid in effects
-            if item.configuration is not None or SEARCH_TRAITS.intersection(item.traits)
-        }
+        {pid for item, pid in effects if item.configuration is not None}
+        | search_changed
         | resolution.merged,
     )
     _store_consents(session, effects, source, received_at)
@@ -269,7 +277,14 @@ def _store_configurations(
     repo.insert_configurations(session, rows)
 
 
-def _store_traits(session: Session, effects: list[tuple[PreparedMessage, uuid.UUID]]) -> None:
+def _store_traits(
+    session: Session, effects: list[tuple[PreparedMessage, uuid.UUID]]
+) -> set[uuid.UUID]:
+    """Upsert the traits; returns the profiles whose searchable traits may have changed value.
+
+    A profile whose incoming search traits equal the stored values keeps its search row (most
+    messages repeat `context.traits.email`): whichever of the two wins by time, the value stays.
+    """
     merged: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
     for item, pid in effects:
         for name, value in item.traits.items():
@@ -293,7 +308,21 @@ def _store_traits(session: Session, effects: list[tuple[PreparedMessage, uuid.UU
                 row["search_text"] = search_text(value)
             if at < row["first_at"]:
                 row["first_value"], row["first_at"] = value, at
-    upsert_traits(session, list(merged.values()))
+    searchable = [key for key in merged if key[1] in SEARCH_TRAITS]
+    stored = current_trait_values(session, searchable, lock=True)
+    changed = {
+        pid
+        for pid, name in searchable
+        if not _same_value(stored.get((pid, name), _MISSING), merged[(pid, name)]["value"])
+    }
+    # In key order, so concurrent batches lock the rows they share in the same order.
+    upsert_traits(session, [merged[key] for key in sorted(merged)])
+    return changed
+
+
+def _same_value(stored: Any, incoming: Any) -> bool:
+    """Equal JSON values of the same type (1, 1.0 and true are equal in Python, not here)."""
+    return type(stored) is type(incoming) and bool(stored == incoming)
 
 
 def _store_consents(

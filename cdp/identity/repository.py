@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    any_,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,6 +40,19 @@ from cdp.models import (
 
 def dialect_of(session: Session) -> str:
     return session.get_bind().dialect.name
+
+
+def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL `column = ANY(one array parameter)`.
+
+    An IN list has one parameter per value, so its text changes with the number of values and
+    psycopg rewrites its placeholders on every execution; the array form's text is fixed, so
+    psycopg converts it once and can prepare it on the server.
+    """
+    if dialect_of(session) == "postgresql":
+        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return cast(ColumnElement[bool], column == any_(array))
+    return cast(ColumnElement[bool], column.in_(list(values)))
 
 
 def _lock_key(ident: Identifier) -> int:
@@ -56,41 +81,36 @@ def lock_profiles(session: Session, profile_ids: Sequence[uuid.UUID]) -> None:
     if dialect_of(session) == "postgresql":
         session.execute(
             select(Profile.id)
-            .where(Profile.id.in_(sorted(profile_ids)))
+            .where(among(session, Profile.id, profile_ids))
             .order_by(Profile.id)
             .with_for_update()
         )
 
 
 def owners_of(session: Session, identifiers: Iterable[Identifier]) -> dict[Identifier, uuid.UUID]:
-    """The live profile that owns each known identifier."""
+    """The live profile that owns each known identifier (an absorbed owner's survivor)."""
     wanted = set(identifiers)
     if not wanted:
         return {}
     values = sorted({ident.value for ident in wanted})
+    # One array parameter on PostgreSQL; SQLite takes the values as an IN list, in chunks.
+    step = len(values) if dialect_of(session) == "postgresql" else 1000
     owners: dict[Identifier, uuid.UUID] = {}
-    for start in range(0, len(values), 1000):
+    for start in range(0, len(values), step):
         rows = session.execute(
-            select(Identity.kind, Identity.value, Identity.profile_id).where(
-                Identity.value.in_(values[start : start + 1000])
+            select(
+                Identity.kind,
+                Identity.value,
+                # A merge may have absorbed the owner: its identities then resolve to the survivor.
+                func.coalesce(Profile.merged_into_id, Identity.profile_id),
             )
+            .join(Profile, Profile.id == Identity.profile_id)
+            .where(among(session, Identity.value, values[start : start + step]))
         )
         for kind, value, profile_id in rows:
             ident = Identifier(kind, value)
             if ident in wanted:
                 owners[ident] = profile_id
-    # A concurrent merge may have absorbed an owner after its identities were read elsewhere.
-    absorbed = {
-        pid: survivor
-        for pid, survivor in session.execute(
-            select(Profile.id, Profile.merged_into_id).where(
-                Profile.id.in_(set(owners.values())), Profile.merged_into_id.is_not(None)
-            )
-        )
-        if survivor is not None
-    }
-    if absorbed:
-        owners = {ident: absorbed.get(pid, pid) for ident, pid in owners.items()}
     return owners
 
 
@@ -101,12 +121,12 @@ def profile_facts(
     ids = set(profile_ids)
     facts: dict[uuid.UUID, tuple[datetime, dict[str, set[str]]]] = {}
     for pid, first_seen in session.execute(
-        select(Profile.id, Profile.first_seen_at).where(Profile.id.in_(ids))
+        select(Profile.id, Profile.first_seen_at).where(among(session, Profile.id, ids))
     ):
         facts[pid] = (first_seen, {})
     for pid, kind, value in session.execute(
         select(Identity.profile_id, Identity.kind, Identity.value).where(
-            Identity.profile_id.in_(ids), Identity.kind.in_(STRONG_KINDS)
+            among(session, Identity.profile_id, ids), Identity.kind.in_(STRONG_KINDS)
         )
     ):
         facts[pid][1].setdefault(kind, set()).add(value)
@@ -160,16 +180,51 @@ def _merge_traits(session: Session, *, absorbed: uuid.UUID, survivor: uuid.UUID)
         session.delete(row)
 
 
+def current_trait_values(
+    session: Session, keys: Collection[tuple[uuid.UUID, str]], *, lock: bool = False
+) -> dict[tuple[uuid.UUID, str], Any]:
+    """The stored value of each (profile, trait name) that has one.
+
+    With `lock`, the rows are locked until the transaction ends (PostgreSQL), so the values
+    read are still the stored ones when the caller writes its own.
+    """
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    profile_ids = sorted({pid for pid, _name in wanted})
+    names = sorted({name for _pid, name in wanted})
+    stmt = (
+        select(ProfileTrait.profile_id, ProfileTrait.name, ProfileTrait.value)
+        .where(
+            among(session, ProfileTrait.profile_id, profile_ids),
+            among(session, ProfileTrait.name, names),
+        )
+        .order_by(ProfileTrait.profile_id, ProfileTrait.name)
+    )
+    if lock and dialect_of(session) == "postgresql":
+        stmt = stmt.with_for_update()
+    return {
+        (pid, name): value for pid, name, value in session.execute(stmt) if (pid, name) in wanted
+    }
+
+
 def upsert_traits(
     session: Session, rows: list[dict[str, Any]], *, ties_keep_existing: bool = False
 ) -> None:
     """Insert traits, or update where the incoming value is later / first value earlier."""
     if not rows:
         return
-    dialect = dialect_of(session)
-    stmt: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ProfileTrait)
+    session.execute(_upsert_traits_statement(dialect_of(session), ties_keep_existing), rows)
+
+
+@functools.cache
+def _upsert_traits_statement(dialect: str, ties_keep_existing: bool) -> Any:
+    # Core on the table: every row renders every column, so one statement takes the whole list
+    # (the ORM's bulk INSERT splits it by which values are None).
+    table = cast(Table, ProfileTrait.__table__)
+    stmt: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     new = stmt.excluded
-    cur = ProfileTrait.__table__.c
+    cur = table.c
     later = new.value_at > cur.value_at if ties_keep_existing else new.value_at >= cur.value_at
     stmt = stmt.on_conflict_do_update(
         index_elements=[cur.profile_id, cur.name],
@@ -183,7 +238,7 @@ def upsert_traits(
             "first_at": case((new.first_at < cur.first_at, new.first_at), else_=cur.first_at),
         },
     )
-    session.execute(stmt, rows)
+    return stmt
 
 
 def record_merge(
@@ -218,9 +273,31 @@ def record_merge(
     )
 
 
+_TOUCH_PROFILES_PG = text(
+    "UPDATE profile AS p SET first_seen_at = LEAST(p.first_seen_at, v.first_at), "
+    "last_seen_at = GREATEST(p.last_seen_at, v.last_at) "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:firsts AS timestamptz[]), "
+    "CAST(:lasts AS timestamptz[])) AS v(id, first_at, last_at) "
+    "WHERE p.id = v.id AND (p.first_seen_at > v.first_at OR p.last_seen_at < v.last_at)"
+)
+
+
 def touch_profiles(session: Session, seen: Sequence[tuple[uuid.UUID, datetime, datetime]]) -> None:
     """Widen first/last seen of stored profiles to include the given times."""
     if not seen:
+        return
+    if dialect_of(session) == "postgresql":
+        # One statement for all of them, in id order (a stable lock order), and rows whose times
+        # already cover the new ones are left alone (no new row version, no WAL).
+        ordered = sorted(seen, key=lambda row: row[0])
+        session.execute(
+            _TOUCH_PROFILES_PG,
+            {
+                "ids": [pid for pid, _first, _last in ordered],
+                "firsts": [first for _pid, first, _last in ordered],
+                "lasts": [last for _pid, _first, last in ordered],
+            },
+        )
         return
     table = cast(Table, Profile.__table__)
 
@@ -248,9 +325,16 @@ def insert_profiles(
 ) -> None:
     if rows:
         session.execute(
-            insert(Profile),
+            insert(cast(Table, Profile.__table__)),
             [
-                {"id": pid, "created_at": now, "first_seen_at": first, "last_seen_at": last}
+                {
+                    "id": pid,
+                    "created_at": now,
+                    "first_seen_at": first,
+                    "last_seen_at": last,
+                    "merged_into_id": None,
+                    "merged_at": None,
+                }
                 for pid, first, last in rows
             ],
         )
@@ -265,7 +349,7 @@ def insert_identities(
 ) -> None:
     if rows:
         session.execute(
-            insert(Identity),
+            insert(cast(Table, Identity.__table__)),
             [
                 {
                     "kind": ident.kind,
@@ -280,5 +364,6 @@ def insert_identities(
 
 
 def insert_warnings(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Rows with every column of the table but the id (Core: one statement for all of them)."""
     if rows:
-        session.execute(insert(IdentityWarning), rows)
+        session.execute(insert(cast(Table, IdentityWarning.__table__)), rows)

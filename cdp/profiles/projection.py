@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from cdp.identity.repository import among
 from cdp.models import Configuration, Lead, Profile, ProfileSearch, ProfileTrait
 from cdp.text import fold, postal_code
 
@@ -40,16 +41,18 @@ def refresh_search(session: Session, profile_ids: Collection[uuid.UUID]) -> None
     ids = list(set(profile_ids))
     if not ids:
         return
-    session.execute(delete(ProfileSearch).where(ProfileSearch.profile_id.in_(ids)))
+    session.execute(delete(ProfileSearch).where(among(session, ProfileSearch.profile_id, ids)))
     live = set(
         session.scalars(
-            select(Profile.id).where(Profile.id.in_(ids), Profile.merged_into_id.is_(None))
+            select(Profile.id).where(
+                among(session, Profile.id, ids), Profile.merged_into_id.is_(None)
+            )
         )
     )
     traits: dict[uuid.UUID, dict[str, Any]] = {}
     for pid, name, value in session.execute(
         select(ProfileTrait.profile_id, ProfileTrait.name, ProfileTrait.value).where(
-            ProfileTrait.profile_id.in_(live), ProfileTrait.name.in_(SEARCH_TRAITS)
+            among(session, ProfileTrait.profile_id, live), ProfileTrait.name.in_(SEARCH_TRAITS)
         )
     ):
         traits.setdefault(pid, {})[name] = value
@@ -58,7 +61,7 @@ def refresh_search(session: Session, profile_ids: Collection[uuid.UUID]) -> None
     with_traits = list(traits)
     latest = (
         select(Configuration.profile_id, func.max(Configuration.saved_at).label("saved_at"))
-        .where(Configuration.profile_id.in_(with_traits))
+        .where(among(session, Configuration.profile_id, with_traits))
         .group_by(Configuration.profile_id)
         .subquery()
     )
@@ -82,7 +85,7 @@ def refresh_search(session: Session, profile_ids: Collection[uuid.UUID]) -> None
     stages: dict[uuid.UUID, str] = {}
     for pid, stage in session.execute(
         select(Lead.profile_id, Lead.stage)
-        .where(Lead.profile_id.in_(with_traits))
+        .where(among(session, Lead.profile_id, with_traits))
         .order_by(Lead.updated_at, Lead.id)
     ):
         stages[pid] = stage  # the most recently updated lead wins
