@@ -11,15 +11,16 @@ through orjson exactly as through the stdlib; no pool ping (a dead connection is
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import math
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -55,6 +56,16 @@ from tests.conftest import SourceKey, drop_database, fresh_database_url
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 # The live uvicorn server of the concurrency tests (PostgreSQL only), shared.
 live_server = concurrency.live_server
+
+
+T = TypeVar("T")
+
+
+def _run_isolated(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run in a thread of its own: another test in this worker (Playwright's sync API)
+    may have left an event loop running in the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(scenario())).result(timeout=120)
 
 
 def uid(prefix: str = "m") -> str:
@@ -732,7 +743,7 @@ def test_messages_arriving_during_a_flush_share_the_next_transaction(
         fake_store.release.set()
         return await asyncio.gather(*(f for f in [first, *later] if f is not None))
 
-    results = asyncio.run(scenario())
+    results = _run_isolated(scenario)
     assert fake_store.calls == [["m0"], ["m1", "m2", "m3", "m4", "m1"]]
     assert [(r.accepted, r.duplicates, r.rejected) for r in results] == [
         (1, 0, []),
@@ -759,7 +770,7 @@ def test_a_bad_message_in_a_group_gets_its_own_rejection(
         fake_store.release.set()
         return await asyncio.gather(*(a for a in answers if a is not None))
 
-    _warm, ok1, bad, ok2 = asyncio.run(scenario())
+    _warm, ok1, bad, ok2 = _run_isolated(scenario)
     assert fake_store.calls == [["warm"], ["ok-1", "bad-1", "ok-2"]]
     assert ok1.accepted == ok2.accepted == 1 and not ok1.rejected and not ok2.rejected
     assert bad.accepted == 0
@@ -781,7 +792,7 @@ def test_a_failing_group_is_stored_one_by_one_so_only_the_culprit_fails(
         fake_store.release.set()
         return await asyncio.gather(*(a for a in answers if a is not None), return_exceptions=True)
 
-    _warm, ok1, poisoned, ok2 = asyncio.run(scenario())
+    _warm, ok1, poisoned, ok2 = _run_isolated(scenario)
     assert isinstance(poisoned, RuntimeError)
     assert ok1.accepted == ok2.accepted == 1
     assert fake_store.calls == [
@@ -807,7 +818,7 @@ def test_the_queue_is_bounded(fake_store: FakeStore, monkeypatch: pytest.MonkeyP
             *(a for a in answers if a is not None)
         )
 
-    taken, results = asyncio.run(scenario())
+    taken, results = _run_isolated(scenario)
     # m0 is being stored, m1 and m2 wait; m3 and m4 are refused.
     assert taken == [True, True, True, False, False]
     assert len(results) == 3
@@ -829,7 +840,7 @@ def test_draining_stores_everything_still_waiting(
         assert not committer.waiting and not committer.flushes
         return [a.result() for a in answers if a is not None]
 
-    results = asyncio.run(scenario())
+    results = _run_isolated(scenario)
     assert len(results) == 7 and all(r.accepted == 1 for r in results)
     assert sorted(mid for call in fake_store.calls for mid in call) == [f"m{n}" for n in range(7)]
 
@@ -849,7 +860,7 @@ def test_a_refused_write_key_is_answered_to_every_request_of_the_group(
         ]
         return await asyncio.gather(*(a for a in answers if a is not None))
 
-    responses = asyncio.run(scenario())
+    responses = _run_isolated(scenario)
     assert [r.status_code for r in responses] == [401, 401, 401]
     assert len({id(r) for r in responses}) == 3  # each request its own response object
 
