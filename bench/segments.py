@@ -563,20 +563,22 @@ def run(database: str, k: int | None, seed: int) -> dict[str, Any]:
     baseline = RssSampler.rss()
     load_before = os.getloadavg()
     stages: dict[str, float] = {}
+    steps: dict[str, float] = {}  # when each step began, seconds into the run
     with RssSampler() as sampler:
         started = time.perf_counter()
 
         def progress(fraction: float, detail: str) -> None:
             stage = _stage_of(fraction) if fraction < 1.0 else "summaries"
-            if stage not in stages:
-                stages[stage] = time.perf_counter() - started
-                print(f"\n[{time.perf_counter() - started:6.1f} s] {stage}", file=sys.stderr)
+            now = time.perf_counter() - started
+            stages.setdefault(stage, now)
+            step = detail.split(" (")[0]  # "storing memberships (100,000 of ...)" once
+            if step not in steps:
+                steps[step] = round(now, 1)
+                print(f"[{now:6.1f} s] {stage}: {step}", file=sys.stderr)
             sampler.stage = stage
-            print(f"\r  {fraction:5.1%} {detail:60.60s}", end="", file=sys.stderr)
 
         status = job.run_now(factory, created_by="bench", k=k, seed=seed, progress=progress)
         total = time.perf_counter() - started
-    print(file=sys.stderr)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     with factory() as session:  # a check, not part of the timed run
@@ -602,6 +604,7 @@ def run(database: str, k: int | None, seed: int) -> dict[str, Any]:
         "silhouette": quality["silhouette"],
         "objecting_left_out": quality["objecting_left_out"],
         "timings_s": quality["timings"],
+        "steps_started_at_s": steps,
         "end_to_end_s": round(total, 1),
         "peak_rss_mb": round(peak / 2**20),
         "baseline_rss_mb": round(baseline / 2**20),

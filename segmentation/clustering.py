@@ -25,11 +25,12 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 K_RANGE = (3, 10)
 K_LIMITS = (2, 20)  # what a marketer may fix
 MINIBATCH_ABOVE = 50_000
-SELECTION_SAMPLE = 20_000  # rows KMeans is fitted on for each k tried
+SELECTION_SAMPLE = 10_000  # rows KMeans is fitted on for each k tried
 SILHOUETTE_SAMPLE = 5_000  # rows the silhouette is measured on (it is quadratic)
-# Below this many rows clustering runs on one thread: OpenMP threads that wait for each other
-# on a busy, shared machine made a 1,000-row KMeans seventy times slower than one thread.
-THREADS_ABOVE = 200_000
+# Clustering runs on one thread. OpenMP threads that wait for each other at every iteration
+# are at the mercy of a busy, shared machine: with two threads a 1,000-row KMeans ran seventy
+# times slower than with one, and a million rows three times slower.
+THREADS = 1
 
 Progress = Callable[[float, str], None]
 Matrix = npt.NDArray[np.floating[Any]]
@@ -90,15 +91,22 @@ def make_pipeline(
     n_rows: int,
     log_columns: Sequence[int] = (),
     weights: Sequence[float] | None = None,
+    n_init: int = 4,
 ) -> Pipeline:
     """The preprocessing and clustering steps for k segments on n_rows rows."""
     model: KMeans | MiniBatchKMeans
     if n_rows > MINIBATCH_ABOVE:
+        # Batches of 10,000: with sklearn's default 1,024 (or 4,096) a million demo-like
+        # profiles ended in a poor optimum (adjusted Rand index 0.47 against 0.66).
         model = MiniBatchKMeans(
-            n_clusters=k, random_state=seed, batch_size=4096, n_init=3, max_no_improvement=20
+            n_clusters=k,
+            random_state=seed,
+            batch_size=10_000,
+            n_init=3,
+            max_no_improvement=20,
         )
     else:
-        model = KMeans(n_clusters=k, random_state=seed, n_init=4)
+        model = KMeans(n_clusters=k, random_state=seed, n_init=n_init)
     return Pipeline(
         [
             ("log", FunctionTransformer(_log_columns(log_columns))),
@@ -130,7 +138,7 @@ def cluster(
     `k` fixes the number of segments; None chooses it within `k_range` by silhouette. Labels
     are renumbered so that segment 0 is the largest (ties: the lower centroid index first).
     """
-    with threadpool_limits(limits=None if len(values) > THREADS_ABOVE else 1):
+    with threadpool_limits(limits=THREADS):
         return _cluster(
             values,
             k=k,
@@ -173,6 +181,7 @@ def _cluster(
                 n_rows=len(sample),
                 log_columns=log_columns,
                 weights=weights,
+                n_init=2,
             )
             labels = pipeline.fit_predict(sample)
             score = _silhouette(pipeline, sample, labels, seed)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -308,13 +308,3 @@ def _ratio(
 
 def _yes(count: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return (count > 0).astype(np.float64)
-
-
-def means(values: FloatMatrix, columns: Iterable[str] = COLUMNS) -> dict[str, float]:
-    """The mean of each feature (float64 accumulation), by name."""
-    if not len(values):
-        return dict.fromkeys(columns, 0.0)
-    return {
-        name: float(value)
-        for name, value in zip(columns, values.mean(axis=0, dtype=np.float64), strict=True)
-    }

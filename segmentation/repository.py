@@ -2,9 +2,11 @@
 
 The feature queries are set-based: each is one GROUP BY over a whole table, keyed by the raw
 `profile_id` of the rows (folding absorbed profiles into their survivors is done afterwards in
-numpy, which is cheaper than joining every event to its profile). They are written in portable
-SQLAlchemy Core; the two places the dialects differ (a JSON value's type, and a timestamp as
-epoch seconds) have a small helper each.
+numpy, which is cheaper than joining every event to its profile). They are written in
+SQLAlchemy Core for both databases; where PostgreSQL needs another form to be fast at a million
+profiles (lookups in a constant jsonb object, day bitmaps, COPY to stream rows) or has other
+functions (a JSON value's type, epoch seconds), a small helper chooses by dialect. The event
+pass is tuned for PostgreSQL's costs: see `event_aggregates` and docs/segments.md.
 """
 
 from __future__ import annotations
@@ -51,7 +53,6 @@ from cdp.models import (
     Lead,
     Note,
     Profile,
-    ProfileTrait,
     Segment,
     SegmentMembership,
     SegmentRun,
@@ -686,22 +687,6 @@ def email_consent_counts(session: Session, run_id: int) -> dict[int, int]:
         .group_by(SegmentMembership.segment_id)
     ).all()
     return {int(segment_id): int(count) for segment_id, count in rows}
-
-
-def trait_values(
-    session: Session, name: str, profile_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Any]:
-    """One trait's value for many profiles (used by tests and checks on demo data)."""
-    found: dict[uuid.UUID, Any] = {}
-    ids = list(profile_ids)
-    for start in range(0, len(ids), 5000):
-        rows = session.execute(
-            select(ProfileTrait.profile_id, ProfileTrait.value).where(
-                ProfileTrait.name == name, ProfileTrait.profile_id.in_(ids[start : start + 5000])
-            )
-        )
-        found.update({pid: value for pid, value in rows})
-    return found
 
 
 def finish_run(session: Session, run_id: int, **values: Any) -> None:

@@ -335,8 +335,14 @@ def _store(
             ],
         )
     segment_of_label = np.array([numbers[label + 1] for label in range(result.k)], np.int64)
-    segment_ids = segment_of_label[result.labels]
-    total = len(matrix.profile_ids)
+    # In profile id order: the membership indexes lead with the profile id, and inserting in
+    # their order touches each index page once instead of at random (10x less work at 1M).
+    order = np.argsort(
+        np.array([pid.bytes for pid in matrix.profile_ids], dtype="S16"), kind="stable"
+    )
+    segment_ids = segment_of_label[result.labels][order]
+    profile_ids = [matrix.profile_ids[i] for i in order.tolist()]
+    total = len(profile_ids)
     for start in range(0, total, MEMBERSHIP_CHUNK):
         end = min(start + MEMBERSHIP_CHUNK, total)
         with session_scope(factory) as session:
@@ -344,7 +350,7 @@ def _store(
                 session,
                 run_id=run_id,
                 segment_ids=segment_ids[start:end],
-                profile_ids=matrix.profile_ids[start:end],
+                profile_ids=profile_ids[start:end],
             )
         # After the commit: on SQLite a second writer would wait for this one.
         report(end / total, f"storing memberships ({end:,} of {total:,})")
