@@ -842,7 +842,7 @@ def create_source(database_url: str) -> tuple[str, int]:
     engine = create_engine(database_url)
     try:
         upgrade(engine)
-    except ValueError as error:  # cdp.migrate cannot take a URL with '%' (e.g. ?host=%2Fvar...)
+    except ValueError as error:  # cdp.migrate before f6bd7e3's successor: a '%' in the URL
         print(f"note: migrations not applied from here ({error}); the server applies them")
     with session_scope(make_sessionmaker(engine)) as session:
         source, key = make(

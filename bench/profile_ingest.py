@@ -21,6 +21,8 @@ import argparse
 import cProfile
 import importlib.util
 import io
+import json
+import os
 import pstats
 import sys
 import time
@@ -80,6 +82,15 @@ class Clock:
         self.statements[name] += 1
 
 
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds of a PostgreSQL backend on this machine (/proc/PID/schedstat), 0 if unknown."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as handle:
+            return int(handle.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def instrument(clock: Clock, engine: Any) -> None:
     from sqlalchemy import event
     from sqlalchemy.orm import Session
@@ -136,11 +147,7 @@ def main() -> int:
     parser.add_argument("--profiler", choices=("none", "cprofile", "pyinstrument"), default="none")
     parser.add_argument("--top", type=int, default=35, help="cProfile rows to print")
     parser.add_argument("--output", type=Path, help="pyinstrument HTML / cProfile stats file")
-    parser.add_argument(
-        "--apply",
-        default="",
-        help="comma-separated proposals from bench/proposals.py to apply first",
-    )
+    parser.add_argument("--json", type=Path, help="also write the totals to this file")
     parser.add_argument(
         "--no-steps",
         action="store_true",
@@ -148,12 +155,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    if args.apply:
-        spec = importlib.util.spec_from_file_location("bench_proposals", _HERE / "proposals.py")
-        assert spec and spec.loader
-        proposals = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(proposals)
-        print(f"applied proposals: {', '.join(proposals.apply(args.apply.split(',')))}")
+    from sqlalchemy import event
 
     import cdp.db
     from cdp.auth.service import SourceCache
@@ -164,7 +166,13 @@ def main() -> int:
     from ingest.service import IngestResult
 
     write_key, _source_id = bench.create_source(args.database_url)
-    engine = cdp.db.make_engine(args.database_url, pool_size=2)  # as the server: pre-ping
+    engine = cdp.db.make_engine(args.database_url, pool_size=2)  # as the server makes it
+    backends: set[int] = set()  # the PostgreSQL backends serving this process, for their CPU
+
+    @event.listens_for(engine, "connect")
+    def _backend(dbapi_connection: Any, _record: Any) -> None:
+        backends.add(int(dbapi_connection.info.backend_pid))
+
     factory = make_sessionmaker(engine)
     settings = Settings(database_url=args.database_url)
     cache = SourceCache()
@@ -230,6 +238,7 @@ def main() -> int:
         profiler.start()
     started = time.perf_counter()
     cpu0 = time.process_time()
+    pg0 = {pid: _backend_cpu(pid) for pid in backends}
     for item in timed:
         if args.no_steps:
             one(item)
@@ -237,6 +246,7 @@ def main() -> int:
             clock.wrap("request", one)(item)
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu0
+    pg_cpu = sum(_backend_cpu(pid) - pg0.get(pid, 0.0) for pid in backends)
     if profiler is not None and args.profiler == "cprofile":
         profiler.disable()
     elif profiler is not None:
@@ -247,8 +257,22 @@ def main() -> int:
     print(
         f"{n} requests of {args.batch_size} messages in {wall:.2f} s, one thread: "
         f"{events / wall:.0f} events/s, {n / wall:.0f} requests/s, "
-        f"{wall / n * 1000:.2f} ms per request ({cpu / n * 1000:.2f} ms CPU in this process)"
+        f"{wall / n * 1000:.2f} ms per request ({cpu / n * 1000:.2f} ms CPU in this process, "
+        f"{pg_cpu / n * 1000:.2f} ms in its PostgreSQL backends)"
     )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "requests": n,
+                    "batch_size": args.batch_size,
+                    "wall_ms_per_request": wall / n * 1000,
+                    "python_cpu_ms_per_request": cpu / n * 1000,
+                    "postgres_cpu_ms_per_request": pg_cpu / n * 1000,
+                    "loadavg": os.getloadavg(),
+                }
+            )
+        )
     if not args.no_steps:
         # The body is parsed twice in the instrumented run; the second parse lands in "request".
         clock.wall["request"] -= clock.wall["orjson.loads body"]

@@ -36,7 +36,7 @@ _RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}  # serialization, deadlock, u
 # Group commit of single messages (/v1/track, /v1/identify, ...): see _GroupCommit.
 GROUP_COMMIT = True
 GROUP_MAX_MESSAGES = 100  # per transaction
-GROUP_MAX_FLUSHES = 2  # transactions in flight per worker process
+GROUP_MAX_FLUSHES = 1  # transactions in flight per worker process (1 beat 2: larger groups)
 GROUP_MAX_WAITING = 1000  # messages waiting for a transaction; more are refused with a 503
 
 

@@ -41,21 +41,30 @@ def refresh_search(session: Session, profile_ids: Collection[uuid.UUID]) -> None
     ids = list(set(profile_ids))
     if not ids:
         return
-    session.execute(delete(ProfileSearch).where(among(session, ProfileSearch.profile_id, ids)))
-    live = set(
-        session.scalars(
-            select(Profile.id).where(
-                among(session, Profile.id, ids), Profile.merged_into_id.is_(None)
-            )
-        )
-    )
+    live: set[uuid.UUID] = set()
     traits: dict[uuid.UUID, dict[str, Any]] = {}
     for pid, name, value in session.execute(
-        select(ProfileTrait.profile_id, ProfileTrait.name, ProfileTrait.value).where(
-            among(session, ProfileTrait.profile_id, live), ProfileTrait.name.in_(SEARCH_TRAITS)
+        select(Profile.id, ProfileTrait.name, ProfileTrait.value)
+        .outerjoin(
+            ProfileTrait,
+            and_(
+                ProfileTrait.profile_id == Profile.id,
+                among(session, ProfileTrait.name, sorted(SEARCH_TRAITS)),
+            ),
         )
+        .where(among(session, Profile.id, ids), Profile.merged_into_id.is_(None))
     ):
-        traits.setdefault(pid, {})[name] = value
+        live.add(pid)
+        if name is not None:
+            traits.setdefault(pid, {})[name] = value
+    # Only live profiles with search traits have a row (a merge takes the absorbed profile's
+    # traits away), so what may need deleting is the rows of absorbed profiles and the rows
+    # about to be rewritten: nothing for a live anonymous profile that saved a configuration.
+    stale = [pid for pid in ids if pid not in live or pid in traits]
+    if stale:
+        session.execute(
+            delete(ProfileSearch).where(among(session, ProfileSearch.profile_id, stale))
+        )
     if not traits:
         return
     with_traits = list(traits)
