@@ -14,6 +14,7 @@ from cdp.deps import DbSession
 from cdp.models import utcnow
 from cdp.profiles.repository import live_profile
 from cdp.web import PageForbidden, render, require
+from segmentation.service import current_segment
 from showroom.customer_view import customer_page
 from showroom.leads_routes import deal_panel
 
@@ -41,4 +42,9 @@ def customer(request: Request, session: DbSession, staff: LookupStaff, profile_i
         if page.show_deal
         else None
     )
-    return render(request, "showroom/customer/detail.html", {"page": page, "deal": deal})
+    segment = current_segment(session, pid)
+    return render(
+        request,
+        "showroom/customer/detail.html",
+        {"page": page, "deal": deal, "segment": segment},
+    )

@@ -20,10 +20,20 @@ import pytest
 from bs4 import BeautifulSoup, Tag
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from cdp.models import ProfileMerge, ProfileView, StaffUser, utcnow
+from cdp.demo.generator import generate
+from cdp.models import (
+    ProfileMerge,
+    ProfileView,
+    Segment,
+    SegmentMembership,
+    StaffUser,
+    utcnow,
+)
+from segmentation import job
 from tests.conftest import SourceKey, StaffClient
+from tests.test_audiences import make_people
 
 EMAIL = "jan.jansen@example.nl"
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -494,3 +504,52 @@ def test_signed_out_visitors_are_sent_to_sign_in(jan: Jan, app_client: TestClien
     response = app_client.get(jan.url, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"].startswith("/login?next=/showroom/customers/")
+
+
+def test_the_page_names_the_current_segment(
+    app_client: TestClient,
+    web_source: SourceKey,
+    showroom_source: SourceKey,
+    session_factory: sessionmaker[Session],
+    staff_client: Callable[[str], StaffClient],
+) -> None:
+    people = make_people(app_client, web_source, showroom_source, session_factory)
+    # Thirty more customers with a configurator history, so that there is something to cluster.
+    demo = generate(30, seed=11, reference=utcnow())
+    for channel, source in (("web", web_source), ("showroom", showroom_source)):
+        messages = [out.message for out in demo.messages() if out.channel == channel]
+        for start in range(0, len(messages), 100):
+            response = app_client.post(
+                "/v1/batch", json={"batch": messages[start : start + 100]}, headers=source.auth
+            )
+            assert response.status_code == 200, response.text
+    sales = staff_client("sales")
+
+    def segment_cell(profile_id: uuid.UUID, who: StaffClient) -> Tag:
+        response = who.client.get(f"/showroom/customers/{profile_id}")
+        assert response.status_code == 200, response.text
+        cell = page_of(response).select_one("dd.segment")
+        assert cell is not None
+        return cell
+
+    assert "Not in a segment yet" in text(segment_cell(people.anna, sales))
+
+    status = job.run_now(session_factory, created_by="test", k=2, seed=1)
+    assert status.status == "done", status
+    with session_factory() as session:
+        named = {
+            profile_id: segment.display_name
+            for profile_id, segment in session.execute(
+                select(SegmentMembership.profile_id, Segment).join(
+                    Segment, Segment.id == SegmentMembership.segment_id
+                )
+            ).all()
+        }
+    assert people.anna in named and people.dana not in named  # dana objected to profiling
+
+    cell = segment_cell(people.anna, sales)
+    assert named[people.anna] in text(cell)
+    assert cell.select_one("a") is None  # sales cannot open the segments pages
+    assert "Not in a segment yet" in text(segment_cell(people.dana, sales))
+    manager_link = segment_cell(people.anna, staff_client("manager")).select_one("a")
+    assert manager_link is not None and manager_link["href"].startswith("/segments#segment-")
