@@ -125,10 +125,12 @@ def create_app(
         )
 
     from cdp.profiles.routes import router as profiles_router
+    from ingest.browser_settings import router as browser_settings_router
     from ingest.routes import router as ingest_router
     from showroom.routes import routers as showroom_routers
 
     app.include_router(ingest_router)
+    app.include_router(browser_settings_router)
     app.include_router(profiles_router)
     for router in showroom_routers:
         app.include_router(router)

@@ -386,6 +386,15 @@ def _register(endpoint: str) -> None:
         openapi_extra=_MESSAGE_SCHEMA,
         response_model=None,
     )
+    # analytics.js posts to one-letter paths (/v1/t, /v1/i, ..., /v1/b for its batching mode).
+    router.add_api_route(
+        f"/{endpoint[0]}",
+        handler,
+        methods=["POST"],
+        name=f"collect_{endpoint}_short",
+        include_in_schema=False,
+        response_model=None,
+    )
 
 
 for _endpoint in (*MESSAGE_TYPES, "batch"):
@@ -413,7 +422,8 @@ async def preflight(request: Request, endpoint: str) -> Response:
         headers={
             "Access-Control-Allow-Origin": origin,
             "Access-Control-Allow-Methods": "POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Content-Type, Authorization",
+            # X-Retry-Count: analytics.js sends it when it retries a delivery.
+            "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Retry-Count",
             "Access-Control-Max-Age": "600",
             "Vary": "Origin",
         },

@@ -17,6 +17,13 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# Segment's own browser library, pinned, for the test that points it at our API.
+if command -v npm >/dev/null 2>&1; then
+  npm ci --prefix tests/e2e/js --no-audit --no-fund --loglevel=error
+else
+  echo "note: npm is not installed; the analytics.js browser test will be skipped" >&2
+fi
+
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
