@@ -10,6 +10,9 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+# typer (pinned) carries its own copy of click; its usage errors are only importable from here.
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker, session_scope
 from cdp.errors import CdpError
@@ -88,6 +91,130 @@ def source_create(
         source, key = create_source(session, name=name, kind=kind, origins=origin or [])
         typer.echo(f"source {source.name!r} ({source.kind}) created")
     typer.echo(f"write key (shown once, keep it safe): {key}")
+    engine.dispose()
+
+
+# Running servers keep a source for up to this long after it changes (cdp.auth.service).
+_SOURCE_CACHE_NOTE = "running servers follow within 30 seconds"
+
+
+@source_app.command("list")
+def source_list() -> None:
+    """List the sources: name, kind, whether active, allowed browser origins."""
+    from cdp.auth.service import all_sources
+
+    engine = _migrated_engine(get_settings())
+    with session_scope(make_sessionmaker(engine)) as session:
+        sources = all_sources(session)
+        if not sources:
+            typer.echo("no sources yet (create one: cdp source create NAME --kind web)")
+        for source in sources:
+            state = "active" if source.active else "deactivated"
+            origins = ", ".join(source.origins) or "no browser origins"
+            typer.echo(
+                f"{source.name}  ({source.kind}, {state}, created "
+                f"{source.created_at:%Y-%m-%d})  {origins}"
+            )
+    engine.dispose()
+
+
+@source_app.command("deactivate")
+def source_deactivate(
+    name: Annotated[str, typer.Argument(help="The source's name (see: cdp source list)")],
+) -> None:
+    """Stop accepting events with this source's write key (its stored events stay)."""
+    from cdp.auth.service import set_source_active
+
+    engine = _migrated_engine(get_settings())
+    with session_scope(make_sessionmaker(engine)) as session:
+        source = set_source_active(session, name, active=False)
+        typer.echo(f"source {source.name!r} deactivated; {_SOURCE_CACHE_NOTE}")
+    engine.dispose()
+
+
+@source_app.command("activate")
+def source_activate(
+    name: Annotated[str, typer.Argument(help="The source's name (see: cdp source list)")],
+) -> None:
+    """Accept events with this source's write key again."""
+    from cdp.auth.service import set_source_active
+
+    engine = _migrated_engine(get_settings())
+    with session_scope(make_sessionmaker(engine)) as session:
+        source = set_source_active(session, name, active=True)
+        typer.echo(f"source {source.name!r} activated; {_SOURCE_CACHE_NOTE}")
+    engine.dispose()
+
+
+@source_app.command("rotate-key")
+def source_rotate_key(
+    name: Annotated[str, typer.Argument(help="The source's name (see: cdp source list)")],
+) -> None:
+    """Give the source a new write key and print it; the old key stops working."""
+    from cdp.auth.service import rotate_write_key
+
+    engine = _migrated_engine(get_settings())
+    with session_scope(make_sessionmaker(engine)) as session:
+        source, key = rotate_write_key(session, name)
+        typer.echo(f"source {source.name!r} has a new write key; {_SOURCE_CACHE_NOTE}")
+    typer.echo(f"write key (shown once, keep it safe): {key}")
+    engine.dispose()
+
+
+@source_app.command("origins")
+def source_origins(
+    name: Annotated[str, typer.Argument(help="The source's name (see: cdp source list)")],
+    origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Browser origin allowed to send, e.g. https://www.example.com; "
+            "repeat for several; none: browsers may not send"
+        ),
+    ] = None,
+) -> None:
+    """Replace the browser origins allowed to send with this source's write key."""
+    from cdp.auth.service import set_source_origins
+
+    engine = _migrated_engine(get_settings())
+    with session_scope(make_sessionmaker(engine)) as session:
+        source = set_source_origins(session, name, origin or [])
+        allowed = ", ".join(source.origins) or "no browser origins"
+        typer.echo(f"source {source.name!r} now allows {allowed}; {_SOURCE_CACHE_NOTE}")
+    engine.dispose()
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List the API tokens: id, name, role, whether active (the secrets are not stored)."""
+    from cdp.auth.service import all_tokens
+
+    engine = _migrated_engine(get_settings())
+    with session_scope(make_sessionmaker(engine)) as session:
+        tokens = all_tokens(session)
+        if not tokens:
+            typer.echo("no API tokens yet (create one: cdp token create NAME --role sales)")
+        for token in tokens:
+            state = "active" if token.active else "revoked"
+            typer.echo(
+                f"{token.id}  {token.name}  ({token.role}, {state}, created "
+                f"{token.created_at:%Y-%m-%d})"
+            )
+    engine.dispose()
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[
+        int, typer.Argument(metavar="ID", help="The token's id (see: cdp token list)")
+    ],
+) -> None:
+    """Revoke an API token at once: requests with it are refused from now on."""
+    from cdp.auth.service import revoke_token
+
+    engine = _migrated_engine(get_settings())
+    with session_scope(make_sessionmaker(engine)) as session:
+        token = revoke_token(session, token_id)
+        typer.echo(f"token {token.id} ({token.name!r}) revoked")
     engine.dispose()
 
 
@@ -213,7 +340,16 @@ def serve(
 
 def main() -> None:
     try:
-        app()  # typer reports usage errors itself and exits non-zero
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as error:  # `cdp source`: show what it can do
+        typer.echo(error.ctx.get_help() if error.ctx else "", err=True)
+        sys.exit(2)
+    except UsageError as error:  # one line, as every other error here
+        command = error.ctx.command_path if error.ctx else "cdp"
+        typer.echo(f"error: {error.format_message()} (see: {command} --help)", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
     except CdpError as error:
         typer.echo(f"error: {error.message}", err=True)
         sys.exit(1)
@@ -227,3 +363,5 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)

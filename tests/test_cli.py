@@ -95,9 +95,10 @@ HELP = {
     ("db", "upgrade"): ["migrations"],
     ("user",): ["create"],
     ("user", "create"): ["--role", "--name"],
-    ("source",): ["create"],
+    ("source",): ["create", "list", "deactivate", "activate", "rotate-key", "origins"],
     ("source", "create"): ["--kind", "--origin", "web", "showroom"],
-    ("token",): ["create"],
+    ("source", "origins"): ["--origin"],
+    ("token",): ["create", "list", "revoke"],
     ("token", "create"): ["--role", "sales"],
     ("serve",): ["--host", "--port"],
     ("demo",): ["--customers"],
@@ -268,3 +269,85 @@ def test_unreachable_database_is_a_one_line_error(
 ) -> None:
     line = assert_one_line_error(run_cdp(*args, database_url=url, cwd=cwd))
     assert "database" in line
+
+
+def _track(database_url: str, key: str, origin: str | None = None) -> int:
+    """Send one event with a freshly started app (no write key cached yet); the status code."""
+    app = create_app(Settings(database_url=database_url))
+    headers = {"Origin": origin} if origin else {}
+    with TestClient(app) as client:
+        body = {"anonymousId": f"dev-{uuid.uuid4().hex[:6]}", "event": "Configuration Started"}
+        status: int = client.post(
+            "/v1/track", json=body, auth=(key, ""), headers=headers
+        ).status_code
+        return status
+
+
+def test_a_source_is_listed_rekeyed_deactivated_and_given_new_origins(
+    database_url: str, cwd: Path
+) -> None:
+    def cdp(*args: str) -> Result:
+        result = run_cdp(*args, database_url=database_url, cwd=cwd)
+        assert result.code == 0, result.err
+        return result
+
+    assert "no sources yet" in cdp("source", "list").out
+    [old_key] = WRITE_KEY.findall(
+        cdp("source", "create", "Dealer site", "--kind", "web", "--origin", "https://a.example").out
+    )
+    listed = cdp("source", "list").out
+    assert "Dealer site" in listed and "active" in listed and "https://a.example" in listed
+
+    [new_key] = WRITE_KEY.findall(cdp("source", "rotate-key", "Dealer site").out)
+    assert new_key != old_key
+    assert _track(database_url, old_key) == 401
+    assert _track(database_url, new_key) == 200
+
+    assert "deactivated" in cdp("source", "deactivate", "Dealer site").out
+    assert "deactivated" in cdp("source", "list").out
+    assert _track(database_url, new_key) == 401
+    cdp("source", "activate", "Dealer site")
+    assert _track(database_url, new_key) == 200
+
+    assert _track(database_url, new_key, origin="https://b.example") == 403
+    moved = cdp("source", "origins", "Dealer site", "--origin", "https://B.example/")
+    assert "https://b.example" in moved.out
+    assert _track(database_url, new_key, origin="https://b.example") == 200
+    assert _track(database_url, new_key, origin="https://a.example") == 403
+
+
+def test_a_revoked_token_is_refused_at_once(database_url: str, cwd: Path) -> None:
+    created = run_cdp(
+        "token", "create", "Old tablet app", "--role", "sales", database_url=database_url, cwd=cwd
+    )
+    [secret] = API_TOKEN.findall(created.out)
+    listed = run_cdp("token", "list", database_url=database_url, cwd=cwd).out
+    token_id = re.search(r"^(\d+)  Old tablet app  \(sales, active", listed, re.MULTILINE)
+    assert token_id, listed
+
+    app = create_app(Settings(database_url=database_url))
+    with TestClient(app) as client:
+        headers = {"Authorization": f"Bearer {secret}"}
+        assert client.get("/api/profiles", params={"q": "x"}, headers=headers).status_code == 200
+        revoked = run_cdp("token", "revoke", token_id.group(1), database_url=database_url, cwd=cwd)
+        assert revoked.code == 0, revoked.err
+        assert client.get("/api/profiles", params={"q": "x"}, headers=headers).status_code == 401
+    assert "revoked" in run_cdp("token", "list", database_url=database_url, cwd=cwd).out
+
+
+@pytest.mark.parametrize(
+    ("args", "mentions"),
+    [
+        (("source", "deactivate", "Nobody"), "Nobody"),
+        (("source", "rotate-key", "Nobody"), "Nobody"),
+        (("source", "origins", "Nobody", "--origin", "https://x.example"), "Nobody"),
+        (("token", "revoke", "999"), "999"),
+        (("token", "revoke", "abc"), "ID"),
+    ],
+)
+def test_unknown_sources_and_tokens_are_a_one_line_error(
+    tmp_path: Path, cwd: Path, args: tuple[str, ...], mentions: str
+) -> None:
+    result = run_cdp(*args, database_url=f"sqlite:///{tmp_path / 'none.sqlite3'}", cwd=cwd)
+    line = assert_one_line_error(result)
+    assert mentions in line

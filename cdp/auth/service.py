@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.auth.keys import digest, new_secret
-from cdp.errors import Conflict, InvalidInput
+from cdp.errors import Conflict, InvalidInput, NotFound
 from cdp.models import ROLES, SOURCE_KINDS, ApiToken, Source
 from ingest.service import SourceInfo
 
@@ -48,6 +48,49 @@ def create_source(
     session.add(source)
     session.flush()
     return source, key
+
+
+def all_sources(session: Session) -> list[Source]:
+    return list(session.scalars(select(Source).order_by(Source.name)))
+
+
+def source_named(session: Session, name: str) -> Source:
+    source = session.scalar(select(Source).where(Source.name == name.strip()))
+    if source is None:
+        raise NotFound(f"no source is named {name.strip()!r} (see: cdp source list)", field="name")
+    return source
+
+
+def set_source_active(session: Session, name: str, *, active: bool) -> Source:
+    source = source_named(session, name)
+    source.active = active
+    return source
+
+
+def rotate_write_key(session: Session, name: str) -> tuple[Source, str]:
+    """A new write key for the source; the old one stops working."""
+    source = source_named(session, name)
+    key = new_secret("wk")
+    source.write_key_hash = digest(key)
+    return source, key
+
+
+def set_source_origins(session: Session, name: str, origins: list[str]) -> Source:
+    source = source_named(session, name)
+    source.origins = sorted({normalise_origin(o) for o in origins})
+    return source
+
+
+def all_tokens(session: Session) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
+
+
+def revoke_token(session: Session, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"no API token has id {token_id} (see: cdp token list)", field="id")
+    token.active = False
+    return token
 
 
 def create_token(session: Session, *, name: str, role: str) -> tuple[ApiToken, str]:
