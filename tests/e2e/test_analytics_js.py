@@ -27,7 +27,8 @@ from tests.e2e.conftest import LiveServer, _cdp, _environment
 LIBRARY = Path(__file__).parent / "js" / "node_modules" / "@segment" / "analytics-next"
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Nordwind configurator</title></head>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<title>Nordwind configurator</title></head>
 <body>
 <h1>Configure your Aurora</h1>
 <button id="red">Lava Red</button>
