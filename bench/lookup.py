@@ -6,14 +6,15 @@ Figures and proposals: docs/benchmarks.md, section "Lookup".
 How to run it
 -------------
     .venv/bin/python bench/lookup.py --explain 2 --json /tmp/lookup.json   # everything
-    .venv/bin/python bench/lookup.py --prototypes P1,P3,P7 --proto-queries 200
+    .venv/bin/python bench/lookup.py --prototypes P7 --proto-queries 200
     .venv/bin/python bench/lookup.py --prototypes none     # only the product's lookup + baseline
     .venv/bin/python bench/lookup.py --regenerate          # throw the data away, generate again
 
 Defaults: 1,000,000 profiles, --queries 200 timed queries of each kind, --proto-queries 100 of
-each kind a prototype runs, --warmup 10 untimed ones of each first, --seed 7. A full run (all
-prototypes) takes about 17 minutes on a loaded 2-core machine, plus about 3 minutes to generate
-the data the first time and 2 for the prototypes' tables.
+each kind a prototype runs, --warmup 10 untimed ones of each first, --seed 7. The product's
+queries take well under a minute; with all prototypes, P5 and P6 (whole-name trigrams on GiST,
+about a second each) take most of a run. Generating the data takes 1 to 2 minutes the first
+time, the prototypes' tables about half a minute.
 
 The database (default `cdp_bench_lookup` on 127.0.0.1:5432, user postgres; --database-url or
 CDP_BENCH_LOOKUP_URL) is created when missing (through the admin database `test`) and migrated
@@ -27,7 +28,8 @@ COPY ... FREEZE (psycopg `cursor.copy`) straight into `profile`, `identity` (e-m
 phone in E.164 for ~63%, one or two anonymous ids, one or two configuration codes for ~40%, a CRM
 user id for ~10%) and `profile_search` (name, name_folded via `cdp.text.fold`, e-mail, phone as
 typed, postal code as `cdp.text.postal_code` stores it, city, latest model and colour, lead
-stage), as `cdp.profiles.projection.refresh_search` would write them. Names follow realistic
+stage), as `cdp.profiles.projection.refresh_search` would write them, and then `name_word` (the
+name search's dictionary, migration 0004) from those names. Names follow realistic
 frequencies: common Dutch, Flemish and French surnames (de Jong, Jansen, Peeters, Dubois, ...)
 are frequent, then comes a long tail of generated ones (van Hoogeveen, Brinkman, Vercammen,
 Dumoulin, ...): at 1,000,000 profiles, 429,000 distinct names, "daan de jong" 1,154 times.
@@ -48,24 +50,25 @@ close; the pool is warm):
 - `cdp.profiles.lookup.lookup`, in-process through SQLAlchemy, for --queries queries of each
   kind: name with a typo (a doubled, dropped, transposed or replaced letter, accents left out,
   first and last name swapped; never the first letter; any case), the same names spelled right,
-  surname only, e-mail (mixed case, padded), phone ("06-12345678", "+31 6 1234 5678",
-  "0031612345678", "0031 6 12345678", "06 12 34 56 78", "+31 (0)6 ...", Belgian mobiles as
-  "+32 470 12 34 56", "0032470123456", "0470 12 34 56", "0470/12.34.56"; the phone region is
-  the product's default, "NL,BE"), configuration code (lower case) and postal code ("1234 AB",
-  "1234ab", "1000");
+  surname only, first name only (what the box holds while the rest is typed), e-mail (mixed
+  case, padded), phone ("06-12345678", "+31 6 1234 5678", "0031612345678", "0031 6 12345678",
+  "06 12 34 56 78", "+31 (0)6 ...", Belgian mobiles as "+32 470 12 34 56", "0032470123456",
+  "0470 12 34 56", "0470/12.34.56"; the phone region is the product's default, "NL,BE"),
+  configuration code (lower case) and postal code ("1234 AB", "1234ab", "1000");
 - the baseline: one plain indexed equality query (identity by value and kind, the btree unique
   index) in a session of its own, for the same e-mail addresses;
-- with --prototypes, alternative name searches (PROTOTYPES, P1 to P9) on the same name queries,
-  each followed by the product's own `_results` fetch, so they do the same work as `lookup`.
+- with --prototypes, alternative name searches (PROTOTYPES: P5 to P9; P1 to P4 needed the
+  trigram index on profile_search that migration 0004 dropped) on the same name queries, each
+  followed by the product's own `_results` fetch, so they do the same work as `lookup`.
 
 Per kind: wall-clock p50/p95/p99/max in ms, p95 as a multiple of the baseline's p95, the target
 (p95 < 50 ms) met or not, and, because the machine is shared, the CPU time the PostgreSQL
 backend spent (from /proc/<pid>/schedstat; parallel workers not included) and this process's
 CPU time. Correctness: "hit" is the share of queries whose intended profile is among the 20
 results; "right" is the share with a result of exactly the intended (folded) name (for a
-surname: with that surname; for a postal code: only results with that postal code), which is
-the best possible for a name like "daan de jong" that more than 20 customers share. Both are
-also given per typo kind and format.
+surname or a first name: with that surname or first name; for a postal code: only results with
+that postal code), which is the best possible for a name like "daan de jong" that more than 20
+customers share. Both are also given per typo kind and format.
 """
 
 from __future__ import annotations
@@ -102,7 +105,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import upgrade
-from cdp.profiles.lookup import _results, lookup
+from cdp.profiles.lookup import _results, lookup, name_query
+from cdp.profiles.projection import NAME_WORDS_SQL
 from cdp.text import fold
 
 try:  # the projection stores postal codes through this since it exists
@@ -115,7 +119,7 @@ ADMIN_DATABASE = "test"
 GENERATOR_VERSION = "4"
 TARGET_P95_MS = 50.0
 LIMIT = 20
-# The product's default for CDP_DEFAULT_PHONE_REGION ("NL,BE": tried in order), as `lookup` gets it.
+# The product's default for CDP_DEFAULT_PHONE_REGION ("NL,BE"), as `lookup` gets it.
 PHONE_REGION = str(Settings.model_fields["default_phone_region"].default)
 TABLES = ("profile", "identity", "profile_search")
 
@@ -482,7 +486,7 @@ def _code(j: int) -> str:
 
 def generator_version() -> str:
     """Changes when the generator or the product's stored forms change: data is then redone."""
-    return f"{GENERATOR_VERSION}:{stored_postal_code('1234 ab')}"
+    return f"{GENERATOR_VERSION}:{stored_postal_code('1234 ab')}:{fold('Straße Øst')}"
 
 
 def stored_postal_code(raw: str) -> str:
@@ -699,6 +703,10 @@ def generate(conn: psycopg.Connection[Any], n: int, seed: int, chunk_size: int =
         cur.execute("DROP TABLE IF EXISTS bench_search_gist, bench_search_alt, bench_name_word")
         # CASCADE: the other tables referencing profile are empty in this database anyway.
         cur.execute("TRUNCATE profile, identity, profile_search RESTART IDENTITY CASCADE")
+        words = cur.execute("SELECT to_regclass('name_word') IS NOT NULL").fetchone()
+        has_words = bool(words and words[0])  # the name search's dictionary (migration 0004)
+        if has_words:
+            cur.execute("TRUNCATE name_word")
         ident = 1
         written = Counter[str]()
         for start in range(0, n, chunk_size):
@@ -740,8 +748,14 @@ def generate(conn: psycopg.Connection[Any], n: int, seed: int, chunk_size: int =
         after = index_signature(cur)
         if before != after:
             raise RuntimeError(f"indexes differ after the load:\n{before}\n{after}")
+        if has_words:  # as refresh_search keeps it: every word of the names
+            cur.execute(
+                "INSERT INTO name_word (word) SELECT DISTINCT w "
+                f"FROM profile_search, unnest({NAME_WORDS_SQL}) AS w WHERE w <> ''"
+            )
+            print(f"  filled name_word ({time.perf_counter() - t1:5.1f} s)", flush=True)
     t2 = time.perf_counter()
-    for table in TABLES:
+    for table in (*TABLES, *(("name_word",) if has_words else ())):
         conn.execute(f"VACUUM (ANALYZE) {table}")
     meta_put(
         conn,
@@ -826,6 +840,7 @@ class Query:
     variant: str = ""  # the typo kind, the phone format, ...
     postal: str | None = None
     surname: str | None = None  # folded, for surname-only queries
+    first: str | None = None  # folded, for first-name-only queries
 
 
 _PARTICLES = frozenset({"van", "de", "der", "den", "ter", "ten", "te", "op", "in", "'t", "du",
@@ -912,6 +927,7 @@ def email_query(rng: random.Random, email: str) -> tuple[str, str]:
 
 
 def phone_query(rng: random.Random, e164: str) -> tuple[str, str]:
+    formats: tuple[tuple[str, str], ...]
     if e164.startswith("+316"):
         d = e164[4:]
         formats = (
@@ -961,11 +977,17 @@ def sample_queries(factory: sessionmaker[Session], n: int, seed: int) -> list[Qu
             out.append(Query("name_typo", typed, pid, folded, kind))
         for pid, name, folded in rows[n:]:
             out.append(Query("name_exact", _casing(rng, name), pid, folded, "as stored"))
-            surname = name.split(" ", 1)[1] if " " in name else name
+            first, _, rest = name.partition(" ")
+            surname = rest or name
             out.append(
                 Query("name_surname", _casing(rng, surname), pid, folded, "surname only",
                       surname=fold(surname))
             )  # fmt: skip
+            if rest:  # what the search box holds after the first word, as the page searches
+                out.append(
+                    Query("name_first", _casing(rng, first), pid, folded, "first name only",
+                          first=fold(first))
+                )  # fmt: skip
         for kind in ("email", "phone", "config_code"):
             idents = s.execute(
                 text(
@@ -1036,15 +1058,11 @@ def _settings(session: Session, settings: dict[str, str]) -> None:
         )
 
 
-# The product's query (cdp/profiles/lookup.py, _by_name_postgres), written out.
-PRODUCT_SQL = (
+# The product's name query before migration 0004 (trigrams of whole names), written out.
+OLD_PRODUCT_SQL = (
     "SELECT profile_id FROM {table} WHERE name_folded % :q OR :q <% name_folded "
     "ORDER BY greatest(similarity(name_folded, :q), word_similarity(:q, name_folded)) DESC "
     "LIMIT :limit"
-)
-SIMILARITY_SQL = (
-    "SELECT profile_id FROM profile_search WHERE name_folded % :q "
-    "ORDER BY similarity(name_folded, :q) DESC LIMIT :limit"
 )
 
 
@@ -1154,33 +1172,6 @@ class Prototype:
 
 ALL_NAMES = ("name_typo", "name_exact", "name_surname")
 PROTOTYPES: dict[str, Prototype] = {
-    "P1": Prototype(
-        proto_sql(PRODUCT_SQL, {"pg_trgm.similarity_threshold": "0.5"}),
-        ALL_NAMES,
-        False,
-        "the product's query, SET LOCAL pg_trgm.similarity_threshold = 0.5 (default 0.3)",
-    ),
-    "P2": Prototype(
-        proto_sql(
-            PRODUCT_SQL,
-            {"pg_trgm.similarity_threshold": "0.5", "pg_trgm.word_similarity_threshold": "0.8"},
-        ),
-        ALL_NAMES,
-        False,
-        "the product's query, similarity_threshold 0.5 and word_similarity_threshold 0.8",
-    ),
-    "P3": Prototype(
-        proto_sql(SIMILARITY_SQL, {"pg_trgm.similarity_threshold": "0.5"}),
-        ("name_typo", "name_exact"),
-        False,
-        "WHERE name % q (threshold 0.5) ORDER BY similarity: no word_similarity",
-    ),
-    "P4": Prototype(
-        proto_sql(PRODUCT_SQL, {"max_parallel_workers_per_gather": "0"}),
-        ("name_typo",),
-        False,
-        "the product's query, no parallel workers",
-    ),
     "P5": Prototype(
         proto_gist_knn,
         ("name_typo",),
@@ -1188,7 +1179,7 @@ PROTOTYPES: dict[str, Prototype] = {
         "GiST (gist_trgm_ops) KNN: ORDER BY name <-> q LIMIT 20, no threshold",
     ),
     "P6": Prototype(
-        proto_sql(PRODUCT_SQL, {}, table="bench_search_alt"),
+        proto_sql(OLD_PRODUCT_SQL, {}, table="bench_search_alt"),
         ("name_typo",),
         True,
         "the product's query on a GiST trigram index instead of GIN",
@@ -1308,7 +1299,8 @@ def check(q: Query, results: list[Any]) -> tuple[bool, bool]:
     """(intended profile among the results, the right kind of results).
 
     The second is, for a name: a result of exactly the intended (folded) name; for a surname: a
-    result with that surname; for a postal code: results, all with that postal code.
+    result with that surname; for a first name: a result with that first name; for a postal
+    code: results, all with that postal code.
     """
     if q.kind == "baseline":
         return q.target in results, q.target in results
@@ -1318,6 +1310,8 @@ def check(q: Query, results: list[Any]) -> tuple[bool, bool]:
         return hit, bool(results) and all((r.postal_code or "") == q.postal for r in results)
     if q.surname is not None:
         return hit, any(r.name and fold(r.name).endswith(" " + q.surname) for r in results)
+    if q.first is not None:
+        return hit, any(r.name and fold(r.name).startswith(q.first + " ") for r in results)
     if q.target_name is not None:
         return hit, any(r.name and fold(r.name) == q.target_name for r in results)
     return hit, hit
@@ -1353,13 +1347,13 @@ def product_revision() -> str:
             timeout=10, check=True,
         ).stdout.strip()  # fmt: skip
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "cdp/profiles/lookup.py", "cdp/text.py"],
+            ["git", "status", "--porcelain", "--", "cdp/profiles", "cdp/text.py"],
             cwd=root,
             capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return "?"
-    return head + (" (lookup.py or text.py modified)" if dirty else "")
+    return head + (" (cdp/profiles or cdp/text.py modified)" if dirty else "")
 
 
 def loadavg() -> str:
@@ -1384,7 +1378,8 @@ def pg_facts(engine: Any) -> dict[str, str]:
         for rel in (
             "profile_search",
             "identity",
-            "ix_profile_search_name_trgm",
+            "ix_profile_search_name_words",
+            "name_word",
             "uq_identity_value",
             "bench_search_alt_trgm",
             "bench_search_alt_words",
@@ -1422,17 +1417,15 @@ def explain_samples(factory: sessionmaker[Session], queries: list[Query], k: int
     for q in queries[:k]:
         folded = fold(q.text)
         with factory() as s:
-            plan = s.execute(
-                text("EXPLAIN (ANALYZE, BUFFERS) " + PRODUCT_SQL.format(table="profile_search")),
-                {"q": folded, "limit": LIMIT},
-            ).scalars()
-            print(f"\n-- {q.text!r} (folded {folded!r}, {q.variant})")
-            for line in plan:
+            statement, params = name_query(s, folded, LIMIT)
+            plan = s.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + statement.text), params)
+            print(f"\n-- {q.text!r} (folded {folded!r}, {q.variant}); {params}")
+            for line in plan.scalars():
                 print("   ", line)
 
 
 KIND_ORDER = ("baseline", "email", "phone", "config_code", "postal_code", "name_exact",
-              "name_typo", "name_surname")  # fmt: skip
+              "name_typo", "name_surname", "name_first")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1447,7 +1440,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--regenerate", action="store_true")
     ap.add_argument(
-        "--prototypes", default="all", help="'all', 'none' or a list of prototypes (P1,P7)"
+        "--prototypes", default="all", help="'all', 'none' or a list of prototypes (P5,P7)"
     )
     ap.add_argument(
         "--explain", type=int, default=0, metavar="K", help="EXPLAIN ANALYZE K typo queries"

@@ -4,11 +4,32 @@ import re
 import unicodedata
 from typing import Any
 
+# Letters that Unicode does not decompose into a base letter and an accent, spelt as someone
+# without them on their keyboard would: "Søren Ødegård" -> "soren odegard", "Straße" ->
+# "strasse", "Łukasz" -> "lukasz". Applied after decomposition, so that a stored value folded
+# before these were added is refolded by replacing just these letters (migration 0004).
+FOLDED_LETTERS = {
+    "\u0131": "i",  # Turkish dotless i (the dotted capital decomposes to i and a dot)
+    "ø": "o",
+    "ł": "l",
+    "đ": "d",
+    "ð": "d",
+    "þ": "th",
+    "ß": "ss",
+    "æ": "ae",
+    "œ": "oe",
+    "ħ": "h",
+    "ŧ": "t",
+}
+_FOLDED_LETTERS = str.maketrans(FOLDED_LETTERS)
+
 
 def fold(text: str) -> str:
-    """'  Müller-Lüdenscheidt ' -> 'muller-ludenscheidt': lower-case, accents removed."""
+    """'  Müller-Lüdenscheidt ' -> 'muller-ludenscheidt': lower-case, accents removed, and the
+    letters of FOLDED_LETTERS spelt in plain ASCII ('Łukasz Øster' -> 'lukasz oster')."""
     decomposed = unicodedata.normalize("NFKD", text.strip().lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return plain.translate(_FOLDED_LETTERS)
 
 
 def search_text(value: Any) -> str | None:

@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import and_, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from cdp.identity.repository import among
+from cdp.identity.repository import among, dialect_of
 from cdp.models import Configuration, Lead, Profile, ProfileSearch, ProfileTrait
 from cdp.text import fold, postal_code
 
@@ -61,11 +61,20 @@ def refresh_search(session: Session, profile_ids: Collection[uuid.UUID]) -> None
     # traits away), so what may need deleting is the rows of absorbed profiles and the rows
     # about to be rewritten: nothing for a live anonymous profile that saved a configuration.
     stale = [pid for pid in ids if pid not in live or pid in traits]
+    postgres = dialect_of(session) == "postgresql"
+    old_names: dict[uuid.UUID, str | None] = {}
     if stale:
-        session.execute(
-            delete(ProfileSearch).where(among(session, ProfileSearch.profile_id, stale))
-        )
+        removed = delete(ProfileSearch).where(among(session, ProfileSearch.profile_id, stale))
+        if postgres:  # the names taken away, for the word dictionary
+            for pid, name in session.execute(
+                removed.returning(ProfileSearch.profile_id, ProfileSearch.name_folded)
+            ):
+                old_names[pid] = name
+        else:
+            session.execute(removed)
     if not traits:
+        if old_names:
+            _update_name_words(session, old_names, {})
         return
     with_traits = list(traits)
     latest = (
@@ -99,14 +108,16 @@ def refresh_search(session: Session, profile_ids: Collection[uuid.UUID]) -> None
     ):
         stages[pid] = stage  # the most recently updated lead wins
     rows = []
+    new_names: dict[uuid.UUID, str | None] = {}
     for pid, t in traits.items():
         name = _display_name(t)
+        new_names[pid] = fold(name)[:200] if name else None
         model, colour, hex_ = configs.get(pid, (None, None, None))
         rows.append(
             {
                 "profile_id": pid,
                 "name": name[:200] if name else None,
-                "name_folded": fold(name)[:200] if name else None,
+                "name_folded": new_names[pid],
                 "email": _text(t.get("email"), 320),
                 "phone": _text(t.get("phone"), 32),
                 "postal_code": postal_code(str(t["postal_code"]))
@@ -120,3 +131,67 @@ def refresh_search(session: Session, profile_ids: Collection[uuid.UUID]) -> None
             }
         )
     session.execute(insert(ProfileSearch), rows)
+    if postgres:
+        _update_name_words(session, old_names, new_names)
+
+
+def remove_search_rows(session: Session, profile_ids: Collection[uuid.UUID]) -> int:
+    """Delete the search rows of these profiles, and from the word dictionary the words no other
+    name holds (an erasure must not leave a rare surname behind). Returns the rows deleted."""
+    ids = list(set(profile_ids))
+    if not ids:
+        return 0
+    removed = delete(ProfileSearch).where(among(session, ProfileSearch.profile_id, ids))
+    if dialect_of(session) != "postgresql":
+        return int(session.execute(removed).rowcount or 0)  # type: ignore[attr-defined]
+    old_names: dict[uuid.UUID, str | None] = {}
+    for pid, name in session.execute(
+        removed.returning(ProfileSearch.profile_id, ProfileSearch.name_folded)
+    ):
+        old_names[pid] = name
+    _update_name_words(session, old_names, {})
+    return len(old_names)
+
+
+# The words of a folded name: exactly the expression of the index ix_profile_search_name_words.
+NAME_WORDS_SQL = r"regexp_split_to_array(name_folded, '[\s,-]+')"
+_ADD_WORDS = text(
+    "INSERT INTO name_word (word) SELECT DISTINCT w "
+    "FROM unnest(CAST(:names AS text[])) AS n(name_folded), unnest("
+    + NAME_WORDS_SQL
+    + ") AS w WHERE w <> '' ORDER BY w ON CONFLICT DO NOTHING"
+)
+_DROP_UNUSED_WORDS = text(
+    "DELETE FROM name_word WHERE word IN ("
+    " SELECT w FROM unnest(CAST(:old AS text[])) AS n(name_folded), unnest("
+    + NAME_WORDS_SQL
+    + ") AS w EXCEPT SELECT w FROM unnest(CAST(:new AS text[])) AS n(name_folded), unnest("
+    + NAME_WORDS_SQL
+    + ")"
+    " AS w) AND NOT EXISTS (SELECT FROM profile_search WHERE "
+    + NAME_WORDS_SQL
+    + " @> ARRAY[name_word.word])"
+)
+
+
+def _update_name_words(
+    session: Session,
+    old: dict[uuid.UUID, str | None],
+    new: dict[uuid.UUID, str | None],
+) -> None:
+    """Keep name_word (PostgreSQL) the set of words of the names in profile_search.
+
+    Only names that changed cost anything: their new words are added (in sorted order, so two
+    writers adding the same new words queue rather than deadlock), and those of their old words
+    no name holds any more are removed (renames, merges, names taken away). A writer adding a
+    name with a word that a concurrent writer is removing can leave that word out of the
+    dictionary until a name with it is written again; lookup still finds it typed exactly, just
+    not misspelt.
+    """
+    changed = [pid for pid in old.keys() | new.keys() if old.get(pid) != new.get(pid)]
+    added = sorted({name for pid in changed if (name := new.get(pid))})
+    removed = sorted({name for pid in changed if (name := old.get(pid))})
+    if added:
+        session.execute(_ADD_WORDS, {"names": added})
+    if removed:
+        session.execute(_DROP_UNUSED_WORDS, {"old": removed, "new": added})
