@@ -17,12 +17,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cdp import web_security
 from cdp.auth.service import SourceCache
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.errors import CdpError
 from cdp.leads.schemas import to_local
 from cdp.web import SESSION_COOKIE, LoginRequired, PageForbidden, is_htmx, render
+from ingest.prepare import HEX_COLOUR
 
 TEMPLATES_DIR = Path(str(files("templates")))
 STATIC_DIR = Path(__file__).parent / "static"
@@ -35,6 +37,11 @@ def local_format(moment: datetime, fmt: str = "%d-%m-%Y %H:%M") -> str:
 
 def _error_body(error: str, detail: object, field: str | None = None) -> dict[str, object]:
     return {"error": error, "field": field, "detail": detail}
+
+
+def hex_colour(value: object, default: str = "#cccccc") -> str:
+    """A CSS colour from data people can send: `#rrggbb` or the default, nothing else."""
+    return value if isinstance(value, str) and HEX_COLOUR.fullmatch(value) else default
 
 
 def create_app(
@@ -66,12 +73,16 @@ def create_app(
             "(/api, Bearer API token)."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served by cdp.web_security from a pinned package, not a CDN
+        redoc_url=None,
     )
+    web_security.install(app)
     app.state.settings = settings
     app.state.sources = SourceCache()
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     # Times are stored in UTC and shown in the showroom's time zone.
     app.state.templates.env.filters["local"] = local_format
+    app.state.templates.env.filters["hex_colour"] = hex_colour
     if engine is not None:  # the lifespan may not run in tests: make the state usable now
         app.state.engine = engine
         app.state.sessionmaker = session_factory or make_sessionmaker(engine)

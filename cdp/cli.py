@@ -271,6 +271,38 @@ def _load_demo(engine: Engine, *, customers: int, seed: int) -> None:
         typer.echo(line)
 
 
+def _ensure_demo(engine: Engine) -> None:
+    """Load what of the demo is missing: customers when there are none, then the showroom
+    (staff and a working funnel), which is one transaction and so either fully in or not."""
+    from cdp.demo.loader import demo_needed
+    from cdp.demo.showroom import demo_staff_lines, demo_staff_missing, seed_showroom
+    from cdp.models import utcnow
+
+    if demo_needed(engine):
+        _load_demo(engine, customers=3000, seed=7)
+        return
+    if demo_staff_missing(engine):
+        typer.echo(seed_showroom(engine, seed=7, now=utcnow()))
+        typer.echo("sign in to the staff pages as (demo accounts):")
+    else:
+        typer.echo("demo data already loaded; demo accounts:")
+    for line in demo_staff_lines():
+        typer.echo(line)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise _fail(
+                f"cannot listen on {host}:{port}: {error.strerror} (choose another with --port)"
+            ) from None
+
+
 @app.command()
 def demo(
     customers: Annotated[
@@ -312,21 +344,14 @@ def serve(
 
     settings = get_settings()
     engine = _migrated_engine(settings)
-    if demo_data:
-        from cdp.demo.loader import demo_needed
-
-        if demo_needed(engine):
-            _load_demo(engine, customers=3000, seed=7)
-        else:
-            from cdp.demo.showroom import demo_staff_lines
-
-            typer.echo("demo data already loaded; demo accounts:")
-            for line in demo_staff_lines():
-                typer.echo(line)
     is_sqlite = engine.dialect.name == "sqlite"
-    engine.dispose()
     if workers > 1 and is_sqlite:
+        engine.dispose()
         raise _fail("--workers above 1 needs PostgreSQL (SQLite has one writer at a time)")
+    _check_port_free(host, port)  # before minutes of demo loading, not after
+    if demo_data:
+        _ensure_demo(engine)
+    engine.dispose()
     typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     uvicorn.run(
         "cdp.asgi:app",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -119,6 +120,9 @@ def event_time(message: Message, received_at: datetime) -> datetime:
     return stamp
 
 
+HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
+
+
 def _text(value: Any) -> str | None:
     if value is None or isinstance(value, (dict, list)):
         return None
@@ -214,13 +218,14 @@ def _configuration_of(message: Message) -> SavedConfiguration | None:
         return None
     options = props.get("options")
     hex_value = _text(props.get("colour_hex") or props.get("color_hex"))
+    url = _text(props.get("url"))
     return SavedConfiguration(
         code=normalise_code(code)[:100],
         model=_text(props.get("model")),
         trim=_text(props.get("trim")),
         engine=_text(props.get("engine")),
         colour=_text(props.get("colour") or props.get("color")),
-        colour_hex=hex_value if hex_value and len(hex_value) == 7 and hex_value[0] == "#" else None,
+        colour_hex=hex_value if hex_value and HEX_COLOUR.fullmatch(hex_value) else None,
         wheels=_text(props.get("wheels")),
         interior=_text(props.get("interior")),
         body_type=_lower(props.get("body_type")),
@@ -228,7 +233,8 @@ def _configuration_of(message: Message) -> SavedConfiguration | None:
         options=options if isinstance(options, list) else [],
         total_price=_price(props.get("total_price", props.get("price"))),
         currency=(_text(props.get("currency")) or "EUR")[:3].upper(),
-        url=_text(props.get("url")),
+        # Staff pages link to it: a web address only (never javascript: or data:).
+        url=url[:2000] if url and url.lower().startswith(("https://", "http://")) else None,
     )
 
 

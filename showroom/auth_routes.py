@@ -24,7 +24,15 @@ def _safe_next(next_url: str | None) -> str:
     if not next_url:
         return "/showroom"
     parts = urlsplit(next_url)
-    if parts.scheme or parts.netloc or not next_url.startswith("/") or next_url.startswith("//"):
+    if (
+        parts.scheme
+        or parts.netloc
+        or not next_url.startswith("/")
+        or next_url.startswith("//")
+        # Browsers read "/\host" as "//host", and drop tabs and newlines before they look.
+        or "\\" in next_url
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in next_url)
+    ):
         return "/showroom"
     return next_url
 

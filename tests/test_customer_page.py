@@ -553,3 +553,35 @@ def test_the_page_names_the_current_segment(
     assert "Not in a segment yet" in text(segment_cell(people.dana, sales))
     manager_link = segment_cell(people.anna, staff_client("manager")).select_one("a")
     assert manager_link is not None and manager_link["href"].startswith("/segments#segment-")
+
+
+def test_links_and_colours_sent_by_anyone_cannot_run_script_on_the_page(
+    app_client: TestClient,
+    web_source: SourceKey,
+    staff_client: Callable[[str], StaffClient],
+    api_auth: dict[str, str],
+) -> None:
+    """The write key is public: a saved configuration's url and colour are attacker input."""
+    anonymous_id = f"evil-{uuid.uuid4().hex[:8]}"
+    email = f"mallory.{uuid.uuid4().hex[:6]}@example.test"
+    send(app_client, web_source, "identify", SHOWROOM_AT, {"anonymousId": anonymous_id,
+         "traits": {"email": email, "first_name": "Mallory"}})  # fmt: skip
+    send(app_client, web_source, "track", SHOWROOM_AT, {
+        "anonymousId": anonymous_id, "event": "Configuration Saved",
+        "properties": {"configuration_code": f"EV-{uuid.uuid4().hex[:6]}", "model": "Aurora",
+                       "url": " JavaScript:alert(document.cookie)", "colour": "Red",
+                       "colour_hex": "#f00;}*{"}})  # fmt: skip
+    found = app_client.get("/api/profiles", params={"q": email}, headers=api_auth).json()
+    profile_id = found["results"][0]["id"]
+    profile = app_client.get(f"/api/profiles/{profile_id}", headers=api_auth).json()
+    assert profile["configurations"][0]["url"] is None
+    assert profile["configurations"][0]["colour_hex"] is None
+
+    page = staff_client("sales").client.get(f"/showroom/customers/{profile_id}")
+    assert page.status_code == 200
+    html = page_of(page)
+    assert not [a for a in html.select("a[href]") if "script" in str(a["href"]).lower()]
+    assert all(
+        re.fullmatch(r"--swatch: #[0-9a-f]{6}", str(s["style"]))
+        for s in html.select(".swatch[style]")
+    )

@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,12 @@ from cdp.db import make_engine, make_sessionmaker, session_scope
 from cdp.demo import catalogue
 from cdp.demo.generator import GROUPS, HISTORY_DAYS, DemoData, generate
 from cdp.demo.loader import demo_needed, load_demo
+from cdp.demo.showroom import demo_staff_missing, seed_showroom
 from cdp.identity.identifiers import normalise_email
+from cdp.leads.schemas import local_start, local_today
 from cdp.migrate import upgrade
 from cdp.models import (
+    Appointment,
     Configuration,
     Consent,
     Event,
@@ -33,6 +36,7 @@ from cdp.models import (
     Profile,
     ProfileTrait,
     QuarantinedMessage,
+    utcnow,
 )
 from ingest.schemas import Message
 from ingest.taxonomy import INTERESTS, interest_of
@@ -321,3 +325,23 @@ def test_cdp_demo_command_loads_a_fresh_sqlite_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("loaded 40 customers, ")
     assert "100%" in result.stderr  # the progress bar
+
+
+@pytest.mark.parametrize("local_hour", [6, 23])
+def test_the_demo_showroom_loads_at_any_time_of_day(
+    db_kind: str, tmp_path: Path, local_hour: int
+) -> None:
+    """Early in the morning and late at night: its appointments are all still ahead."""
+    now = local_start(local_today(utcnow()), time(local_hour, 45))
+    with _fresh_engine(db_kind, tmp_path, f"demo_{local_hour}") as engine:
+        load_demo(engine, customers=CUSTOMERS, seed=SEED, reference=now)
+        assert demo_staff_missing(engine)
+        summary = seed_showroom(engine, seed=SEED, now=now)
+        assert not demo_staff_missing(engine)
+        with session_scope(make_sessionmaker(engine)) as session:
+            starts = session.scalars(
+                select(Appointment.starts_at).where(Appointment.created_by_user_id.is_not(None))
+            ).all()
+    planned = int(re.search(r"(\d+) appointments planned", summary).group(1))  # type: ignore[union-attr]
+    assert planned > 0 and len(starts) >= planned
+    assert min(starts) > now

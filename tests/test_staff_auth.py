@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 
+import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -91,20 +92,25 @@ def test_roles_decide_what_each_person_sees(staff_client: Callable[[str], StaffC
     assert "Staff" not in links
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/phish",
+        "/\\evil.example/",  # browsers read a backslash as a slash
+        "/\t/evil.example/",  # and drop tabs and newlines
+        "https://evil.example/",
+        "evil.example",
+    ],
+)
 def test_open_redirects_are_not_followed(
-    app_client: TestClient, session_factory: sessionmaker[Session]
+    app_client: TestClient, session_factory: sessionmaker[Session], target: str
 ) -> None:
     email = make_staff(session_factory, role="sales")
     page = BeautifulSoup(app_client.get("/login").text, "html.parser")
     token = page.find("input", attrs={"name": "csrf_token"})["value"]  # type: ignore[index]
     response = app_client.post(
         "/login",
-        data={
-            "email": email,
-            "password": STAFF_PASSWORD,
-            "csrf_token": token,
-            "next": "//evil.example/phish",
-        },
+        data={"email": email, "password": STAFF_PASSWORD, "csrf_token": token, "next": target},
         follow_redirects=False,
     )
     assert response.headers["location"] == "/showroom"

@@ -9,7 +9,7 @@ today's appointments and handovers planned relative to `now` so the day's pages 
 from __future__ import annotations
 
 import random
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -49,6 +49,29 @@ def _staff(session: Session) -> dict[str, StaffUser]:
     return users
 
 
+def _upcoming(day: date, at: time, now: datetime) -> datetime:
+    """`at` on `day`, or on the first later day when that has passed: the demo is loaded at
+    any time of day, and times in the past are refused (or would look stale)."""
+    start = local_start(day, at)
+    while start < now + timedelta(minutes=30):
+        day += timedelta(days=1)
+        start = local_start(day, at)
+    return start
+
+
+def _upcoming_slot(index: int, *, today: date, now: datetime) -> datetime:
+    """The index-th demo appointment: spread over the next days in showroom hours."""
+    at = time(9 + (index * 2) % 8, 30 if index % 3 else 0)
+    return _upcoming(today + timedelta(days=index % 4), at, now)
+
+
+def demo_staff_missing(engine: Engine) -> bool:
+    """True until the showroom part of the demo is in (it is one transaction: all or nothing)."""
+    with session_scope(make_sessionmaker(engine)) as session:
+        email = DEMO_STAFF[0][0]
+        return session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is None
+
+
 def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
     """Staff accounts and a working funnel; safe to run again (it only fills what is empty)."""
     rng = random.Random(seed)
@@ -82,13 +105,11 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
             if roll < 0.5:
                 continue
             if roll < 0.75 and planned < 12:
-                day = today + timedelta(days=planned % 4)
-                hour = 9 + (planned * 2) % 8
                 leads.create_appointment(
                     session,
                     profile_id=lead.profile_id,
                     kind="test_drive" if planned % 2 else "visit",
-                    starts_at=local_start(day, time(hour, 30 if planned % 3 else 0)),
+                    starts_at=_upcoming_slot(planned, today=today, now=now),
                     user_id=seller,
                     created_by_user_id=seller,
                     model=lead.model,
@@ -115,10 +136,11 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
         for offset, delivery in enumerate(
             session.scalars(select(Delivery).where(Delivery.delivery_date.is_(None)))
         ):
+            handover = _upcoming(today + timedelta(days=offset % 5), time(10 + offset % 6), now)
             leads.schedule_delivery(
                 session,
                 delivery=delivery,
-                delivery_date=today + timedelta(days=offset % 5),
+                delivery_date=local_today(handover),
                 at=time(10 + offset % 6),
                 specialist_user_id=specialist,
                 by_user_id=specialist,

@@ -7,7 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
+
+from ingest.prepare import HEX_COLOUR
 
 
 class IdentifierOut(BaseModel):
@@ -42,6 +44,18 @@ class ConfigurationOut(BaseModel):
     total_price: Decimal | None
     currency: str | None
     url: str | None
+
+    @field_validator("url")
+    @classmethod
+    def _web_address_only(cls, value: str | None) -> str | None:
+        # Stored before ingest checked it: pages link to this, so never javascript: or data:.
+        ok = value is not None and value.lower().startswith(("https://", "http://"))
+        return value if ok else None
+
+    @field_validator("colour_hex")
+    @classmethod
+    def _hex_colour_only(cls, value: str | None) -> str | None:
+        return value if value is not None and HEX_COLOUR.fullmatch(value) else None
 
 
 class SessionOut(BaseModel):
@@ -109,6 +123,11 @@ class ProfileSummary(BaseModel):
     latest_colour: str | None
     latest_colour_hex: str | None
     lead_stage: str | None
+
+    @field_validator("latest_colour_hex")
+    @classmethod
+    def _hex_colour_only(cls, value: str | None) -> str | None:
+        return value if value is not None and HEX_COLOUR.fullmatch(value) else None
 
 
 class ProfileList(BaseModel):
