@@ -29,6 +29,10 @@ source_app = typer.Typer(
 )
 token_app = typer.Typer(help="API tokens for staff apps reading profiles.", no_args_is_help=True)
 user_app = typer.Typer(help="Staff accounts for the showroom pages.", no_args_is_help=True)
+profile_app = typer.Typer(
+    help="One person's data: a copy of all of it (GDPR art. 15), or its erasure (art. 17).",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 
@@ -42,6 +46,7 @@ def _mount_segments() -> None:
 _mount_segments()
 app.add_typer(source_app, name="source")
 app.add_typer(token_app, name="token")
+app.add_typer(profile_app, name="profile")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -255,6 +260,69 @@ def user_create(
     with session_scope(make_sessionmaker(engine)) as session:
         user = create_user(session, email=email, role=role, name=name, password=password)
         typer.echo(f"staff user {user.email} ({user.role}) created")
+    engine.dispose()
+
+
+WHO_HELP = "The profile id (from the customer page's address) or the person's e-mail address"
+
+
+@profile_app.command("export")
+def profile_export(
+    who: Annotated[str, typer.Argument(metavar="PROFILE", help=WHO_HELP)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The JSON file to write")],
+) -> None:
+    """Write everything stored about one person to a JSON file (a subject access request)."""
+    import json
+
+    from cdp.models import utcnow
+    from cdp.profiles.erasure import find_person
+    from cdp.profiles.subject_access import person_data
+
+    engine = _migrated_engine(get_settings())
+    with session_scope(make_sessionmaker(engine)) as session:
+        person = find_person(session, who)
+        data = person_data(session, person, now=utcnow())
+    engine.dispose()
+    partial = output.with_name(output.name + ".partial")
+    try:
+        partial.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+        partial.replace(output)  # a whole file or none
+    except OSError as error:
+        raise CdpError(f"cannot write {output}: {error.strerror}") from None
+    counts = ", ".join(
+        f"{len(value)} {key.replace('_', ' ')}"
+        for key, value in data.items()
+        if isinstance(value, list) and value and key != "merged_profile_ids"
+    )
+    typer.echo(f"wrote {output}: profile {person.profile_id} ({counts})")
+
+
+@profile_app.command("erase")
+def profile_erase(
+    who: Annotated[str, typer.Argument(metavar="PROFILE", help=WHO_HELP)],
+    reason: Annotated[
+        str, typer.Option(help="Why, for the record, e.g. 'request by e-mail of 2026-11-20'")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+    by: Annotated[str, typer.Option(help="Who carries it out, for the record")] = "command line",
+) -> None:
+    """Erase everything stored about one person (events, identifiers, traits, consent, leads,
+    notes, ...), keeping only a record that the erasure happened. Cannot be undone."""
+    from cdp.profiles.erasure import describe, erase, find_person
+
+    engine = _migrated_engine(get_settings())
+    with session_scope(make_sessionmaker(engine)) as session:
+        person = find_person(session, who)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise CdpError(
+                    "add --yes to erase without being asked (standard input is not a terminal)"
+                )
+            merged = f" and {len(person.absorbed)} merged profiles" if person.absorbed else ""
+            if not typer.confirm(f"Erase profile {person.profile_id}{merged} for good?"):
+                raise CdpError("nothing erased")
+        record = erase(session, person, erased_by=by, reason=reason)
+        typer.echo(f"profile {person.profile_id} {describe(record)}")
     engine.dispose()
 
 

@@ -47,6 +47,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.SEGMENTS: "segments, audiences and exports",
     Permission.FUNNEL: "the lead funnel and plans",
     Permission.USERS: "invite staff, change roles, deactivate",
+    Permission.PRIVACY: "copy or erase a person's data on request",
 }
 
 # Confirmations after a redirect: a fixed key in the URL, never text taken from it.

@@ -12,6 +12,7 @@ from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.models import utcnow
+from cdp.profiles.erasure import erasure_of
 from cdp.profiles.repository import live_profile
 from cdp.web import PageForbidden, render, require
 from segmentation.service import current_segment
@@ -29,6 +30,12 @@ def customer(request: Request, session: DbSession, staff: LookupStaff, profile_i
     except ValueError:
         pid = None
     live = live_profile(session, pid) if pid is not None else None
+    erased = erasure_of(session, pid) if pid is not None and live is None else None
+    if erased is not None:
+        raise PageForbidden(
+            f"This customer's data was erased on {erased.erased_at:%d-%m-%Y} at their request.",
+            status_code=404,
+        )
     if pid is None or live is None:
         raise PageForbidden(
             "There is no customer with this link. It may have been mistyped.", status_code=404

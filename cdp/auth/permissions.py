@@ -16,6 +16,7 @@ class Permission(StrEnum):
     SEGMENTS = "segments"  # behavioural segments, audiences, exports
     FUNNEL = "funnel"  # the lead funnel and plans
     USERS = "users"  # invite staff, change roles, deactivate
+    PRIVACY = "privacy"  # a person's data: a full copy, or its erasure (GDPR art. 15 and 17)
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {

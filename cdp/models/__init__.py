@@ -21,6 +21,7 @@ from cdp.models.crm import (
     TabletSession,
 )
 from cdp.models.event import Configuration, Event, QuarantinedMessage
+from cdp.models.privacy import Erasure
 from cdp.models.profile import (
     CONSENT_PURPOSES,
     CONSENT_STATUSES,
@@ -65,6 +66,7 @@ __all__ = [
     "Consent",
     "ContactAttempt",
     "Delivery",
+    "Erasure",
     "Event",
     "ExportLog",
     "Identity",

@@ -72,6 +72,10 @@ class IdentityWarning(Base):
     """Something identity resolution refused to do: a placeholder id, a userId conflict, ..."""
 
     __tablename__ = "identity_warning"
+    __table_args__ = (
+        Index("ix_identity_warning_profile_id", "profile_id"),
+        Index("ix_identity_warning_other_profile_id", "other_profile_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(40), index=True)

@@ -1,25 +1,47 @@
-"""The read API for staff apps: search profiles, read one. Bearer API token required."""
+"""The profile API for staff apps: search profiles, read one; for administrators, a person's
+full data (GDPR art. 15) and its erasure (art. 17). Bearer API token required; the token's role
+decides what it may do."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
 
+from cdp.auth.permissions import Permission, allows
 from cdp.deps import ApiCaller, DbSession, SettingsDep
-from cdp.models import ProfileView
+from cdp.errors import Forbidden
+from cdp.models import ApiToken, ProfileView, utcnow
+from cdp.profiles.erasure import Person, erase, find_person
 from cdp.profiles.schemas import ProfileList, ProfileOut
 from cdp.profiles.service import get_profile, search_profiles
+from cdp.profiles.subject_access import person_data
 
 router = APIRouter(prefix="/api/profiles", tags=["profiles"])
+
+
+def _needs(permission: Permission) -> object:
+    def check(caller: ApiCaller) -> ApiToken:
+        if not allows(caller.role, permission):
+            raise Forbidden(
+                f"a token with role {caller.role} may not do this", field="Authorization"
+            )
+        return caller
+
+    return Depends(check)
+
+
+LookupCaller = Annotated[ApiToken, _needs(Permission.LOOKUP)]
+PrivacyCaller = Annotated[ApiToken, _needs(Permission.PRIVACY)]
 
 
 @router.get("", response_model=ProfileList, summary="Find profiles")
 def find_profiles(
     session: DbSession,
     settings: SettingsDep,
-    _caller: ApiCaller,
+    _caller: LookupCaller,
     q: Annotated[
         str,
         Query(
@@ -35,7 +57,7 @@ def find_profiles(
 @router.get("/{profile_id}", response_model=ProfileOut, summary="Read one profile")
 def read_profile(
     session: DbSession,
-    caller: ApiCaller,
+    caller: LookupCaller,
     profile_id: uuid.UUID,
     timeline_offset: Annotated[int, Query(ge=0)] = 0,
     timeline_limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -47,3 +69,46 @@ def read_profile(
     # Accountability: every read of a person's profile is recorded, API reads included.
     session.add(ProfileView(profile_id=profile.id, api_token_id=caller.id, via="api"))
     return profile
+
+
+def _person(session: DbSession, profile_id: uuid.UUID) -> Person:
+    return find_person(session, str(profile_id))
+
+
+@router.get("/{profile_id}/data", summary="Everything stored about the person (GDPR art. 15)")
+def person_data_export(
+    session: DbSession, caller: PrivacyCaller, profile_id: uuid.UUID
+) -> dict[str, object]:
+    """Every row about the person: profiles, identifiers, traits, consent, events, saved
+    configurations, leads, notes, appointments, deliveries, segments and who viewed them."""
+    person = _person(session, profile_id)
+    data = person_data(session, person, now=utcnow())
+    session.add(ProfileView(profile_id=person.profile_id, api_token_id=caller.id, via="api"))
+    return data
+
+
+class ErasureRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="Why, for the record")
+
+
+class ErasureOut(BaseModel):
+    profile_id: uuid.UUID
+    erased_at: str
+    erased_by: str
+    deleted: dict[str, int]
+
+
+@router.post("/{profile_id}/erasure", summary="Erase everything about the person (GDPR art. 17)")
+def erase_person(
+    session: DbSession, caller: PrivacyCaller, profile_id: uuid.UUID, body: ErasureRequest
+) -> ErasureOut:
+    """Deletes the person's profile and every profile merged into it, with all their rows, in one
+    transaction; keeps a record of the erasure (no personal data). Cannot be undone."""
+    person = _person(session, profile_id)
+    record = erase(session, person, erased_by=f"API token {caller.name}", reason=body.reason)
+    return ErasureOut(
+        profile_id=record.profile_id,
+        erased_at=record.erased_at.isoformat(),
+        erased_by=record.erased_by,
+        deleted=record.counts,
+    )

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from cdp.config import Settings
 from cdp.errors import InvalidInput, NotFound
 from cdp.profiles import repository as repo
+from cdp.profiles.erasure import erasure_of
 from cdp.profiles.lookup import lookup
 from cdp.profiles.schemas import (
     ConfigurationOut,
@@ -76,6 +77,12 @@ def get_profile(
 ) -> ProfileOut:
     profile = repo.live_profile(session, profile_id)
     if profile is None:
+        erased = erasure_of(session, profile_id)
+        if erased is not None:
+            raise NotFound(
+                f"profile {profile_id} was erased on {erased.erased_at:%Y-%m-%d} on request",
+                field="profile_id",
+            )
         raise NotFound(f"no profile {profile_id}", field="profile_id")
     absorbed = repo.absorbed_ids(session, profile.id)
     ids = [profile.id, *absorbed]  # events a racing writer left on an absorbed id count too

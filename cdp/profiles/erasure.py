@@ -1,0 +1,146 @@
+"""The right to erasure (GDPR art. 17): everything about one person, gone in one transaction.
+
+The person is the live profile and every profile it absorbed. Deleted: their events and saved
+configurations, identifiers, traits, consent statements, search row, segment memberships, leads
+(with stage changes, contact attempts and deliveries), appointments, notes, tablet sessions and
+the record of who viewed them. Kept: one `erasure` row that says when, by whom and why, with
+counts and no personal data, so the erasure itself can be shown. What stays outside this
+database (an email tool, a dealer system) must be erased there too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Delete, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from cdp.errors import InvalidInput, NotFound
+from cdp.identity.identifiers import normalise_email
+from cdp.models import (
+    Appointment,
+    Configuration,
+    Consent,
+    ContactAttempt,
+    Delivery,
+    Erasure,
+    Event,
+    Identity,
+    IdentityWarning,
+    Lead,
+    LeadStageChange,
+    Note,
+    Profile,
+    ProfileMerge,
+    ProfileTrait,
+    ProfileView,
+    SegmentMembership,
+    TabletSession,
+    utcnow,
+)
+from cdp.profiles.projection import remove_search_rows
+from cdp.profiles.repository import absorbed_ids, live_profile
+
+
+@dataclass(frozen=True)
+class Person:
+    """A live profile and the profiles it absorbed: one person."""
+
+    profile_id: uuid.UUID
+    absorbed: tuple[uuid.UUID, ...]
+
+    @property
+    def ids(self) -> list[uuid.UUID]:
+        return [self.profile_id, *self.absorbed]
+
+
+def find_person(session: Session, who: str) -> Person:
+    """A profile id (an absorbed one answers for its survivor) or an e-mail address."""
+    text = who.strip()
+    profile: Profile | None = None
+    try:
+        profile = live_profile(session, uuid.UUID(text))
+    except ValueError:
+        email = normalise_email(text)
+        if email is None:
+            raise InvalidInput(
+                f"{text!r} is neither a profile id nor an e-mail address", field="profile"
+            ) from None
+        owner = session.scalar(
+            select(Identity.profile_id).where(Identity.kind == "email", Identity.value == email)
+        )
+        profile = live_profile(session, owner) if owner is not None else None
+    if profile is None:
+        raise NotFound(f"no profile matches {text!r}", field="profile")
+    return Person(profile.id, tuple(absorbed_ids(session, profile.id)))
+
+
+def erase(session: Session, person: Person, *, erased_by: str, reason: str) -> Erasure:
+    """Delete everything about the person; the caller commits (or rolls back: all or nothing)."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("say why (e.g. 'request by e-mail of 2026-11-20')", field="reason")
+    ids = person.ids
+    leads = select(Lead.id).where(Lead.profile_id.in_(ids)).scalar_subquery()
+    tablets = select(TabletSession.id).where(TabletSession.profile_id.in_(ids)).scalar_subquery()
+    # Children before parents: every foreign key points at a row deleted later.
+    steps: list[tuple[str, Delete]] = [
+        ("segment memberships", delete(SegmentMembership).where(
+            SegmentMembership.profile_id.in_(ids))),
+        ("views", delete(ProfileView).where(ProfileView.profile_id.in_(ids))),
+        ("contact attempts", delete(ContactAttempt).where(
+            or_(ContactAttempt.profile_id.in_(ids), ContactAttempt.lead_id.in_(leads)))),
+        ("lead stage changes", delete(LeadStageChange).where(LeadStageChange.lead_id.in_(leads))),
+        ("deliveries", delete(Delivery).where(
+            or_(Delivery.profile_id.in_(ids), Delivery.lead_id.in_(leads)))),
+        ("appointments", delete(Appointment).where(
+            or_(Appointment.profile_id.in_(ids), Appointment.lead_id.in_(leads)))),
+        ("notes", delete(Note).where(
+            or_(Note.profile_id.in_(ids), Note.tablet_session_id.in_(tablets)))),
+        ("leads", delete(Lead).where(Lead.profile_id.in_(ids))),
+        ("tablet sessions", delete(TabletSession).where(TabletSession.profile_id.in_(ids))),
+        ("configurations", delete(Configuration).where(Configuration.profile_id.in_(ids))),
+        ("events", delete(Event).where(Event.profile_id.in_(ids))),
+        ("consent statements", delete(Consent).where(Consent.profile_id.in_(ids))),
+        ("traits", delete(ProfileTrait).where(ProfileTrait.profile_id.in_(ids))),
+        ("identifiers", delete(Identity).where(Identity.profile_id.in_(ids))),
+        ("identity warnings", delete(IdentityWarning).where(
+            or_(IdentityWarning.profile_id.in_(ids), IdentityWarning.other_profile_id.in_(ids)))),
+        ("merges", delete(ProfileMerge).where(
+            or_(ProfileMerge.survivor_id.in_(ids), ProfileMerge.absorbed_id.in_(ids)))),
+    ]  # fmt: skip
+    # The search rows, and the words of the name dictionary that only this person's name held.
+    counts: dict[str, int] = {"search rows": remove_search_rows(session, ids)}
+    for label, statement in steps:
+        counts[label] = session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
+    # Absorbed profiles point at the survivor: unlink them, then delete all in one statement.
+    session.execute(update(Profile).where(Profile.id.in_(ids)).values(merged_into_id=None))
+    counts["profiles"] = session.execute(delete(Profile).where(Profile.id.in_(ids))).rowcount or 0  # type: ignore[attr-defined]
+    record = Erasure(
+        profile_id=person.profile_id,
+        erased_at=utcnow(),
+        erased_by=erased_by,
+        reason=reason,
+        counts={label: n for label, n in counts.items() if n},
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def erasure_of(session: Session, profile_id: uuid.UUID) -> Erasure | None:
+    """The erasure of the person whose (surviving) profile had this id, if they were erased."""
+    return session.scalar(select(Erasure).where(Erasure.profile_id == profile_id))
+
+
+def erasures(session: Session, *, limit: int = 100) -> Sequence[Erasure]:
+    return session.scalars(select(Erasure).order_by(Erasure.erased_at.desc()).limit(limit)).all()
+
+
+def describe(record: Erasure) -> str:
+    what = ", ".join(f"{n} {label}" for label, n in record.counts.items()) or "nothing stored"
+    when: datetime = record.erased_at
+    return f"erased {when:%Y-%m-%d %H:%M} UTC by {record.erased_by}: {what}"

@@ -1,0 +1,322 @@
+"""A person's rights over their data, through the API and the command line, on both databases.
+
+Covers: the full copy of a person's data (GDPR art. 15) holds what they did on two devices
+merged into one profile; erasure (art. 17) deletes every row about them, absorbed profiles
+included, keeps a record without personal data, leaves other customers untouched, and is shown
+for old links; only a token whose role has the privacy permission may do either; the CLI asks
+before it erases and reports bad input in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import inspect, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from cdp.app import create_app
+from cdp.config import Settings
+from cdp.db import make_engine, make_sessionmaker
+from cdp.migrate import upgrade
+from tests.conftest import (
+    SourceKey,
+    StaffClient,
+    drop_database,
+    fresh_database_url,
+    make_source,
+    make_token,
+)
+from tests.test_cli import CDP, Result, cdp_env
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Customer:
+    profile_id: uuid.UUID
+    email: str
+    code: str
+    devices: tuple[str, str]
+
+
+def make_customer(
+    client: TestClient, source: SourceKey, first_name: str, last_name: str = "Privacy"
+) -> Customer:
+    """Browses on a laptop, leaves their details, saves a car, asks for a test drive; later
+    signs in on a phone: two profiles merged into one."""
+    laptop, phone = (f"{first_name}-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    email = f"{first_name.lower()}.{uuid.uuid4().hex[:6]}@example.test"
+    code = f"NW-{uuid.uuid4().hex[:6].upper()}"
+    phone_number = f"+31 6 {uuid.uuid4().int % 10**8:08d}"  # a phone of their own: no merge
+    at = NOW - timedelta(days=2)
+
+    def msg(kind: str, anonymous_id: str, minute: int, **fields: Any) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "anonymousId": anonymous_id,
+            "messageId": uuid.uuid4().hex,
+            "timestamp": iso(at + timedelta(minutes=minute)),
+            **fields,
+        }
+
+    batch = [
+        msg("track", laptop, 0, event="Configuration Started", properties={"model": "Aurora"}),
+        msg("identify", laptop, 1, traits={"email": email, "first_name": first_name,
+            "last_name": last_name, "phone": phone_number},
+            context={"consent": {"categoryPreferences": {"email": True}}}),
+        msg("track", laptop, 2, event="Configuration Saved", properties={
+            "configuration_code": code, "model": "Aurora", "colour": "Lava Red"}),
+        msg("track", laptop, 3, event="Test Drive Requested", properties={
+            "model": "Aurora", "preferred_date": (NOW + timedelta(days=3)).date().isoformat()}),
+    ]  # fmt: skip
+    # The phone is a stranger until it identifies: then its profile merges into the laptop's.
+    for messages in (
+        batch,
+        [msg("page", phone, 60, name="Configurator")],
+        [msg("identify", phone, 61, traits={"email": email})],
+    ):
+        response = client.post("/v1/batch", json={"batch": messages}, headers=source.auth)
+        assert response.status_code == 200 and response.json()["accepted"] == len(messages)
+    api = make_token_headers(client)
+    found = client.get("/api/profiles", params={"q": email}, headers=api).json()["results"]
+    assert len(found) == 1
+    return Customer(uuid.UUID(found[0]["id"]), email, code, (laptop, phone))
+
+
+def make_token_headers(client: TestClient) -> dict[str, str]:
+    factory: sessionmaker[Session] = client.app.state.sessionmaker  # type: ignore[attr-defined]
+    return make_token(factory, role="sales")
+
+
+def rows_about(db: Session, ids: list[str], anonymous_ids: tuple[str, ...]) -> dict[str, int]:
+    """Rows of every table with a profile column pointing at these ids, and events by device."""
+    counts: dict[str, int] = {}
+    placeholders = ", ".join(f":p{n}" for n in range(len(ids)))
+    params = {f"p{n}": value for n, value in enumerate(ids)}
+    conn = db.connection()  # the test's own transaction (see tests/conftest.py)
+    inspector = inspect(conn)
+    for table in inspector.get_table_names():
+        columns = {c["name"] for c in inspector.get_columns(table)}
+        for column in sorted(
+            columns & {"profile_id", "other_profile_id", "survivor_id", "absorbed_id", "id"}
+        ):
+            if column == "id" and table != "profile":
+                continue
+            if table == "erasure":
+                continue  # the record of the erasure itself
+            sql = f"SELECT COUNT(*) FROM {table} WHERE CAST({column} AS TEXT) IN ({placeholders})"
+            if conn.dialect.name == "sqlite":  # UUIDs are stored as 32 hex characters
+                sql = f"SELECT COUNT(*) FROM {table} WHERE {column} IN ({placeholders})"
+                found = conn.execute(text(sql), {k: v.replace("-", "") for k, v in params.items()})
+            else:
+                found = conn.execute(text(sql), params)
+            counts[f"{table}.{column}"] = found.scalar_one()
+    devices = conn.execute(
+        text("SELECT COUNT(*) FROM event WHERE anonymous_id IN (:a, :b)"),
+        {"a": anonymous_ids[0], "b": anonymous_ids[1]},
+    ).scalar_one()
+    counts["event.anonymous_id"] = devices
+    return counts
+
+
+@pytest.fixture()
+def admin_api(session_factory: sessionmaker[Session]) -> dict[str, str]:
+    return make_token(session_factory, role="admin")
+
+
+def test_a_copy_of_everything_about_the_person(
+    app_client: TestClient, web_source: SourceKey, admin_api: dict[str, str]
+) -> None:
+    anna = make_customer(app_client, web_source, "Anna")
+    response = app_client.get(f"/api/profiles/{anna.profile_id}/data", headers=admin_api)
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["profile_id"] == str(anna.profile_id)
+    assert len(data["merged_profile_ids"]) == 1  # the phone's profile
+    identifiers = {(i["kind"], i["value"]) for i in data["identifiers"]}
+    assert ("email", anna.email) in identifiers
+    assert any(kind == "phone" for kind, _ in identifiers)
+    assert {("anonymous_id", device) for device in anna.devices} <= identifiers
+    assert len(data["events"]) == 6
+    assert [c["code"] for c in data["saved_configurations"]] == [anna.code]
+    assert [s["purpose"] for s in data["consent_statements"]] == ["email"]
+    assert data["traits"] and {t["name"] for t in data["traits"]} >= {"email", "first_name"}
+    assert len(data["appointments"]) == 1 and len(data["leads"]) == 1
+    assert data["viewed_by"] == []  # this copy is recorded as a view from now on
+    again = app_client.get(f"/api/profiles/{anna.profile_id}/data", headers=admin_api).json()
+    assert [v["via"] for v in again["viewed_by"]] == ["api"]
+
+
+def test_erasure_deletes_every_row_about_the_person_and_nothing_else(
+    app_client: TestClient,
+    web_source: SourceKey,
+    admin_api: dict[str, str],
+    db: Session,
+    staff_client: Callable[[str], StaffClient],
+) -> None:
+    rare = "Zw" + "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:8])
+    bert = make_customer(app_client, web_source, "Bert", last_name=rare)
+    carla = make_customer(app_client, web_source, "Carla")  # must stay exactly as she is
+    sales = staff_client("sales")
+    assert sales.client.get(f"/showroom/customers/{bert.profile_id}").status_code == 200
+    data = app_client.get(f"/api/profiles/{bert.profile_id}/data", headers=admin_api).json()
+    ids = [data["profile_id"], *data["merged_profile_ids"]]
+    carla_ids = [str(carla.profile_id)]
+    before = rows_about(db, ids, bert.devices)
+    carla_before = rows_about(db, carla_ids, carla.devices)
+    assert before["event.profile_id"] == 6 and before["profile.id"] == 2
+    on_postgresql = db.get_bind().dialect.name == "postgresql"
+    words = text("SELECT COUNT(*) FROM name_word WHERE word = :w")  # the dictionary (0004)
+    if on_postgresql:
+        assert db.execute(words, {"w": rare.lower()}).scalar_one() == 1
+    assert before["profile_view.profile_id"] >= 2  # the page view and the data copy
+
+    response = app_client.post(  # an absorbed id erases the whole person too
+        f"/api/profiles/{data['merged_profile_ids'][0]}/erasure",
+        json={"reason": "request by e-mail of 2026-11-20"},
+        headers=admin_api,
+    )
+    assert response.status_code == 200, response.text
+    erased = response.json()
+    assert erased["profile_id"] == str(bert.profile_id)
+    assert erased["deleted"]["events"] == 6 and erased["deleted"]["profiles"] == 2
+
+    if on_postgresql:
+        assert db.execute(words, {"w": rare.lower()}).scalar_one() == 0
+    after = rows_about(db, ids, bert.devices)
+    assert {name: n for name, n in after.items() if n} == {}
+    assert rows_about(db, carla_ids, carla.devices) == carla_before
+
+    api = make_token_headers(app_client)
+    gone = app_client.get(f"/api/profiles/{bert.profile_id}", headers=api)
+    assert gone.status_code == 404 and "erased" in gone.json()["detail"]
+    found = app_client.get("/api/profiles", params={"q": bert.email}, headers=api).json()
+    assert found["results"] == []
+    assert (
+        app_client.get("/api/profiles", params={"q": bert.code}, headers=api).json()["results"]
+        == []
+    )
+    page = sales.client.get(f"/showroom/customers/{bert.profile_id}")
+    assert page.status_code == 404 and "erased on" in page.text
+
+    # They come back later: a new, empty profile, nothing of the old one.
+    later = {"userId": None, "anonymousId": bert.devices[0], "traits": {"email": bert.email},
+             "messageId": uuid.uuid4().hex}  # fmt: skip
+    assert app_client.post("/v1/identify", json=later, headers=web_source.auth).status_code == 200
+    [fresh] = app_client.get("/api/profiles", params={"q": bert.email}, headers=api).json()[
+        "results"
+    ]
+    assert fresh["id"] not in ids
+    fresh_profile = app_client.get(f"/api/profiles/{fresh['id']}", headers=api).json()
+    assert fresh_profile["configurations"] == []
+
+
+@pytest.mark.parametrize("role", ["sales", "manager", "marketing"])
+def test_only_the_privacy_permission_may_copy_or_erase(
+    app_client: TestClient,
+    web_source: SourceKey,
+    session_factory: sessionmaker[Session],
+    role: str,
+) -> None:
+    dora = make_customer(app_client, web_source, "Dora")
+    token = make_token(session_factory, role=role)
+    copy = app_client.get(f"/api/profiles/{dora.profile_id}/data", headers=token)
+    erase = app_client.post(
+        f"/api/profiles/{dora.profile_id}/erasure", json={"reason": "x"}, headers=token
+    )
+    assert (copy.status_code, erase.status_code) == (403, 403)
+    assert erase.json()["field"] == "Authorization"
+    still = app_client.get(
+        f"/api/profiles/{dora.profile_id}", headers=make_token_headers(app_client)
+    )
+    assert still.status_code == 200
+
+
+def test_marketing_tokens_may_not_read_profiles(
+    app_client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    token = make_token(session_factory, role="marketing")
+    response = app_client.get("/api/profiles", params={"q": "jansen"}, headers=token)
+    assert response.status_code == 403
+
+
+def test_erasure_needs_a_reason_and_an_existing_person(
+    app_client: TestClient, admin_api: dict[str, str]
+) -> None:
+    missing = app_client.post(
+        f"/api/profiles/{uuid.uuid4()}/erasure", json={"reason": "asked"}, headers=admin_api
+    )
+    assert missing.status_code == 404
+    no_reason = app_client.post(
+        f"/api/profiles/{uuid.uuid4()}/erasure", json={"reason": ""}, headers=admin_api
+    )
+    assert no_reason.status_code in (400, 422)
+    assert "reason" in no_reason.text
+
+
+def run(*args: str, database_url: str, cwd: Path, stdin: str = "") -> Result:
+    done = subprocess.run(
+        [str(CDP), *args], env=cdp_env(database_url), cwd=cwd, input=stdin,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def test_the_command_line_copies_then_erases_after_asking(db_kind: str, tmp_path: Path) -> None:
+    url = fresh_database_url(db_kind, tmp_path, f"privacy_{uuid.uuid4().hex[:6]}")
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        factory = make_sessionmaker(engine)
+        source = make_source(factory)
+        with TestClient(create_app(Settings(database_url=url), engine=engine)) as client:
+            emma = make_customer(client, source, "Emma")
+            api = make_token(factory, role="sales")
+            cli_erases(client, url, tmp_path, emma, api)
+    finally:
+        engine.dispose()
+        if db_kind == "postgresql":
+            drop_database(url)
+
+
+def cli_erases(
+    client: TestClient, url: str, tmp_path: Path, emma: Customer, api: dict[str, str]
+) -> None:
+    out = tmp_path / "emma.json"
+    copied = run("profile", "export", emma.email.upper(), "-o", str(out), database_url=url,
+                 cwd=tmp_path)  # fmt: skip
+    assert copied.code == 0, copied.err
+    assert json.loads(out.read_text("utf-8"))["profile_id"] == str(emma.profile_id)
+    assert "6 events" in copied.out
+
+    refused = run("profile", "erase", emma.email, "--reason", "asked", database_url=url,
+                  cwd=tmp_path)  # fmt: skip
+    assert refused.code != 0 and len(refused.err.strip().splitlines()) == 1
+    assert "--yes" in refused.err
+    assert client.get(f"/api/profiles/{emma.profile_id}", headers=api).status_code == 200
+
+    erased = run("profile", "erase", str(emma.profile_id), "--reason", "asked by phone",
+                 "--yes", "--by", "dpo@dealer.example", database_url=url, cwd=tmp_path)  # fmt: skip
+    assert erased.code == 0, erased.err
+    assert "erased" in erased.out and "dpo@dealer.example" in erased.out
+    assert client.get(f"/api/profiles/{emma.profile_id}", headers=api).status_code == 404
+
+    again = run("profile", "erase", str(emma.profile_id), "--reason", "x", "--yes",
+                database_url=url, cwd=tmp_path)  # fmt: skip
+    assert again.code == 1 and again.err.startswith("error: no profile matches")
+    nonsense = run("profile", "export", "not an id", "-o", str(out), database_url=url,
+                   cwd=tmp_path)  # fmt: skip
+    assert nonsense.code == 1 and "neither a profile id nor an e-mail" in nonsense.err
