@@ -32,11 +32,23 @@ HTMX_DIR = Path(str(files("js_lib_htmx"))) / "static" / "htmx"
 
 
 def local_format(moment: datetime, fmt: str = "%d-%m-%Y %H:%M") -> str:
-    return to_local(moment).strftime(fmt)
+    try:
+        return to_local(moment).strftime(fmt)
+    except OverflowError:  # a time at the edge of the calendar, stored before ingest refused it
+        return moment.strftime(fmt)
 
 
 def _error_body(error: str, detail: object, field: str | None = None) -> dict[str, object]:
     return {"error": error, "field": field, "detail": detail}
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser asking for a page (not the API, not htmx's partial requests)."""
+    return (
+        not request.url.path.startswith(("/api", "/v1"))
+        and "text/html" in request.headers.get("accept", "")
+        and not is_htmx(request)
+    )
 
 
 def hex_colour(value: object, default: str = "#cccccc") -> str:
@@ -94,9 +106,22 @@ def create_app(
         )
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         loc = [str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body")]
+        if _wants_page(request):  # a mistyped page address: a page, not JSON
+            in_path = tuple(first.get("loc", ()))[:1] == ("path",)
+            return render(
+                request,
+                "error.html",
+                {
+                    "status": 404 if in_path else 400,
+                    "detail": "There is no such page. The link may be mistyped."
+                    if in_path
+                    else f"{'.'.join(loc) or 'The form'}: {first.get('msg')}",
+                },
+                status_code=404 if in_path else 400,
+            )
         return JSONResponse(
             _error_body("invalid input", first.get("msg"), ".".join(loc) or None),
             status_code=422,
@@ -104,9 +129,7 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith(("/api", "/v1")) or "text/html" not in request.headers.get(
-            "accept", ""
-        ):
+        if not _wants_page(request):
             return JSONResponse(
                 _error_body("not found" if exc.status_code == 404 else "error", exc.detail),
                 status_code=exc.status_code,

@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -69,6 +69,20 @@ def redirect(request: Request, url: str) -> Response:
     return Response(status_code=303, headers={"Location": url})
 
 
+def _return_path(request: Request) -> str:
+    """Where to come back after signing in: this page, or for a form or htmx action (a POST
+    address that cannot be opened) the page it was sent from."""
+    if request.method in ("GET", "HEAD"):
+        path = request.url.path
+        return f"{path}?{request.url.query}" if request.url.query else path
+    came_from = urlsplit(
+        request.headers.get("hx-current-url") or request.headers.get("referer", "")
+    )
+    if came_from.netloc != request.url.netloc or not came_from.path.startswith("/"):
+        return "/showroom"
+    return f"{came_from.path}?{came_from.query}" if came_from.query else came_from.path
+
+
 def current_staff(request: Request, session: DbSession) -> StaffContext:
     token = request.cookies.get(SESSION_COOKIE)
     settings = request.app.state.settings
@@ -78,10 +92,7 @@ def current_staff(request: Request, session: DbSession) -> StaffContext:
         else None
     )
     if staff is None:
-        path = request.url.path
-        if request.url.query:
-            path += "?" + request.url.query
-        raise LoginRequired(quote(path, safe="/?=&"))
+        raise LoginRequired(quote(_return_path(request), safe="/?=&"))
     request.state.staff = staff
     return staff
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -110,14 +110,33 @@ class PreparedMessage:
         return self.message.event if self.message.type == "track" else self.message.name
 
 
+# Event times we accept: history imports go back years, but not before this; a device clock
+# that runs ahead is corrected by sentAt, so more than this ahead of receipt is a wrong value.
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_AHEAD = timedelta(days=1)
+
+
+class EventTimeOutOfRange(ValueError):
+    """The message's time cannot be right; the message is refused with this reason."""
+
+
 def event_time(message: Message, received_at: datetime) -> datetime:
     """receivedAt - (sentAt - timestamp): corrects the sender's clock, as Segment does."""
     stamp = message.timestamp or message.originalTimestamp
     if stamp is None:
         return received_at
-    if message.sentAt is not None:
-        return received_at - (message.sentAt - stamp)
-    return stamp
+    try:
+        moment = received_at - (message.sentAt - stamp) if message.sentAt is not None else stamp
+    except OverflowError:
+        raise EventTimeOutOfRange("timestamp and sentAt are centuries apart") from None
+    if moment < EARLIEST_EVENT:
+        raise EventTimeOutOfRange(f"the event time {moment:%Y-%m-%d} is before 2000")
+    if moment > received_at + LATEST_AHEAD:
+        raise EventTimeOutOfRange(
+            f"the event time {moment:%Y-%m-%d %H:%M} UTC is more than a day ahead of now; "
+            "send sentAt with it so the device's clock can be corrected"
+        )
+    return moment
 
 
 HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")

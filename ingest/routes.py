@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -70,18 +71,38 @@ def _basic_user(request: Request) -> str | None:
     return decoded.partition(":")[0] or None
 
 
+class _BadEncoding(ValueError):
+    pass
+
+
 async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it exceeds `limit` (a huge upload is not buffered)."""
+    """The body, or None as soon as it exceeds `limit` (a huge upload is not buffered).
+
+    A gzip body (Segment's libraries can send one) is inflated as it arrives, and the limit
+    applies to what it inflates to: a small bomb cannot fill the memory."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise _BadEncoding(f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if encoding == "gzip" else None
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if inflater is None and declared and declared.isdigit() and int(declared) > limit:
         return None
     chunks = []
     size = 0
     async for chunk in request.stream():
+        if inflater is not None:
+            try:
+                chunk = inflater.decompress(chunk, limit + 1 - size)
+            except zlib.error as error:
+                raise _BadEncoding(f"the gzip body cannot be read: {error}") from None
+            if inflater.unconsumed_tail:  # more output than the limit allows
+                return None
         size += len(chunk)
         if size > limit:
             return None
         chunks.append(chunk)
+    if inflater is not None and not inflater.eof:
+        raise _BadEncoding("the gzip body ends before its end")
     return b"".join(chunks)
 
 
@@ -281,7 +302,10 @@ async def _collect(request: Request, endpoint: str) -> Response:
             return _error(403, "forbidden", f"origin {raw_origin!r} is not allowed", "Origin")
     cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else None
 
-    body = await _read_body(request, limit)
+    try:
+        body = await _read_body(request, limit)
+    except _BadEncoding as error:
+        return _error(400, "invalid request", str(error), "Content-Encoding", cors)
     if body is None:
         what = "batch request" if is_batch else "message"
         return _error(

@@ -23,7 +23,7 @@ from cdp.models import Consent
 from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
 from cdp.text import search_text
 from ingest import repository as repo
-from ingest.prepare import PreparedMessage, prepare
+from ingest.prepare import EventTimeOutOfRange, PreparedMessage, prepare
 from ingest.schemas import MAX_MESSAGE_BYTES, Message, Rejection
 
 _MAX_TRAIT_NAME = 100
@@ -134,7 +134,11 @@ def ingest(
         if isinstance(checked, Rejection):
             reject(raw, checked)
             continue
-        item = prepare(checked, index=index, received_at=received_at, phone_region=phone_region)
+        try:
+            item = prepare(checked, index=index, received_at=received_at, phone_region=phone_region)
+        except EventTimeOutOfRange as error:
+            reject(raw, Rejection(index=index, field="timestamp", reason=str(error)))
+            continue
         if not item.identifiers:
             why = "; ".join(item.warnings) or "no identifier given"
             reject(

@@ -9,6 +9,7 @@ preflight); size limits; malformed and non-object JSON; messageId de-duplication
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -717,3 +718,78 @@ def test_message_without_any_time_happened_when_received(
     after = datetime.now(UTC)
     [event] = events_by_anonymous_id(db, anon)
     assert before <= event.occurred_at <= after
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"timestamp": "9999-12-31T23:59:59Z"}, "more than a day ahead"),
+        ({"timestamp": "0001-01-01T00:00:00Z"}, "before 2000"),
+        ({"timestamp": "1999-12-31T23:59:59Z"}, "before 2000"),
+        ({"timestamp": "9999-12-31T23:59:59Z", "sentAt": "0001-01-01T00:00:00Z"}, "centuries"),
+        ({"originalTimestamp": "2300-01-01T00:00:00Z"}, "more than a day ahead"),
+    ],
+)
+def test_impossible_event_times_are_refused_and_quarantined(
+    app_client: TestClient, web_source: SourceKey, db: Session, fields: dict[str, str], says: str
+) -> None:
+    anon = uid()
+    response = post(app_client, web_source, "track", {**_track_body(anon), **fields})
+    assert response.status_code == 400
+    assert response.json()["field"] == "timestamp" and says in response.json()["detail"]
+    assert events_by_anonymous_id(db, anon) == []
+    batch = {
+        "batch": [
+            {**_track_body(anon), "type": "track", **fields},
+            _track_body(uid()) | {"type": "track"},
+        ]
+    }
+    mixed = post(app_client, web_source, "batch", batch)
+    assert mixed.status_code == 200 and mixed.json()["accepted"] == 1
+    assert [r["index"] for r in mixed.json()["rejected"]] == [0]
+
+
+def test_a_clock_a_few_hours_ahead_is_still_accepted(
+    app_client: TestClient, web_source: SourceKey, db: Session
+) -> None:
+    anon = uid()
+    ahead = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+    assert (
+        post(app_client, web_source, "track", {**_track_body(anon), "timestamp": ahead}).status_code
+        == 200
+    )
+    assert len(events_by_anonymous_id(db, anon)) == 1
+
+
+def test_a_gzip_body_is_read_as_segment_libraries_send_it(
+    app_client: TestClient, web_source: SourceKey, db: Session
+) -> None:
+    anon = uid()
+    body = gzip.compress(json.dumps({"batch": [{**_track_body(anon), "type": "track"}]}).encode())
+    headers = {**web_source.auth, "Content-Type": "application/json", "Content-Encoding": "gzip"}
+    response = app_client.post("/v1/batch", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert len(events_by_anonymous_id(db, anon)) == 1
+
+
+def test_a_gzip_bomb_is_refused_by_what_it_inflates_to(
+    app_client: TestClient, web_source: SourceKey
+) -> None:
+    padding = " " * (MAX_BATCH_BYTES * 20)  # 10 MB of JSON whitespace: about 10 KB compressed
+    body = gzip.compress(("{" + padding + '"batch": []}').encode())
+    assert len(body) < MAX_BATCH_BYTES
+    headers = {**web_source.auth, "Content-Encoding": "gzip"}
+    response = app_client.post("/v1/batch", content=body, headers=headers)
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"), [("gzip", b"not gzip at all"), ("br", b"{}"), ("gzip", b"\x1f\x8b\x08")]
+)
+def test_an_unreadable_encoding_is_a_400_naming_the_header(
+    app_client: TestClient, web_source: SourceKey, encoding: str, body: bytes
+) -> None:
+    headers = {**web_source.auth, "Content-Encoding": encoding}
+    response = app_client.post("/v1/track", content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["field"] == "Content-Encoding"

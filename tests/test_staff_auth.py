@@ -23,6 +23,34 @@ def test_pages_require_sign_in(app_client: TestClient) -> None:
     assert htmx.headers["HX-Redirect"].startswith("/login")
 
 
+def test_an_action_after_the_session_ended_returns_to_its_page_after_sign_in(
+    app_client: TestClient,
+) -> None:
+    """A tap on the tablet after sign-out elsewhere: back to the configurator, not to the
+    POST-only address of the tap."""
+    page = "http://testserver/showroom/tablet/3/configure?step=colour"
+    htmx = app_client.post(
+        "/showroom/tablet/3/choose",
+        data={"step": "colour", "code": "RED"},
+        headers={"HX-Request": "true", "HX-Current-URL": page},
+        follow_redirects=False,
+    )
+    assert htmx.headers["HX-Redirect"] == "/login?next=/showroom/tablet/3/configure?step=colour"
+    form = app_client.post(
+        "/showroom/tablet/3/choose",
+        data={"step": "colour"},
+        headers={"Referer": "http://testserver/showroom/tablet/3/configure"},
+        follow_redirects=False,
+    )
+    assert form.headers["location"] == "/login?next=/showroom/tablet/3/configure"
+    elsewhere = app_client.post(
+        "/showroom/tablet/3/choose",
+        headers={"Referer": "https://evil.example/showroom"},
+        follow_redirects=False,
+    )
+    assert elsewhere.headers["location"] == "/login?next=/showroom"
+
+
 def test_sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session(
     app_client: TestClient, session_factory: sessionmaker[Session]
 ) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi.testclient import TestClient
+
+from tests.conftest import StaffClient
 
 
 def test_pages_may_not_be_framed_sniffed_or_run_foreign_script(app_client: TestClient) -> None:
@@ -30,3 +34,17 @@ def test_api_docs_load_swagger_ui_from_this_server(app_client: TestClient) -> No
     assert script.status_code == 200 and len(script.content) > 100_000
     assert app_client.get("/static/vendor/swagger-ui/swagger-ui.css").status_code == 200
     assert app_client.get("/openapi.json").json()["paths"]["/v1/track"]
+
+
+def test_a_mistyped_page_address_is_a_page_not_json(
+    staff_client: Callable[[str], StaffClient],
+) -> None:
+    sales = staff_client("sales")
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    for path in ("/showroom/tablet/abc", "/no/such/page"):
+        response = sales.client.get(path, headers=html)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("text/html")
+        assert "Not found" in response.text
+    api = sales.client.get("/api/profiles/not-a-uuid")
+    assert api.headers["content-type"].startswith("application/json")
