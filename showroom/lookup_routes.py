@@ -16,14 +16,19 @@ from cdp.web import render, require
 router = APIRouter(include_in_schema=False)
 LookupStaff = Annotated[StaffContext, Depends(require(Permission.LOOKUP))]
 Q = Annotated[str, Query(max_length=200)]
+RESULTS = 20  # one screen; when it is full, the page asks for a narrower search
 
 
 @router.get("/showroom", response_class=HTMLResponse)
 def lookup_page(
     request: Request, session: DbSession, settings: SettingsDep, staff: LookupStaff, q: Q = ""
 ) -> Response:
-    found = lookup(session, q, phone_region=settings.default_phone_region) if q.strip() else None
-    return render(request, "showroom/lookup.html", {"q": q, "found": found})
+    found = (
+        lookup(session, q, phone_region=settings.default_phone_region, limit=RESULTS)
+        if q.strip()
+        else None
+    )
+    return render(request, "showroom/lookup.html", {"q": q, "found": found, "limit": RESULTS})
 
 
 @router.get("/showroom/search", response_class=HTMLResponse)
@@ -31,5 +36,11 @@ def lookup_results(
     request: Request, session: DbSession, settings: SettingsDep, staff: LookupStaff, q: Q = ""
 ) -> Response:
     """The results partial that the search box swaps in as the user types."""
-    found = lookup(session, q, phone_region=settings.default_phone_region) if q.strip() else None
-    return render(request, "showroom/_lookup_results.html", {"q": q, "found": found})
+    found = (
+        lookup(session, q, phone_region=settings.default_phone_region, limit=RESULTS)
+        if q.strip()
+        else None
+    )
+    return render(
+        request, "showroom/_lookup_results.html", {"q": q, "found": found, "limit": RESULTS}
+    )

@@ -369,3 +369,21 @@ def test_an_anonymous_visitor_is_found_by_their_configuration_code(
     _, fragment = partial(sales.client, "ano-4711")
     (line,) = parse_lines(fragment)
     assert line.name == "Anonymous visitor"
+
+
+def test_a_full_list_says_there_may_be_more_and_how_to_narrow_it(
+    staff_client: Callable[[str], StaffClient], app_client: TestClient, web_source: SourceKey
+) -> None:
+    surname = "Vlietstra" + "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:4])
+    for n in range(21):
+        send(app_client, web_source, "identify", {"anonymousId": str(uuid.uuid4()), "traits": {
+            "first_name": f"Kees{chr(ord('a') + n)}", "last_name": surname,
+            "email": f"kees{n}.{surname.lower()}@example.test"}})  # fmt: skip
+    sales = staff_client("sales")
+    _, page = partial(sales.client, surname)
+    assert len(page.select("a.result")) == 20
+    meta = page.select_one(".meta")
+    assert meta is not None and "there may be more" in meta.get_text()
+    _, one = partial(sales.client, f"kees0.{surname.lower()}@example.test")
+    meta = one.select_one(".meta")
+    assert meta is not None and meta.get_text() == "1 customer matched by email"

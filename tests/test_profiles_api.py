@@ -318,6 +318,17 @@ def test_search_by_configuration_code(
         assert [r["id"] for r in found["results"]] == [str(customer.profile_id)]
 
 
+def test_a_configuration_code_typed_without_its_hyphen_is_found(
+    app_client: TestClient, api_auth: dict[str, str], customer: Customer
+) -> None:
+    code = next(c for c in customer.codes if "-" in c)
+    prefix, rest = code.split("-", 1)
+    for typed in (f"{prefix}{rest}".lower(), f"{prefix} {rest}", f"{prefix} - {rest}".lower()):
+        found = search(app_client, api_auth, typed)
+        assert found["matched_by"] == "configuration code", typed
+        assert [r["id"] for r in found["results"]] == [str(customer.profile_id)]
+
+
 def test_search_without_a_match_is_an_empty_list(
     app_client: TestClient, api_auth: dict[str, str], customer: Customer
 ) -> None:

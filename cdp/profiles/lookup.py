@@ -95,8 +95,11 @@ def lookup(session: Session, query: str, *, phone_region: str, limit: int = 20) 
         phones = _phone_values(q, phone_region)
         if phones:
             ids, matched_by = _by_identifier(session, "phone", phones), "phone"
-    if not ids and _CODE_LIKE.match(normalise_code(q)):
-        ids = _by_identifier(session, "config_code", [normalise_code(q)])
+    code_like = _CODE_LIKE.match(normalise_code(q)) or (
+        any(ch.isdigit() for ch in q) and _CODE_LIKE.match(re.sub(r"\s+", "", normalise_code(q)))
+    )
+    if not ids and code_like:
+        ids = _by_identifier(session, "config_code", _code_spellings(q))
         matched_by = "configuration code"
     if not ids and _POSTAL_CODE.match(folded):
         ids, matched_by = _by_postal_code(session, folded, limit), "postal code"
@@ -112,6 +115,15 @@ def lookup(session: Session, query: str, *, phone_region: str, limit: int = 20) 
 
 
 # --- identifiers ----------------------------------------------------------------------------
+def _code_spellings(query: str) -> list[str]:
+    """A code as typed, and with its hyphen wherever it may have been left out: "nw3cz8ra"
+    and "NW 3CZ8RA" also try "NW-3CZ8RA" (a handful of values for one unique index)."""
+    typed = normalise_code(query)
+    compact = re.sub(r"[\s\-]+", "", typed)
+    spellings = [typed, compact]
+    if len(compact) <= 24:
+        spellings += [f"{compact[:cut]}-{compact[cut:]}" for cut in range(1, len(compact))]
+    return list(dict.fromkeys(spellings))
 
 
 @lru_cache(maxsize=4096)
