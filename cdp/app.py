@@ -8,6 +8,7 @@ from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 
+import phonenumbers
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -49,6 +50,18 @@ def _wants_page(request: Request) -> bool:
         and "text/html" in request.headers.get("accept", "")
         and not is_htmx(request)
     )
+
+
+def phone_display(value: object) -> str:
+    """+31612345678 -> +31 6 12345678: readable to call; anything unparseable as it is."""
+    text = str(value or "")
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return text
+    if not phonenumbers.is_possible_number(number):
+        return text
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def hex_colour(value: object, default: str = "#cccccc") -> str:
@@ -95,6 +108,7 @@ def create_app(
     # Times are stored in UTC and shown in the showroom's time zone.
     app.state.templates.env.filters["local"] = local_format
     app.state.templates.env.filters["hex_colour"] = hex_colour
+    app.state.templates.env.filters["phone"] = phone_display
     if engine is not None:  # the lifespan may not run in tests: make the state usable now
         app.state.engine = engine
         app.state.sessionmaker = session_factory or make_sessionmaker(engine)

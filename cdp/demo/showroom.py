@@ -18,7 +18,7 @@ from cdp.auth.staff import create_user
 from cdp.db import make_sessionmaker, session_scope
 from cdp.leads import service as leads
 from cdp.leads.schemas import local_start, local_today
-from cdp.models import Delivery, Lead, StaffUser
+from cdp.models import Appointment, Delivery, Lead, StaffUser
 
 DEMO_PASSWORD = "demo-password"
 DEMO_STAFF = (
@@ -87,6 +87,11 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
             )
         )
         today = local_today(now)
+        # Leads older than three weeks have had their course: the funnel page shows how each
+        # channel converted. The recent ones are today's work.
+        settled = [lead for lead in fresh if lead.created_at < now - SETTLED_AFTER]
+        fresh = [lead for lead in fresh if lead.created_at >= now - SETTLED_AFTER]
+        closed = _settle(session, settled, rng, sellers=sellers, specialist=specialist, now=now)
         planned = sold = 0
         for index, lead in enumerate(fresh):
             seller = sellers[index % len(sellers)]
@@ -133,6 +138,7 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
                     ),
                     now=now,
                 )
+        _close_past_appointments(session, rng, now=now)
         for offset, delivery in enumerate(
             session.scalars(select(Delivery).where(Delivery.delivery_date.is_(None)))
         ):
@@ -147,6 +153,76 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
                 now=now,
             )
     return (
-        f"showroom: {len(DEMO_STAFF)} staff accounts, {len(fresh)} leads assigned, "
-        f"{planned} appointments planned, {sold} cars sold"
+        f"showroom: {len(DEMO_STAFF)} staff accounts, {len(fresh)} open leads assigned, "
+        f"{planned} appointments planned, {sold} cars sold; {closed} earlier leads "
+        "followed to their end"
     )
+
+
+def _close_past_appointments(session: Session, rng: random.Random, *, now: datetime) -> None:
+    """Requested test drives whose day has passed happened, or did not: none stays planned."""
+    past = session.scalars(
+        select(Appointment).where(
+            Appointment.status == "planned", Appointment.starts_at < now - timedelta(hours=2)
+        )
+    )
+    for appointment in past:
+        appointment.status = "showed" if rng.random() < 0.75 else "no_show"
+
+
+SETTLED_AFTER = timedelta(days=21)
+# Where online leads come from besides the brand's own site (the events only say "website"),
+# and how each channel's leads end, near the norms dealers plan with (cdp.leads.funnel).
+CHANNEL_MIX = (("website", 40), ("importer", 22), ("marketplace", 20), ("phone", 10),
+               ("direct_mail", 4), ("referral", 4))  # fmt: skip
+SALE_RATE = {"website": 0.21, "importer": 0.19, "marketplace": 0.12, "phone": 0.25,
+             "direct_mail": 0.06, "referral": 0.35, "walk_in": 0.3}  # fmt: skip
+LOST_REASONS_SEEN = (("bought_elsewhere", 3), ("price", 3), ("no_longer_interested", 3),
+                     ("not_reachable", 2), ("stock_or_delivery_time", 2))  # fmt: skip
+
+
+def _settle(
+    session: Session,
+    settled: list[Lead],
+    rng: random.Random,
+    *,
+    sellers: list[int],
+    specialist: int,
+    now: datetime,
+) -> int:
+    """Follow each older lead to its end (sold and delivered, or lost), dated in its past."""
+    channels = [channel for channel, _ in CHANNEL_MIX]
+    weights = [weight for _, weight in CHANNEL_MIX]
+    reasons = [reason for reason, _ in LOST_REASONS_SEEN]
+    reason_weights = [weight for _, weight in LOST_REASONS_SEEN]
+    for index, lead in enumerate(settled):
+        seller = sellers[index % len(sellers)]
+        if lead.channel == "website":
+            lead.channel = rng.choices(channels, weights)[0]
+        at = lead.created_at + timedelta(hours=rng.randint(1, 30))
+        leads.assign_lead(session, lead=lead, user_id=seller, now=at)
+        wins = rng.random() < SALE_RATE.get(lead.channel, 0.15)
+        path = ["reached", "appointment", "test_drive", "quote"]
+        if not wins:  # lost somewhere along the way, most often early
+            path = [] if rng.random() < 0.3 else path[: rng.choice((1, 1, 2, 3, 4))]
+        for stage in path:
+            at += timedelta(days=rng.randint(1, 4))
+            leads.change_stage(session, lead=lead, to_stage=stage, by_user_id=seller, now=at)
+        at += timedelta(days=rng.randint(1, 5))
+        if wins:
+            leads.change_stage(session, lead=lead, to_stage="sold", by_user_id=seller, now=at)
+            delivery = session.scalars(select(Delivery).where(Delivery.lead_id == lead.id)).one()
+            handover = at + timedelta(days=rng.randint(7, 14))
+            leads.schedule_delivery(session, delivery=delivery, delivery_date=local_today(handover),
+                                    at=time(11), specialist_user_id=specialist,
+                                    by_user_id=specialist, now=at)  # fmt: skip
+            if handover < now:
+                leads.mark_delivered(
+                    session, delivery=delivery, by_user_id=specialist, now=handover
+                )
+        else:
+            reason = rng.choices(reasons, reason_weights)[0]
+            detail = "Bought a competitor's car" if reason == "bought_elsewhere" else None
+            leads.change_stage(session, lead=lead, to_stage="lost", by_user_id=seller,
+                               lost_reason=reason, lost_detail=detail, now=at)  # fmt: skip
+    return len(settled)

@@ -216,7 +216,7 @@ def test_tablet_session_end_to_end_lands_on_the_customer_page(new_page: NewPage)
     expect(page.get_by_role("heading", level=1)).to_have_text("Fenna Oosterveld")
     head = page.locator(".customer-head")
     expect(head).to_contain_text("fenna.oosterveld@example.nl")
-    expect(head).to_contain_text("+31648217730")
+    expect(head).to_contain_text("+31 6 48217730")  # stored +31648217730, shown readable
     expect(head).to_contain_text("email: granted")
     card = page.get_by_role("article", name=f"Configuration {code}")
     expect(card).to_have_class(re.compile(r"\bprimary\b"))
