@@ -557,13 +557,17 @@ def describe(rules: AudienceRules, segment_names: dict[int, str]) -> list[str]:
 
 
 # --- what the builder offers --------------------------------------------------------------------
-def _value_counts(session: Session, column: Any) -> list[tuple[str, int, str | None]]:
-    """Distinct values of a configuration column (ignoring case), most saved first, each with
-    a colour swatch its configurations recorded (for colours). Of the spellings of one value
-    the first in code-point order is shown: "Lava Red" before "lava red"."""
+def _value_counts(
+    session: Session, latest: Subquery, name: str
+) -> list[tuple[str, int, str | None]]:
+    """Distinct values of a column of people's latest saved configuration (the one the rules
+    look at), ignoring case, with how many people have it, most first, and a colour swatch
+    (for colours). Of the spellings of one value the first in code-point order is shown:
+    "Lava Red" before "lava red"."""
+    column = latest.c[name]
     key = func.lower(func.trim(column))
     rows = session.execute(
-        select(func.min(func.trim(column)), func.count(), func.max(Configuration.colour_hex))
+        select(func.min(func.trim(column)), func.count(), func.max(latest.c.colour_hex))
         .where(column.is_not(None), key != "")
         .group_by(key)
         .order_by(func.count().desc(), key)
@@ -574,17 +578,17 @@ def _value_counts(session: Session, column: Any) -> list[tuple[str, int, str | N
 
 def builder_options(session: Session) -> BuilderOptions:
     """What each rule offers: the current run's segments, and the models, body types and
-    colours of saved configurations (most saved first)."""
-    models = _value_counts(session, Configuration.model)
-    colours = _value_counts(session, Configuration.colour)
-    body = _body_type(Configuration)
+    colours of people's latest saved configurations, each with how many people have it."""
+    latest = latest_configurations()
+    models = _value_counts(session, latest, "model")
+    colours = _value_counts(session, latest, "colour")
     bodies = [
         (str(value), int(n))
         for value, n in session.execute(
-            select(body, func.count())
-            .where(body.is_not(None))
-            .group_by(body)
-            .order_by(func.count().desc(), body)
+            select(latest.c.body_type, func.count())
+            .where(latest.c.body_type.is_not(None))
+            .group_by(latest.c.body_type)
+            .order_by(func.count().desc(), latest.c.body_type)
             .limit(OPTION_LIMIT)
         )
     ]
