@@ -22,6 +22,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cdp.auth.permissions import Permission, allows
 from cdp.auth.service import create_source
 from cdp.demo import catalogue
 from cdp.demo.catalogue import CHOICE_STEPS, CURRENCY, Model, OptionPack, Selection
@@ -29,8 +30,17 @@ from cdp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cdp.identity.identifiers import Identifier, normalise_email, normalise_phone
 from cdp.identity.repository import owners_of
 from cdp.identity.service import attach_identifier
-from cdp.leads.service import add_note
-from cdp.models import Configuration, Identity, Note, ProfileSearch, Source, TabletSession
+from cdp.leads.repository import open_leads_by_profile
+from cdp.leads.service import add_note, create_lead
+from cdp.models import (
+    Configuration,
+    Identity,
+    Note,
+    ProfileSearch,
+    Source,
+    StaffUser,
+    TabletSession,
+)
 from cdp.profiles.repository import live_profile
 from ingest import taxonomy
 from ingest.service import SourceInfo, ingest
@@ -181,9 +191,33 @@ def finish_with_note(
         tablet_session_id=tablet.id,
         now=now,
     )
+    if note.interest_level in LEAD_WORTHY and not open_leads_by_profile(session, {profile_id}):
+        # A warm walk-in is a lead: it belongs in someone's follow-up list and the funnel.
+        user = session.get(StaffUser, user_id)
+        works_leads = user is not None and allows(user.role, Permission.LEADS)
+        model = tablet.selection.get("model")
+        create_lead(
+            session,
+            profile_id=profile_id,
+            channel="walk_in",
+            created_by_user_id=user_id,
+            model=_model_name(model) if isinstance(model, str) else None,
+            assigned_user_id=user_id if works_leads else None,
+            now=now,
+        )
     tablet.selection = {**tablet.selection, "noted": True}
     end_session(session, tablet, now=now)
     return stored
+
+
+LEAD_WORTHY = ("hot", "warm")
+
+
+def _model_name(code: str) -> str | None:
+    try:
+        return catalogue.model_by_code(code).name
+    except (KeyError, LookupError, ValueError, InvalidInput):
+        return None
 
 
 def customer_label(session: Session, profile_id: uuid.UUID | None) -> str | None:

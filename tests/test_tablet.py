@@ -27,6 +27,7 @@ from cdp.models import (
     Consent,
     Event,
     Identity,
+    Lead,
     Note,
     ProfileTrait,
     TabletSession,
@@ -332,6 +333,9 @@ def test_a_full_session_for_a_new_customer(
     }
     assert traits["first_name"] == "Sanne" and traits["email"] == "sanne.devries@example.nl"
     assert tablet_row(db, sid).ended_at is not None
+    # A hot walk-in is a lead, in the salesperson's own list.
+    [lead] = db.scalars(select(Lead).where(Lead.profile_id == pid)).all()
+    assert (lead.channel, lead.stage, lead.assigned_user_id) == ("walk_in", "new", note.user_id)
 
     done = page(staff.client.get(f"/showroom/tablet/{sid}/done"))
     assert done.find("form", action="/showroom/tablet/sessions") is not None  # next customer
