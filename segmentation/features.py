@@ -5,9 +5,12 @@ event (`CONFIGURATOR_EVENTS`: they used the configurator, on the web or on a sho
 except profiles that objected to profiling (tracking consent withdrawn). Events and other rows
 left on an absorbed profile count for the profile that absorbed it.
 
-How: a handful of set-based GROUP BY queries (`segmentation.repository`), each streamed in
-chunks, then numpy. No query per profile. Every feature is documented in docs/segments.md;
-`FEATURES` below is the same list in code, in column order.
+How: the per-profile aggregates of the events, kept in `segment_event_state` and brought up
+to date for the profiles whose events changed since the previous run (`repository.event_state`),
+a handful of set-based GROUP BY queries for the rest (`segmentation.repository`), then numpy.
+No query per profile, and no Python object per profile: ids travel as 16-byte strings in uuid
+order. Every feature is documented in docs/segments.md; `FEATURES` below is the same list in
+code, in column order.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.db import session_scope
@@ -94,27 +99,57 @@ _DAY = 86_400.0
 _WEEK = 7 * _DAY
 
 
+Ids = repo.Ids
+
+
+@dataclass(frozen=True)
+class MemberFacts:
+    """What segment summaries count, per matrix row, read with the features: saved
+    configurations (their row, and the index of their model, colour and body value in the lists
+    beside; -1 for none) and the rows whose e-mail consent in force is granted."""
+
+    configuration_rows: npt.NDArray[np.int64]
+    models: npt.NDArray[np.int64]
+    colours: npt.NDArray[np.int64]
+    bodies: npt.NDArray[np.int64]
+    model_names: list[str]
+    colour_names: list[str]
+    body_values: list[str]
+    email_rows: npt.NDArray[np.int64]
+
+
 @dataclass(frozen=True)
 class FeatureMatrix:
-    """Profiles (row order) and their features (float32, columns named by `columns`)."""
+    """Profiles (row order: `ids`, 16-byte profile ids in uuid order) and their features
+    (float32, columns named by `columns`)."""
 
-    profile_ids: list[uuid.UUID]
+    ids: Ids
     values: FloatMatrix
     columns: tuple[str, ...] = COLUMNS
     as_of: datetime = field(default_factory=utcnow)
     objecting: int = 0  # profiles with behaviour left out because they objected to profiling
     # Per feature: rows that had nothing to compute it from and got the overall mean.
     imputed: dict[str, int] = field(default_factory=dict)
+    facts: MemberFacts | None = None
+    # How the per-profile event aggregates were brought up to date (repository.event_state).
+    event_state: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.profile_ids)
+        return len(self.ids)
+
+    @cached_property
+    def profile_ids(self) -> list[uuid.UUID]:
+        return repo.as_uuids(self.ids)
 
     def column(self, name: str) -> FloatMatrix:
         return self.values[:, self.columns.index(name)]
 
     def row(self, profile_id: uuid.UUID) -> dict[str, float]:
-        """One profile's features by name (a linear search: for tests and checks)."""
-        index = self.profile_ids.index(profile_id)
+        """One profile's features by name."""
+        key = np.array([profile_id.bytes], dtype="S16")
+        index = int(np.searchsorted(self.ids, key)[0])
+        if index >= len(self.ids) or self.ids[index] != key[0]:
+            raise ValueError(f"{profile_id} is not in the matrix")
         row = self.values[index].tolist()
         return dict(zip(self.columns, row, strict=True))
 
@@ -138,33 +173,95 @@ def build_features(
     *,
     as_of: datetime | None = None,
     progress: Progress | None = None,
+    rebuild: bool = False,
 ) -> FeatureMatrix:
     """The feature matrix of every profile that can be clustered (see the module docstring).
 
-    Each query runs in a short session of its own, so a caller can record progress between
-    them (on SQLite a long read would hold the write lock). `as_of` is "now" for recency.
+    Each step runs in a short session of its own, so a caller can record progress between
+    them (on SQLite a session holds the write lock). `as_of` is "now" for recency and visits.
+    `rebuild` recomputes the kept event aggregates from every event, as the first run does.
     """
     as_of = as_of or utcnow()
     report = progress or (lambda _fraction, _stage: None)
+    start = repo.window_start(as_of)
 
     report(0.0, "reading merges and objections")
     with session_scope(factory) as session:
-        dialect = repo.dialect_name(session)
-        absorbed: dict[uuid.UUID, uuid.UUID] = {
-            pid: survivor
-            for pid, survivor in session.execute(repo.absorbed_profiles())
-            if survivor is not None
-        }
-        objecting = {absorbed.get(pid, pid) for pid in session.scalars(repo.objecting_profiles())}
+        absorbed_ids, survivors = repo.read_columns(
+            session, repo.absorbed_profiles(), ("uuid", "uuid")
+        )
+        objecting_ids = repo.read_ids(session, repo.objecting_profiles())
+    merges = _Merges(absorbed_ids, survivors)
 
     report(0.05, "aggregating configurator events")
-    event_ids, events = _fetch(
-        factory, repo.event_aggregates(dialect, as_of=as_of), len(repo.EVENT_COLUMNS)
+    with session_scope(factory) as session:
+        state, how, write_state = repo.event_state(session, start=start, rebuild=rebuild)
+    writing = _in_background(factory, write_state)
+    try:
+        report(0.7, "reading configurations, leads, notes, appointments and consents")
+        with session_scope(factory) as session:
+            configured = repo.read_configurations(session)
+            leads = repo.read_columns(session, repo.lead_stages(), ("uuid", "float8"))
+            notes = repo.read_columns(session, repo.note_flags(), ("uuid", "float8", "float8"))
+            drives = repo.read_columns(session, repo.test_drive_appointments(), ("uuid", "float8"))
+            emails = repo.read_ids(session, repo.email_consent_granted())
+        matrix = _matrix(
+            as_of, state, merges, objecting_ids, configured, leads, notes, drives, emails, report
+        )
+    except BaseException:
+        if writing is not None:
+            wait([writing])  # not left behind; its own error, if any, comes second
+        raise
+    if writing is not None:
+        writing.result()  # the state written (or its error raised) before the run goes on
+    return replace(matrix, event_state=how)
+
+
+def _in_background(
+    factory: sessionmaker[Session], work: repo.StateWriter | None
+) -> Future[None] | None:
+    """Run `work` in a session of its own: in a thread when the factory's sessions have their
+    own connections (a pool), else here and now."""
+    if work is None:
+        return None
+
+    def run() -> None:
+        with session_scope(factory) as session:
+            work(session)
+
+    if not isinstance(factory.kw.get("bind"), Engine):
+        run()
+        return None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-state") as pool:
+        future = pool.submit(run)
+        pool.shutdown(wait=False)
+    return future
+
+
+def _matrix(
+    as_of: datetime,
+    state: repo.EventState,
+    merges: _Merges,
+    objecting_ids: Ids,
+    configured: tuple[Ids, repo.Coded, repo.Coded, repo.Coded],
+    leads: Sequence[npt.NDArray[Any]],
+    notes: Sequence[npt.NDArray[Any]],
+    drives: Sequence[npt.NDArray[Any]],
+    emails: Ids,
+    report: Progress,
+) -> FeatureMatrix:
+    start = repo.window_start(as_of)
+
+    report(0.9, "computing features")
+    days_low, days_high = repo.visit_days(state, start)
+    fold = ["sum"] * 5 + ["max", "min", "max"]
+    ids, folded = merges.fold(
+        state.ids,
+        [*(state.floats[:, i] for i in range(len(repo.STATE_FLOATS))), days_low, days_high],
+        [*fold, "or", "or"],
     )
-    fold = {name: "sum" for name in repo.EVENT_COLUMNS}
-    fold.update(steps_reached="max", first_at="min", last_at="max")
-    event_ids, events = _fold(event_ids, events, absorbed, [fold[n] for n in repo.EVENT_COLUMNS])
-    ev = {name: events[:, i] for i, name in enumerate(repo.EVENT_COLUMNS)}
+    ev = dict(zip(repo.STATE_FLOATS, folded[: len(repo.STATE_FLOATS)], strict=True))
+    visits = np.bitwise_count(folded[-2]).astype(np.float64) + np.bitwise_count(folded[-1])
     for pack, fields in (
         ("activity_pack", repo.ACTIVITY_PACK),
         ("interest_pack", repo.INTEREST_PACK),
@@ -172,22 +269,21 @@ def build_features(
         ("action_pack", repo.ACTION_PACK),
     ):
         counts = repo.unpack(ev.pop(pack))
-        ev.update({field: counts[:, i] for i, field in enumerate(fields)})
+        ev.update({name: counts[:, i] for i, name in enumerate(fields)})
     ev["price_sum"], ev["price_n"] = repo.unpack_price(ev.pop("price_pack"))
     active = ev["configurator_events"] > 0
-    objected = np.fromiter((pid in objecting for pid in event_ids), bool, len(event_ids))
+    objected = np.isin(ids, merges.live(objecting_ids))
     keep = active & ~objected
-    profile_ids = [pid for pid, kept in zip(event_ids, keep.tolist(), strict=True) if kept]
+    ids = ids[keep]
     ev = {name: column[keep] for name, column in ev.items()}
-    del events, counts
-    position = {pid: i for i, pid in enumerate(profile_ids)}
-    n = len(profile_ids)
+    visits = visits[keep]
+    n = len(ids)
 
-    report(0.8, "reading configurations, leads, notes and appointments")
-    saved = _aligned(factory, repo.configuration_counts(), ["sum"], absorbed, position)
-    stage = _aligned(factory, repo.lead_stages(), ["max"], absorbed, position)
-    notes = _aligned(factory, repo.note_flags(), ["max", "max"], absorbed, position)
-    drives = _aligned(factory, repo.test_drive_appointments(), ["sum"], absorbed, position)
+    config_ids = merges.live(configured[0])
+    saved = _aligned(ids, config_ids, [np.ones(len(config_ids))], ["sum"])
+    stage = _aligned(ids, merges.live(leads[0]), leads[1:], ["max"])
+    flags = _aligned(ids, merges.live(notes[0]), notes[1:], ["max", "max"])
+    booked = _aligned(ids, merges.live(drives[0]), drives[1:], ["sum"])
 
     imputed: dict[str, int] = {}
     columns: dict[str, npt.NDArray[np.float64]] = {}
@@ -203,18 +299,18 @@ def build_features(
     columns["electric_share"] = _ratio(ev["electric"], ev["fuel_known"])
     columns["steps_reached"] = ev["steps_reached"]
     columns["configurator_events"] = ev["configurator_events"]
-    columns["saved_configurations"] = saved[:, 0]
-    visits = np.maximum(ev["visits"], 1.0)
+    columns["saved_configurations"] = saved[0]
+    sessions = np.maximum(visits, 1.0)
     first, last = ev["first_at"], ev["last_at"]
-    columns["sessions"] = visits
+    columns["sessions"] = sessions
     columns["recency_days"] = np.maximum(as_of.timestamp() - last, 0.0) / _DAY
-    columns["frequency_per_week"] = visits / np.maximum((last - first) / _WEEK, 1.0)
+    columns["frequency_per_week"] = sessions / np.maximum((last - first) / _WEEK, 1.0)
     columns["showroom_visits"] = ev["showroom_visits"]
-    columns["test_drive"] = _yes(ev[taxonomy.TEST_DRIVE_REQUESTED] + drives[:, 0])
-    columns["finance_interest"] = _yes(ev[taxonomy.FINANCE_CALCULATED] + notes[:, 0])
-    columns["trade_in_interest"] = _yes(ev[taxonomy.TRADE_IN_VALUED] + notes[:, 1])
+    columns["test_drive"] = _yes(ev[taxonomy.TEST_DRIVE_REQUESTED] + booked[0])
+    columns["finance_interest"] = _yes(ev[taxonomy.FINANCE_CALCULATED] + flags[0])
+    columns["trade_in_interest"] = _yes(ev[taxonomy.TRADE_IN_VALUED] + flags[1])
     columns["quote_requested"] = _yes(ev[taxonomy.QUOTE_REQUESTED])
-    columns["lead_stage"] = stage[:, 0]
+    columns["lead_stage"] = stage[0]
 
     values = np.empty((n, len(COLUMNS)), dtype=np.float32)
     for i, name in enumerate(COLUMNS):
@@ -227,74 +323,102 @@ def build_features(
         values[:, i] = feature
     report(1.0, "features ready")
     return FeatureMatrix(
-        profile_ids=profile_ids,
+        ids=ids,
         values=values,
         as_of=as_of,
         objecting=int((active & objected).sum()),
         imputed=imputed,
+        facts=_member_facts(ids, config_ids, configured[1:], merges.live(emails)),
     )
 
 
-def _fetch(
-    factory: sessionmaker[Session], statement: Select[Any], width: int
-) -> tuple[list[uuid.UUID], npt.NDArray[np.float64]]:
-    """A (profile_id, number, ...) query's ids, and its numbers as one float64 block."""
-    ids: list[uuid.UUID] = []
-    blocks: list[npt.NDArray[np.float64]] = []
-    with session_scope(factory) as session:
-        repo.tune_for_aggregates(session)
-        for rows in repo.stream(session, statement):
-            ids.extend(row[0] for row in rows)
-            blocks.append(np.array([row[1:] for row in rows], dtype=np.float64))
-    if not blocks:
-        return ids, np.zeros((0, width))
-    return ids, np.concatenate(blocks)
+class _Merges:
+    """Absorbed profiles and the live profiles they resolve to, for folding rows keyed by the
+    raw profile id of a table into their live profile."""
 
+    def __init__(self, absorbed: Ids, survivors: Ids) -> None:
+        order = np.argsort(absorbed, kind="stable")
+        self.absorbed = absorbed[order]
+        self.survivors = survivors[order]
 
-def _fold(
-    ids: list[uuid.UUID],
-    values: npt.NDArray[np.float64],
-    absorbed: dict[uuid.UUID, uuid.UUID],
-    how: Sequence[str],
-) -> tuple[list[uuid.UUID], npt.NDArray[np.float64]]:
-    """Rows of absorbed profiles added into their survivor's row ("sum", "min" or "max")."""
-    if not absorbed or not any(pid in absorbed for pid in ids):
-        return ids, values
-    live = [absorbed.get(pid, pid) for pid in ids]
-    first: dict[uuid.UUID, int] = {}
-    duplicates: list[tuple[int, int]] = []
-    for i, pid in enumerate(live):
-        at = first.setdefault(pid, i)
-        if at != i:
-            duplicates.append((at, i))
-    for into, row in duplicates:
-        for column, rule in enumerate(how):
-            a, b = values[into, column], values[row, column]
-            values[into, column] = a + b if rule == "sum" else (min if rule == "min" else max)(a, b)
-    if not duplicates:
-        return live, values
-    dropped = np.zeros(len(live), dtype=bool)
-    dropped[[row for _into, row in duplicates]] = True
-    return [pid for pid, gone in zip(live, dropped.tolist(), strict=True) if not gone], values[
-        ~dropped
-    ]
+    def live(self, ids: Ids) -> Ids:
+        """Each id, or the live profile it was absorbed into."""
+        if not len(self.absorbed) or not len(ids):
+            return ids
+        at = np.minimum(np.searchsorted(self.absorbed, ids), len(self.absorbed) - 1)
+        found = self.absorbed[at] == ids
+        if not found.any():
+            return ids
+        live = ids.copy()
+        live[found] = self.survivors[at[found]]
+        return live
+
+    def fold(
+        self, ids: Ids, columns: Sequence[npt.NDArray[Any]], how: Sequence[str]
+    ) -> tuple[Ids, list[npt.NDArray[Any]]]:
+        """Rows resolved to their live profile, in id order, one per profile: rows of the
+        same profile combined by "sum", "min", "max" or "or" (bitwise)."""
+        live = self.live(ids)
+        order = np.argsort(live, kind="stable")
+        live = live[order]
+        columns = [column[order] for column in columns]
+        first = np.ones(len(live), dtype=bool)
+        first[1:] = live[1:] != live[:-1]
+        if first.all():
+            return live, columns
+        starts = np.flatnonzero(first)
+        reduce = {
+            "sum": np.add,
+            "min": np.minimum,
+            "max": np.maximum,
+            "or": np.bitwise_or,
+        }
+        return live[starts], [
+            reduce[rule].reduceat(column, starts) for column, rule in zip(columns, how, strict=True)
+        ]
 
 
 def _aligned(
-    factory: sessionmaker[Session],
-    statement: Select[Any],
-    how: Sequence[str],
-    absorbed: dict[uuid.UUID, uuid.UUID],
-    position: dict[uuid.UUID, int],
-) -> npt.NDArray[np.float64]:
-    """A per-profile query's numbers in the matrix's row order (zeros where it has no row)."""
-    ids, values = _fetch(factory, statement, len(how))
-    ids, values = _fold(ids, values, absorbed, how)
-    aligned = np.zeros((len(position), len(how)), dtype=np.float64)
-    rows = np.fromiter((position.get(pid, -1) for pid in ids), np.int64, len(ids))
-    found = rows >= 0
-    aligned[rows[found]] = values[found]
+    ids: Ids, other: Ids, columns: Sequence[npt.NDArray[Any]], how: Sequence[str]
+) -> list[npt.NDArray[np.float64]]:
+    """Per-profile values (rows keyed by live profile id, any order, repeats combined by `how`)
+    in the matrix's row order, zeros where a profile has none."""
+    other, columns = _Merges(other[:0], other[:0]).fold(other, columns, how)
+    at = np.minimum(np.searchsorted(ids, other), max(len(ids) - 1, 0))
+    found = (ids[at] == other) if len(ids) else np.zeros(len(other), dtype=bool)
+    aligned = []
+    for column in columns:
+        out = np.zeros(len(ids), dtype=np.float64)
+        out[at[found]] = column[found]
+        aligned.append(out)
     return aligned
+
+
+def _rows_of(ids: Ids, other: Ids) -> npt.NDArray[np.int64]:
+    """The matrix row of each id, -1 for ids not in the matrix."""
+    if not len(ids):
+        return np.full(len(other), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(ids, other), len(ids) - 1)
+    return np.where(ids[at] == other, at, -1).astype(np.int64)
+
+
+def _member_facts(
+    ids: Ids, config_ids: Ids, coded: Sequence[repo.Coded], email_ids: Ids
+) -> MemberFacts:
+    rows = _rows_of(ids, config_ids)
+    member = rows >= 0
+    (models, model_names), (colours, colour_names), (bodies, body_values) = coded
+    email_rows = _rows_of(ids, email_ids)
+    return MemberFacts(
+        configuration_rows=rows[member],
+        models=models[member],
+        colours=colours[member],
+        bodies=bodies[member],
+        model_names=model_names,
+        colour_names=colour_names,
+        body_values=body_values,
+        email_rows=np.unique(email_rows[email_rows >= 0]),
+    )
 
 
 def _ratio(

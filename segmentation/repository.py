@@ -5,21 +5,27 @@ The feature queries are set-based: each is one GROUP BY over a whole table, keye
 numpy, which is cheaper than joining every event to its profile). They are written in
 SQLAlchemy Core for both databases; where PostgreSQL needs another form to be fast at a million
 profiles (lookups in a constant jsonb object, day bitmaps, COPY to stream rows) or has other
-functions (a JSON value's type, epoch seconds), a small helper chooses by dialect. The event
-pass is tuned for PostgreSQL's costs: see `event_aggregates` and docs/segments.md.
+functions (a JSON value's type, epoch seconds), a small helper chooses by dialect.
+
+The events are not read by every run: their per-profile aggregates are kept in
+`segment_event_state` and a run recomputes only the profiles whose events changed since the
+previous one (`event_state`). The aggregates are tuned for PostgreSQL's costs: see
+`_aggregate_columns` and docs/segments.md.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import psycopg
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -36,12 +42,13 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import BIT, JSONB
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, aliased
 
 from cdp.demo import catalogue
@@ -54,10 +61,15 @@ from cdp.models import (
     Note,
     Profile,
     Segment,
+    SegmentEventChange,
+    SegmentEventState,
+    SegmentEventStateInfo,
     SegmentMembership,
     SegmentRun,
+    utcnow,
 )
 from ingest import taxonomy
+from segmentation import pgcopy
 
 # --- the feature queries ---------------------------------------------------------------------
 
@@ -129,18 +141,25 @@ ACTION_PACK = (
     taxonomy.TEST_DRIVE_REQUESTED,
 )
 PRICE_COUNT = 2**40  # added per priced event: a price sum below it, the count above
-# Column order of `event_aggregates`, after profile_id.
-EVENT_COLUMNS = (
+# The columns of `segment_event_state` after profile_id, in order: what `event_aggregates`
+# selects per profile. The first eight are floats, then the two day bitmaps and their window.
+STATE_COLUMNS = (
     "activity_pack",
     "interest_pack",
     "body_pack",
     "action_pack",
     "price_pack",
     "steps_reached",
-    "visits",
     "first_at",
     "last_at",
+    "days_low",
+    "days_high",
+    "window_start",
 )
+STATE_FLOATS = STATE_COLUMNS[:8]
+STATE_KINDS: tuple[pgcopy.Kind, ...] = ("uuid",) + ("float8",) * 8 + ("int8", "int8", "int4")
+# Bump when what the state holds changes in a way its SQL does not show.
+STATE_FORMAT = 1
 # Events that carry the configured car's running price.
 PRICED_EVENTS = (
     taxonomy.CONFIGURATION_STARTED,
@@ -151,19 +170,27 @@ PRICED_EVENTS = (
 )
 # A showroom visit is a tablet session, which starts a configuration or loads a saved one.
 VISIT_STARTS = (taxonomy.CONFIGURATION_STARTED, taxonomy.CONFIGURATION_LOADED)
-# Visits are distinct UTC days with configurator events within this many days before the run:
-# on PostgreSQL two 63-bit day bitmaps per profile (bit_or), because a DISTINCT aggregate, or
-# grouping by day, makes it sort or hash every event (3-4 times slower).
+# Visits are distinct UTC days with configurator events in the VISIT_WINDOW_DAYS days up to the
+# run's: per profile two 63-bit day bitmaps (days_low: the window's first 63 days, days_high:
+# the next 63), so a later run can shift them to its own window (`visit_days`). On PostgreSQL
+# bit_or, because a DISTINCT aggregate, or grouping by day, makes it sort or hash every event
+# (3-4 times slower); on SQLite sum(DISTINCT power of two), which is the same.
 VISIT_WINDOW_DAYS = 126
+HALF_WINDOW = VISIT_WINDOW_DAYS // 2
+EPOCH = date(1970, 1, 1)
+# A run that finds more changed profiles than this share of the state (and more than
+# REBUILD_ABOVE_PROFILES) rebuilds it from every event in one pass, instead of recomputing them
+# one by one (about 0.2 ms each at a million profiles, against 1.5 µs per event for the pass).
+REBUILD_ABOVE_SHARE = 0.2
+REBUILD_ABOVE_PROFILES = 50_000
 
 
 def unpack(packed: npt.NDArray[np.float64], fields: int = PACK_FIELDS) -> npt.NDArray[np.float64]:
     """The counts in packed sums: (n,) -> (n, fields)."""
     out = np.empty((len(packed), fields), dtype=np.float64)
-    rest = np.floor(packed)
+    whole = np.floor(packed).astype(np.int64)  # exact: the sums are integers below 2**63
     for i in range(fields):
-        out[:, i] = np.mod(rest, 2**PACK_BITS)
-        rest = np.floor(rest / 2**PACK_BITS)
+        out[:, i] = (whole >> (PACK_BITS * i)) & (2**PACK_BITS - 1)
     return out
 
 
@@ -309,27 +336,42 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
 
 
-def _visit_days(dialect: str, window_start: date) -> ColumnElement[Any]:
-    """How many distinct UTC days in the window have an event."""
-    in_window = Event.occurred_at >= datetime.combine(window_start, time(), UTC)
-    if dialect != "postgresql":
-        return func.count(func.distinct(case((in_window, func.date(Event.occurred_at)))))
-    # The session's time zone is UTC (tune_for_aggregates), so ::date is the UTC day.
-    offset = cast(Event.occurred_at, Date) - cast(literal(window_start), Date)
-    half = VISIT_WINDOW_DAYS // 2
+def window_start(as_of: datetime) -> date:
+    """The first day (UTC) of the visit window of a run asked for at `as_of`."""
+    return as_of.astimezone(UTC).date() - timedelta(days=VISIT_WINDOW_DAYS - 1)
+
+
+def day_number(day: date) -> int:
+    return (day - EPOCH).days
+
+
+def _day_bits(dialect: str, start: date) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """The two day bitmaps of the window starting at `start` (see VISIT_WINDOW_DAYS)."""
+    if dialect == "postgresql":
+        # The session's time zone is UTC (tune_for_aggregates), so ::date is the UTC day.
+        offset: ColumnElement[Any] = cast(Event.occurred_at, Date) - cast(literal(start), Date)
+    else:
+        offset = cast(
+            func.julianday(func.date(Event.occurred_at)) - func.julianday(start.isoformat()),
+            Integer,
+        )
     one = cast(literal(1), BigInteger)
-    low = case((and_(in_window, offset < half), one.op("<<")(offset)), else_=0)
-    high = case((and_(in_window, offset >= half), one.op("<<")(offset - half)), else_=0)
+    low = case((and_(offset >= 0, offset < HALF_WINDOW), one.op("<<")(offset)), else_=0)
+    high = case(
+        (
+            and_(offset >= HALF_WINDOW, offset < VISIT_WINDOW_DAYS),
+            one.op("<<")(offset - HALF_WINDOW),
+        ),
+        else_=0,
+    )
+    if dialect == "postgresql":
+        return func.bit_or(low), func.bit_or(high)
+    return func.sum(low.distinct()), func.sum(high.distinct())
 
-    def days(bits: ColumnElement[Any]) -> ColumnElement[Any]:
-        return func.bit_count(cast(func.bit_or(bits), BIT(64)))
 
-    return days(low) + days(high)
-
-
-def event_aggregates(dialect: str, *, as_of: datetime) -> Select[Any]:
-    """Per profile, in one pass over the configurator events: configurator attention, the cars
-    looked at, depth, money, visit days, showroom visits, first and last event.
+def _aggregate_columns(dialect: str, start: date) -> list[ColumnElement[Any]]:
+    """Per profile, over its configurator events: configurator attention, the cars looked at,
+    depth, money, showroom visits, first and last event, visit days (STATE_COLUMNS order).
 
     Every aggregate costs about 0.1 µs per event and every JSON property read about as much
     again, so counts are packed (see PACK_BITS) and properties are read only on the events
@@ -346,28 +388,47 @@ def event_aggregates(dialect: str, *, as_of: datetime) -> Select[Any]:
     # The price and how many events carried one, in one sum: count * 2**40 + total.
     count_one = cast(literal(PRICE_COUNT), Float)
     price = _when(PRICED_EVENTS, _json_number("total_price", dialect) + count_one)
-    window_start = as_of.astimezone(UTC).date() - timedelta(days=VISIT_WINDOW_DAYS - 1)
-    aggregates: dict[str, ColumnElement[Any]] = {
+    days_low, days_high = _day_bits(dialect, start)
+    floats: dict[str, ColumnElement[Any]] = {
         "activity_pack": func.sum(activity),
         "interest_pack": func.sum(_pack(_interest(dialect), INTEREST_PACK)),
         "body_pack": func.sum(_pack(_body_group(dialect), BODY_PACK)),
         "action_pack": func.sum(_pack(Event.name, ACTION_PACK)),
         "price_pack": func.coalesce(func.sum(price), cast(literal(0), Float)),
         "steps_reached": func.max(_step_rank(dialect)),
-        "visits": _visit_days(dialect, window_start),
         "first_at": _epoch(func.min(Event.occurred_at), dialect),
         "last_at": _epoch(func.max(Event.occurred_at), dialect),
     }
+    return [
+        *(cast(floats[name], Float).label(name) for name in STATE_FLOATS),
+        cast(days_low, BigInteger).label("days_low"),
+        cast(days_high, BigInteger).label("days_high"),
+        cast(literal(day_number(start)), Integer).label("window_start"),
+    ]
+
+
+def _counted_events() -> tuple[ColumnElement[bool], ...]:
+    return Event.type == "track", Event.name.in_(taxonomy.KNOWN_EVENTS)
+
+
+def event_aggregates(dialect: str, *, start: date) -> Select[Any]:
+    """`segment_event_state`'s rows computed from the events, for every profile with a
+    configurator event (track events named in the taxonomy), for the window from `start`."""
     return (
-        select(Event.profile_id, *(cast(aggregates[name], Float) for name in EVENT_COLUMNS))
-        .where(Event.type == "track", Event.name.in_(taxonomy.KNOWN_EVENTS))
+        select(Event.profile_id, *_aggregate_columns(dialect, start))
+        .where(*_counted_events())
         .group_by(Event.profile_id)
     )
 
 
-def configuration_counts() -> Select[Any]:
-    return select(Configuration.profile_id, cast(func.count(), Float)).group_by(
-        Configuration.profile_id
+def configurations() -> Select[Any]:
+    """Saved configurations: profile, model and colour (trimmed), and the body type or model in
+    lower case (`_body_type` in the service names its body)."""
+    return select(
+        Configuration.profile_id.label("profile_id"),
+        func.trim(cast(Configuration.model, String)).label("model"),
+        func.trim(cast(Configuration.colour, String)).label("colour"),
+        func.lower(func.coalesce(Configuration.body_type, Configuration.model)).label("body"),
     )
 
 
@@ -388,7 +449,11 @@ def note_flags() -> Select[Any]:
 def test_drive_appointments() -> Select[Any]:
     return (
         select(Appointment.profile_id, cast(func.count(), Float))
-        .where(Appointment.kind == "test_drive", Appointment.status != "cancelled")
+        .where(
+            Appointment.profile_id.is_not(None),
+            Appointment.kind == "test_drive",
+            Appointment.status != "cancelled",
+        )
         .group_by(Appointment.profile_id)
     )
 
@@ -411,42 +476,355 @@ def objecting_profiles() -> Select[uuid.UUID]:
     )
 
 
+def email_consent_granted() -> Select[uuid.UUID]:
+    """Profiles whose e-mail consent in force is granted (the latest statement by time; of two
+    at the same time, the later recorded)."""
+    later = aliased(Consent)
+    return select(Consent.profile_id).where(
+        Consent.purpose == "email",
+        Consent.status == "granted",
+        ~exists().where(
+            later.profile_id == Consent.profile_id,
+            later.purpose == "email",
+            or_(
+                later.stated_at > Consent.stated_at,
+                and_(later.stated_at == Consent.stated_at, later.id > Consent.id),
+            ),
+        ),
+    )
+
+
 def absorbed_profiles() -> Select[uuid.UUID, uuid.UUID | None]:
     """Every absorbed profile and the live profile it resolves to (merges keep this flat)."""
     return select(Profile.id, Profile.merged_into_id).where(Profile.merged_into_id.is_not(None))
 
 
-def stream(
-    session: Session, statement: Select[Any], *, chunk: int = 20_000
-) -> Iterator[list[tuple[Any, ...]]]:
-    """A (profile_id, number, ...) query's rows in chunks, with flat memory.
+# --- reading rows into numpy -------------------------------------------------------------------
+Ids = npt.NDArray[np.bytes_]  # profile ids as 16-byte strings (sorted: uuid order)
 
-    On PostgreSQL through `COPY (query) TO STDOUT` in the binary format: it streams like a
-    server-side cursor, but unlike a cursor it may use a parallel plan, and it is not planned for
-    the first rows (a cursor made the event aggregate walk the event index, 15 times slower).
-    """
-    if dialect_name(session) != "postgresql":
-        result = session.execute(statement, execution_options={"yield_per": chunk})
-        for partition in result.partitions():
-            yield [tuple(row) for row in partition]
-        return
+
+def _sql(session: Session, statement: Any) -> str:
     # Only constants of this module are rendered inline: no user input reaches this SQL.
-    sql = statement.compile(
-        dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+    return str(
+        statement.compile(
+            dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+        )
     )
-    types = ["uuid"] + ["float8"] * (len(statement.selected_columns) - 1)
+
+
+def _raw(session: Session) -> psycopg.Connection[Any]:
     raw = session.connection().connection.driver_connection
-    assert raw is not None
-    with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)") as copy:
-        copy.set_types(types)
-        rows: list[tuple[Any, ...]] = []
-        for row in copy.rows():
-            rows.append(row)
-            if len(rows) >= chunk:
-                yield rows
-                rows = []
-        if rows:
-            yield rows
+    assert isinstance(raw, psycopg.Connection)
+    return raw
+
+
+def _ids_of(values: Sequence[uuid.UUID]) -> Ids:
+    return np.frombuffer(b"".join(value.bytes for value in values), dtype="S16").copy()
+
+
+def as_uuids(ids: Ids) -> list[uuid.UUID]:
+    raw = np.ascontiguousarray(ids, dtype="S16").tobytes()
+    return [uuid.UUID(bytes=raw[i : i + 16]) for i in range(0, len(raw), 16)]
+
+
+def read_columns(
+    session: Session, statement: Any, kinds: Sequence[pgcopy.Kind]
+) -> list[npt.NDArray[Any]]:
+    """A query's columns as numpy arrays: ids as 16-byte strings, float8 as float64, integers as
+    int64. The query selects no NULLs (NULL numbers become NaN on SQLite).
+
+    On PostgreSQL through `COPY (query) TO STDOUT` in the binary format, parsed with one numpy
+    structured dtype (`segmentation.pgcopy`): it streams like a server-side cursor, but unlike a
+    cursor it may use a parallel plan, and it is not planned for the first rows (a cursor made
+    the event aggregate walk the event index, 15 times slower).
+    """
+    if dialect_name(session) == "postgresql":
+        with _raw(session).cursor() as cursor:
+            rows = pgcopy.copy_out(cursor, _sql(session, statement), kinds)
+        return [pgcopy.column(rows, i, kind) for i, kind in enumerate(kinds)]
+    result = session.execute(statement).all()
+    columns: list[npt.NDArray[Any]] = []
+    for i, kind in enumerate(kinds):
+        values = [row[i] for row in result]
+        if kind == "uuid":
+            columns.append(_ids_of(values))
+        elif kind == "float8":
+            columns.append(np.array(values, dtype=np.float64).reshape(-1))
+        else:
+            columns.append(np.array(values, dtype=np.int64).reshape(-1))
+    return columns
+
+
+def read_ids(session: Session, statement: Any) -> Ids:
+    ids: Ids = read_columns(session, statement, ("uuid",))[0]
+    return ids
+
+
+Coded = tuple[npt.NDArray[np.int64], list[str]]  # per row an index into the names, -1: none
+
+
+def read_configurations(session: Session) -> tuple[Ids, Coded, Coded, Coded]:
+    """`configurations()`: the profile ids, and the models, colours and body values coded (the
+    same value, the same index; NULL and empty: -1)."""
+    if dialect_name(session) != "postgresql":
+        found = session.execute(configurations()).all()
+        model, colour, body = (_coded([row[i] for row in found]) for i in (1, 2, 3))
+        return _ids_of([row[0] for row in found]), model, colour, body
+    # Strings have no fixed width, and a Python object per row costs more than reading it: the
+    # values are coded on the server, by their position among a snapshot's distinct values
+    # (a temporary copy, so the names read and the codes agree).
+    names = ("model", "colour", "body")
+    session.execute(text("DROP TABLE IF EXISTS segment_configured"))
+    session.execute(
+        text(f"CREATE TEMPORARY TABLE segment_configured AS {_sql(session, configurations())}")
+    )
+
+    def distinct(name: str) -> str:
+        return f"SELECT DISTINCT {name} FROM segment_configured WHERE {name} IS NOT NULL ORDER BY 1"
+
+    values = [list(session.scalars(text(distinct(name)))) for name in names]
+    codes = ", ".join(
+        f"coalesce(array_position(ARRAY({distinct(name)}), {name}), 0)::int4" for name in names
+    )
+    with _raw(session).cursor() as cursor:
+        rows = pgcopy.copy_out(
+            cursor,
+            f"SELECT profile_id, {codes} FROM segment_configured",
+            ("uuid", "int4", "int4", "int4"),
+        )
+    session.execute(text("DROP TABLE segment_configured"))
+    coded: list[Coded] = []
+    for i, known in enumerate(values, 1):
+        index = pgcopy.column(rows, i, "int4") - 1
+        empty = [position for position, value in enumerate(known) if not value]
+        if empty:
+            index[np.isin(index, empty)] = -1
+        coded.append((index, known))
+    return pgcopy.column(rows, 0, "uuid"), coded[0], coded[1], coded[2]
+
+
+def _coded(values: Sequence[str | None]) -> Coded:
+    index: dict[str, int] = {}
+    codes = np.fromiter(
+        (-1 if not value else index.setdefault(value, len(index)) for value in values),
+        dtype=np.int64,
+        count=len(values),
+    )
+    return codes, list(index)
+
+
+# --- the per-profile event aggregates ----------------------------------------------------------
+@dataclass(frozen=True)
+class EventState:
+    """`segment_event_state`'s rows, in profile id order."""
+
+    ids: Ids
+    floats: npt.NDArray[np.float64]  # (n, 8): STATE_FLOATS
+    days_low: npt.NDArray[np.int64]
+    days_high: npt.NDArray[np.int64]
+    window_start: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def of(cls, columns: Sequence[npt.NDArray[Any]]) -> EventState:
+        ids = columns[0]
+        order = np.argsort(ids, kind="stable")
+        return cls(
+            ids=ids[order],
+            floats=np.stack([column[order] for column in columns[1:9]], axis=1).astype(np.float64)
+            if len(ids)
+            else np.zeros((0, len(STATE_FLOATS))),
+            days_low=columns[9][order].astype(np.int64),
+            days_high=columns[10][order].astype(np.int64),
+            window_start=columns[11][order].astype(np.int64),
+        )
+
+
+def state_version(session: Session) -> str:
+    """Which definition of the aggregates: a hash of their SQL on this database."""
+    sql = _sql(session, event_aggregates(dialect_name(session), start=EPOCH))
+    return hashlib.sha256(f"{STATE_FORMAT}\n{sql}".encode()).hexdigest()
+
+
+StateWriter = Callable[[Session], None]
+
+
+def event_state(
+    session: Session, *, start: date, rebuild: bool = False
+) -> tuple[EventState, dict[str, Any], StateWriter | None]:
+    """The per-profile event aggregates, brought up to date for a run whose visit window starts
+    at `start`, what it took, and what is left to write. Commits (the caller's session goes on
+    in a new transaction).
+
+    While the state is complete and of this version, only the profiles whose events changed
+    since (`segment_event_change`, written by triggers on `event`) and the rows that cannot be
+    shifted to this window (computed for a later window, or with events after theirs) are
+    recomputed from their events, in one statement; else (when many changed, see
+    REBUILD_ABOVE_SHARE, or when asked to) the state is rebuilt from every event. A rebuild on
+    PostgreSQL returns the writing of the state as a function of a session of its own, for the
+    caller to run (and commit) while it does something else: until it is done, the state is
+    marked incomplete, and nothing else reads it.
+    """
+    tune_for_aggregates(session)
+    version = state_version(session)
+    info = session.get(SegmentEventStateInfo, 1)
+    if info is not None and info.version == version and not rebuild:
+        changed = (
+            session.scalar(select(func.count(func.distinct(SegmentEventChange.profile_id)))) or 0
+        )
+        if changed <= max(REBUILD_ABOVE_SHARE * info.profiles, REBUILD_ABOVE_PROFILES):
+            recomputed = _refresh_state(session, start)
+            state = EventState.of(read_columns(session, _state_rows(), STATE_KINDS))
+            session.commit()
+            return state, {"rebuilt": False, "changed": changed, "recomputed": recomputed}, None
+    state, write = _rebuild_state(session, start, version)
+    session.commit()
+    return state, {"rebuilt": True, "changed": None, "recomputed": len(state)}, write
+
+
+def _state_rows() -> Select[Any]:
+    return select(
+        SegmentEventState.profile_id,
+        *(getattr(SegmentEventState, name) for name in STATE_COLUMNS),
+    )
+
+
+def _stale_rows(start: date) -> ColumnElement[bool]:
+    """Rows a run with this window cannot shift: computed for a later window, or with an event
+    after their window's end (its day is in no bitmap)."""
+    state = SegmentEventState
+    return or_(
+        state.window_start > day_number(start),
+        state.last_at >= cast(state.window_start + VISIT_WINDOW_DAYS, Float) * 86400,
+    )
+
+
+def _rebuild_state(
+    session: Session, start: date, version: str
+) -> tuple[EventState, StateWriter | None]:
+    """Every profile's aggregates from every event. First, in a transaction of its own: the
+    state is marked incomplete (no info row: if this run dies, the next one rebuilds) and the
+    changes noted so far are dropped (what changes from here on is noted again, and recomputing
+    a profile twice is harmless). Then the events are read, in a plain read; only the writing
+    holds the table (merges and erasures never wait for the read)."""
+    session.execute(delete(SegmentEventStateInfo))
+    session.execute(delete(SegmentEventChange))
+    names = ["profile_id", *STATE_COLUMNS]
+    if dialect_name(session) != "postgresql":  # one writer at a time: all in one transaction
+        session.execute(delete(SegmentEventState))
+        session.execute(
+            insert(SegmentEventState).from_select(names, event_aggregates("sqlite", start=start))
+        )
+        _state_complete(session, version)
+        return EventState.of(read_columns(session, _state_rows(), STATE_KINDS)), None
+    session.commit()
+    tune_for_aggregates(session)
+    with _raw(session).cursor() as cursor:
+        rows = pgcopy.copy_out(
+            cursor, _sql(session, event_aggregates("postgresql", start=start)), STATE_KINDS
+        )
+    rows = rows[np.argsort(rows["c0"], kind="stable")]  # the primary key's order
+    state = EventState.of([pgcopy.column(rows, i, kind) for i, kind in enumerate(STATE_KINDS)])
+
+    def write(writer: Session) -> None:
+        writer.execute(text("TRUNCATE segment_event_state"))
+        with _raw(writer).cursor() as cursor:
+            pgcopy.copy_in(cursor, SegmentEventState.__tablename__, names, rows)
+        _state_complete(writer, version)
+
+    return state, write
+
+
+def _state_complete(session: Session, version: str) -> None:
+    profiles = session.scalar(select(func.count()).select_from(SegmentEventState)) or 0
+    session.execute(delete(SegmentEventStateInfo))
+    session.add(SegmentEventStateInfo(id=1, version=version, built_at=utcnow(), profiles=profiles))
+    session.flush()
+
+
+def _refresh_state(session: Session, start: date) -> int:
+    """Recompute the changed and unshiftable profiles; how many."""
+    if dialect_name(session) == "postgresql":
+        with _raw(session).cursor() as cursor:
+            cursor.execute(_refresh_sql_pg(session, start))
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+    # SQLite: one writer at a time (BEGIN IMMEDIATE), so these statements see one state.
+    state, change = SegmentEventState, SegmentEventChange
+    session.execute(
+        insert(change).from_select(
+            ["profile_id"], select(state.profile_id).where(_stale_rows(start))
+        )
+    )
+    todo = select(change.profile_id)
+    recomputed = session.scalar(select(func.count(func.distinct(change.profile_id)))) or 0
+    session.execute(delete(state).where(state.profile_id.in_(todo)))
+    session.execute(
+        insert(state).from_select(
+            ["profile_id", *STATE_COLUMNS],
+            event_aggregates("sqlite", start=start).where(Event.profile_id.in_(todo)),
+        )
+    )
+    session.execute(delete(change))
+    return recomputed
+
+
+def _refresh_sql_pg(session: Session, start: date) -> str:
+    """One statement, so that the changes it takes and the events it reads are one snapshot: a
+    change committed meanwhile stays for the next run, with its events. Each profile is
+    recomputed by a LATERAL subquery, which walks ix_event_profile_occurred (the planner's
+    estimate of events per profile would otherwise pick a scan of every event)."""
+    per_profile = select(*_aggregate_columns("postgresql", start)).where(
+        *_counted_events(), Event.profile_id == literal_column("todo.profile_id")
+    )
+    stale = select(SegmentEventState.profile_id).where(_stale_rows(start))
+    columns = ", ".join(STATE_COLUMNS)
+    updates = ", ".join(f"{name} = excluded.{name}" for name in STATE_COLUMNS)
+    return f"""
+WITH changed AS (DELETE FROM segment_event_change RETURNING profile_id),
+todo AS (SELECT profile_id FROM changed UNION {_sql(session, stale)}),
+fresh AS (
+    SELECT todo.profile_id, computed.* FROM todo
+    CROSS JOIN LATERAL ({_sql(session, per_profile)}) AS computed
+    WHERE computed.activity_pack IS NOT NULL
+),
+gone AS (
+    DELETE FROM segment_event_state
+    WHERE profile_id IN (SELECT profile_id FROM todo EXCEPT SELECT profile_id FROM fresh)
+    RETURNING profile_id
+),
+written AS (
+    INSERT INTO segment_event_state (profile_id, {columns})
+    SELECT profile_id, {columns} FROM fresh
+    ON CONFLICT (profile_id) DO UPDATE SET {updates}
+    RETURNING profile_id
+)
+SELECT (SELECT count(*) FROM todo), (SELECT count(*) FROM gone), (SELECT count(*) FROM written)
+"""
+
+
+def visit_days(state: EventState, start: date) -> tuple[npt.NDArray[np.uint64], ...]:
+    """The day bitmaps shifted to the window from `start` (rows are never of a later window:
+    `event_state` recomputes those). Days before the window fall off; after a row's window's
+    end it has no events (or it would have been recomputed)."""
+    shift = day_number(start) - state.window_start
+    assert (shift >= 0).all()
+    low = state.days_low.astype(np.uint64)
+    high = state.days_high.astype(np.uint64)
+    mask = np.uint64(2**HALF_WINDOW - 1)
+    within = shift < HALF_WINDOW
+    right = np.minimum(shift, HALF_WINDOW).astype(np.uint64)
+    left = np.clip(HALF_WINDOW - shift, 0, HALF_WINDOW).astype(np.uint64)
+    beyond = np.clip(shift - HALF_WINDOW, 0, HALF_WINDOW).astype(np.uint64)
+    new_low = np.where(
+        within,
+        (low >> right) | ((high << left) & mask),
+        np.where(shift < VISIT_WINDOW_DAYS, high >> beyond, np.uint64(0)),
+    )
+    new_high = np.where(within, high >> right, np.uint64(0))
+    return new_low.astype(np.uint64), new_high.astype(np.uint64)
 
 
 def tune_for_aggregates(session: Session) -> None:
@@ -509,50 +887,34 @@ def insert_segments(session: Session, rows: list[dict[str, Any]]) -> dict[int, i
 
 
 def insert_memberships(
-    session: Session,
-    *,
-    run_id: int,
-    segment_ids: npt.NDArray[np.int64],
-    profile_ids: Sequence[uuid.UUID],
+    session: Session, *, run_id: int, segment_ids: npt.NDArray[np.int64], profile_ids: Ids
 ) -> None:
-    """Bulk insert of memberships: COPY on PostgreSQL, executemany on SQLite."""
+    """Bulk insert of memberships (profile ids as 16-byte strings, best in id order: the
+    primary key's): binary COPY on PostgreSQL, executemany on SQLite."""
     if not len(profile_ids):
         return
     if dialect_name(session) == "postgresql":
-        _copy_memberships(session, run_id, segment_ids, profile_ids)
+        rows = pgcopy.pack(
+            ("int4", "int4", "uuid"),
+            [np.full(len(profile_ids), run_id), segment_ids, profile_ids],
+        )
+        with _raw(session).cursor() as cursor:
+            pgcopy.copy_in(
+                cursor,
+                SegmentMembership.__tablename__,
+                ("run_id", "segment_id", "profile_id"),
+                rows,
+            )
         return
     session.execute(
         insert(SegmentMembership),
         [
             {"run_id": run_id, "segment_id": int(segment_id), "profile_id": profile_id}
-            for segment_id, profile_id in zip(segment_ids.tolist(), profile_ids, strict=True)
+            for segment_id, profile_id in zip(
+                segment_ids.tolist(), as_uuids(profile_ids), strict=True
+            )
         ],
     )
-
-
-def _copy_memberships(
-    session: Session,
-    run_id: int,
-    segment_ids: npt.NDArray[np.int64],
-    profile_ids: Sequence[uuid.UUID],
-) -> None:
-    # The text format, written in large blocks: much faster than a row at a time.
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    prefix = f"{run_id}\t"
-    with raw.cursor() as cursor:
-        copy_sql = "COPY segment_membership (run_id, segment_id, profile_id) FROM STDIN"
-        with cursor.copy(copy_sql) as copy:
-            block = 50_000
-            for start in range(0, len(profile_ids), block):
-                buffer = io.StringIO()
-                for segment_id, profile_id in zip(
-                    segment_ids[start : start + block].tolist(),
-                    profile_ids[start : start + block],
-                    strict=True,
-                ):
-                    buffer.write(f"{prefix}{segment_id}\t{profile_id}\n")
-                copy.write(buffer.getvalue())
 
 
 def delete_run_results(session: Session, run_id: int) -> None:
@@ -592,35 +954,6 @@ def member_ids(segment_ids: Sequence[int]) -> Select[uuid.UUID]:
 
 
 # --- segment summaries -------------------------------------------------------------------------
-def top_values(
-    session: Session, run_id: int, column: Any, *, per_segment: int = 5
-) -> dict[int, list[tuple[str, int]]]:
-    """For each segment: the most frequent values of a configuration column among its members'
-    saved configurations, with how many members saved one (a person counts once per value)."""
-    value = func.trim(cast(column, String))
-    per_person = (
-        select(
-            SegmentMembership.segment_id.label("segment_id"),
-            value.label("value"),
-        )
-        .join(Configuration, Configuration.profile_id == SegmentMembership.profile_id)
-        .where(SegmentMembership.run_id == run_id, column.is_not(None), value != "")
-        .group_by(SegmentMembership.segment_id, SegmentMembership.profile_id, value)
-        .subquery()
-    )
-    rows = session.execute(
-        select(per_person.c.segment_id, per_person.c.value, func.count())
-        .group_by(per_person.c.segment_id, per_person.c.value)
-        .order_by(per_person.c.segment_id, func.count().desc(), per_person.c.value)
-    ).all()
-    top: dict[int, list[tuple[str, int]]] = {}
-    for segment_id, name, count in rows:
-        values = top.setdefault(segment_id, [])
-        if len(values) < per_segment:
-            values.append((str(name), int(count)))
-    return top
-
-
 def colour_swatches(session: Session, names: Sequence[str]) -> dict[str, str]:
     """The colour_hex saved configurations most often give each colour name."""
     if not names:
@@ -635,58 +968,6 @@ def colour_swatches(session: Session, names: Sequence[str]) -> dict[str, str]:
     for name, colour_hex, _count in rows:
         found.setdefault(str(name), str(colour_hex))
     return found
-
-
-def models_by_body(session: Session, run_id: int) -> dict[int, list[tuple[str, int]]]:
-    """Saved configurations' models per segment (for body types: looked up in the catalogue
-    when the configuration has no body type of its own)."""
-    per_person = (
-        select(
-            SegmentMembership.segment_id.label("segment_id"),
-            func.lower(func.coalesce(Configuration.body_type, Configuration.model)).label("v"),
-        )
-        .join(Configuration, Configuration.profile_id == SegmentMembership.profile_id)
-        .where(SegmentMembership.run_id == run_id)
-        .group_by(
-            SegmentMembership.segment_id,
-            SegmentMembership.profile_id,
-            func.lower(func.coalesce(Configuration.body_type, Configuration.model)),
-        )
-        .subquery()
-    )
-    rows = session.execute(
-        select(per_person.c.segment_id, per_person.c.v, func.count())
-        .where(per_person.c.v.is_not(None))
-        .group_by(per_person.c.segment_id, per_person.c.v)
-    ).all()
-    found: dict[int, list[tuple[str, int]]] = {}
-    for segment_id, value, count in rows:
-        found.setdefault(segment_id, []).append((str(value), int(count)))
-    return found
-
-
-def email_consent_counts(session: Session, run_id: int) -> dict[int, int]:
-    """Members per segment whose e-mail consent in force is granted."""
-    later = aliased(Consent)
-    rows = session.execute(
-        select(SegmentMembership.segment_id, func.count())
-        .join(Consent, Consent.profile_id == SegmentMembership.profile_id)
-        .where(
-            SegmentMembership.run_id == run_id,
-            Consent.purpose == "email",
-            Consent.status == "granted",
-            ~exists().where(
-                later.profile_id == Consent.profile_id,
-                later.purpose == "email",
-                or_(
-                    later.stated_at > Consent.stated_at,
-                    and_(later.stated_at == Consent.stated_at, later.id > Consent.id),
-                ),
-            ),
-        )
-        .group_by(SegmentMembership.segment_id)
-    ).all()
-    return {int(segment_id): int(count) for segment_id, count in rows}
 
 
 def finish_run(session: Session, run_id: int, **values: Any) -> None:

@@ -21,19 +21,20 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Select
+from sqlalchemy import Engine, Select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.db import session_scope
 from cdp.demo import catalogue
 from cdp.errors import Conflict, InvalidInput, NotFound
-from cdp.models import Configuration, Segment, SegmentRun, utcnow
+from cdp.models import Segment, SegmentRun, utcnow
 from segmentation import repository as repo
 from segmentation.clustering import K_LIMITS, K_RANGE, ClusteringResult, cluster
 from segmentation.features import (
@@ -53,6 +54,9 @@ MIN_PROFILES_PER_SEGMENT = 10
 # process died): it no longer blocks a new run, and is marked failed when one starts.
 STALE_AFTER = timedelta(hours=1)
 MEMBERSHIP_CHUNK = 100_000
+# PostgreSQL checks two foreign keys per membership, one row at a time: two connections write
+# chunks side by side (a transaction each, as one would), so both cores do it.
+MEMBERSHIP_WRITERS = 2
 MAX_NAME = 200
 
 # Where each stage's progress falls within the run's 0..1.
@@ -276,13 +280,13 @@ def _execute(
     timings["clustering_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    _store(factory, run_id, matrix, result, texts, reporter.stage("storing"))
+    numbers = _store(factory, run_id, matrix, result, texts, reporter.stage("storing"))
     timings["storing_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
     reporter.stage("summaries")(0.0, "summarising segments")
     with session_scope(factory) as session:
-        _store_summaries(session, run_id)
+        _store_summaries(session, matrix, result.labels, numbers)
     timings["summaries_s"] = time.perf_counter() - mark
 
     quality = result.quality()
@@ -291,6 +295,7 @@ def _execute(
         feature_stds=dict(zip(matrix.columns, result.overall_std.tolist(), strict=True)),
         objecting_left_out=matrix.objecting,
         imputed=matrix.imputed,
+        event_state=matrix.event_state,
         timings={name: round(seconds, 2) for name, seconds in timings.items()},
     )
     with session_scope(factory) as session:
@@ -316,7 +321,8 @@ def _store(
     result: ClusteringResult,
     texts: list[SegmentText],
     report: Progress,
-) -> None:
+) -> dict[int, int]:
+    """Store the segments and every membership; the segments' ids by number."""
     report(0.0, "storing segments")
     with session_scope(factory) as session:
         numbers = repo.insert_segments(
@@ -335,25 +341,48 @@ def _store(
             ],
         )
     segment_of_label = np.array([numbers[label + 1] for label in range(result.k)], np.int64)
-    # In profile id order: the membership indexes lead with the profile id, and inserting in
-    # their order touches each index page once instead of at random (10x less work at 1M).
-    order = np.argsort(
-        np.array([pid.bytes for pid in matrix.profile_ids], dtype="S16"), kind="stable"
-    )
-    segment_ids = segment_of_label[result.labels][order]
-    profile_ids = [matrix.profile_ids[i] for i in order.tolist()]
-    total = len(profile_ids)
-    for start in range(0, total, MEMBERSHIP_CHUNK):
-        end = min(start + MEMBERSHIP_CHUNK, total)
+    # The matrix is in profile id order, the primary key's (run, profile): inserting in its
+    # order touches each index page once instead of at random (10x less work at 1M).
+    segment_ids = segment_of_label[result.labels]
+    total = len(matrix)
+    chunks = [
+        (start, min(start + MEMBERSHIP_CHUNK, total)) for start in range(0, total, MEMBERSHIP_CHUNK)
+    ]
+
+    def write(chunk: tuple[int, int]) -> int:
+        start, end = chunk
         with session_scope(factory) as session:
             repo.insert_memberships(
                 session,
                 run_id=run_id,
                 segment_ids=segment_ids[start:end],
-                profile_ids=profile_ids[start:end],
+                profile_ids=matrix.ids[start:end],
             )
-        # After the commit: on SQLite a second writer would wait for this one.
-        report(end / total, f"storing memberships ({end:,} of {total:,})")
+        return end - start
+
+    # Side by side only with sessions of their own (a pool), and not on SQLite (one writer).
+    bind = factory.kw.get("bind")
+    writers = (
+        MEMBERSHIP_WRITERS if isinstance(bind, Engine) and bind.dialect.name == "postgresql" else 1
+    )
+    written = 0
+    if writers == 1:
+        for chunk in chunks:
+            written += write(chunk)
+            # After the commit: on SQLite a second writer would wait for this one.
+            report(written / total, f"storing memberships ({written:,} of {total:,})")
+        return numbers
+    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="memberships") as pool:
+        futures = [pool.submit(write, chunk) for chunk in chunks]
+        try:
+            for done in as_completed(futures):
+                written += done.result()
+                report(written / total, f"storing memberships ({written:,} of {total:,})")
+        except BaseException:
+            for future in futures:
+                future.cancel()  # what has not started; the run's rows are deleted on failure
+            raise
+    return numbers
 
 
 def _segment_profile(
@@ -373,30 +402,39 @@ def _segment_profile(
     return {"features": features}
 
 
-def _store_summaries(session: Session, run_id: int) -> None:
-    """Top models, colours and body types of members' saved configurations; e-mail consent."""
-    segments = repo.segments_of(session, run_id)
-    models = repo.top_values(session, run_id, Configuration.model)
-    colours = repo.top_values(session, run_id, Configuration.colour)
+def _store_summaries(
+    session: Session, matrix: FeatureMatrix, labels: npt.NDArray[np.int32], numbers: dict[int, int]
+) -> None:
+    """Per segment: the top models, colours and body types of members' saved configurations
+    (a member counts once per value) and how many have e-mail consent in force. Counted from
+    what the features read (`FeatureMatrix.facts`), not from the stored memberships."""
+    facts = matrix.facts
+    assert facts is not None
+    k = len(numbers)
+    rows = facts.configuration_rows
+    models = _top_per_segment(labels, k, rows, facts.models, facts.model_names)
+    colours = _top_per_segment(labels, k, rows, facts.colours, facts.colour_names)
+    values = _top_per_segment(labels, k, rows, facts.bodies, facts.body_values, limit=None)
+    consent = np.bincount(labels[facts.email_rows], minlength=k)
     colour_hex = _colour_hexes(session, colours)
-    bodies = repo.models_by_body(session, run_id)
-    consent = repo.email_consent_counts(session, run_id)
-    for segment in segments:
+    for label in range(k):
+        segment = session.get(Segment, numbers[label + 1])
+        assert segment is not None
         size = max(segment.size, 1)
 
         def share(count: int, size: int = size) -> float:
             return round(count / size, 4)
 
         body_counts: dict[str, int] = {}
-        for value, count in bodies.get(segment.id, []):
+        for value, count in values[label]:
             body = _body_type(value)
             if body:
                 body_counts[body] = body_counts.get(body, 0) + count
-        consented = consent.get(segment.id, 0)
+        consented = int(consent[label])
         segment.summary = {
             "models": [
                 {"name": name, "profiles": count, "share": share(count)}
-                for name, count in models.get(segment.id, [])
+                for name, count in models[label]
             ],
             "colours": [
                 {
@@ -405,7 +443,7 @@ def _store_summaries(session: Session, run_id: int) -> None:
                     "profiles": count,
                     "share": share(count),
                 }
-                for name, count in colours.get(segment.id, [])
+                for name, count in colours[label]
             ],
             "body_types": [
                 {"name": body, "profiles": count, "share": share(count)}
@@ -414,6 +452,31 @@ def _store_summaries(session: Session, run_id: int) -> None:
             "email_consent": {"profiles": consented, "share": share(consented)},
         }
     session.flush()
+
+
+def _top_per_segment(
+    labels: npt.NDArray[np.int32],
+    k: int,
+    rows: npt.NDArray[np.int64],
+    codes: npt.NDArray[np.int64],
+    names: Sequence[str],
+    *,
+    limit: int | None = 5,
+) -> dict[int, list[tuple[str, int]]]:
+    """Per segment (by label): the values its members have (`codes` index `names`; -1: none),
+    each with how many members have it (a member counts once per value), most first, then by
+    value; the first `limit`."""
+    width = max(len(names), 1)
+    known = codes >= 0
+    pairs = np.unique(rows[known] * width + codes[known])  # one per member and value
+    segment = labels[pairs // width].astype(np.int64)
+    counts = np.bincount(segment * width + pairs % width, minlength=k * width).reshape(k, width)
+    top: dict[int, list[tuple[str, int]]] = {}
+    for label in range(k):
+        found = [(names[int(c)], int(counts[label, c])) for c in np.flatnonzero(counts[label])]
+        found.sort(key=lambda item: (-item[1], item[0]))
+        top[label] = found[:limit] if limit is not None else found
+    return top
 
 
 def _colour_hexes(session: Session, colours: dict[int, list[tuple[str, int]]]) -> dict[str, str]:

@@ -25,7 +25,7 @@ from cdp.db import make_engine, make_sessionmaker, session_scope
 from cdp.demo.loader import load_demo
 from cdp.errors import InvalidInput, NotFound
 from cdp.migrate import upgrade
-from cdp.models import ExportLog, Profile
+from cdp.models import ExportLog, Profile, utcnow
 from segmentation import audiences, export
 from segmentation.export_cli import export_command
 from segmentation.schemas import EXPORT_COLUMNS, AudienceRules, ExportRow, rules_from
@@ -76,12 +76,14 @@ def test_a_withdrawal_after_a_grant_excludes_and_a_later_grant_includes(
     session_factory: sessionmaker[Session],
     db: Session,
 ) -> None:
+    days_ago = utcnow() - timedelta(days=4)  # the later statements are in the past too
     withdrew = customer(
         app_client,
         web_source,
         session_factory,
         first_name="Withdrew",
         consent={"email": True},
+        at=days_ago,
         consent_later=[(timedelta(days=2), {"email": "opt-out"})],
     )
     returned = customer(
@@ -90,6 +92,7 @@ def test_a_withdrawal_after_a_grant_excludes_and_a_later_grant_includes(
         session_factory,
         first_name="Returned",
         consent={"email": True},
+        at=days_ago,
         consent_later=[
             (timedelta(days=1), {"email": False}),
             (timedelta(days=3), {"email": {"status": "granted", "wording": "Ja, graag"}}),

@@ -7,8 +7,10 @@ sessions split on 30-minute gaps, recency, frequency, test drive, finance, trade
 lead stage); showroom visits counted per tablet session; notes and appointments counting
 towards finance interest and test drive; who is in the matrix (at least one configurator event;
 not objecting: the tracking consent in force is withdrawn; a later grant brings them back);
-merged profiles counted once, with events a racing writer left on the absorbed id; and every
-feature documented in docs/segments.md.
+merged profiles counted once, with events a racing writer left on the absorbed id; the kept
+per-profile event aggregates staying exact as events arrive after a run, as merges move them,
+as the visit window moves on (or back) and for events dated after the run, always equal to a
+rebuild from every event; and every feature documented in docs/segments.md.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -303,6 +306,78 @@ def test_merged_profiles_are_counted_once(
     assert row["performance_share"] == pytest.approx(1 / 3)
     assert row["sessions"] == 2  # days with configurator events: day 0 (both devices), day 1
     assert row["suv_share"] == 1 and row["electric_share"] == 1  # Lumo: compact SUV, electric
+
+
+def assert_same_as_a_rebuild(factory: sessionmaker[Session], matrix: FeatureMatrix) -> None:
+    """The matrix equals one computed from every event (the kept aggregates are exact)."""
+    rebuilt = build_features(factory, as_of=matrix.as_of, rebuild=True)
+    assert rebuilt.event_state["rebuilt"] is True
+    assert matrix.profile_ids == rebuilt.profile_ids
+    assert np.array_equal(matrix.values, rebuilt.values)
+    assert matrix.objecting == rebuilt.objecting and matrix.imputed == rebuilt.imputed
+
+
+def test_kept_event_aggregates_follow_new_events_merges_and_the_window(
+    app_client: TestClient,
+    web_source: SourceKey,
+    session_factory: sessionmaker[Session],
+    db: Session,
+) -> None:
+    buyer, browser, phone, laptop, early = (uid(name) for name in ("buyer", "browser", "phone",
+                                                                   "laptop", "early"))  # fmt: skip
+    day = 24 * 60
+    send(
+        app_client,
+        web_source,
+        [
+            *sterna_buyer(buyer),  # days 0 and 2
+            track(browser, 30, "Configuration Started", model="Vela", total_price=41000),
+            track(phone, 40, "Option Selected", category="colour", model="Lumo"),
+            track(laptop, 50, "Option Selected", category="engine", model="Lumo"),
+            # Dated ten days on (a client clock ahead): after the first run's window ends.
+            track(early, 10 * day, "Configuration Started", model="Lumo"),
+        ],
+    )
+    first = features(session_factory, days_after=3)
+    assert first.event_state["rebuilt"] is True  # nothing kept yet: built from every event
+    assert first.row(profile_of(db, buyer))["sessions"] == 2
+    assert first.row(profile_of(db, early))["sessions"] == 1  # at least 1; day 10 not counted
+
+    # After the run: the buyer comes back on day 5, a new visitor arrives, and the
+    # phone and laptop turn out to be one person (the merge moves the laptop's events).
+    email = f"{uid('merge')}@example.com"
+    send(
+        app_client,
+        web_source,
+        [
+            track(buyer, 5 * day, "Option Selected", category="wheels", model="Sterna"),
+            track(uid("new"), 5 * day, "Configuration Started", model="Kestrel"),
+            identify(phone, 5 * day + 1, email=email),
+            identify(laptop, 5 * day + 2, email=email),
+        ],
+    )
+    second = features(session_factory, days_after=6)
+    assert second.event_state["rebuilt"] is False
+    assert second.event_state["recomputed"] >= 4  # buyer, new visitor, phone, laptop
+    assert len(second) == len(first)  # one more visitor, two profiles became one
+    buyer_row = second.row(profile_of(db, buyer))
+    assert buyer_row["sessions"] == 3 and buyer_row["configurator_events"] == 13
+    assert second.row(profile_of(db, phone))["configurator_events"] == 2
+    assert_same_as_a_rebuild(session_factory, second)
+
+    # 129 days on, nothing new: the window (days 4 to 129) keeps only the buyer's day 5, and the
+    # early event's day 10 is in it now.
+    later = features(session_factory, days_after=129)
+    assert later.event_state["rebuilt"] is False
+    assert later.row(profile_of(db, buyer))["sessions"] == 1
+    assert later.row(profile_of(db, early))["sessions"] == 1
+    assert_same_as_a_rebuild(session_factory, later)
+
+    # A run for an earlier moment (its window starts before the kept rows'): recomputed.
+    earlier = features(session_factory, days_after=4)
+    assert earlier.event_state["rebuilt"] is False
+    assert earlier.row(profile_of(db, buyer))["sessions"] == 2
+    assert_same_as_a_rebuild(session_factory, earlier)
 
 
 def test_interest_shares_agree_with_the_taxonomy(

@@ -34,6 +34,8 @@ from cdp.models import (
     ProfileMerge,
     ProfileSearch,
     ProfileTrait,
+    SegmentEventChange,
+    SegmentEventState,
     SegmentMembership,
 )
 
@@ -136,11 +138,15 @@ def profile_facts(
 def _profile_owned_tables() -> list[Table]:
     """Tables whose rows belong to a profile through a `profile_id` column; merges move them."""
     # Traits merge by rule; the search projection is rebuilt for the survivor; segment
-    # memberships belong to a clustering run (the next run places the merged person).
+    # memberships belong to a clustering run (the next run places the merged person);
+    # segmentation's per-profile event aggregates follow the events (a trigger notes both
+    # profiles when their events move, and the next run recomputes them).
     special = {
         ProfileTrait.__tablename__,
         ProfileSearch.__tablename__,
         SegmentMembership.__tablename__,
+        SegmentEventState.__tablename__,
+        SegmentEventChange.__tablename__,
     }
     return [
         table

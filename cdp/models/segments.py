@@ -4,10 +4,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cdp.models.base import Base, JsonType, UtcDateTime, utcnow
+from cdp.models.base import Base, BigIntPK, JsonType, UtcDateTime, utcnow
 
 RUN_STATUSES = ("queued", "running", "done", "failed")
 
@@ -55,16 +55,75 @@ class Segment(Base):
 
 
 class SegmentMembership(Base):
+    """A clustered profile's segment in a run. The run is the segment's: `run_id` is repeated
+    here for the primary key (one segment per profile and run) and for reading a run's
+    memberships, with no foreign key of its own (a run's memberships are written a million at
+    a time, and each foreign key is a check per row)."""
+
     __tablename__ = "segment_membership"
-    __table_args__ = (
-        UniqueConstraint("run_id", "profile_id"),
-        Index("ix_segment_membership_profile", "profile_id"),
+    __table_args__ = (Index("ix_segment_membership_profile", "profile_id"),)
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), primary_key=True)
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segment.id"), index=True)
+
+
+class SegmentEventState(Base):
+    """Per profile, the aggregates of its configurator events that segmentation reads
+    (`segmentation.repository.STATE_COLUMNS`), so a run reads a million rows, not every event.
+
+    Kept exact by the runs: triggers on `event` (migration 0006) note every profile whose
+    events are inserted, updated (merges move them) or deleted in `segment_event_change`, and a
+    run first recomputes those profiles from their events. Keyed by the raw `profile_id` of the
+    events, like the events: merges do not move these rows (both profiles are noted and
+    recomputed); deleting a profile (an erasure) deletes its row.
+    """
+
+    __tablename__ = "segment_event_state"
+
+    profile_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("profile.id", ondelete="CASCADE"), primary_key=True
+    )
+    activity_pack: Mapped[float] = mapped_column(Float)
+    interest_pack: Mapped[float] = mapped_column(Float)
+    body_pack: Mapped[float] = mapped_column(Float)
+    action_pack: Mapped[float] = mapped_column(Float)
+    price_pack: Mapped[float] = mapped_column(Float)
+    steps_reached: Mapped[float] = mapped_column(Float)
+    first_at: Mapped[float] = mapped_column(Float)  # seconds since 1970, UTC
+    last_at: Mapped[float] = mapped_column(Float)
+    # Days with events: bit i of days_low is day window_start + i (i < 63), bit i of days_high
+    # day window_start + 63 + i; window_start in days since 1970 (the 126-day window of the run
+    # that computed the row).
+    days_low: Mapped[int] = mapped_column(BigInteger)
+    days_high: Mapped[int] = mapped_column(BigInteger)
+    window_start: Mapped[int] = mapped_column(Integer)
+
+
+class SegmentEventChange(Base):
+    """A profile whose events changed since the last segmentation run (written by triggers on
+    `event`; a run takes and deletes what it sees). Duplicates are fine, and no unique key, so
+    writers never wait for each other here; deleting the profile deletes its rows."""
+
+    __tablename__ = "segment_event_change"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    profile_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("profile.id", ondelete="CASCADE"), index=True
     )
 
+
+class SegmentEventStateInfo(Base):
+    """One row while `segment_event_state` is complete: which definition of the aggregates
+    built it (a hash of their SQL) and when. No row, or another version: the next run rebuilds
+    the state from every event."""
+
+    __tablename__ = "segment_event_state_info"
+
     id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("segment_run.id"))
-    segment_id: Mapped[int] = mapped_column(ForeignKey("segment.id"), index=True)
-    profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"))
+    version: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    profiles: Mapped[int] = mapped_column(Integer)
 
 
 class Audience(Base):
