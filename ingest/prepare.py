@@ -142,6 +142,17 @@ def event_time(message: Message, received_at: datetime) -> datetime:
 HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
 
 
+def web_address(value: str | None) -> str | None:
+    """The value if it is an http(s) address, else None: staff pages link to addresses that
+    anyone with the public write key can send, so never javascript: or data:."""
+    ok = value is not None and value.strip().lower().startswith(("https://", "http://"))
+    return value.strip() if ok and value is not None else None
+
+
+def hex_colour_or_none(value: str | None) -> str | None:
+    return value if value is not None and HEX_COLOUR.fullmatch(value) else None
+
+
 def _text(value: Any) -> str | None:
     if value is None or isinstance(value, (dict, list)):
         return None
@@ -244,7 +255,7 @@ def _configuration_of(message: Message) -> SavedConfiguration | None:
         trim=_text(props.get("trim")),
         engine=_text(props.get("engine")),
         colour=_text(props.get("colour") or props.get("color")),
-        colour_hex=hex_value if hex_value and HEX_COLOUR.fullmatch(hex_value) else None,
+        colour_hex=hex_colour_or_none(hex_value),
         wheels=_text(props.get("wheels")),
         interior=_text(props.get("interior")),
         body_type=_lower(props.get("body_type")),
@@ -252,8 +263,7 @@ def _configuration_of(message: Message) -> SavedConfiguration | None:
         options=options if isinstance(options, list) else [],
         total_price=_price(props.get("total_price", props.get("price"))),
         currency=(_text(props.get("currency")) or "EUR")[:3].upper(),
-        # Staff pages link to it: a web address only (never javascript: or data:).
-        url=url[:2000] if url and url.lower().startswith(("https://", "http://")) else None,
+        url=(web_address(url) or "")[:2000] or None,
     )
 
 

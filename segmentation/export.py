@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from cdp.errors import NotFound
 from cdp.models import Audience, ExportLog, Profile, ProfileTrait, Segment, utcnow
+from ingest.prepare import web_address
 from segmentation import audiences
 from segmentation.schemas import EXPORT_COLUMNS, AudienceCount, AudienceRules, ExportRow
 
@@ -184,8 +185,7 @@ def _text(value: Any) -> str:
 
 def _url(value: Any) -> str:
     """The saved configuration's own link; only web addresses (no javascript:, no paths)."""
-    text = _text(value)
-    return text if text.lower().startswith(("https://", "http://")) else ""
+    return web_address(_text(value)) or ""
 
 
 def _moment(value: datetime | None) -> str:

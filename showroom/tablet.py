@@ -216,7 +216,7 @@ LEAD_WORTHY = ("hot", "warm")
 def _model_name(code: str) -> str | None:
     try:
         return catalogue.model_by_code(code).name
-    except (KeyError, LookupError, ValueError, InvalidInput):
+    except KeyError:  # a code no longer in the catalogue
         return None
 
 

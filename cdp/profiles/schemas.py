@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, field_validator
 
-from ingest.prepare import HEX_COLOUR
+from ingest.prepare import hex_colour_or_none, web_address
 
 
 class IdentifierOut(BaseModel):
@@ -48,14 +48,12 @@ class ConfigurationOut(BaseModel):
     @field_validator("url")
     @classmethod
     def _web_address_only(cls, value: str | None) -> str | None:
-        # Stored before ingest checked it: pages link to this, so never javascript: or data:.
-        ok = value is not None and value.lower().startswith(("https://", "http://"))
-        return value if ok else None
+        return web_address(value)  # rows stored before ingest checked it
 
     @field_validator("colour_hex")
     @classmethod
     def _hex_colour_only(cls, value: str | None) -> str | None:
-        return value if value is not None and HEX_COLOUR.fullmatch(value) else None
+        return hex_colour_or_none(value)
 
 
 class SessionOut(BaseModel):
@@ -127,7 +125,7 @@ class ProfileSummary(BaseModel):
     @field_validator("latest_colour_hex")
     @classmethod
     def _hex_colour_only(cls, value: str | None) -> str | None:
-        return value if value is not None and HEX_COLOUR.fullmatch(value) else None
+        return hex_colour_or_none(value)
 
 
 class ProfileList(BaseModel):
