@@ -30,15 +30,15 @@ from ingest.schemas import (
     IngestResponse,
     Message,
 )
-from ingest.service import IngestResult, ingest
+from ingest.service import Call, IngestResult, ingest_calls
 
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}  # serialization, deadlock, unique race
 
-# Group commit of single messages (/v1/track, /v1/identify, ...): see _GroupCommit.
+# Group commit of every call (batches and single messages): see _GroupCommit.
 GROUP_COMMIT = True
-GROUP_MAX_MESSAGES = 100  # per transaction
+GROUP_MAX_MESSAGES = 1000  # per transaction (a larger call goes alone)
 GROUP_MAX_FLUSHES = 1  # transactions in flight per worker process (1 beat 2: larger groups)
-GROUP_MAX_WAITING = 1000  # messages waiting for a transaction; more are refused with a 503
+GROUP_MAX_WAITING = 5000  # messages waiting for a transaction; more are refused with a 503
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -123,12 +123,9 @@ def _store(
     *,
     write_key: str,
     origin: str | None,
-    messages: list[Any],
-    endpoint: str,
-    check_size: bool,
-    defaults: dict[str, Any] | None,
-    endpoints: list[str] | None = None,
-) -> Response | IngestResult:
+    calls: list[Call],
+) -> Response | list[IngestResult]:
+    """Store the calls of one write key and origin in one transaction: one result per call."""
     source = cache.lookup(factory, write_key)
     if source is None:
         return _error(401, "unauthorized", "unknown or inactive write key", "writeKey")
@@ -140,19 +137,15 @@ def _store(
         committing = False
         try:
             with session_scope(factory) as session:
-                result = ingest(
+                results = ingest_calls(
                     session,
-                    messages,
+                    calls,
                     source=source,
-                    endpoint=endpoint,
                     received_at=datetime.now(UTC),
                     phone_region=settings.default_phone_region,
-                    check_size=check_size,
-                    defaults=defaults,
-                    endpoints=endpoints,
                 )
                 committing = True  # session_scope commits as the block ends
-            return result
+            return results
         except DBAPIError as error:
             if attempt == 4 or not _retryable(error, committing=committing):
                 raise
@@ -163,37 +156,42 @@ def _store(
 class _Waiting:
     write_key: str
     origin: str | None
-    endpoint: str
-    message: dict[str, Any]
+    call: Call
     answer: asyncio.Future[Response | IngestResult]
 
 
 class _GroupCommit:
-    """Single messages of one worker process, stored together: group commit.
+    """The calls of one worker process, stored together: group commit.
 
-    A message is queued, and a flush stores up to GROUP_MAX_MESSAGES queued messages through
-    `_store` in one transaction; each request is answered once that transaction committed, with
-    its own outcome (accepted, duplicate, or its own 400). A flush starts as soon as a message
-    waits and fewer than GROUP_MAX_FLUSHES run, so a lone message is stored at once, and under
-    load the messages that arrive during a flush share the next one; there is no timer. If a
-    transaction fails, its messages are stored one by one, so only the failing one fails. At
-    most GROUP_MAX_WAITING messages wait; beyond that the request is refused (503, Retry-After),
-    which Segment libraries retry. On shutdown the queue is drained before the engine closes.
+    A call (a batch, or one single message) is queued, and a flush stores queued calls, up to
+    GROUP_MAX_MESSAGES messages, through `_store` in one transaction; each request is answered
+    once that transaction committed, with its own outcome (accepted, duplicates, its own 400s).
+    Fewer, larger transactions are what makes ingest fast: statements, identity locks and
+    commits are shared, and with one flush per process, concurrent requests no longer wait on
+    each other's identity locks. A flush starts as soon as a call waits and fewer than
+    GROUP_MAX_FLUSHES run, so a lone call is stored at once, and under load the calls that
+    arrive during a flush share the next one; there is no timer. If a transaction fails, its
+    calls are stored one by one, so only the failing one fails. At most GROUP_MAX_WAITING
+    messages wait; beyond that the request is refused (503, Retry-After), which Segment
+    libraries retry. On shutdown the queue is drained before the engine closes.
     """
 
     def __init__(self, state: Any) -> None:
         self.state = state
         self.loop = asyncio.get_running_loop()
         self.waiting: list[_Waiting] = []
+        self.waiting_messages = 0
         self.flushes: set[asyncio.Task[None]] = set()
 
     def submit(
-        self, write_key: str, origin: str | None, endpoint: str, message: dict[str, Any]
+        self, write_key: str, origin: str | None, call: Call
     ) -> asyncio.Future[Response | IngestResult] | None:
-        if len(self.waiting) >= GROUP_MAX_WAITING:
+        size = len(call.messages)
+        if self.waiting and self.waiting_messages + size > GROUP_MAX_WAITING:
             return None
         answer: asyncio.Future[Response | IngestResult] = self.loop.create_future()
-        self.waiting.append(_Waiting(write_key, origin, endpoint, message, answer))
+        self.waiting.append(_Waiting(write_key, origin, call, answer))
+        self.waiting_messages += size
         self._start()
         return answer
 
@@ -204,8 +202,15 @@ class _GroupCommit:
 
     def _start(self) -> None:
         while self.waiting and len(self.flushes) < GROUP_MAX_FLUSHES:
-            taken = self.waiting[:GROUP_MAX_MESSAGES]
-            del self.waiting[:GROUP_MAX_MESSAGES]
+            count, size = 0, 0
+            for waiting in self.waiting:
+                calls_size = len(waiting.call.messages)
+                if count and size + calls_size > GROUP_MAX_MESSAGES:
+                    break
+                count, size = count + 1, size + calls_size
+            taken = self.waiting[:count]
+            del self.waiting[:count]
+            self.waiting_messages -= size
             flush = self.loop.create_task(self._flush(taken))
             self.flushes.add(flush)
             flush.add_done_callback(self._finished)
@@ -236,14 +241,10 @@ class _GroupCommit:
                 self.state.settings,
                 write_key=first.write_key,
                 origin=first.origin,
-                messages=[waiting.message for waiting in items],
-                endpoint=first.endpoint,
-                check_size=False,
-                defaults=None,
-                endpoints=[waiting.endpoint for waiting in items],
+                calls=[waiting.call for waiting in items],
             )
         except Exception as error:
-            if len(items) > 1:  # one by one: only the message at fault fails
+            if len(items) > 1:  # one by one: only the call at fault fails
                 for waiting in items:
                     await self._store([waiting])
             elif not first.answer.done():
@@ -259,16 +260,7 @@ class _GroupCommit:
                     )
                 )
             else:
-                waiting.answer.set_result(_outcome_of(outcome, index))
-
-
-def _outcome_of(result: IngestResult, index: int) -> IngestResult:
-    """One message's share of a group's result, as if it had been stored on its own."""
-    rejected = [r.model_copy(update={"index": 0}) for r in result.rejected if r.index == index]
-    if rejected:
-        return IngestResult(rejected=rejected)
-    duplicate = index in result.duplicate_indices
-    return IngestResult(accepted=1, duplicates=int(duplicate), duplicate_indices=[0] * duplicate)
+                waiting.answer.set_result(outcome[index])
 
 
 def _group_commit(app: Any) -> _GroupCommit:
@@ -338,10 +330,15 @@ async def _collect(request: Request, endpoint: str) -> Response:
         data.pop("writeKey", None)
         messages = [{**data, "type": endpoint}]
 
-    state = request.app.state
+    call = Call(
+        messages,
+        endpoint,
+        check_size=is_batch and len(body) > MAX_MESSAGE_BYTES,
+        defaults=defaults,
+    )
     outcome: Response | IngestResult
-    if not is_batch and GROUP_COMMIT:
-        answer = _group_commit(request.app).submit(write_key, origin, endpoint, messages[0])
+    if GROUP_COMMIT:
+        answer = _group_commit(request.app).submit(write_key, origin, call)
         if answer is None:
             return _error(
                 503,
@@ -352,18 +349,17 @@ async def _collect(request: Request, endpoint: str) -> Response:
             )
         outcome = await answer
     else:
-        outcome = await run_in_threadpool(
+        state = request.app.state
+        stored = await run_in_threadpool(
             _store,
             state.sessionmaker,
             state.sources,
             state.settings,
             write_key=write_key,
             origin=origin,
-            messages=messages,
-            endpoint=endpoint,
-            check_size=is_batch and len(body) > MAX_MESSAGE_BYTES,
-            defaults=defaults,
+            calls=[call],
         )
+        outcome = stored if isinstance(stored, Response) else stored[0]
     if isinstance(outcome, Response):
         if cors and outcome.status_code != 403:
             outcome.headers.update(cors)

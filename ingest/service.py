@@ -97,6 +97,16 @@ def validate_message(
         return Rejection(index=index, field=loc, reason=reason)
 
 
+@dataclass(frozen=True, slots=True)
+class Call:
+    """The messages of one request (a batch, or one single message), as it arrived."""
+
+    messages: Sequence[Any]
+    endpoint: str
+    check_size: bool = True
+    defaults: dict[str, Any] | None = None
+
+
 def ingest(
     session: Session,
     raw_messages: Sequence[Any],
@@ -107,82 +117,118 @@ def ingest(
     phone_region: str,
     check_size: bool = True,
     defaults: dict[str, Any] | None = None,
-    endpoints: Sequence[str] | None = None,
 ) -> IngestResult:
-    """Store the messages of one call (or, with `endpoints`, the endpoint each message came
-    through: single messages stored together, for the quarantine)."""
-    result = IngestResult()
-    prepared: list[PreparedMessage] = []
+    """Store the messages of one call."""
+    call = Call(raw_messages, endpoint, check_size, defaults)
+    return ingest_calls(
+        session, [call], source=source, received_at=received_at, phone_region=phone_region
+    )[0]
+
+
+def ingest_calls(
+    session: Session,
+    calls: Sequence[Call],
+    *,
+    source: SourceInfo,
+    received_at: datetime,
+    phone_region: str,
+) -> list[IngestResult]:
+    """Store the messages of several calls of one source in one go (group commit), with one
+    result per call, as if each had been stored on its own: indices are positions in the call,
+    and a message repeated by a later call counts as that call's duplicate."""
+    results = [IngestResult() for _ in calls]
+    prepared: list[tuple[int, PreparedMessage]] = []  # (call number, message)
     quarantined: list[dict[str, Any]] = []
 
-    def reject(raw: Any, rejection: Rejection) -> None:
-        result.rejected.append(rejection)
+    def reject(number: int, raw: Any, rejection: Rejection) -> None:
+        results[number].rejected.append(rejection)
         reason = f"{rejection.field}: {rejection.reason}" if rejection.field else rejection.reason
         quarantined.append(
             {
                 "source_id": source.id,
                 "received_at": received_at,
-                "endpoint": endpoints[rejection.index] if endpoints else endpoint,
+                "endpoint": calls[number].endpoint,
                 "batch_index": rejection.index,
                 "reason": reason,
                 "raw": orjson.dumps(raw, default=str).decode(),
             }
         )
 
-    for index, raw in enumerate(raw_messages):
-        checked = validate_message(raw, index=index, check_size=check_size, defaults=defaults)
-        if isinstance(checked, Rejection):
-            reject(raw, checked)
-            continue
-        try:
-            item = prepare(checked, index=index, received_at=received_at, phone_region=phone_region)
-        except EventTimeOutOfRange as error:
-            reject(raw, Rejection(index=index, field="timestamp", reason=str(error)))
-            continue
-        if not item.identifiers:
-            why = "; ".join(item.warnings) or "no identifier given"
-            reject(
-                raw, Rejection(index=index, field="userId", reason=f"no usable identifier ({why})")
+    for number, call in enumerate(calls):
+        for index, raw in enumerate(call.messages):
+            checked = validate_message(
+                raw, index=index, check_size=call.check_size, defaults=call.defaults
             )
-            continue
-        prepared.append(item)
+            if isinstance(checked, Rejection):
+                reject(number, raw, checked)
+                continue
+            try:
+                item = prepare(
+                    checked, index=index, received_at=received_at, phone_region=phone_region
+                )
+            except EventTimeOutOfRange as error:
+                reject(number, raw, Rejection(index=index, field="timestamp", reason=str(error)))
+                continue
+            if not item.identifiers:
+                why = "; ".join(item.warnings) or "no identifier given"
+                reason = f"no usable identifier ({why})"
+                reject(number, raw, Rejection(index=index, field="userId", reason=reason))
+                continue
+            prepared.append((number, item))
+            results[number].accepted += 1
 
     repo.quarantine(session, quarantined)
 
-    # De-duplicate on messageId: within the request, then against what is stored.
-    unique: dict[str, PreparedMessage] = {}
-    for item in prepared:
+    # De-duplicate on messageId: within the calls, then against what is stored.
+    unique: dict[str, tuple[int, PreparedMessage]] = {}
+    for number, item in prepared:
         if item.message_id in unique:
-            result.duplicate_indices.append(item.index)
+            results[number].duplicate_indices.append(item.index)
         else:
-            unique[item.message_id] = item
+            unique[item.message_id] = (number, item)
     known = repo.known_message_ids(session, source.id, list(unique))
-    fresh = [item for mid, item in unique.items() if mid not in known]
-    result.duplicate_indices += [item.index for mid, item in unique.items() if mid in known]
-    result.duplicates = len(result.duplicate_indices)
-    result.accepted = len(prepared)
-    if not fresh:
+    fresh = [entry for mid, entry in unique.items() if mid not in known]
+    for mid, (number, item) in unique.items():
+        if mid in known:
+            results[number].duplicate_indices.append(item.index)
+    if fresh:
+        _store_fresh(session, fresh, results, source, received_at)
+    for result in results:
         result.duplicate_indices.sort()
-        return result
+        result.duplicates = len(result.duplicate_indices)
+    return results
 
+
+def _store_fresh(
+    session: Session,
+    fresh: list[tuple[int, PreparedMessage]],
+    results: list[IngestResult],
+    source: SourceInfo,
+    received_at: datetime,
+) -> None:
     resolution = resolve_profiles(
-        session, fresh, source_id=source.id, channel=source.kind, now=received_at
+        session,
+        [item for _, item in fresh],
+        source_id=source.id,
+        channel=source.kind,
+        now=received_at,
     )
-    result.profile_ids = resolution.profile_ids
+    for (number, _item), pid in zip(fresh, resolution.profile_ids, strict=True):
+        results[number].profile_ids.append(pid)
     stored = repo.insert_events(
         session,
         [
             _event_row(item, pid, source, received_at)
-            for item, pid in zip(fresh, resolution.profile_ids, strict=True)
+            for (_, item), pid in zip(fresh, resolution.profile_ids, strict=True)
         ],
     )
     # A concurrent retry may have stored some of them between our check and our insert.
-    result.duplicate_indices += [item.index for item in fresh if item.message_id not in stored]
-    result.duplicate_indices.sort()
-    result.duplicates = len(result.duplicate_indices)
+    for number, item in fresh:
+        if item.message_id not in stored:
+            results[number].duplicate_indices.append(item.index)
     effects = [
         (item, pid)
-        for item, pid in zip(fresh, resolution.profile_ids, strict=True)
+        for (_, item), pid in zip(fresh, resolution.profile_ids, strict=True)
         if item.message_id in stored
     ]
     _store_configurations(session, effects, stored, source, received_at)
@@ -211,7 +257,6 @@ def ingest(
         channel="walk_in" if source.kind == "showroom" else "website",
         now=received_at,
     )
-    return result
 
 
 def _event_row(

@@ -49,7 +49,7 @@ from cdp.models import (
     QuarantinedMessage,
 )
 from ingest.schemas import Rejection
-from ingest.service import IngestResult
+from ingest.service import Call, IngestResult, SourceInfo, ingest_calls
 from tests import test_concurrency as concurrency
 from tests.conftest import SourceKey, drop_database, fresh_database_url
 
@@ -690,29 +690,28 @@ class FakeStore:
         self.release = threading.Event()
         self.release.set()
 
-    def __call__(self, *_args: Any, messages: list[Any], **_kwargs: Any) -> IngestResult:
-        ids = [m["messageId"] for m in messages]
+    def __call__(self, *_args: Any, calls: list[Call], **_kwargs: Any) -> list[IngestResult]:
+        ids = [m["messageId"] for call in calls for m in call.messages]
         self.calls.append(ids)
         assert self.release.wait(10)
         if any(mid.startswith("poison") for mid in ids):
             raise RuntimeError("poisoned")
-        rejected = [
-            Rejection(index=i, field="event", reason="bad")
-            for i, mid in enumerate(ids)
-            if mid.startswith("bad")
-        ]
         seen: set[str] = set()
-        duplicates = []
-        for i, mid in enumerate(ids):
-            if mid in seen:
-                duplicates.append(i)
-            seen.add(mid)
-        return IngestResult(
-            accepted=len(ids) - len(rejected),
-            duplicates=len(duplicates),
-            rejected=rejected,
-            duplicate_indices=duplicates,
-        )
+        results = []
+        for call in calls:
+            result = IngestResult()
+            for i, message in enumerate(call.messages):
+                mid = message["messageId"]
+                if mid.startswith("bad"):
+                    result.rejected.append(Rejection(index=i, field="event", reason="bad"))
+                    continue
+                result.accepted += 1
+                if mid in seen:
+                    result.duplicate_indices.append(i)
+                seen.add(mid)
+            result.duplicates = len(result.duplicate_indices)
+            results.append(result)
+        return results
 
 
 class FakeState:
@@ -734,12 +733,13 @@ def test_messages_arriving_during_a_flush_share_the_next_transaction(
     async def scenario() -> list[Any]:
         committer = routes._GroupCommit(FakeState())
         fake_store.release.clear()
-        first = committer.submit("key", None, "track", {"messageId": "m0"})
+        first = committer.submit("key", None, Call([{"messageId": "m0"}], "track"))
         await asyncio.sleep(0.05)  # the first flush is running (held)
         later = [
-            committer.submit("key", None, "track", {"messageId": f"m{n}"}) for n in range(1, 5)
+            committer.submit("key", None, Call([{"messageId": f"m{n}"}], "track"))
+            for n in range(1, 5)
         ]
-        later.append(committer.submit("key", None, "track", {"messageId": "m1"}))  # a retry
+        later.append(committer.submit("key", None, Call([{"messageId": "m1"}], "track")))  # a retry
         fake_store.release.set()
         return await asyncio.gather(*(f for f in [first, *later] if f is not None))
 
@@ -764,7 +764,7 @@ def test_a_bad_message_in_a_group_gets_its_own_rejection(
         committer = routes._GroupCommit(FakeState())
         fake_store.release.clear()
         answers = [
-            committer.submit("key", None, "track", {"messageId": mid})
+            committer.submit("key", None, Call([{"messageId": mid}], "track"))
             for mid in ("warm", "ok-1", "bad-1", "ok-2")
         ]
         fake_store.release.set()
@@ -786,7 +786,7 @@ def test_a_failing_group_is_stored_one_by_one_so_only_the_culprit_fails(
         committer = routes._GroupCommit(FakeState())
         fake_store.release.clear()
         answers = [
-            committer.submit("key", None, "track", {"messageId": mid})
+            committer.submit("key", None, Call([{"messageId": mid}], "track"))
             for mid in ("warm", "ok-1", "poison-1", "ok-2")
         ]
         fake_store.release.set()
@@ -811,7 +811,9 @@ def test_the_queue_is_bounded(fake_store: FakeStore, monkeypatch: pytest.MonkeyP
     async def scenario() -> tuple[list[bool], list[Any]]:
         committer = routes._GroupCommit(FakeState())
         fake_store.release.clear()
-        answers = [committer.submit("key", None, "track", {"messageId": f"m{n}"}) for n in range(5)]
+        answers = [
+            committer.submit("key", None, Call([{"messageId": f"m{n}"}], "track")) for n in range(5)
+        ]
         await asyncio.sleep(0.05)
         fake_store.release.set()
         return [a is not None for a in answers], await asyncio.gather(
@@ -833,7 +835,9 @@ def test_draining_stores_everything_still_waiting(
     async def scenario() -> list[Any]:
         committer = routes._GroupCommit(FakeState())
         fake_store.release.clear()
-        answers = [committer.submit("key", None, "track", {"messageId": f"m{n}"}) for n in range(7)]
+        answers = [
+            committer.submit("key", None, Call([{"messageId": f"m{n}"}], "track")) for n in range(7)
+        ]
         await asyncio.sleep(0.05)
         asyncio.get_running_loop().call_later(0.05, fake_store.release.set)
         await committer.drain()
@@ -856,13 +860,93 @@ def test_a_refused_write_key_is_answered_to_every_request_of_the_group(
     async def scenario() -> list[Any]:
         committer = routes._GroupCommit(FakeState())
         answers = [
-            committer.submit("nope", None, "track", {"messageId": f"m{n}"}) for n in range(3)
+            committer.submit("nope", None, Call([{"messageId": f"m{n}"}], "track"))
+            for n in range(3)
         ]
         return await asyncio.gather(*(a for a in answers if a is not None))
 
     responses = _run_isolated(scenario)
     assert [r.status_code for r in responses] == [401, 401, 401]
     assert len({id(r) for r in responses}) == 3  # each request its own response object
+
+
+def test_batches_share_a_transaction_up_to_the_message_limit_and_a_large_one_goes_alone(
+    fake_store: FakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes, "GROUP_MAX_FLUSHES", 1)
+    monkeypatch.setattr(routes, "GROUP_MAX_MESSAGES", 5)
+
+    def batch(prefix: str, size: int) -> Call:
+        return Call([{"messageId": f"{prefix}{n}"} for n in range(size)], "batch")
+
+    async def scenario() -> list[Any]:
+        committer = routes._GroupCommit(FakeState())
+        fake_store.release.clear()
+        answers = [
+            committer.submit("key", None, batch("w", 1)),  # held: the others queue behind it
+            committer.submit("key", None, batch("a", 2)),
+            committer.submit("key", None, batch("b", 3)),  # 2 + 3 = 5: same transaction
+            committer.submit("key", None, batch("c", 7)),  # above the limit: alone
+            committer.submit("key", None, Call([{"messageId": "a1"}], "track")),  # a retry
+        ]
+        await asyncio.sleep(0.05)
+        fake_store.release.set()
+        return await asyncio.gather(*(a for a in answers if a is not None))
+
+    _warm, a, b, c, retry = _run_isolated(scenario)
+    assert fake_store.calls == [
+        ["w0"],
+        ["a0", "a1", "b0", "b1", "b2"],
+        [f"c{n}" for n in range(7)],
+        ["a1"],
+    ]
+    assert (a.accepted, b.accepted, c.accepted) == (2, 3, 7)
+    assert retry.accepted == 1
+
+
+def test_calls_stored_together_are_answered_as_if_stored_alone(
+    db: Session, web_source: SourceKey
+) -> None:
+    run = uid("run")
+    message = {"type": "track", "event": "Option Selected", "anonymousId": f"{run}-v"}
+    calls = [
+        Call(
+            [
+                {**message, "messageId": f"{run}-1"},
+                {**message, "messageId": f"{run}-2", "event": " "},  # invalid: no event name
+                {**message, "messageId": f"{run}-3"},
+            ],
+            "batch",
+        ),
+        Call([{**message, "messageId": f"{run}-3"}], "track"),  # the batch's message, again
+        Call([{**message, "messageId": f"{run}-4", "event": ""}], "track"),  # invalid
+        Call([{**message, "messageId": f"{run}-5", "anonymousId": f"{run}-w"}], "track"),
+    ]
+    results = ingest_calls(
+        db,
+        calls,
+        source=SourceInfo(id=web_source.id, name=web_source.name, kind="web"),
+        received_at=datetime.now(UTC),
+        phone_region="NL",
+    )
+    db.commit()
+    batch, repeat, invalid, other = results
+    assert (batch.accepted, batch.duplicates) == (2, 0)
+    assert [(r.index, r.field) for r in batch.rejected] == [(1, "event")]
+    assert (repeat.accepted, repeat.duplicates, repeat.duplicate_indices) == (1, 1, [0])
+    assert (invalid.accepted, [(r.index, r.field) for r in invalid.rejected]) == (0, [(0, "event")])
+    assert (other.accepted, other.duplicates, other.rejected) == (1, 0, [])
+    assert len(set(batch.profile_ids)) == 1 and other.profile_ids != batch.profile_ids
+    stored = db.scalars(
+        select(Event.message_id).where(Event.message_id.like(f"{run}-%")).order_by(Event.id)
+    ).all()
+    assert stored == [f"{run}-1", f"{run}-3", f"{run}-5"]
+    quarantined = db.execute(
+        select(QuarantinedMessage.endpoint, QuarantinedMessage.batch_index)
+        .where(QuarantinedMessage.raw.like(f"%{run}-%"))
+        .order_by(QuarantinedMessage.id)
+    ).all()
+    assert [tuple(row) for row in quarantined] == [("batch", 1), ("track", 0)]
 
 
 def test_simultaneous_single_messages_each_get_their_own_answer(
