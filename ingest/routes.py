@@ -23,6 +23,7 @@ from cdp.auth.service import SourceCache, normalise_origin
 from cdp.config import Settings
 from cdp.db import session_scope
 from cdp.errors import InvalidInput
+from cdp.identity.service import ConcurrentMerge
 from ingest.schemas import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
@@ -148,6 +149,9 @@ def _store(
             return results
         except DBAPIError as error:
             if attempt == 4 or not _retryable(error, committing=committing):
+                raise
+        except ConcurrentMerge:
+            if attempt == 4:
                 raise
     raise AssertionError("unreachable")
 

@@ -16,8 +16,13 @@ from pydantic import ValidationError
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from cdp.identity.repository import current_trait_values, insert_warnings, upsert_traits
-from cdp.identity.service import resolve_profiles
+from cdp.identity.repository import (
+    current_trait_values,
+    insert_warnings,
+    touch_written_profiles,
+    upsert_traits,
+)
+from cdp.identity.service import ConcurrentMerge, resolve_profiles
 from cdp.leads.service import LEAD_EVENTS, handle_lead_events
 from cdp.models import Consent
 from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
@@ -257,6 +262,9 @@ def _store_fresh(
         channel="walk_in" if source.kind == "showroom" else "website",
         now=received_at,
     )
+    absorbed = touch_written_profiles(session, resolution.touches)
+    if absorbed:
+        raise ConcurrentMerge(f"profile {absorbed[0]} was merged away while storing")
 
 
 def _event_row(

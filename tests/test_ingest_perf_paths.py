@@ -47,6 +47,7 @@ from cdp.models import (
     ProfileSearch,
     ProfileTrait,
     QuarantinedMessage,
+    Source,
 )
 from ingest.schemas import Rejection
 from ingest.service import Call, IngestResult, SourceInfo, ingest_calls
@@ -318,6 +319,94 @@ def test_racing_batches_that_share_messages_store_each_message_once(
         )
         assert len(counts) == len(shared) + 5 * parallel
         assert set(counts.values()) == {1}
+
+
+def test_a_merge_committed_while_a_batch_is_stored_moves_the_batch_to_the_survivor(
+    own_database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A known visitor's message takes no identity lock, so a concurrent merge can absorb its
+    profile between reading the owner and COMMIT: the write is then retried on the survivor."""
+    url, key = own_database
+    auth = httpx.BasicAuth(key, "")
+    run = uid("race")
+    email = f"{run}@example.com"
+    other_writer = make_engine(url)  # a connection of its own, committing for real
+    factory = make_sessionmaker(other_writer)
+    with factory() as session:
+        source = session.scalars(select(Source).where(Source.name == "pool site")).one()
+        info = SourceInfo(id=source.id, name=source.name, kind="web")
+
+    def profile_of_visitor(anonymous_id: str) -> uuid.UUID:
+        with factory() as session:
+            return profile_of(session, anonymous_id)
+
+    real_owners_of = identity_repo.owners_of
+    merged_meanwhile: list[bool] = []
+
+    def owners_then_merge(session: Session, identifiers: Any) -> Any:
+        owners = real_owners_of(session, identifiers)
+        if Identifier("anonymous_id", f"{run}-a") in owners and not merged_meanwhile:
+            merged_meanwhile.append(True)
+            link = {
+                "type": "identify",
+                "messageId": uid(),
+                "anonymousId": f"{run}-a",
+                "traits": {"email": email},
+                "timestamp": at(61),
+            }
+            with factory() as other:  # another writer links the visitor to the email
+                ingest_calls(
+                    other,
+                    [Call([link], "identify")],
+                    source=info,
+                    received_at=datetime.now(UTC),
+                    phone_region="NL",
+                )
+                other.commit()
+        return owners
+
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        first = [
+            {
+                "type": "identify",
+                "messageId": uid(),
+                "anonymousId": f"{run}-b",
+                "traits": {"email": email},
+                "timestamp": at(0),
+            },
+            {
+                "type": "track",
+                "event": "Configuration Started",
+                "messageId": uid(),
+                "anonymousId": f"{run}-a",
+                "timestamp": at(60),
+            },
+        ]
+        assert client.post("/v1/batch", json={"batch": first}, auth=auth).status_code == 200
+        visitor, survivor = profile_of_visitor(f"{run}-a"), profile_of_visitor(f"{run}-b")
+        assert visitor != survivor
+
+        monkeypatch.setattr(identity_repo, "owners_of", owners_then_merge)
+        message_id = uid()
+        racing = {
+            "type": "track",
+            "event": "Option Selected",
+            "messageId": message_id,
+            "anonymousId": f"{run}-a",
+            "timestamp": at(62),
+        }
+        response = client.post("/v1/batch", json={"batch": [racing]}, auth=auth)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1 and response.json()["duplicates"] == 0
+    assert merged_meanwhile
+    with factory() as session:
+        merged_into = session.scalar(select(Profile.merged_into_id).where(Profile.id == visitor))
+        stored = session.scalars(select(Event.profile_id).where(Event.message_id == message_id))
+        left = session.scalar(select(func.count()).where(Event.profile_id == visitor))
+        assert merged_into == survivor
+        assert list(stored) == [survivor]  # not left on the absorbed profile
+        assert left == 0
+    other_writer.dispose()
 
 
 # --- lookups and first/last seen --------------------------------------------------------------

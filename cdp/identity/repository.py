@@ -326,6 +326,44 @@ def touch_profiles(session: Session, seen: Sequence[tuple[uuid.UUID, datetime, d
     )
 
 
+_TOUCH_LIVE_PG = text(
+    "UPDATE profile AS p SET first_seen_at = LEAST(p.first_seen_at, v.first_at), "
+    "last_seen_at = GREATEST(p.last_seen_at, v.last_at) "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:firsts AS timestamptz[]), "
+    "CAST(:lasts AS timestamptz[])) AS v(id, first_at, last_at) "
+    "WHERE p.id = v.id RETURNING p.id, p.merged_into_id"
+)
+
+
+def touch_written_profiles(
+    session: Session, seen: Sequence[tuple[uuid.UUID, datetime, datetime]]
+) -> list[uuid.UUID]:
+    """Widen first/last seen of the stored profiles a transaction wrote to, as its last step,
+    and return those a concurrent merge absorbed since their owners were read.
+
+    Every row is updated, so each stays locked until COMMIT: a merge (`lock_profiles`, FOR
+    UPDATE) that comes later waits, then moves what we wrote. One that committed earlier shows
+    here as merged_into_id, and the caller must start over (nothing may stay on an absorbed
+    profile). Last, so concurrent writers to one profile wait on each other only for a COMMIT.
+    SQLite has one writer at a time: nothing can be merged under us there.
+    """
+    if not seen:
+        return []
+    if dialect_of(session) != "postgresql":
+        touch_profiles(session, seen)
+        return []
+    ordered = sorted(seen, key=lambda row: row[0])  # a stable lock order
+    rows = session.execute(
+        _TOUCH_LIVE_PG,
+        {
+            "ids": [pid for pid, _first, _last in ordered],
+            "firsts": [first for _pid, first, _last in ordered],
+            "lasts": [last for _pid, _first, last in ordered],
+        },
+    )
+    return [pid for pid, merged_into in rows if merged_into is not None]
+
+
 def insert_profiles(
     session: Session, rows: Sequence[tuple[uuid.UUID, datetime, datetime]], now: datetime
 ) -> None:

@@ -27,6 +27,11 @@ from cdp.identity import repository as repo
 from cdp.identity.identifiers import KIND_RANK, STRONG_KINDS, Identifier
 
 
+class ConcurrentMerge(Exception):
+    """A profile written to was merged away by a concurrent transaction: roll back and retry
+    (the retry reads the survivor as the owner)."""
+
+
 class Resolvable(Protocol):
     @property
     def identifiers(self) -> list[Identifier]: ...
@@ -59,6 +64,9 @@ class Resolution:
     merges: int
     warnings: int
     merged: set[uuid.UUID]  # survivors and absorbed profiles of stored merges
+    # First and last seen of the stored profiles written to, for the caller to pass to
+    # `repo.touch_written_profiles` as its last step before COMMIT.
+    touches: list[tuple[uuid.UUID, datetime, datetime]]
 
 
 class _Resolver:
@@ -277,32 +285,22 @@ def resolve_profiles(
     caller can store events that reference them.
     """
     resolver = _Resolver(session, source_id=source_id, channel=channel, now=now)
-    all_idents = {ident for item in items for ident in (*item.identifiers, *item.also_matches)}
-    repo.lock_identifiers(session, all_idents)
-    resolver.owner = repo.owners_of(session, all_idents)
+    resolver.owner = _owners_locking_what_may_change(session, items)
     assigned = [resolver.resolve(item) for item in items]
+    created = [pid for pid in resolver.new_profiles if pid not in resolver.parent]
+    created_set = set(created)
+    identities = [(ident, resolver.live(pid)) for ident, pid in resolver.new_identities.items()]
     profile_ids = [resolver.live(pid) for pid in assigned]
 
-    created = [pid for pid in resolver.new_profiles if pid not in resolver.parent]
     seen: dict[uuid.UUID, list[datetime]] = {}
     for pid, item in zip(profile_ids, items, strict=True):
         bounds = seen.setdefault(pid, [item.occurred_at, item.occurred_at])
         bounds[0] = min(bounds[0], item.occurred_at)
         bounds[1] = max(bounds[1], item.occurred_at)
-    created_set = set(created)
     repo.insert_profiles(
         session, [(pid, seen[pid][0], seen[pid][1]) for pid in created if pid in seen], now
     )
-    repo.insert_identities(
-        session,
-        [(ident, resolver.live(pid)) for ident, pid in resolver.new_identities.items()],
-        source_id=source_id,
-        now=now,
-    )
-    repo.touch_profiles(
-        session,
-        [(pid, bounds[0], bounds[1]) for pid, bounds in seen.items() if pid not in created_set],
-    )
+    repo.insert_identities(session, identities, source_id=source_id, now=now)
     repo.insert_warnings(session, resolver.warnings)
     return Resolution(
         profile_ids=profile_ids,
@@ -310,7 +308,37 @@ def resolve_profiles(
         merges=resolver.merges,
         warnings=len(resolver.warnings),
         merged=resolver.merged,
+        touches=[
+            (pid, bounds[0], bounds[1]) for pid, bounds in seen.items() if pid not in created_set
+        ],
     )
+
+
+def _owners_locking_what_may_change(
+    session: Session, items: Sequence[Resolvable]
+) -> dict[Identifier, uuid.UUID]:
+    """The owner of every identifier of the items, read so that concurrent writers cannot
+    create or merge differently under us.
+
+    Most messages come from a visitor already known: each of their identifiers has an owner,
+    the same profile, and such a message creates and merges nothing, so it needs no lock (a
+    concurrent merge of its profile is caught by `repo.touch_written_profiles`). Only the
+    identifiers of the other messages (an identifier new to us, or one that links two
+    profiles) are locked, then read again: a concurrent batch may have created or merged them
+    before we had the lock.
+    """
+    wanted = {ident for item in items for ident in (*item.identifiers, *item.also_matches)}
+    owner = repo.owners_of(session, wanted)
+    doubtful: set[Identifier] = set()
+    for item in items:
+        idents = (*item.identifiers, *item.also_matches)
+        owners = {owner.get(ident) for ident in idents}
+        if None in owners or len(owners) > 1:
+            doubtful.update(idents)
+    if doubtful:
+        repo.lock_identifiers(session, doubtful)
+        owner.update(repo.owners_of(session, doubtful))
+    return owner
 
 
 def attach_identifier(
