@@ -101,6 +101,9 @@ def create_app(
         docs_url=None,  # served by cdp.web_security from a pinned package, not a CDN
         redoc_url=None,
     )
+    from ingest.routes import CollectionFastPath
+
+    app.add_middleware(CollectionFastPath)  # inside the security headers, added next
     web_security.install(app)
     app.state.settings = settings
     app.state.sources = SourceCache()
