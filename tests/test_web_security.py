@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import StaffClient
+from tests.conftest import SourceKey, StaffClient
 
 
 def test_pages_may_not_be_framed_sniffed_or_run_foreign_script(app_client: TestClient) -> None:
@@ -23,6 +23,22 @@ def test_api_answers_carry_the_headers_too(app_client: TestClient) -> None:
     response = app_client.get("/api/profiles", params={"q": "x"})
     assert response.status_code == 401
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_collection_answers_carry_the_headers_and_other_methods_reach_the_app(
+    app_client: TestClient, web_source: SourceKey
+) -> None:
+    message = {"anonymousId": "headers-visitor", "event": "Configuration Started"}
+    for path in ("/v1/track", "/v1/t"):  # the fast path, long and one-letter forms
+        stored = app_client.post(path, json=message, headers=web_source.auth)
+        assert stored.status_code == 200 and stored.json()["success"] is True
+        assert stored.headers["x-content-type-options"] == "nosniff"
+    refused = app_client.post("/v1/track", json=message)
+    assert refused.status_code == 401 and refused.json()["field"] == "writeKey"
+    assert refused.headers["x-frame-options"] == "DENY"
+    assert app_client.get("/v1/track").status_code == 405  # not the fast path: the app answers
+    # Only preflights answer other /v1 paths.
+    assert app_client.post("/v1/unknown", json=message).status_code == 405
 
 
 def test_api_docs_load_swagger_ui_from_this_server(app_client: TestClient) -> None:
