@@ -13,7 +13,7 @@
 #   git archive HEAD~1 | tar -x -C /tmp/cdp_before
 #   bench/compare.sh 2 2 "before=/tmp/cdp_before;after=$PWD" -- --mode both --events 20000
 #
-# Each server is `uvicorn cdp.asgi:app`, as `cdp serve` runs it. Results: one JSON file per run
+# Each server is `cdp serve --workers WORKERS`, as the product runs. Results: one JSON file per run
 # in ${OUT:-/tmp/bench-compare}/, and a summary line per run. Each run gets its own --seed
 # (SEED_BASE + run number), so every run meets the same mix of new visitors instead of the later
 # runs finding the earlier runs' visitors already stored.
@@ -49,9 +49,14 @@ for round in $(seq 1 "$rounds"); do
       app=cdp.asgi:app
       pythonpath="$product"
     fi
-    BENCH_EXPERIMENTS="$experiments" PYTHONPATH="$pythonpath" \
-      "$repo/.venv/bin/uvicorn" "$app" --host 127.0.0.1 --port "$port" \
-      --workers "$workers" --log-level warning --no-access-log >"$out/server.log" 2>&1 &
+    if [ -n "$experiments" ]; then
+      BENCH_EXPERIMENTS="$experiments" PYTHONPATH="$pythonpath" \
+        "$repo/.venv/bin/uvicorn" "$app" --host 127.0.0.1 --port "$port" \
+        --workers "$workers" --log-level warning --no-access-log >"$out/server.log" 2>&1 &
+    else  # as the product runs: `cdp serve` (its workers each listen with SO_REUSEPORT)
+      PYTHONPATH="$pythonpath" "$repo/.venv/bin/python" -c "from cdp.cli import main; main()" \
+        serve --port "$port" --workers "$workers" >"$out/server.log" 2>&1 &
+    fi
     server=$!
     for _ in $(seq 1 60); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.5; done
     name="r${round}_w${workers}_${label}"

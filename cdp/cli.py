@@ -410,6 +410,8 @@ def serve(
     """Apply pending migrations, then serve the API and staff pages."""
     import uvicorn
 
+    from cdp.serving import APP, can_spread, serve_spread
+
     settings = get_settings()
     engine = _migrated_engine(settings)
     is_sqlite = engine.dialect.name == "sqlite"
@@ -421,8 +423,13 @@ def serve(
         _ensure_demo(engine)
     engine.dispose()
     typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    if workers > 1 and can_spread():
+        code = serve_spread(host, port, workers)
+        if code:
+            raise _fail("a worker process stopped unexpectedly; the server was stopped")
+        return
     uvicorn.run(
-        "cdp.asgi:app",
+        APP,
         host=host,
         port=port,
         workers=workers,

@@ -1,0 +1,141 @@
+"""`cdp serve --workers N`: connections spread over the workers, and a clean stop."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from cdp.auth.service import create_source
+from cdp.db import make_engine, make_sessionmaker
+from cdp.migrate import upgrade
+from cdp.models import Event
+from tests.conftest import drop_database, fresh_database_url
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="reads /proc; SO_REUSEPORT spreading is Linux"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def _tcp_sockets(port: int, state: str) -> set[str]:
+    """Inodes of the IPv4 sockets on local `port` in `state` (0A listening, 01 established)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == state:
+            found.add(fields[9])
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+@pytest.fixture()
+def database(db_kind: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    if db_kind != "postgresql":
+        pytest.skip("--workers above 1 needs PostgreSQL")
+    url = fresh_database_url("postgresql", tmp_path, f"serve_{uuid.uuid4().hex[:6]}")
+    engine = make_engine(url)
+    upgrade(engine)
+    with make_sessionmaker(engine)() as session:
+        _source, key = create_source(session, name="site", kind="web", origins=[])
+        session.commit()
+    engine.dispose()
+    yield url, key
+    drop_database(url)
+
+
+def test_two_workers_share_the_connections_and_stop_cleanly(
+    database: tuple[str, str], tmp_path: Path
+) -> None:
+    url, key = database
+    port = _free_port()
+    command = ["serve", "--port", str(port), "--workers", "2"]
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from cdp.cli import main; main()", *command],
+        env={**os.environ, "CDP_DATABASE_URL": url},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    connections: list[http.client.HTTPConnection] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(_tcp_sockets(port, "0A")) < 2:  # each worker listens on a socket of its own
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline, "the workers did not start listening"
+            time.sleep(0.1)
+        # Kept-alive connections, as a relay opens them: each worker must get some.
+        for _ in range(24):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", "/healthz")
+            assert connection.getresponse().read() is not None
+            connections.append(connection)
+        established = _tcp_sockets(port, "01")
+        workers = [pid for pid in _children(server.pid) if _socket_inodes(pid) & established]
+        per_worker = [len(_socket_inodes(pid) & established) for pid in workers]
+        assert len(workers) == 2 and sum(per_worker) == 24, per_worker
+
+        auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+        message = {"anonymousId": "served-visitor", "event": "Configuration Started"}
+        connections[0].request(
+            "POST",
+            "/v1/track",
+            body=json.dumps(message),
+            headers={"Authorization": auth, "Content-Type": "application/json"},
+        )
+        answer = connections[0].getresponse()
+        assert answer.status == 200, answer.read()
+        answer.read()
+    finally:
+        for connection in connections:
+            connection.close()
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(30)
+    assert code == 0
+    assert not [pid for pid in _children(server.pid) if Path(f"/proc/{pid}").exists()]
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == 1
+    engine.dispose()
