@@ -10,6 +10,7 @@ spreads new connections over the sockets.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -36,6 +37,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 def _worker(host: str, port: int) -> None:
     import uvicorn
+
+    # A process group of its own: Ctrl-C in a terminal reaches the supervisor only, which
+    # then stops each worker once, gracefully (a second signal would make uvicorn hurry).
+    os.setpgrp()
 
     sock = listening_socket(host, port)
     config = uvicorn.Config(APP, log_level="warning", access_log=False)
