@@ -340,6 +340,7 @@ async def _collect(request: Request, endpoint: str) -> Response:
         endpoint,
         check_size=is_batch and len(body) > MAX_MESSAGE_BYTES,
         defaults=defaults,
+        check_nul=b"\\u0000" in body,  # JSON can carry a NUL only as this escape
     )
     outcome: Response | IngestResult
     if GROUP_COMMIT:

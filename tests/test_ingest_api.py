@@ -300,6 +300,52 @@ def test_invalid_single_message_is_a_400_naming_the_field_and_is_quarantined(
     assert json.loads(row.raw)["properties"] == {"model": "Aurora"}
 
 
+def test_a_nul_character_is_refused_per_message_and_quarantined(
+    app_client: TestClient, web_source: SourceKey, db: Session
+) -> None:
+    """JSON may carry \\u0000; PostgreSQL stores it nowhere. It used to fail the whole
+    request with a 500, losing the batch's valid messages with it."""
+    anon = uid()
+    single = {"anonymousId": anon, "event": "Option Selected", "properties": {"label": "a\x00b"}}
+    response = post(app_client, web_source, "track", single)
+    assert response.status_code == 400
+    assert response.json()["field"] == "properties.label"
+    assert "NUL" in response.json()["detail"]
+
+    good = {"type": "track", "anonymousId": anon, "event": "Option Selected", "messageId": uid()}
+    batch = [
+        {**good, "messageId": uid(), "properties": {"k\x00": "v"}},  # in a key
+        good,
+        {**good, "messageId": uid(), "anonymousId": "x\x00"},
+        {**good, "messageId": uid(), "properties": {"path": "C:\\u0000"}},  # no NUL: stored
+    ]
+    response = post(app_client, web_source, "batch", {"batch": batch})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["accepted"] == 2
+    assert [(r["index"], r["field"]) for r in result["rejected"]] == [
+        (0, "properties.k\\u0000"),
+        (2, "anonymousId"),
+    ]
+    stored = events_by_anonymous_id(db, anon)
+    assert [e.message_id for e in stored] == [good["messageId"], batch[3]["messageId"]]
+    assert stored[1].properties == {"path": "C:\\u0000"}
+    quarantined = quarantine_of(db, web_source)
+    assert [(q.endpoint, q.batch_index) for q in quarantined] == [
+        ("track", 0),
+        ("batch", 0),
+        ("batch", 2),
+    ]
+    assert json.loads(quarantined[0].raw)["properties"] == {"label": "a\x00b"}
+
+    # A NUL in the batch's own context reaches every message: nothing valid is left.
+    response = post(
+        app_client, web_source, "batch", {"batch": [good], "context": {"page": {"title": "\x00"}}}
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "context.page.title"
+
+
 def test_batch_level_context_applies_to_messages_without_their_own(
     app_client: TestClient, web_source: SourceKey, db: Session
 ) -> None:
