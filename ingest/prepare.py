@@ -11,6 +11,7 @@ from typing import Any
 
 from cdp.identity.identifiers import (
     KIND_RANK,
+    MAX_IDENTIFIER_LENGTH,
     Identifier,
     normalise_code,
     normalise_email,
@@ -160,9 +161,15 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _lower(value: Any) -> str | None:
+def _lower(value: Any, limit: int) -> str | None:
     text = _text(value)
-    return text.lower()[:40] if text else None
+    return text.lower()[:limit] if text else None
+
+
+def _label(value: Any) -> str | None:
+    """A configuration choice as shown to staff, cut to its column's width (200)."""
+    text = _text(value)
+    return text[:200] if text else None
 
 
 def _traits_of(message: Message) -> dict[str, Any]:
@@ -251,15 +258,15 @@ def _configuration_of(message: Message) -> SavedConfiguration | None:
     url = _text(props.get("url"))
     return SavedConfiguration(
         code=normalise_code(code)[:100],
-        model=_text(props.get("model")),
-        trim=_text(props.get("trim")),
-        engine=_text(props.get("engine")),
-        colour=_text(props.get("colour") or props.get("color")),
+        model=_label(props.get("model")),
+        trim=_label(props.get("trim")),
+        engine=_label(props.get("engine")),
+        colour=_label(props.get("colour") or props.get("color")),
         colour_hex=hex_colour_or_none(hex_value),
-        wheels=_text(props.get("wheels")),
-        interior=_text(props.get("interior")),
-        body_type=_lower(props.get("body_type")),
-        fuel=_lower(props.get("fuel")),
+        wheels=_label(props.get("wheels")),
+        interior=_label(props.get("interior")),
+        body_type=_lower(props.get("body_type"), 40),
+        fuel=_lower(props.get("fuel"), 20),
         options=options if isinstance(options, list) else [],
         total_price=_price(props.get("total_price", props.get("price"))),
         currency=(_text(props.get("currency")) or "EUR")[:3].upper(),
@@ -283,6 +290,9 @@ def prepare(
             return
         if normalised is None:
             warnings.append(f"{kind} ignored: {str(raw)[:60]!r} is not a valid {kind}")
+            return
+        if len(normalised) > MAX_IDENTIFIER_LENGTH:
+            warnings.append(f"{kind} ignored: longer than {MAX_IDENTIFIER_LENGTH} characters")
             return
         ident = Identifier(kind, normalised)
         if ident not in identifiers:

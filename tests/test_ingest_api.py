@@ -21,7 +21,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdp.models import Configuration, Event, QuarantinedMessage, Source
+from cdp.models import (
+    Configuration,
+    Event,
+    Identity,
+    IdentityWarning,
+    QuarantinedMessage,
+    Source,
+)
 from ingest.schemas import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from tests.conftest import SourceKey, make_source
 
@@ -344,6 +351,47 @@ def test_a_nul_character_is_refused_per_message_and_quarantined(
     )
     assert response.status_code == 400
     assert response.json()["field"] == "context.page.title"
+
+
+def test_values_longer_than_their_columns_are_cut_or_ignored_not_a_500(
+    app_client: TestClient, web_source: SourceKey, db: Session
+) -> None:
+    """Overlong identifiers are not used (with a warning); configuration labels are cut to
+    their column's width. Both used to fail the request on PostgreSQL."""
+    anon = uid()
+    long_email = "a" * 20000 + "@example.com"
+    response = post(
+        app_client, web_source, "identify", {"anonymousId": anon, "traits": {"email": long_email}}
+    )
+    assert response.status_code == 200, response.text
+    saved = {
+        "anonymousId": anon,
+        "event": "Configuration Saved",
+        "properties": {
+            "configuration_code": "C" * 5000,
+            "model": "M" * 2500,
+            "colour": "C" * 2500,
+            "fuel": "plug-in hybrid, petrol-electric",
+            "body_type": "B" * 100,
+        },
+    }
+    response = post(app_client, web_source, "track", saved)
+    assert response.status_code == 200, response.text
+    db.expire_all()
+    [profile_id] = {e.profile_id for e in events_by_anonymous_id(db, anon)}
+    identities = db.scalars(select(Identity).where(Identity.profile_id == profile_id)).all()
+    assert [(i.kind, i.value) for i in identities] == [("anonymous_id", anon)]
+    warnings = db.scalars(
+        select(IdentityWarning.detail).where(IdentityWarning.profile_id == profile_id)
+    ).all()
+    assert any("longer than 400" in w for w in warnings)
+    assert any("email" in w for w in warnings)
+    configuration = db.scalars(
+        select(Configuration).where(Configuration.profile_id == profile_id)
+    ).one()
+    assert configuration.model == "M" * 200 and configuration.colour == "C" * 200
+    assert configuration.code == "C" * 100
+    assert configuration.fuel == "plug-in hybrid, petr" and configuration.body_type == "b" * 40
 
 
 def test_batch_level_context_applies_to_messages_without_their_own(

@@ -39,6 +39,9 @@ _ZEROS_AND_DASHES = re.compile(r"^[0\-]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+# The width of identity.value: a longer identifier cannot be stored, so it is not used.
+MAX_IDENTIFIER_LENGTH = 400
+
 # Strongest first: the profile matched by the strongest identifier receives the message.
 KIND_RANK = {"user_id": 0, "email": 1, "phone": 2, "anonymous_id": 3, "config_code": 4}
 STRONG_KINDS = frozenset({"user_id", "email", "phone"})
@@ -73,7 +76,8 @@ def normalise_email(raw: str) -> str | None:
     value = raw.strip().lower()
     if value.startswith("mailto:"):
         value = value[7:]
-    return value if _EMAIL.match(value) else None
+    # 254: the longest address SMTP can deliver to (RFC 5321).
+    return value if len(value) <= 254 and _EMAIL.match(value) else None
 
 
 @lru_cache(maxsize=65536)
