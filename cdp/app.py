@@ -24,6 +24,7 @@ from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.errors import CdpError
 from cdp.leads.schemas import to_local
+from cdp.nul_guard import NulGuard
 from cdp.web import SESSION_COOKIE, LoginRequired, PageForbidden, is_htmx, render
 from ingest.prepare import HEX_COLOUR
 
@@ -103,7 +104,9 @@ def create_app(
     )
     from ingest.routes import CollectionFastPath
 
-    app.add_middleware(CollectionFastPath)  # inside the security headers, added next
+    # Outermost last: security headers > collection fast path > NUL guard > the app.
+    app.add_middleware(NulGuard)
+    app.add_middleware(CollectionFastPath)
     web_security.install(app)
     app.state.settings = settings
     app.state.sources = SourceCache()

@@ -47,3 +47,24 @@ def postal_code(raw: str) -> str:
     compact = re.sub(r"\s+", "", raw).upper()[:20]
     match = _NL_POSTAL.match(compact)
     return f"{match.group(1)} {match.group(2)}" if match else compact
+
+
+def nul_character_at(value: Any, path: str = "") -> str | None:
+    """Where a NUL character (\\u0000, valid JSON) sits in a message, or None. PostgreSQL
+    stores it neither in text nor in JSON, so it would fail the whole transaction."""
+    if isinstance(value, str):
+        return (path or "message") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return name.replace("\x00", "\\u0000")
+            found = nul_character_at(item, name)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            found = nul_character_at(item, f"{path}[{position}]")
+            if found is not None:
+                return found
+    return None

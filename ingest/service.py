@@ -26,7 +26,7 @@ from cdp.identity.service import ConcurrentMerge, resolve_profiles
 from cdp.leads.service import LEAD_EVENTS, handle_lead_events
 from cdp.models import Consent
 from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
-from cdp.text import search_text
+from cdp.text import nul_character_at, search_text
 from ingest import repository as repo
 from ingest.prepare import EventTimeOutOfRange, PreparedMessage, prepare
 from ingest.schemas import MAX_MESSAGE_BYTES, Message, Rejection
@@ -77,27 +77,6 @@ def _with_batch_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[
         elif isinstance(own, dict) and isinstance(batch_value, dict):
             merged[key] = {**batch_value, **own}
     return merged
-
-
-def nul_character_at(value: Any, path: str = "") -> str | None:
-    """Where a NUL character (\\u0000, valid JSON) sits in a message, or None. PostgreSQL
-    stores it neither in text nor in JSON, so it would fail the whole transaction."""
-    if isinstance(value, str):
-        return (path or "message") if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            name = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return name.replace("\x00", "\\u0000")
-            found = nul_character_at(item, name)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for position, item in enumerate(value):
-            found = nul_character_at(item, f"{path}[{position}]")
-            if found is not None:
-                return found
-    return None
 
 
 def validate_message(

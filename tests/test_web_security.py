@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import SourceKey, StaffClient
+from tests.conftest import SourceKey, StaffClient, make_token
 
 
 def test_pages_may_not_be_framed_sniffed_or_run_foreign_script(app_client: TestClient) -> None:
@@ -64,3 +65,22 @@ def test_a_mistyped_page_address_is_a_page_not_json(
         assert "Not found" in response.text
     api = sales.client.get("/api/profiles/not-a-uuid")
     assert api.headers["content-type"].startswith("application/json")
+
+
+def test_a_nul_character_in_a_query_or_body_is_a_400_naming_the_field(
+    app_client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    """PostgreSQL refuses NUL in text parameters: these used to be 500s."""
+    bearer = make_token(session_factory, role="admin")
+    search = app_client.get("/api/profiles", params={"q": "Jan\x00sen"}, headers=bearer)
+    assert search.status_code == 400 and search.json()["field"] == "q"
+    form = app_client.post("/login", data={"username": "a\x00", "password": "b"})
+    assert form.status_code == 400 and form.json()["field"] == "username"
+    erasure = app_client.post(
+        "/api/profiles/00000000-0000-0000-0000-000000000000/erasure",
+        json={"reason": "x\x00"},
+        headers=bearer,
+    )
+    assert erasure.status_code == 400 and erasure.json()["field"] == "reason"
+    fine = app_client.get("/api/profiles", params={"q": "Jansen"}, headers=bearer)
+    assert fine.status_code == 200
