@@ -229,7 +229,15 @@ def main() -> int:
                 settings,
                 write_key=write_key,
                 origin=None,
-                calls=[Call(msgs, endpoint, check_size=check_size, defaults=defaults)],
+                calls=[
+                    Call(
+                        msgs,
+                        endpoint,
+                        check_size=check_size,
+                        defaults=defaults,
+                        check_nul=b"\\u0000" in item.body,  # as the route decides
+                    )
+                ],
             )
             outcome = stored if not isinstance(stored, list) else stored[0]
         assert isinstance(outcome, IngestResult) and not outcome.rejected, outcome
