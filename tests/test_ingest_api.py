@@ -516,6 +516,19 @@ def test_error_responses_to_a_registered_origin_are_readable_by_the_page(
     assert response.headers["access-control-allow-origin"] == ORIGIN
 
 
+def test_a_malformed_origin_is_refused_not_a_500(
+    app_client: TestClient, web_source: SourceKey
+) -> None:
+    for origin in ("http://x.example:99999", "http://[::1", "https://x.example:abc"):
+        response = post(
+            app_client, web_source, "track", _track_body(uid()), headers={"Origin": origin}
+        )
+        assert response.status_code == 403, (origin, response.text)
+        assert response.json()["field"] == "Origin"
+        preflight = app_client.options("/v1/track", headers={"Origin": origin})
+        assert preflight.status_code == 403
+
+
 @pytest.mark.parametrize(
     "origin",
     ["https://evil.example.net", "http://configurator.example.com", "https://example.com"],

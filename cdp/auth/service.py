@@ -17,14 +17,17 @@ from ingest.service import SourceInfo
 
 def normalise_origin(origin: str) -> str:
     """'https://Shop.example.com/' -> 'https://shop.example.com' (scheme://host[:port])."""
-    parts = urlsplit(origin.strip())
+    invalid = InvalidInput(
+        f"origin {origin!r} must look like https://www.example.com", field="origin"
+    )
+    try:  # urlsplit raises ValueError for a bad port or IPv6 literal ("x:99999", "http://[::1")
+        parts = urlsplit(origin.strip())
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        raise invalid from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(
-            f"origin {origin!r} must look like https://www.example.com", field="origin"
-        )
-    host = parts.hostname.lower()
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
+        raise invalid
+    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
 
 
 def create_source(
