@@ -200,6 +200,13 @@ def main() -> int:
     else:
         work = bench.build_singles(messages, sent_at)
     endpoint_of = {w.path: w.path.rsplit("/", 1)[1] for w in work}
+    del messages, traffic
+    try:  # as a server process does once its app is built (trees before it have no such step)
+        from cdp.serving import tune_garbage_collector
+    except ImportError:
+        pass
+    else:
+        tune_garbage_collector()
 
     def one(item: Any) -> None:
         data = orjson.loads(item.body)
