@@ -252,15 +252,7 @@ def _store_fresh(
     ]
     _store_configurations(session, effects, stored, source, received_at)
     search_changed = _store_traits(session, effects)
-    refresh_search(
-        session,
-        {pid for item, pid in effects if item.configuration is not None}
-        | search_changed
-        | resolution.merged,
-    )
-    _store_consents(session, effects, source, received_at)
-    _store_identifier_warnings(session, effects, source, received_at)
-    handle_lead_events(
+    given_leads = handle_lead_events(
         session,
         [
             (
@@ -276,6 +268,15 @@ def _store_fresh(
         channel="walk_in" if source.kind == "showroom" else "website",
         now=received_at,
     )
+    refresh_search(
+        session,
+        {pid for item, pid in effects if item.configuration is not None}
+        | search_changed
+        | given_leads
+        | resolution.merged,
+    )
+    _store_consents(session, effects, source, received_at)
+    _store_identifier_warnings(session, effects, source, received_at)
     absorbed = touch_written_profiles(session, resolution.touches)
     if absorbed:
         raise ConcurrentMerge(f"profile {absorbed[0]} was merged away while storing")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.leads import service
 from cdp.leads.schemas import local_today, to_local
-from cdp.models import Appointment, Event, Lead, LeadStageChange, utcnow
+from cdp.models import Appointment, Event, Lead, LeadStageChange, ProfileSearch, utcnow
 from tests.conftest import SourceKey, StaffClient, sign_in
 from tests.test_leads import (
     count,
@@ -60,7 +60,7 @@ def test_a_test_drive_request_makes_one_appointment_and_a_lead_however_often_it_
     assert len(events) == 1
     for _ in range(2):  # ingest may already have called the hook: a replay adds nothing
         with session_factory() as session:
-            service.appointments_from_test_drive_requests(session, events)
+            service.handle_lead_events(session, events)
             session.commit()
 
     with session_factory() as session:
@@ -95,8 +95,8 @@ def test_a_quote_request_makes_a_website_lead_only_when_there_is_no_open_one(
     )
     events = stored_events(session_factory, pid, "Quote Requested")
     with session_factory() as session:
-        service.leads_from_events(session, events)
-        service.leads_from_events(session, events)
+        service.handle_lead_events(session, events)
+        service.handle_lead_events(session, events)
         session.commit()
     lead = only_lead(session_factory, pid)
     assert (lead.channel, lead.model, lead.assigned_user_id, lead.source_event_id) == (
@@ -106,6 +106,56 @@ def test_a_quote_request_makes_a_website_lead_only_when_there_is_no_open_one(
         events[0][0],
     )
     assert count(session_factory, LeadStageChange, LeadStageChange.lead_id == lead.id) == 1
+
+
+def test_one_batch_of_requests_gives_each_customer_one_lead_and_each_dated_test_drive_one_visit(
+    app_client: TestClient, web_source: SourceKey, session_factory: sessionmaker[Session]
+) -> None:
+    wanted = local_today(utcnow()) + timedelta(days=4)
+    anna, bram = (
+        make_customer(app_client, web_source, session_factory, first_name=name, model=None)
+        for name in ("Anna", "Bram")
+    )
+    with session_factory() as session:
+        devices = {
+            pid: session.scalars(
+                select(Event.anonymous_id).where(Event.profile_id == pid).limit(1)
+            ).one()
+            for pid in (anna, bram)
+        }
+
+    def request(pid: uuid.UUID, name: str, minute: int, **properties: object) -> dict[str, object]:
+        at = utcnow() - timedelta(minutes=30 - minute)
+        return {
+            "type": "track",
+            "anonymousId": devices[pid],
+            "event": name,
+            "properties": {"model": "Nova", **properties},
+            "timestamp": at.isoformat(),
+        }
+
+    batch = [
+        request(anna, "Quote Requested", 1),
+        request(anna, "Test Drive Requested", 2, preferred_date=wanted.isoformat()),
+        request(bram, "Test Drive Requested", 3, preferred_date="whenever suits"),
+        request(bram, "Test Drive Requested", 4, preferred_date=wanted.isoformat()),
+    ]
+    response = app_client.post("/v1/batch", json={"batch": batch}, headers=web_source.auth)
+    assert response.status_code == 200, response.text
+
+    for pid, first_event in ((anna, "Quote Requested"), (bram, "Test Drive Requested")):
+        lead = only_lead(session_factory, pid)
+        with session_factory() as session:
+            made_by = session.get(Event, lead.source_event_id)
+            visits = session.scalars(select(Appointment).where(Appointment.profile_id == pid)).all()
+            search = session.get(ProfileSearch, pid)
+        assert made_by is not None and made_by.name == first_event  # the earliest request
+        assert (lead.channel, lead.stage, lead.model) == ("website", "new", "Nova")
+        assert count(session_factory, LeadStageChange, LeadStageChange.lead_id == lead.id) == 1
+        assert [(v.lead_id, v.kind, to_local(v.starts_at).date()) for v in visits] == [
+            (lead.id, "test_drive", wanted)
+        ]
+        assert search is not None and search.lead_stage == "new"  # lookup shows the new lead
 
 
 def test_preferred_dates_are_read_in_showroom_time() -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, case, func, select
+from sqlalchemy import ColumnElement, Row, Table, case, func, insert, select
 from sqlalchemy.orm import Session
 
+from cdp.identity.repository import among
 from cdp.models import (
     OPEN_STAGES,
     Appointment,
@@ -101,13 +103,30 @@ def open_leads_by_profile(
     return found
 
 
+def open_lead_refs(
+    session: Session, profile_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, int | None]]:
+    """(lead id, assigned salesperson) of the most recently updated open lead of each profile
+    that has one: what the ingest hooks need, without loading leads."""
+    if not profile_ids:
+        return {}
+    found: dict[uuid.UUID, tuple[int, int | None]] = {}
+    for pid, lead_id, user_id in session.execute(
+        select(Lead.profile_id, Lead.id, Lead.assigned_user_id)
+        .where(among(session, Lead.profile_id, profile_ids), Lead.stage.in_(OPEN_STAGES))
+        .order_by(Lead.updated_at, Lead.id)
+    ):
+        found[pid] = (lead_id, user_id)  # the last one wins
+    return found
+
+
 def lead_source_events(session: Session, event_ids: Collection[int]) -> set[int]:
     if not event_ids:
         return set()
     return {
         event_id
         for event_id in session.scalars(
-            select(Lead.source_event_id).where(Lead.source_event_id.in_(list(event_ids)))
+            select(Lead.source_event_id).where(among(session, Lead.source_event_id, event_ids))
         )
         if event_id is not None
     }
@@ -120,11 +139,28 @@ def appointment_source_events(session: Session, event_ids: Collection[int]) -> s
         event_id
         for event_id in session.scalars(
             select(Appointment.source_event_id).where(
-                Appointment.source_event_id.in_(list(event_ids))
+                among(session, Appointment.source_event_id, event_ids)
             )
         )
         if event_id is not None
     }
+
+
+def insert_leads(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """New leads (rows with every column but the id) in one statement; their ids, in order."""
+    if not rows:
+        return []
+    stmt = insert(cast(Table, Lead.__table__)).returning(
+        Lead.__table__.c.id, sort_by_parameter_order=True
+    )
+    return [lead_id for (lead_id,) in session.execute(stmt, rows)]
+
+
+def insert_rows(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Rows with the same columns into `model`'s table, in one statement (Core, not the ORM's
+    unit of work)."""
+    if rows:
+        session.execute(insert(cast(Table, model.__table__)), rows)
 
 
 def _lead_filter(

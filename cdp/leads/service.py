@@ -1030,108 +1030,94 @@ def _event_model(properties: dict[str, Any]) -> str | None:
     return model.strip()[:200] or None if isinstance(model, str) else None
 
 
-def _leads_for(
-    session: Session,
-    events: Sequence[LeadEvent],
-    *,
-    channel: str,
-    now: datetime,
-) -> dict[uuid.UUID, Lead]:
-    """The open lead of each event's profile, creating one (unassigned) where there is none.
-
-    An event that already made a lead never makes another, even if that lead has since closed.
-    """
-    profiles = {pid for _, pid, *_ in events}
-    open_leads = repo.open_leads_by_profile(session, profiles)
-    made = repo.lead_source_events(session, [event_id for event_id, *_ in events])
-    created: set[uuid.UUID] = set()
-    for event_id, pid, _name, properties, occurred_at in sorted(events, key=lambda e: e[4]):
-        if pid in open_leads or event_id in made:
-            continue
-        open_leads[pid] = _new_lead(
-            session,
-            profile_id=pid,
-            channel=channel,
-            model=_event_model(properties),
-            assigned_user_id=None,
-            created_by_user_id=None,
-            source_event_id=event_id,
-            at=min(occurred_at, now),
-        )
-        created.add(pid)
-    refresh_search(session, created)
-    return open_leads
-
-
-def leads_from_events(
-    session: Session,
-    events: Sequence[LeadEvent],
-    *,
-    channel: str = "website",
-    now: datetime | None = None,
-) -> list[Lead]:
-    """Quote Requested and Test Drive Requested events make a lead for a profile without an
-    open one. Takes plain data so ingest can call it with newly stored events."""
-    if channel not in LEAD_CHANNELS:
-        raise InvalidInput("unknown lead channel", field="channel")
-    wanted = [e for e in events if e[2] in LEAD_EVENTS]
-    if not wanted:
-        return []
-    before = repo.open_leads_by_profile(session, {pid for _, pid, *_ in wanted})
-    after = _leads_for(session, wanted, channel=channel, now=now or utcnow())
-    return [lead for pid, lead in after.items() if before.get(pid) is not lead]
-
-
-def appointments_from_test_drive_requests(
-    session: Session,
-    events: Sequence[LeadEvent],
-    *,
-    channel: str = "website",
-    now: datetime | None = None,
-) -> list[Appointment]:
-    """A test drive appointment for each Test Drive Requested event with a preferred date, and
-    a lead for its profile if it has no open one. The appointment remembers its event, so a
-    replayed event makes none; a preferred date that cannot be read makes only the lead."""
-    if channel not in LEAD_CHANNELS:
-        raise InvalidInput("unknown lead channel", field="channel")
-    now = now or utcnow()
-    wanted = [e for e in events if e[2] == TEST_DRIVE_REQUESTED]
-    if not wanted:
-        return []
-    leads = _leads_for(session, wanted, channel=channel, now=now)
-    known = repo.appointment_source_events(session, [event_id for event_id, *_ in wanted])
-    made: list[Appointment] = []
-    for event_id, pid, _name, properties, _occurred_at in wanted:
-        starts_at = preferred_start(properties)
-        if starts_at is None or event_id in known:
-            continue
-        lead = leads.get(pid)
-        appointment = Appointment(
-            profile_id=pid,
-            lead_id=lead.id if lead else None,
-            user_id=lead.assigned_user_id if lead else None,
-            kind="test_drive",
-            status="planned",
-            starts_at=starts_at,
-            model=_event_model(properties),
-            note="Requested online",
-            source_event_id=event_id,
-            created_at=now,
-        )
-        session.add(appointment)
-        known.add(event_id)
-        made.append(appointment)
-    session.flush()
-    return made
-
-
 def handle_lead_events(
     session: Session,
     events: Sequence[LeadEvent],
     *,
     channel: str = "website",
     now: datetime | None = None,
-) -> None:
-    """Both ingest hooks in one call: leads from requests, test drives from their dates."""
-    leads_from_events(session, events, channel=channel, now=now)
-    appointments_from_test_drive_requests(session, events, channel=channel, now=now)
+) -> set[uuid.UUID]:
+    """The ingest hooks, a few statements for any number of events (they run inside ingest):
+
+    - Quote Requested and Test Drive Requested make a lead (unassigned) for a profile without
+      an open one. An event that already made a lead never makes another, even if that lead
+      has since closed.
+    - Each Test Drive Requested with a preferred date makes a planned test drive appointment,
+      on the profile's open lead. The appointment remembers its event, so a replayed event
+      makes none; a date that cannot be read makes only the lead.
+
+    Takes plain data (the events as stored) and returns the profiles given a new lead, whose
+    search rows must show its stage: the caller refreshes them.
+    """
+    if channel not in LEAD_CHANNELS:
+        raise InvalidInput("unknown lead channel", field="channel")
+    wanted = [e for e in events if e[2] in LEAD_EVENTS]
+    if not wanted:
+        return set()
+    now = now or utcnow()
+    open_leads = repo.open_lead_refs(session, {pid for _, pid, *_ in wanted})
+    made = repo.lead_source_events(session, [event_id for event_id, *_ in wanted])
+    new_leads: dict[uuid.UUID, dict[str, Any]] = {}
+    for event_id, pid, _name, properties, occurred_at in sorted(wanted, key=lambda e: e[4]):
+        if pid in open_leads or pid in new_leads or event_id in made:
+            continue
+        at = min(occurred_at, now)
+        new_leads[pid] = {
+            "profile_id": pid,
+            "channel": channel,
+            "stage": "new",
+            "lost_reason": None,
+            "lost_detail": None,
+            "model": _event_model(properties),
+            "assigned_user_id": None,
+            "next_action": None,
+            "next_action_at": None,
+            "source_event_id": event_id,
+            "created_at": at,
+            "updated_at": at,
+        }
+    lead_ids = repo.insert_leads(session, list(new_leads.values()))
+    repo.insert_rows(
+        session,
+        LeadStageChange,
+        [
+            {
+                "lead_id": lead_id,
+                "from_stage": None,
+                "to_stage": "new",
+                "lost_reason": None,
+                "changed_by_user_id": None,
+                "changed_at": row["created_at"],
+            }
+            for lead_id, row in zip(lead_ids, new_leads.values(), strict=True)
+        ],
+    )
+    for lead_id, pid in zip(lead_ids, new_leads, strict=True):
+        open_leads[pid] = (lead_id, None)
+
+    drives = [e for e in wanted if e[2] == TEST_DRIVE_REQUESTED]
+    known = repo.appointment_source_events(session, [event_id for event_id, *_ in drives])
+    appointments = []
+    for event_id, pid, _name, properties, _occurred_at in drives:
+        starts_at = preferred_start(properties)
+        if starts_at is None or event_id in known:
+            continue
+        lead = open_leads.get(pid)
+        appointments.append(
+            {
+                "profile_id": pid,
+                "lead_id": lead[0] if lead else None,
+                "user_id": lead[1] if lead else None,
+                "kind": "test_drive",
+                "status": "planned",
+                "starts_at": starts_at,
+                "model": _event_model(properties),
+                "note": "Requested online",
+                "source_event_id": event_id,
+                "created_by_user_id": None,
+                "created_at": now,
+            }
+        )
+        known.add(event_id)
+    repo.insert_rows(session, Appointment, appointments)
+    return set(new_leads)
