@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+from psycopg.types.json import set_json_dumps
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -90,7 +91,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -99,6 +100,13 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         json_serializer=json_dumps,
         json_deserializer=json_loads,
     )
+    event.listen(engine, "connect", _postgresql_json)
+    return engine
+
+
+def _postgresql_json(dbapi_connection: Any, _record: Any) -> None:
+    # What psycopg itself serialises (the event COPY hands it dicts) as SQLAlchemy does.
+    set_json_dumps(json_dumps, dbapi_connection)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -12,7 +12,6 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from cdp.db import json_dumps
 from cdp.identity.repository import among, dialect_of
 from cdp.models import Configuration, Consent, Event, QuarantinedMessage
 
@@ -29,7 +28,7 @@ def known_message_ids(session: Session, source_id: int, message_ids: Sequence[st
     )
 
 
-# The columns an event row carries (everything but the id), in COPY order.
+# The columns an event row carries (everything but the id), in COPY order, and their types.
 EVENT_COLUMNS = (
     "source_id",
     "message_id",
@@ -45,9 +44,25 @@ EVENT_COLUMNS = (
     "traits",
     "context",
 )
-_JSON_EVENT_COLUMNS = frozenset({"properties", "traits", "context"})
+_EVENT_COPY_TYPES = (
+    "int8",  # id
+    "int4",
+    "varchar",
+    "varchar",
+    "varchar",
+    "varchar",
+    "uuid",
+    "varchar",
+    "varchar",
+    "timestamptz",
+    "timestamptz",
+    "jsonb",
+    "jsonb",
+    "jsonb",
+)
 _DRAW_EVENT_IDS = "SELECT nextval('event_id_seq') FROM generate_series(1, %s)"
-_COPY_EVENTS = f"COPY event (id, {', '.join(EVENT_COLUMNS)}) FROM STDIN"
+# Binary: psycopg's C dumpers write ids, times and JSON with less work on both sides than text.
+_COPY_EVENTS = f"COPY event (id, {', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -85,16 +100,24 @@ def _copy_events(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]
             ids = [event_id for (event_id,) in cursor.fetchall()]
             statement = _COPY_EVENTS
             with cursor.copy(statement) as copy:
+                copy.set_types(_EVENT_COPY_TYPES)
                 for event_id, row in zip(ids, rows, strict=True):
                     copy.write_row(
                         (
                             event_id,
-                            *(
-                                json_dumps(row[column])
-                                if column in _JSON_EVENT_COLUMNS
-                                else row[column]
-                                for column in EVENT_COLUMNS
-                            ),
+                            row["source_id"],
+                            row["message_id"],
+                            row["type"],
+                            row["name"],
+                            row["channel"],
+                            row["profile_id"],
+                            row["anonymous_id"],
+                            row["user_id"],
+                            row["occurred_at"],
+                            row["received_at"],
+                            row["properties"],
+                            row["traits"],
+                            row["context"],
                         )
                     )
     except psycopg.Error as error:
