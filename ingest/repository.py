@@ -69,11 +69,11 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> dict[str, int
     """Store new events (one per messageId, already de-duplicated); their ids by messageId.
 
     PostgreSQL: the ids are drawn from the event sequence in one query, then the rows go in with
-    one COPY. COPY has no ON CONFLICT, so the caller must have left out what is already stored
-    (`known_message_ids`, in the same transaction). A concurrent transaction that stores one of
-    the same (source, messageId) first makes the COPY fail with a unique violation (SQLSTATE
-    23505): the whole transaction is then retried, as the /v1 routes do, and the retry finds the
-    message stored. The unique constraint is what guarantees a message is never stored twice.
+    one COPY. COPY has no ON CONFLICT: a message stored before (unless the caller left it out,
+    `known_message_ids` in the same transaction), or by a concurrent transaction first, makes
+    the COPY fail with a unique violation (SQLSTATE 23505). The whole transaction is then
+    retried, as the /v1 routes do, and the retry finds the message stored. The unique
+    constraint is what guarantees a message is never stored twice.
 
     SQLite: INSERT .. ON CONFLICT DO NOTHING (one writer at a time, so nothing races).
     """

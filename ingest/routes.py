@@ -145,6 +145,8 @@ def _store(
                     source=source,
                     received_at=datetime.now(UTC),
                     phone_region=settings.default_phone_region,
+                    # A stored message shows as a unique violation, and the retry checks.
+                    check_stored=attempt > 0,
                 )
                 committing = True  # session_scope commits as the block ends
             return results
