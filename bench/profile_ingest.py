@@ -45,31 +45,49 @@ _spec.loader.exec_module(bench)
 
 
 class Clock:
-    """Exclusive wall time per step (a stack), and SQL time charged to the step on top."""
+    """Exclusive wall time per step (a stack), SQL time charged to the step on top, and the CPU
+    time of this thread and of the PostgreSQL backends (`backends`) each step used itself."""
 
-    def __init__(self) -> None:
-        self.stack: list[list[Any]] = []  # [name, started, child_time]
+    def __init__(self, backends: set[int] | None = None) -> None:
+        # [name, wall at start, children's wall, (thread CPU, backend CPU) at start, children's]
+        self.stack: list[list[Any]] = []
         self.wall: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
+        self.pg_cpu: dict[str, float] = defaultdict(float)
         self.sql: dict[str, float] = defaultdict(float)
         self.statements: dict[str, int] = defaultdict(int)
         self.calls: dict[str, int] = defaultdict(int)
         self.sql_started = 0.0
+        self.backends = backends if backends is not None else set()
 
     def current(self) -> str:
         return self.stack[-1][0] if self.stack else "(outside ingest)"
 
-    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def _cpus(self, sql: bool) -> tuple[float, float]:
+        pg = sum(_backend_cpu(pid) for pid in self.backends) if sql else 0.0
+        return time.thread_time(), pg
+
+    def wrap(self, name: str, fn: Callable[..., Any], *, sql: bool = True) -> Callable[..., Any]:
+        """`sql=False` for steps that send no SQL, called per message: the backends' CPU is
+        not read around them (a /proc read per call would add more than they cost)."""
+
         def timed(*args: Any, **kwargs: Any) -> Any:
-            self.stack.append([name, time.perf_counter(), 0.0])
+            self.stack.append([name, time.perf_counter(), 0.0, self._cpus(sql), [0.0, 0.0]])
             try:
                 return fn(*args, **kwargs)
             finally:
-                _, started, child = self.stack.pop()
+                _, started, child, (cpu0, pg0), (child_cpu, child_pg) = self.stack.pop()
                 spent = time.perf_counter() - started
+                cpu1, pg1 = self._cpus(sql)
                 self.wall[name] += spent - child
+                self.cpu[name] += (cpu1 - cpu0) - child_cpu
+                self.pg_cpu[name] += (pg1 - pg0) - child_pg
                 self.calls[name] += 1
                 if self.stack:
-                    self.stack[-1][2] += spent
+                    parent = self.stack[-1]
+                    parent[2] += spent
+                    parent[4][0] += cpu1 - cpu0
+                    parent[4][1] += pg1 - pg0
 
         return timed
 
@@ -99,9 +117,9 @@ def instrument(clock: Clock, engine: Any) -> None:
     import ingest.routes as routes
     import ingest.service as service
 
+    for name in ("validate_message", "prepare"):  # per message, no SQL
+        setattr(service, name, clock.wrap(name, getattr(service, name), sql=False))
     for name in (
-        "validate_message",
-        "prepare",
         "resolve_profiles",
         "_store_configurations",
         "_store_traits",
@@ -184,7 +202,7 @@ def main() -> int:
     factory = make_sessionmaker(engine)
     settings = Settings(database_url=args.database_url)
     cache = SourceCache()
-    clock = Clock()
+    clock = Clock(backends)
 
     traffic = bench.Traffic(
         profiles=args.profiles,
@@ -255,7 +273,7 @@ def main() -> int:
     timed = work[args.warmup :]
     if not args.no_steps:
         instrument(clock, engine)
-        parse = clock.wrap("orjson.loads body", orjson.loads)
+        parse = clock.wrap("orjson.loads body", orjson.loads, sql=False)
         one_parse = one
 
         def one(item: Any) -> None:  # type: ignore[no-redef]
@@ -319,13 +337,18 @@ def main() -> int:
             f"server) {sql_total / n * 1000:.2f} ms in {sum(clock.statements.values()) / n:.1f}"
             f" statements"
         )
-        print(f"{'step':<32}{'ms/req':>8}{'share':>8}{'SQL ms':>8}{'Python ms':>10}{'stmts':>7}")
+        print(
+            f"{'step':<32}{'ms/req':>8}{'share':>8}{'SQL ms':>8}{'Python ms':>10}{'stmts':>7}"
+            f"{'CPU: py':>9}{'pg':>7}"
+        )
         for name, spent in sorted(clock.wall.items(), key=lambda kv: -kv[1]):
             sql = clock.sql.get(name, 0.0)
             print(
                 f"{name:<32}{spent / n * 1000:8.2f}{spent / total_wall:8.1%}"
                 f"{sql / n * 1000:8.2f}{(spent - sql) / n * 1000:10.2f}"
                 f"{clock.statements.get(name, 0) / n:7.1f}"
+                f"{clock.cpu.get(name, 0.0) / n * 1000:9.2f}"
+                f"{clock.pg_cpu.get(name, 0.0) / n * 1000:7.2f}"
             )
     if profiler is not None and args.profiler == "cprofile":
         out = io.StringIO()

@@ -11,7 +11,7 @@ loads generated profiles with their events; `run` executes one segmentation run 
 `cdp segments build` does (`segmentation.job.run_now`), and reports (`--rebuild` first drops the
 kept event aggregates, as before a deployment's first run); `day` adds a day of activity the way
 the app writes it (new and returning visitors, a COPY per visit, foreign keys checked and the
-triggers on `event` noting the changed profiles); `all` runs `generate`, a first `run` (which
+changed profiles noted, as ingest notes them); `all` runs `generate`, a first `run` (which
 builds the kept aggregates from every event) and `day` in child processes, then the measured
 `run` in this one, so the peak memory reported is that run's alone, and after it (not timed,
 `--verify` for `run`) checks that the features from the kept aggregates equal those rebuilt
@@ -509,7 +509,7 @@ def generate(database: str, profiles: int, seed: int, workers: int) -> dict[str,
 def day(database: str, new_profiles: int, returning: int, seed: int) -> dict[str, Any]:
     """A day of activity after a run, written as the app writes it: new visitors (profile,
     trait, consents, CRM rows) and returning ones, each visit's events in a COPY of its own with
-    foreign keys checked and the triggers on `event` firing (unlike `generate`, a restore)."""
+    foreign keys checked and the changed profiles noted (unlike `generate`, a restore)."""
     started = time.perf_counter()
     rng = random.Random(f"{seed}-day-{time.time()}")
     prefix = f"day{int(time.time())}-"
@@ -550,6 +550,12 @@ def day(database: str, new_profiles: int, returning: int, seed: int) -> dict[str
                     cp.write(text_rows)
             for table in TABLE_ORDER[3:]:
                 _copy_table(cursor, out, table)
+            # As ingest does when it stores events: the next run recomputes these profiles.
+            cursor.execute(
+                "INSERT INTO segment_event_change (profile_id) "
+                "SELECT DISTINCT profile_id FROM event WHERE id > %s",
+                (last_event,),
+            )
             cursor.execute(CONFIGURATIONS_FROM_EVENTS + " AND id > %s", (last_event,))
             changed = cursor.execute(
                 "SELECT count(DISTINCT profile_id) FROM segment_event_change"

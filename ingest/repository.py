@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from cdp.identity.repository import among, dialect_of
-from cdp.models import Configuration, Consent, Event, QuarantinedMessage
+from cdp.models import Configuration, Consent, Event, QuarantinedMessage, SegmentEventChange
 
 
 def known_message_ids(session: Session, source_id: int, message_ids: Sequence[str]) -> set[str]:
@@ -80,14 +80,34 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> dict[str, int
     if not rows:
         return {}
     if dialect_of(session) == "postgresql":
-        return _copy_events(session, rows)
-    stmt = (
-        sqlite.insert(Event)
-        .on_conflict_do_nothing(index_elements=[Event.source_id, Event.message_id])
-        .returning(Event.message_id, Event.id)
-    )
-    result = session.execute(stmt, rows)
-    return {message_id: event_id for message_id, event_id in result}
+        stored = _copy_events(session, rows)
+    else:
+        stmt = (
+            sqlite.insert(Event)
+            .on_conflict_do_nothing(index_elements=[Event.source_id, Event.message_id])
+            .returning(Event.message_id, Event.id)
+        )
+        stored = {message_id: event_id for message_id, event_id in session.execute(stmt, rows)}
+    _note_for_segmentation(session, {row["profile_id"] for row in rows})
+    return stored
+
+
+_NOTE_CHANGED_PG = text(
+    "INSERT INTO segment_event_change (profile_id) SELECT unnest(CAST(:ids AS uuid[]))"
+)
+
+
+def _note_for_segmentation(session: Session, profile_ids: set[uuid.UUID]) -> None:
+    """The next segmentation run recomputes these profiles' event aggregates. Here and not in
+    a trigger on `event` (updates and deletes have theirs): a trigger would capture every
+    inserted row to find a few hundred profiles."""
+    if dialect_of(session) == "postgresql":
+        session.execute(_NOTE_CHANGED_PG, {"ids": sorted(profile_ids)})
+    else:
+        session.execute(
+            insert(cast(Table, SegmentEventChange.__table__)),
+            [{"profile_id": pid} for pid in profile_ids],
+        )
 
 
 def _copy_events(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:

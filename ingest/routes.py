@@ -34,7 +34,9 @@ from ingest.schemas import (
 )
 from ingest.service import Call, IngestResult, ingest_calls
 
-_RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}  # serialization, deadlock, unique race
+# Serialization failure, deadlock, a unique race (a message stored meanwhile), and a foreign key
+# race: a profile written to was deleted meanwhile (an erasure), and the retry resolves afresh.
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "23505", "23503"}
 
 # Group commit of every call (batches and single messages): see _GroupCommit.
 GROUP_COMMIT = True

@@ -293,7 +293,7 @@ def _store_fresh(
     _store_identifier_warnings(session, effects, source, received_at)
     absorbed = touch_written_profiles(session, resolution.touches)
     if absorbed:
-        raise ConcurrentMerge(f"profile {absorbed[0]} was merged away while storing")
+        raise ConcurrentMerge(f"profile {absorbed[0]} was merged away or erased while storing")
 
 
 def _event_row(

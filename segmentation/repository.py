@@ -659,9 +659,9 @@ def event_state(
     in a new transaction).
 
     While the state is complete and of this version, only the profiles whose events changed
-    since (`segment_event_change`, written by triggers on `event`) and the rows that cannot be
-    shifted to this window (computed for a later window, or with events after theirs) are
-    recomputed from their events, in one statement; else (when many changed, see
+    since (`segment_event_change`, written by ingest and by triggers on `event`) and the rows
+    that cannot be shifted to this window (computed for a later window, or with events after
+    theirs) are recomputed from their events, in one statement; else (when many changed, see
     REBUILD_ABOVE_SHARE, or when asked to) the state is rebuilt from every event. A rebuild on
     PostgreSQL returns the writing of the state as a function of a session of its own, for the
     caller to run (and commit) while it does something else: until it is done, the state is

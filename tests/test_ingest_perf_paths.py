@@ -49,6 +49,7 @@ from cdp.models import (
     QuarantinedMessage,
     Source,
 )
+from cdp.profiles.erasure import erase, find_person
 from ingest.schemas import Rejection
 from ingest.service import Call, IngestResult, SourceInfo, ingest_calls
 from tests import test_concurrency as concurrency
@@ -405,6 +406,64 @@ def test_a_merge_committed_while_a_batch_is_stored_moves_the_batch_to_the_surviv
         left = session.scalar(select(func.count()).where(Event.profile_id == visitor))
         assert merged_into == survivor
         assert list(stored) == [survivor]  # not left on the absorbed profile
+        assert left == 0
+    other_writer.dispose()
+
+
+def test_an_erasure_committed_while_a_batch_is_stored_leaves_no_event_on_the_erased_profile(
+    own_database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events have no foreign key to their profile: a batch whose profile an erasure deleted
+    between reading the owner and COMMIT starts over, and its events land on a new profile."""
+    url, key = own_database
+    auth = httpx.BasicAuth(key, "")
+    run = uid("erased")
+    email = f"{run}@example.com"
+    other_writer = make_engine(url)
+    factory = make_sessionmaker(other_writer)
+    real_owners_of = identity_repo.owners_of
+    erased_meanwhile: list[bool] = []
+
+    def owners_then_erase(session: Session, identifiers: Any) -> Any:
+        owners = real_owners_of(session, identifiers)
+        if Identifier("anonymous_id", f"{run}-a") in owners and not erased_meanwhile:
+            erased_meanwhile.append(True)
+            with factory() as other:  # the person asks to be forgotten, right now
+                erase(other, find_person(other, email), erased_by="test", reason="asked")
+                other.commit()
+        return owners
+
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        known = {
+            "type": "identify",
+            "messageId": uid(),
+            "anonymousId": f"{run}-a",
+            "traits": {"email": email},
+            "timestamp": at(0),
+        }
+        assert client.post("/v1/batch", json={"batch": [known]}, auth=auth).status_code == 200
+        with factory() as session:
+            erased = profile_of(session, f"{run}-a")
+
+        monkeypatch.setattr(identity_repo, "owners_of", owners_then_erase)
+        message_id = uid()
+        racing = {
+            "type": "track",
+            "event": "Option Selected",
+            "messageId": message_id,
+            "anonymousId": f"{run}-a",
+            "timestamp": at(62),
+        }
+        response = client.post("/v1/batch", json={"batch": [racing]}, auth=auth)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1 and response.json()["duplicates"] == 0
+    assert erased_meanwhile
+    with factory() as session:
+        [owner] = session.scalars(select(Event.profile_id).where(Event.message_id == message_id))
+        assert owner != erased
+        assert session.get(Profile, owner) is not None  # a live profile of its own
+        assert session.get(Profile, erased) is None
+        left = session.scalar(select(func.count()).where(Event.profile_id == erased))
         assert left == 0
     other_writer.dispose()
 

@@ -339,13 +339,16 @@ def touch_written_profiles(
     session: Session, seen: Sequence[tuple[uuid.UUID, datetime, datetime]]
 ) -> list[uuid.UUID]:
     """Widen first/last seen of the stored profiles a transaction wrote to, as its last step,
-    and return those a concurrent merge absorbed since their owners were read.
+    and return those a concurrent merge absorbed, or an erasure deleted, since their owners were
+    read.
 
-    Every row is updated, so each stays locked until COMMIT: a merge (`lock_profiles`, FOR
-    UPDATE) that comes later waits, then moves what we wrote. One that committed earlier shows
-    here as merged_into_id, and the caller must start over (nothing may stay on an absorbed
-    profile). Last, so concurrent writers to one profile wait on each other only for a COMMIT.
-    SQLite has one writer at a time: nothing can be merged under us there.
+    Every row is updated, so each stays locked until COMMIT: a merge or an erasure
+    (`lock_profiles`, FOR UPDATE) that comes later waits, then moves or deletes what we wrote.
+    One that committed earlier shows here as merged_into_id, or as a row not found, and the
+    caller must start over (nothing may stay on an absorbed or deleted profile: events have no
+    foreign key, this is what keeps their profile right). Last, so concurrent writers to one
+    profile wait on each other only for a COMMIT. SQLite has one writer at a time: nothing can
+    change under us there.
     """
     if not seen:
         return []
@@ -361,7 +364,8 @@ def touch_written_profiles(
             "lasts": [last for _pid, _first, last in ordered],
         },
     )
-    return [pid for pid, merged_into in rows if merged_into is not None]
+    live = {pid for pid, merged_into in rows if merged_into is None}
+    return [pid for pid, _first, _last in ordered if pid not in live]
 
 
 def insert_profiles(

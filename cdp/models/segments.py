@@ -72,8 +72,8 @@ class SegmentEventState(Base):
     """Per profile, the aggregates of its configurator events that segmentation reads
     (`segmentation.repository.STATE_COLUMNS`), so a run reads a million rows, not every event.
 
-    Kept exact by the runs: triggers on `event` (migration 0006) note every profile whose
-    events are inserted, updated (merges move them) or deleted in `segment_event_change`, and a
+    Kept exact by the runs: every profile whose events are inserted (by ingest), updated (merges
+    move them) or deleted (triggers on `event`) is noted in `segment_event_change`, and a
     run first recomputes those profiles from their events. Keyed by the raw `profile_id` of the
     events, like the events: merges do not move these rows (both profiles are noted and
     recomputed); deleting a profile (an erasure) deletes its row.
@@ -101,9 +101,10 @@ class SegmentEventState(Base):
 
 
 class SegmentEventChange(Base):
-    """A profile whose events changed since the last segmentation run (written by triggers on
-    `event`; a run takes and deletes what it sees). Duplicates are fine, and no unique key, so
-    writers never wait for each other here; deleting the profile deletes its rows."""
+    """A profile whose events changed since the last segmentation run (written by ingest and by
+    triggers on `event`; a run takes and deletes what it sees). Duplicates are fine, and no
+    unique key, so writers never wait for each other here; deleting the profile deletes its
+    rows."""
 
     __tablename__ = "segment_event_change"
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from cdp.errors import InvalidInput, NotFound
 from cdp.identity.identifiers import normalise_email
+from cdp.identity.repository import lock_profiles
 from cdp.models import (
     Appointment,
     Configuration,
@@ -84,6 +85,10 @@ def erase(session: Session, person: Person, *, erased_by: str, reason: str) -> E
     if not reason:
         raise InvalidInput("say why (e.g. 'request by e-mail of 2026-11-20')", field="reason")
     ids = person.ids
+    # First, so a concurrent ingest that wrote to these profiles either committed before (its
+    # events are deleted below) or finds them gone at its last step and starts over: events
+    # have no foreign key to hold them back (see touch_written_profiles).
+    lock_profiles(session, ids)
     leads = select(Lead.id).where(Lead.profile_id.in_(ids)).scalar_subquery()
     tablets = select(TabletSession.id).where(TabletSession.profile_id.in_(ids)).scalar_subquery()
     # Children before parents: every foreign key points at a row deleted later.
