@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import psycopg
 from psycopg.types.json import set_json_dumps
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Dialect, Engine, Table, create_engine, event, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 # A pooled connection older than this is replaced at checkout. This, and not a ping per
@@ -125,3 +128,46 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT rows that all carry the same columns (every column without a database default).
+
+    PostgreSQL: one COPY, whatever the number of rows: an executemany sends one statement per
+    row, each with its own round of work on both sides (measured: the ingest hot path spent more
+    on these than on the statements' own work). Values go through the columns' types as an
+    INSERT would send them (JSON serialised, times checked). SQLite: an executemany.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    columns = tuple(rows[0])
+    processors = _bind_processors(table, columns, dialect)
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    raw = session.connection().connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        value if process is None or value is None else process(value)
+                        for value, process in zip(
+                            (row[column] for column in columns), processors, strict=True
+                        )
+                    ]
+                )
+    except psycopg.Error as error:  # as SQLAlchemy raises driver errors (the routes retry some)
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
+
+
+@functools.cache
+def _bind_processors(
+    table: Table, columns: tuple[str, ...], dialect: Dialect
+) -> tuple[Callable[[Any], Any] | None, ...]:
+    return tuple(
+        table.c[column].type.dialect_impl(dialect).bind_processor(dialect) for column in columns
+    )

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from cdp.db import insert_rows
 from cdp.identity.repository import among, dialect_of
 from cdp.models import Configuration, Consent, Event, QuarantinedMessage, SegmentEventChange
 
@@ -92,22 +93,15 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> dict[str, int
     return stored
 
 
-_NOTE_CHANGED_PG = text(
-    "INSERT INTO segment_event_change (profile_id) SELECT unnest(CAST(:ids AS uuid[]))"
-)
-
-
 def _note_for_segmentation(session: Session, profile_ids: set[uuid.UUID]) -> None:
     """The next segmentation run recomputes these profiles' event aggregates. Here and not in
     a trigger on `event` (updates and deletes have theirs): a trigger would capture every
     inserted row to find a few hundred profiles."""
-    if dialect_of(session) == "postgresql":
-        session.execute(_NOTE_CHANGED_PG, {"ids": sorted(profile_ids)})
-    else:
-        session.execute(
-            insert(cast(Table, SegmentEventChange.__table__)),
-            [{"profile_id": pid} for pid in profile_ids],
-        )
+    insert_rows(
+        session,
+        cast(Table, SegmentEventChange.__table__),
+        [{"profile_id": pid} for pid in sorted(profile_ids)],
+    )
 
 
 def _copy_events(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -150,8 +144,7 @@ def _copy_events(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]
 def insert_configurations(session: Session, rows: list[dict[str, Any]]) -> None:
     """Rows with every column but the id. Core, not the ORM's bulk INSERT, which would split
     the rows into one statement per pattern of None values."""
-    if rows:
-        session.execute(insert(cast(Table, Configuration.__table__)), rows)
+    insert_rows(session, cast(Table, Configuration.__table__), rows)
 
 
 def consent_history(
@@ -171,5 +164,4 @@ def consent_history(
 
 
 def quarantine(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(cast(Table, QuarantinedMessage.__table__)), rows)
+    insert_rows(session, cast(Table, QuarantinedMessage.__table__), rows)

@@ -17,7 +17,6 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
-    insert,
     select,
     text,
     update,
@@ -25,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from cdp.db import insert_rows
 from cdp.identity.identifiers import STRONG_KINDS, Identifier
 from cdp.models import (
     Base,
@@ -372,8 +372,9 @@ def insert_profiles(
     session: Session, rows: Sequence[tuple[uuid.UUID, datetime, datetime]], now: datetime
 ) -> None:
     if rows:
-        session.execute(
-            insert(cast(Table, Profile.__table__)),
+        insert_rows(
+            session,
+            cast(Table, Profile.__table__),
             [
                 {
                     "id": pid,
@@ -396,8 +397,9 @@ def insert_identities(
     now: datetime,
 ) -> None:
     if rows:
-        session.execute(
-            insert(cast(Table, Identity.__table__)),
+        insert_rows(
+            session,
+            cast(Table, Identity.__table__),
             [
                 {
                     "kind": ident.kind,
@@ -413,5 +415,4 @@ def insert_identities(
 
 def insert_warnings(session: Session, rows: list[dict[str, Any]]) -> None:
     """Rows with every column of the table but the id (Core: one statement for all of them)."""
-    if rows:
-        session.execute(insert(cast(Table, IdentityWarning.__table__)), rows)
+    insert_rows(session, cast(Table, IdentityWarning.__table__), rows)

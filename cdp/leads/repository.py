@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Row, Table, case, func, insert, select
 from sqlalchemy.orm import Session
 
+from cdp import db
 from cdp.identity.repository import among
 from cdp.models import (
     OPEN_STAGES,
@@ -157,10 +158,9 @@ def insert_leads(session: Session, rows: list[dict[str, Any]]) -> list[int]:
 
 
 def insert_rows(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    """Rows with the same columns into `model`'s table, in one statement (Core, not the ORM's
-    unit of work)."""
-    if rows:
-        session.execute(insert(cast(Table, model.__table__)), rows)
+    """Rows with the same columns into `model`'s table, in one statement (not the ORM's unit
+    of work)."""
+    db.insert_rows(session, cast(Table, model.__table__), rows)
 
 
 def _lead_filter(

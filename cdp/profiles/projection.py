@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, insert, select, text
+from sqlalchemy import Table, and_, delete, func, select, text
 from sqlalchemy.orm import Session
 
+from cdp.db import insert_rows
 from cdp.identity.repository import among, dialect_of
 from cdp.models import Configuration, Lead, Profile, ProfileSearch, ProfileTrait
 from cdp.text import fold, postal_code
@@ -130,7 +131,7 @@ def refresh_search(session: Session, profile_ids: Collection[uuid.UUID]) -> None
                 "lead_stage": stages.get(pid),
             }
         )
-    session.execute(insert(ProfileSearch), rows)
+    insert_rows(session, cast(Table, ProfileSearch.__table__), rows)
     if postgres:
         _update_name_words(session, old_names, new_names)
 
