@@ -25,6 +25,7 @@ from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.errors import CdpError, InvalidInput, NotFound
+from cdp.ids import row_id, whole_number
 from cdp.models import utcnow
 from cdp.web import CsrfStaff, PageForbidden, is_htmx, redirect, render, require
 from segmentation import audiences, export, job, service
@@ -78,9 +79,10 @@ def _not_found(what: str) -> PageForbidden:
 
 
 def _id_or_404(raw: str, what: str) -> int:
-    if not raw.isdigit() or len(raw) > 12:
+    value = row_id(raw)
+    if value is None:
         raise _not_found(what)
-    return int(raw)
+    return value
 
 
 def _slug(text: str) -> str:
@@ -179,13 +181,14 @@ def start_run(
     """Start a run in the background; the overview shows its progress."""
     try:
         number = k.strip()
-        if number and (not number.isdigit() or len(number) > 3):
+        segments = whole_number(number, most=999) if number else None
+        if number and segments is None:
             raise InvalidInput("the number of segments must be a whole number", field="k")
         run = service.create_run(
             session,
             created_by=staff.name,
             created_by_user_id=staff.user_id,
-            k=int(number) if number else None,
+            k=segments,
         )
         run_id = run.id
         # Committed before the thread starts: it reads the run in sessions of its own, and on
@@ -389,7 +392,7 @@ def audience_builder(
         consent=consent[:20],
         showroom_visit=showroom_visit[:20],
     )
-    saved_id = int(saved) if saved.isdigit() and len(saved) < 12 else None
+    saved_id = row_id(saved)
     return _builder(request, session, values=values, saved=saved_id)
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cdp.errors import InvalidInput
+from cdp.ids import MAX_ROW_ID, row_id, whole_number
 from cdp.models import LEAD_STAGES
 
 CHANNELS = ("web", "showroom")
@@ -81,7 +82,9 @@ class AudienceRules(BaseModel):
 
     # Segment ids; segments of an earlier run are carried over to the current run's nearest
     # segment (segmentation.audiences.resolve_segments).
-    segments: list[int] = Field(default_factory=list, max_length=MAX_VALUES)
+    segments: list[Annotated[int, Field(ge=0, le=MAX_ROW_ID)]] = Field(
+        default_factory=list, max_length=MAX_VALUES
+    )
     # Of the profile's latest saved configuration; matched without regard to case.
     models: list[str] = Field(default_factory=list, max_length=MAX_VALUES)
     body_types: list[str] = Field(default_factory=list, max_length=MAX_VALUES)
@@ -184,18 +187,19 @@ def rules_from_form(
         text = raw.strip()
         if not text:
             continue
-        if not text.isdigit() or len(text) > 12:
+        segment_id = row_id(text)
+        if segment_id is None:
             raise InvalidInput("Segment: choose segments from the list", field="segments")
-        segments.append(int(text))
+        segments.append(segment_id)
     days_text = active_within_days.strip()
     days: Any = None
     if days_text:
-        if not days_text.isdigit() or len(days_text) > 6:
+        days = whole_number(days_text, most=999_999)
+        if days is None:
             raise InvalidInput(
                 f"Last active: give a number of days between 1 and {MAX_DAYS}",
                 field="active_within_days",
             )
-        days = int(days_text)
     return rules_from(
         {
             "segments": segments,

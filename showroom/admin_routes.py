@@ -23,6 +23,7 @@ from cdp.auth.permissions import Permission, allows
 from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.errors import CdpError
+from cdp.ids import row_id
 from cdp.models import ROLES, StaffUser, utcnow
 from cdp.web import CsrfStaff, PageForbidden, redirect, render, require
 
@@ -140,9 +141,8 @@ def _page(
 
 
 def _user_or_404(session: Session, user_id: str) -> StaffUser:
-    # ASCII digits that fit the integer column; anything else cannot name anyone.
-    valid = user_id.isascii() and user_id.isdigit() and len(user_id) <= 9
-    user = session.get(StaffUser, int(user_id)) if valid else None
+    number = row_id(user_id)
+    user = session.get(StaffUser, number) if number is not None else None
     if user is None:
         raise PageForbidden("There is no staff member with this link.", status_code=404)
     return user

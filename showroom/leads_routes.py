@@ -21,6 +21,7 @@ from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.errors import CdpError, InvalidInput, NotFound
+from cdp.ids import row_id, whole_number
 from cdp.leads import repository as leads_repo
 from cdp.leads import service
 from cdp.leads.schemas import (
@@ -48,6 +49,7 @@ Text = Annotated[str, Form(max_length=5000)]
 Short = Annotated[str, Form(max_length=400)]
 
 NEXT_ACTION_TIME = time(9, 0)  # a follow-up date without a time
+MAX_PAGE = 999_999  # ?page= beyond this is not a page anyone reached by paging
 
 
 def posting(permission: Permission) -> Callable[[StaffContext], StaffContext]:
@@ -78,9 +80,10 @@ def profile_uuid(raw: str) -> uuid.UUID:
 
 def id_or_404(raw: str, what: str) -> int:
     """A numeric id from a path; anything else is a link to nothing."""
-    if not raw.isdigit() or len(raw) > 12:
+    value = row_id(raw)
+    if value is None:
         raise not_found(what)
-    return int(raw)
+    return value
 
 
 def lead_or_404(session: Session, lead_id: str, *, for_update: bool = False) -> Lead:
@@ -437,17 +440,19 @@ def _scope(staff: StaffContext, who: str) -> tuple[str, int | None, str]:
         if not everyone:
             raise PageForbidden("Only sales managers see everyone's leads.")
         return "all", None, "all"
-    if who.isdigit() and len(who) <= 12:
-        if int(who) == staff.user_id:
+    someone = row_id(who)
+    if someone is not None:
+        if someone == staff.user_id:
             return "mine", None, "mine"
         if not everyone:
             raise PageForbidden("Only sales managers see other people's leads.")
-        return "user", int(who), who
+        return "user", someone, who
     return "mine", None, "mine"
 
 
 def _page_number(raw: str) -> int:
-    return int(raw) if raw.isdigit() and len(raw) <= 6 else 1
+    number = whole_number(raw, most=MAX_PAGE)
+    return 1 if number is None else number
 
 
 def _leads_page(

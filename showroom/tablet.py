@@ -30,6 +30,7 @@ from cdp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cdp.identity.identifiers import Identifier, normalise_email, normalise_phone
 from cdp.identity.repository import owners_of
 from cdp.identity.service import attach_identifier
+from cdp.ids import MAX_ROW_ID
 from cdp.leads.repository import open_leads_by_profile
 from cdp.leads.service import add_note, create_lead
 from cdp.models import (
@@ -119,7 +120,7 @@ def get_session(
     session: Session, session_id: int, *, user_id: int, for_change: bool = False
 ) -> TabletSession:
     """The session, if it is this salesperson's; `for_change` also refuses an ended one."""
-    tablet = session.get(TabletSession, session_id) if 0 < session_id < 2**31 else None
+    tablet = session.get(TabletSession, session_id) if 0 < session_id <= MAX_ROW_ID else None
     if tablet is None:
         raise NotFound("There is no tablet session with this link.")
     if tablet.user_id != user_id:

@@ -490,6 +490,8 @@ def test_an_unknown_staff_member_is_a_404_page(
         "/admin/users/999999/deactivate",
         "/admin/users/not-a-number/role",
         "/admin/users/99999999999999999999999/role",  # beyond the integer column
+        "/admin/users/2147483648/role",  # just beyond it
+        "/admin/users/%D9%A3/role",  # an Arabic-Indic three, which int() would read as 3
         "/admin/users/%C2%B2/reactivate",  # a superscript two: a digit, but not a number
     ):
         response = post(admin.client, path, admin.csrf, role="sales")

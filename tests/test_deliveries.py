@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,6 +15,7 @@ from cdp.leads.schemas import local_today, to_local
 from cdp.models import Appointment, Delivery, LeadStageChange, utcnow
 from tests.conftest import SourceKey, StaffClient, sign_in
 from tests.test_leads import (
+    HOSTILE_IDS,
     field_error_text,
     get_lead,
     lead_pages,  # noqa: F401  (the fixture that mounts the pages)
@@ -157,6 +159,33 @@ def test_a_wrong_handover_date_is_refused_and_changes_nothing(
         == 403
     )  # no CSRF token
     assert specialist.client.get("/showroom/deliveries/999999/plan").status_code in (404, 405)
+
+
+@pytest.mark.parametrize("bad", HOSTILE_IDS)
+def test_impossible_delivery_and_specialist_ids_are_a_404_or_refused(
+    staff_client: Callable[[str], StaffClient],
+    web_source: SourceKey,
+    session_factory: sessionmaker[Session],
+    bad: str,
+) -> None:
+    sales = staff_client("sales")
+    _lead_id, delivery_id = sold_lead(sales, web_source, session_factory)
+    specialist = staff_client("delivery")
+    day = (local_today(utcnow()) + timedelta(days=2)).isoformat()
+    for action in ("plan", "delivered"):
+        response = post(specialist, f"/showroom/deliveries/{bad}/{action}", {"delivery_date": day})
+        assert response.status_code == 404, action
+        assert "There is no delivery" in response.text, action
+    refused = post(
+        specialist,
+        f"/showroom/deliveries/{delivery_id}/plan",
+        {"delivery_date": day, "specialist_user_id": bad},
+    )
+    assert refused.status_code == 400
+    assert "Choose a delivery specialist from the list" in field_error_text(refused.text)
+    with session_factory() as session:
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery is not None and delivery.delivery_date is None
 
 
 def test_a_deal_that_falls_through_leaves_the_queue(

@@ -310,6 +310,61 @@ def test_unknown_customers_and_leads_are_a_clear_404(
     assert count(session_factory, Note) == 0
 
 
+# Digits that are not ASCII digits (str.isdigit() is true for them), and ids beyond PostgreSQL's
+# integer column: none can name a row. Shared with test_today.py and test_deliveries.py.
+HOSTILE_IDS = ["²", "٣", "2147483648", "99999999999", "999999999999"]
+
+
+@pytest.mark.parametrize("bad", HOSTILE_IDS)
+def test_lead_links_with_impossible_ids_are_a_404(
+    staff_client: Callable[[str], StaffClient], bad: str
+) -> None:
+    manager = staff_client("manager")
+    response = manager.client.get(f"/showroom/leads/{bad}/contact")
+    assert response.status_code == 404
+    assert "There is no lead" in soup(response.text).get_text(" ")
+    for action, data in (
+        ("stage", {"stage": "reached"}),
+        ("next-action", {"next_action": "Call", "next_action_date": "2030-01-01"}),
+        ("assign", {"assigned_user_id": "none"}),
+        ("contact", {"method": "call", "outcome": "reached"}),
+    ):
+        response = post(manager, f"/showroom/leads/{bad}/{action}", data)
+        assert response.status_code == 404, action
+        assert "There is no lead" in response.text, action
+
+
+@pytest.mark.parametrize("bad", HOSTILE_IDS)
+def test_impossible_salesperson_ids_and_page_numbers_are_refused_or_ignored(
+    staff_client: Callable[[str], StaffClient],
+    web_source: SourceKey,
+    session_factory: sessionmaker[Session],
+    bad: str,
+) -> None:
+    manager = staff_client("manager")
+    pid = make_customer(manager.client, web_source, session_factory)
+    refused = post(
+        manager,
+        f"/showroom/customers/{pid}/leads",
+        {"channel": "phone", "assigned_user_id": bad},
+    )
+    assert refused.status_code == 400
+    assert "Choose a salesperson from the list" in field_error_text(refused.text)
+    assert count(session_factory, Lead, Lead.profile_id == pid) == 0
+
+    post(manager, f"/showroom/customers/{pid}/leads", {"channel": "phone"})
+    lead = only_lead(session_factory, pid)
+    refused = post(manager, f"/showroom/leads/{lead.id}/assign", {"assigned_user_id": bad})
+    assert refused.status_code == 400
+    assert "Choose a salesperson from the list" in refused.text
+    assert get_lead(session_factory, lead.id).assigned_user_id == lead.assigned_user_id
+
+    for query in (f"who={bad}", f"page={bad}", f"who=all&page={bad}"):
+        response = manager.client.get(f"/showroom/leads?{query}")
+        assert response.status_code == 200, query
+        assert soup(response.text).select_one("h1") is not None
+
+
 def test_an_invalid_new_lead_is_shown_again_with_the_reason(
     staff_client: Callable[[str], StaffClient],
     web_source: SourceKey,

@@ -25,6 +25,7 @@ from segmentation import job
 from segmentation.routes import router as segments_router
 from tests.conftest import SourceKey, StaffClient
 from tests.test_audiences import People, make_people, make_run
+from tests.test_leads import HOSTILE_IDS
 
 HTMX = {"HX-Request": "true"}
 
@@ -234,6 +235,60 @@ def test_a_refused_rename_changes_nothing(
     assert segment_names(session_factory, sid)[1] is None
     missing = marketer.post("/segments/987654321/rename", {"name": "Gone"})
     assert isinstance(missing, httpx.Response) and missing.status_code == 404
+
+
+@pytest.mark.parametrize("bad", HOSTILE_IDS)
+def test_links_with_impossible_ids_are_a_404(
+    marketer: StaffClient, people: People, session_factory: sessionmaker[Session], bad: str
+) -> None:
+    make_run(session_factory, [[people.anna]])
+    for url in (
+        f"/segments/{bad}/rename",
+        f"/segments/{bad}/title",
+        f"/segments/{bad}/count",
+        f"/segments/{bad}/export.csv",
+        f"/segments/runs/{bad}/progress",
+        f"/segments/audiences/{bad}/count",
+        f"/segments/audiences/{bad}/export.csv",
+        f"/segments/audiences?edit={bad}",
+    ):
+        response = marketer.client.get(url)
+        assert response.status_code == 404, url
+        assert "There is no" in response.text, url
+    for url in (
+        f"/segments/{bad}/rename",
+        f"/segments/audiences/{bad}",
+        f"/segments/audiences/{bad}/delete",
+    ):
+        response = marketer.post(url, {"name": "Gone"})
+        assert isinstance(response, httpx.Response)
+        assert response.status_code == 404, url
+        assert "There is no" in response.text, url
+    # A bad ?saved= (the notice after saving) is no notice, not an error.
+    assert marketer.client.get(f"/segments/audiences?saved={bad}").status_code == 200
+    assert audience_count(session_factory) == 0
+
+
+@pytest.mark.parametrize("bad", HOSTILE_IDS)
+def test_impossible_segment_ids_and_numbers_in_the_builder_are_refused(
+    marketer: StaffClient, people: People, session_factory: sessionmaker[Session], bad: str
+) -> None:
+    make_run(session_factory, [[people.anna]])
+    count = marketer.client.get("/segments/audiences/count", params={"segment": bad}, headers=HTMX)
+    assert count.status_code == 400
+    assert "choose segments from the list" in count.text
+    days = marketer.client.get(
+        "/segments/audiences/count", params={"active_within_days": bad}, headers=HTMX
+    )
+    assert days.status_code == 400
+    assert "give a number of days" in days.text
+    saved = marketer.post("/segments/audiences", {"name": "Hostile", "segment": bad})
+    assert isinstance(saved, httpx.Response) and saved.status_code == 400
+    assert "choose segments from the list" in saved.text
+    assert audience_count(session_factory) == 0
+    built = marketer.post("/segments/runs", {"k": bad})
+    assert isinstance(built, httpx.Response) and built.status_code == 400
+    assert "number of segments" in text_of(page(built).select_one(".error"))
 
 
 # --- building segments --------------------------------------------------------------------------

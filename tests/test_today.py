@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +17,7 @@ from cdp.leads.schemas import local_today, to_local
 from cdp.models import Appointment, Event, Lead, LeadStageChange, ProfileSearch, utcnow
 from tests.conftest import SourceKey, StaffClient, sign_in
 from tests.test_leads import (
+    HOSTILE_IDS,
     count,
     field_error_text,
     lead_pages,  # noqa: F401  (the fixture that mounts the pages)
@@ -289,6 +291,28 @@ def test_an_invalid_appointment_is_refused_with_the_reason(
         {"kind": "visit", "starts_date": tomorrow()},
     )
     assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize("bad", HOSTILE_IDS)
+def test_impossible_appointment_and_host_ids_are_a_404_or_refused(
+    staff_client: Callable[[str], StaffClient],
+    web_source: SourceKey,
+    session_factory: sessionmaker[Session],
+    bad: str,
+) -> None:
+    sales = staff_client("sales")
+    pid = make_customer(sales.client, web_source, session_factory)
+    refused = post(
+        sales,
+        f"/showroom/customers/{pid}/appointments",
+        {"kind": "visit", "starts_date": tomorrow(), "user_id": bad},
+    )
+    assert refused.status_code == 400
+    assert "Choose who" in field_error_text(refused.text)
+    assert count(session_factory, Appointment, Appointment.profile_id == pid) == 0
+    missing = post(sales, f"/showroom/appointments/{bad}/status", {"status": "showed"})
+    assert missing.status_code == 404
+    assert "There is no appointment" in missing.text
 
 
 def test_reception_plans_appointments_on_a_page_of_their_own(

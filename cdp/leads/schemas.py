@@ -12,6 +12,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from cdp.errors import InvalidInput
+from cdp.ids import row_id
 from cdp.models import (
     APPOINTMENT_KINDS,
     APPOINTMENT_STATUSES,
@@ -220,9 +221,10 @@ def parse_id(raw: str | None, *, field_name: str, what: str) -> int | None:
     text = (raw or "").strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 12:
+    value = row_id(text)
+    if value is None:
         raise InvalidInput(f"Choose {what} from the list.", field=field_name)
-    return int(text)
+    return value
 
 
 def safe_next(raw: str | None, default: str) -> str:
