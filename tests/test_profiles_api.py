@@ -555,7 +555,15 @@ def test_malformed_profile_id_is_a_json_4xx(
 
 
 @pytest.mark.parametrize(
-    "params", [{"timeline_limit": 0}, {"timeline_limit": 501}, {"timeline_offset": -1}]
+    "params",
+    [
+        {"timeline_limit": 0},
+        {"timeline_limit": 501},
+        {"timeline_offset": -1},
+        {"timeline_offset": 2**31},
+        {"timeline_offset": 2**63},  # beyond the databases' 64-bit OFFSET
+        {"timeline_offset": 10**30},
+    ],
 )
 def test_timeline_bounds_are_checked(
     app_client: TestClient, api_auth: dict[str, str], customer: Customer, params: dict[str, int]
@@ -565,3 +573,11 @@ def test_timeline_bounds_are_checked(
     )
     assert response.status_code == 422
     assert response.json()["field"] in params
+
+
+def test_the_largest_timeline_offset_is_an_empty_page(
+    app_client: TestClient, api_auth: dict[str, str], customer: Customer
+) -> None:
+    profile = read(app_client, api_auth, customer.profile_id, timeline_offset=2**31 - 1)
+    assert profile["timeline"] == []
+    assert profile["timeline_next_offset"] is None

@@ -20,6 +20,9 @@ from cdp.profiles.service import get_profile, search_profiles
 from cdp.profiles.subject_access import person_data
 
 router = APIRouter(prefix="/api/profiles", tags=["profiles"])
+# Far beyond any one person's events (paging never gets near it), and within the 64-bit integer
+# the databases take for OFFSET: 2^63 or more failed the request there.
+MAX_TIMELINE_OFFSET = 2**31 - 1
 
 
 def _needs(permission: Permission) -> object:
@@ -59,7 +62,7 @@ def read_profile(
     session: DbSession,
     caller: LookupCaller,
     profile_id: uuid.UUID,
-    timeline_offset: Annotated[int, Query(ge=0)] = 0,
+    timeline_offset: Annotated[int, Query(ge=0, le=MAX_TIMELINE_OFFSET)] = 0,
     timeline_limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ProfileOut:
     """An absorbed profile id answers with the profile that absorbed it."""
