@@ -777,6 +777,40 @@ def test_next_action_is_set_and_refused_when_in_the_past(
     assert get_lead(session_factory, lead.id).next_action is None
 
 
+# The first minutes of 0001-01-01 in the showroom have no UTC time (a 500 before); the rest are
+# simply in the past, or too far ahead.
+CALENDAR_ENDS = [
+    ("0001-01-01", "00:00"),
+    ("0001-01-01", "00:19"),
+    ("0001-01-01", ""),
+    ("9999-12-31", "23:59"),
+    ("9999-12-31", ""),
+]
+
+
+@pytest.mark.parametrize(("day", "at"), CALENDAR_ENDS)
+def test_a_next_action_at_the_ends_of_the_calendar_is_a_form_error(
+    staff_client: Callable[[str], StaffClient],
+    web_source: SourceKey,
+    session_factory: sessionmaker[Session],
+    day: str,
+    at: str,
+) -> None:
+    sales = staff_client("sales")
+    pid = make_customer(sales.client, web_source, session_factory)
+    post(sales, f"/showroom/customers/{pid}/leads", {"channel": "phone"})
+    lead = only_lead(session_factory, pid)
+    response = post(
+        sales,
+        f"/showroom/leads/{lead.id}/next-action",
+        {"next_action": "Call", "next_action_date": day, "next_action_time": at},
+    )
+    assert response.status_code == 400
+    error = soup(response.text).select_one(f"#next-next_action_at-{lead.id}-error")
+    assert error is not None and error.get_text(strip=True)
+    assert get_lead(session_factory, lead.id).next_action_at is None
+
+
 def test_sold_leaves_the_sales_list_for_the_delivery_queue(
     staff_client: Callable[[str], StaffClient],
     web_source: SourceKey,

@@ -17,6 +17,7 @@ from cdp.leads.schemas import local_today, to_local
 from cdp.models import Appointment, Event, Lead, LeadStageChange, ProfileSearch, utcnow
 from tests.conftest import SourceKey, StaffClient, sign_in
 from tests.test_leads import (
+    CALENDAR_ENDS,
     HOSTILE_IDS,
     count,
     field_error_text,
@@ -291,6 +292,27 @@ def test_an_invalid_appointment_is_refused_with_the_reason(
         {"kind": "visit", "starts_date": tomorrow()},
     )
     assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize(("day", "at"), CALENDAR_ENDS)
+def test_an_appointment_at_the_ends_of_the_calendar_is_a_form_error(
+    staff_client: Callable[[str], StaffClient],
+    web_source: SourceKey,
+    session_factory: sessionmaker[Session],
+    day: str,
+    at: str,
+) -> None:
+    sales = staff_client("sales")
+    pid = make_customer(sales.client, web_source, session_factory)
+    response = post(
+        sales,
+        f"/showroom/customers/{pid}/appointments",
+        {"kind": "visit", "starts_date": day, "starts_time": at},
+    )
+    assert response.status_code == 400
+    error = soup(response.text).select_one("#appointment-starts_at-x-error")
+    assert error is not None and error.get_text(strip=True)
+    assert count(session_factory, Appointment, Appointment.profile_id == pid) == 0
 
 
 @pytest.mark.parametrize("bad", HOSTILE_IDS)

@@ -190,7 +190,13 @@ def parse_local_datetime(
         if parsed_time is not None:
             raise InvalidInput("Pick a date for this time.", field=field_name)
         return None
-    return local_start(parsed_day, parsed_time or default_time)
+    try:
+        return local_start(parsed_day, parsed_time or default_time)
+    except OverflowError:  # the first minutes of 0001-01-01 have no UTC time before them
+        raise InvalidInput(
+            f"{parsed_day.isoformat()} is not a date to plan for: pick a date from now on.",
+            field=field_name,
+        ) from None
 
 
 def parse_int(raw: str | None, *, field_name: str, label: str, low: int, high: int) -> int | None:
