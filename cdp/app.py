@@ -34,10 +34,7 @@ HTMX_DIR = Path(str(files("js_lib_htmx"))) / "static" / "htmx"
 
 
 def local_format(moment: datetime, fmt: str = "%d-%m-%Y %H:%M") -> str:
-    try:
-        return to_local(moment).strftime(fmt)
-    except OverflowError:  # a time at the edge of the calendar, stored before ingest refused it
-        return moment.strftime(fmt)
+    return to_local(moment).strftime(fmt)
 
 
 def _error_body(error: str, detail: object, field: str | None = None) -> dict[str, object]:

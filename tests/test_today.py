@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.leads import service
 from cdp.leads.schemas import local_today, to_local
-from cdp.models import Appointment, Event, Lead, LeadStageChange, ProfileSearch, utcnow
+from cdp.models import Appointment, Event, Identity, Lead, LeadStageChange, ProfileSearch, utcnow
 from tests.conftest import SourceKey, StaffClient, sign_in
 from tests.test_leads import (
     CALENDAR_ENDS,
@@ -85,6 +85,78 @@ def test_a_test_drive_request_makes_one_appointment_and_a_lead_however_often_it_
         ("website", "new", "Aurora")
     ]
     assert appointment.lead_id == leads[0].id
+
+
+def test_a_test_drive_request_with_an_impossible_preferred_date_makes_a_lead_without_a_date(
+    app_client: TestClient, web_source: SourceKey, session_factory: sessionmaker[Session]
+) -> None:
+    today = local_today(utcnow())
+    wanted = (today + timedelta(days=3)).isoformat()
+    ignored = [
+        "0001-01-01",
+        "0001-01-01T00:05",  # showroom time: before the first UTC instant
+        "9999-12-31",
+        "9999-12-31T23:30Z",  # stored, it broke the customer's pages
+        "9999-12-31T23:30-14:00",
+        "1999-12-31",
+        (today + timedelta(days=800)).isoformat(),
+    ]
+    devices = {preferred: str(uuid.uuid4()) for preferred in [*ignored, wanted]}
+    batch = [
+        {
+            "type": "track",
+            "anonymousId": device,
+            "event": "Test Drive Requested",
+            "properties": {"model": "Aurora", "preferred_date": preferred},
+        }
+        for preferred, device in devices.items()
+    ]
+    response = app_client.post("/v1/batch", json={"batch": batch}, headers=web_source.auth)
+    assert response.status_code == 200, response.text
+    assert (response.json()["accepted"], response.json()["rejected"]) == (len(batch), [])
+    with session_factory() as session:
+        for preferred, device in devices.items():
+            pid = session.scalars(
+                select(Identity.profile_id).where(
+                    Identity.kind == "anonymous_id", Identity.value == device
+                )
+            ).one()
+            leads = session.scalars(select(Lead).where(Lead.profile_id == pid)).all()
+            appointments = session.scalars(
+                select(Appointment).where(Appointment.profile_id == pid)
+            ).all()
+            assert [(lead.channel, lead.model) for lead in leads] == [("website", "Aurora")]
+            assert len(appointments) == (1 if preferred == wanted else 0), preferred
+
+
+def test_a_stored_time_at_the_end_of_the_calendar_does_not_break_the_pages(
+    staff_client: Callable[[str], StaffClient],
+    web_source: SourceKey,
+    session_factory: sessionmaker[Session],
+) -> None:
+    """Data stored before ingest ignored such dates: shown in UTC, the pages still open."""
+    sales = staff_client("sales")
+    pid = make_customer(sales.client, web_source, session_factory)
+    post(sales, f"/showroom/customers/{pid}/leads", {"channel": "phone"})
+    lead = only_lead(session_factory, pid)
+    last = datetime(9999, 12, 31, 23, 30, tzinfo=UTC)  # there is no 9999-12-31 00:30 CET+1
+    with session_factory() as session:
+        session.add(Appointment(profile_id=pid, lead_id=lead.id, kind="test_drive", starts_at=last))
+        stored = session.get(Lead, lead.id)
+        assert stored is not None
+        stored.next_action, stored.next_action_at = "Call", last
+        session.commit()
+    for url in (
+        f"/showroom/customers/{pid}",
+        f"/showroom/customers/{pid}/deal",
+        f"/showroom/customers/{pid}/appointments/new",
+        "/showroom/leads",
+        "/showroom/today",
+    ):
+        response = sales.client.get(url)
+        assert response.status_code == 200, url
+    page = soup(sales.client.get(f"/showroom/customers/{pid}").text).get_text(" ")
+    assert "31-12-9999 23:30" in page
 
 
 def test_a_quote_request_makes_a_website_lead_only_when_there_is_no_open_one(

@@ -132,7 +132,12 @@ OPTIONS = Options()
 
 # --- times ------------------------------------------------------------------------------------
 def to_local(moment: datetime) -> datetime:
-    return moment.astimezone(SHOWROOM_TZ)
+    """A stored time in the showroom's time zone. Never fails a page: a time that cannot be
+    moved into the zone (within an hour of the calendar's end, 9999-12-31) is shown in UTC."""
+    try:
+        return moment.astimezone(SHOWROOM_TZ)
+    except OverflowError:
+        return moment
 
 
 def local_today(now: datetime) -> date:

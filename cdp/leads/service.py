@@ -74,6 +74,7 @@ PAST_SLACK = timedelta(hours=1)
 PLAN_HORIZON = timedelta(days=366)
 DEFAULT_VISIT_TIME = time(10, 0)
 PREFERRED_TIMES = {"morning": time(10, 0), "afternoon": time(14, 0), "evening": time(17, 0)}
+EARLIEST_PREFERRED = datetime(2000, 1, 1, tzinfo=UTC)  # as for event times (ingest.prepare)
 PER_PAGE = 50
 LEAD_EVENTS = (QUOTE_REQUESTED, TEST_DRIVE_REQUESTED)
 
@@ -1000,16 +1001,27 @@ def delivery_queue(session: Session, *, specialist_id: int | None = None) -> lis
 
 
 # --- ingest hooks -----------------------------------------------------------------------------
-def preferred_start(properties: dict[str, Any]) -> datetime | None:
+def preferred_start(properties: dict[str, Any], *, now: datetime | None = None) -> datetime | None:
     """When a Test Drive Requested event asks to come, as UTC; None if it names no usable date.
 
     A bare date means 10:00 showroom time (14:00 for "afternoon", 17:00 for "evening" in
-    `preferred_time`); a datetime without an offset is showroom time.
+    `preferred_time`); a datetime without an offset is showroom time. A date before 2000, or
+    further ahead of `now` than staff may plan (PLAN_HORIZON), is a mistyped year or mischief
+    (0001-01-01, 9999-12-31), not a wish: the request still makes a lead, but no appointment.
     """
     raw = properties.get("preferred_date")
     if not isinstance(raw, str) or not raw.strip():
         return None
-    text = raw.strip()[:40]
+    try:
+        starts_at = _preferred_moment(raw.strip()[:40], properties.get("preferred_time"))
+    except OverflowError:  # 0001-01-01 or 9999-12-31 moved past the calendar's end
+        return None
+    if starts_at is None or not EARLIEST_PREFERRED <= starts_at <= (now or utcnow()) + PLAN_HORIZON:
+        return None
+    return starts_at
+
+
+def _preferred_moment(text: str, wanted: object) -> datetime | None:
     try:
         day = date.fromisoformat(text)
     except ValueError:
@@ -1020,7 +1032,6 @@ def preferred_start(properties: dict[str, Any]) -> datetime | None:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=SHOWROOM_TZ)
         return moment.astimezone(UTC)
-    wanted = properties.get("preferred_time")
     at = PREFERRED_TIMES.get(wanted, DEFAULT_VISIT_TIME) if isinstance(wanted, str) else None
     return local_start(day, at or DEFAULT_VISIT_TIME)
 
@@ -1099,7 +1110,7 @@ def handle_lead_events(
     known = repo.appointment_source_events(session, [event_id for event_id, *_ in drives])
     appointments = []
     for event_id, pid, _name, properties, _occurred_at in drives:
-        starts_at = preferred_start(properties)
+        starts_at = preferred_start(properties, now=now)
         if starts_at is None or event_id in known:
             continue
         lead = open_leads.get(pid)
