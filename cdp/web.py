@@ -75,9 +75,12 @@ def _return_path(request: Request) -> str:
     if request.method in ("GET", "HEAD"):
         path = request.url.path
         return f"{path}?{request.url.query}" if request.url.query else path
-    came_from = urlsplit(
-        request.headers.get("hx-current-url") or request.headers.get("referer", "")
-    )
+    try:
+        came_from = urlsplit(
+            request.headers.get("hx-current-url") or request.headers.get("referer", "")
+        )
+    except ValueError:  # a malformed port or IPv6 literal ("http://[::1"): no page to go back to
+        return "/showroom"
     if came_from.netloc != request.url.netloc or not came_from.path.startswith("/"):
         return "/showroom"
     return f"{came_from.path}?{came_from.query}" if came_from.query else came_from.path

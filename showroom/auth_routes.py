@@ -23,7 +23,10 @@ def _safe_next(next_url: str | None) -> str:
     """Only local paths: an open redirect would let a phishing link bounce through us."""
     if not next_url:
         return "/showroom"
-    parts = urlsplit(next_url)
+    try:
+        parts = urlsplit(next_url)
+    except ValueError:  # a malformed port or IPv6 literal ("http://[::1"): no place to go
+        return "/showroom"
     if (
         parts.scheme
         or parts.netloc

@@ -51,6 +51,20 @@ def test_an_action_after_the_session_ended_returns_to_its_page_after_sign_in(
     assert elsewhere.headers["location"] == "/login?next=/showroom"
 
 
+@pytest.mark.parametrize("came_from", ["http://[::1", "http://testserver:99999/showroom/today"])
+@pytest.mark.parametrize("header", ["Referer", "HX-Current-URL"])
+def test_a_malformed_page_address_after_the_session_ended_goes_to_the_start_page(
+    app_client: TestClient, header: str, came_from: str
+) -> None:
+    response = app_client.post(
+        "/showroom/tablet/3/choose",
+        headers={header: came_from, "HX-Request": "true" if header.startswith("HX") else ""},
+        follow_redirects=False,
+    )
+    where = response.headers.get("HX-Redirect") or response.headers["location"]
+    assert where == "/login?next=/showroom"
+
+
 def test_sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session(
     app_client: TestClient, session_factory: sessionmaker[Session]
 ) -> None:
@@ -128,6 +142,10 @@ def test_roles_decide_what_each_person_sees(staff_client: Callable[[str], StaffC
         "/\t/evil.example/",  # and drop tabs and newlines
         "https://evil.example/",
         "evil.example",
+        "http://[::1",  # malformed: urlsplit raises on these
+        "http://[::1]:99999/",
+        "http://[evil.example]/",
+        "http://x:99999/",
     ],
 )
 def test_open_redirects_are_not_followed(
@@ -142,3 +160,7 @@ def test_open_redirects_are_not_followed(
         follow_redirects=False,
     )
     assert response.headers["location"] == "/showroom"
+    form = app_client.get("/login", params={"next": target})
+    assert form.status_code == 200
+    kept = BeautifulSoup(form.text, "html.parser").find("input", attrs={"name": "next"})
+    assert kept is not None and kept["value"] == "/showroom"
