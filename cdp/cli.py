@@ -16,6 +16,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker, session_scope
 from cdp.errors import CdpError
+from cdp.output import cannot_write, check_output
 
 app = typer.Typer(
     help="Customer data platform for car retail: configurator and showroom events, one profile.",
@@ -278,6 +279,7 @@ def profile_export(
     from cdp.profiles.erasure import find_person
     from cdp.profiles.subject_access import person_data
 
+    check_output(output)  # before the database: an output we cannot write fails at once
     engine = _migrated_engine(get_settings())
     with session_scope(make_sessionmaker(engine)) as session:
         person = find_person(session, who)
@@ -288,7 +290,8 @@ def profile_export(
         partial.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
         partial.replace(output)  # a whole file or none
     except OSError as error:
-        raise CdpError(f"cannot write {output}: {error.strerror}") from None
+        partial.unlink(missing_ok=True)
+        raise cannot_write(output, error) from None
     counts = ", ".join(
         f"{len(value)} {key.replace('_', ' ')}"
         for key, value in data.items()

@@ -6,11 +6,11 @@ command line. cdp.cli mounts it as a command:
         from segmentation.export_cli import export_command
         export_command(audience, segment, output)
 
-Errors are CdpError (unknown name, neither or both of --audience and --segment), which
-`cdp.cli.main` prints as one line with a non-zero exit. The export is recorded in the export log
-with exported_by "cli". The file is written next to its destination and moved into place when
-complete and logged, so a failed export leaves no half-written file behind; like any file of
-personal data it is readable by its owner only (mode 600).
+Errors are CdpError (unknown name, neither or both of --audience and --segment, an output that
+cannot be written), which `cdp.cli.main` prints as one line with a non-zero exit. The export is
+recorded in the export log with exported_by "cli". The file is written next to its destination
+and moved into place when complete and logged, so a failed export leaves no half-written file
+behind; like any file of personal data it is readable by its owner only (mode 600).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 import typer
 
 from cdp.errors import InvalidInput
+from cdp.output import cannot_write, check_output
 
 EXPORTED_BY = "cli"
 
@@ -35,15 +36,15 @@ def export_command(audience: str | None, segment: str | None, output: Path) -> N
 
     if (audience is None) == (segment is None):
         raise InvalidInput("give one of --audience NAME or --segment NAME")
-    if output.is_dir():
-        raise InvalidInput(f"{output} is a directory; give a file name with -o")
-    folder = output.parent if str(output.parent) else Path(".")
-    if not folder.is_dir():
-        raise InvalidInput(f"the folder {folder} does not exist")
-
+    check_output(output)  # before the database: an output we cannot write fails at once
+    try:
+        handle, partial = tempfile.mkstemp(
+            prefix=f".{output.name}.", suffix=".part", dir=output.parent
+        )
+    except OSError as error:  # no permission, a read-only file system
+        raise cannot_write(output, error) from None
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-    handle, partial = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=folder)
     out = os.fdopen(handle, "w", encoding="utf-8", newline="")
     try:
         upgrade(engine)
@@ -56,9 +57,11 @@ def export_command(audience: str | None, segment: str | None, output: Path) -> N
             rows = export.export_to_file(session, target, out, exported_by=EXPORTED_BY)
             out.close()
         os.replace(partial, output)
-    except BaseException:
+    except BaseException as error:
         out.close()
         Path(partial).unlink(missing_ok=True)
+        if isinstance(error, OSError):  # the disk filled up, the file could not be moved in
+            raise cannot_write(output, error) from None
         raise
     finally:
         engine.dispose()

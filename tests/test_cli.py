@@ -351,3 +351,35 @@ def test_unknown_sources_and_tokens_are_a_one_line_error(
     result = run_cdp(*args, database_url=f"sqlite:///{tmp_path / 'none.sqlite3'}", cwd=cwd)
     line = assert_one_line_error(result)
     assert mentions in line
+
+
+EXPORT = ("export", "--segment", "1")
+PROFILE_EXPORT = ("profile", "export", "x@example.nl")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc and /dev/full")
+def test_an_output_that_cannot_be_written_is_a_one_line_error(
+    database_url: str, cwd: Path, tmp_path: Path
+) -> None:
+    """Checked before the database is read; nothing is left behind, a link is not replaced.
+    (A profile export that cannot be written is in test_privacy.py: it needs a person.)"""
+    kept = tmp_path / "kept.csv"
+    kept.write_text("kept", encoding="utf-8")
+    link = tmp_path / "link.csv"
+    link.symlink_to(kept)
+    too_long = str(tmp_path / ("x" * 300 + ".csv"))
+    cases = [
+        (EXPORT, "/proc/x.csv", "cannot write /proc/x.csv: No such file or directory"),
+        (EXPORT, "/dev/full", "/dev/full is not a regular file"),
+        (PROFILE_EXPORT, "/dev/full", "/dev/full is not a regular file"),
+        (EXPORT, str(link), f"{link} is not a regular file"),
+        (PROFILE_EXPORT, str(link), f"{link} is not a regular file"),
+        (EXPORT, too_long, "File name too long"),
+        (PROFILE_EXPORT, too_long, "File name too long"),
+    ]
+    for command, output, message in cases:
+        result = run_cdp(*command, "-o", output, database_url=database_url, cwd=cwd)
+        line = assert_one_line_error(result)
+        assert message in line, (command, output)
+    assert link.is_symlink() and kept.read_text(encoding="utf-8") == "kept"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".") or "part" in p.name]

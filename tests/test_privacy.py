@@ -301,6 +301,13 @@ def cli_erases(
     assert copied.code == 0, copied.err
     assert json.loads(out.read_text("utf-8"))["profile_id"] == str(emma.profile_id)
     assert "6 events" in copied.out
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    into_folder = run("profile", "export", emma.email, "-o", str(folder), database_url=url,
+                      cwd=tmp_path)  # fmt: skip
+    assert into_folder.code == 1 and "Traceback" not in into_folder.err
+    assert into_folder.err.strip() == f"error: {folder} is a directory; give a file name with -o"
+    assert not (tmp_path / "copies.partial").exists()  # nothing half-written left behind
 
     refused = run("profile", "erase", emma.email, "--reason", "asked", database_url=url,
                   cwd=tmp_path)  # fmt: skip
