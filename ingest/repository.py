@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from cdp.db import insert_rows
-from cdp.identity.repository import among, dialect_of
+from cdp.identity.repository import any_of, dialect_of
 from cdp.models import Configuration, Consent, Event, QuarantinedMessage, SegmentEventChange
 
 
 def known_message_ids(session: Session, source_id: int, message_ids: Sequence[str]) -> set[str]:
     if not message_ids:
         return set()
-    return set(
-        session.scalars(
-            select(Event.message_id).where(
-                Event.source_id == source_id, among(session, Event.message_id, message_ids)
-            )
-        )
+    rows = session.connection().execute(
+        _known_statement(dialect_of(session)),
+        {"source_id": source_id, "ids": list(message_ids)},
+    )
+    return {message_id for (message_id,) in rows}
+
+
+@functools.cache
+def _known_statement(dialect: str) -> Any:
+    return select(Event.message_id).where(
+        Event.source_id == bindparam("source_id"), any_of(Event.message_id, "ids", dialect)
     )
 
 
@@ -147,20 +155,62 @@ def insert_configurations(session: Session, rows: list[dict[str, Any]]) -> None:
     insert_rows(session, cast(Table, Configuration.__table__), rows)
 
 
+@dataclass(slots=True)
+class ConsentStatement:
+    """A consent statement of a profile's history: stored (with its id) or about to be."""
+
+    id: int | None
+    status: str
+    wording: str | None
+    stated_at: datetime
+    row: dict[str, Any] | None = None  # every column, for one not stored yet
+
+
+@functools.cache
+def _consent_history_statement(dialect: str) -> Any:
+    return (
+        select(
+            Consent.id,
+            Consent.profile_id,
+            Consent.purpose,
+            Consent.status,
+            Consent.wording,
+            Consent.stated_at,
+        )
+        .where(any_of(Consent.profile_id, "ids", dialect))
+        .order_by(Consent.stated_at, Consent.id)
+    )
+
+
 def consent_history(
     session: Session, profile_ids: set[uuid.UUID]
-) -> dict[tuple[uuid.UUID, str], list[Consent]]:
+) -> dict[tuple[uuid.UUID, str], list[ConsentStatement]]:
     """Every stored statement per (profile, purpose), oldest first."""
-    history: dict[tuple[uuid.UUID, str], list[Consent]] = {}
+    history: dict[tuple[uuid.UUID, str], list[ConsentStatement]] = {}
     if not profile_ids:
         return history
-    for row in session.scalars(
-        select(Consent)
-        .where(among(session, Consent.profile_id, profile_ids))
-        .order_by(Consent.stated_at, Consent.id)
-    ):
-        history.setdefault((row.profile_id, row.purpose), []).append(row)
+    rows = session.connection().execute(
+        _consent_history_statement(dialect_of(session)), {"ids": list(profile_ids)}
+    )
+    for consent_id, pid, purpose, status, wording, stated_at in rows:
+        history.setdefault((pid, purpose), []).append(
+            ConsentStatement(consent_id, status, wording, stated_at)
+        )
     return history
+
+
+def write_consents(session: Session, new: list[dict[str, Any]], removed: list[int]) -> None:
+    """Store new statements (rows with every column but the id); delete stored ones by id."""
+    if removed:
+        session.connection().execute(
+            _delete_consents_statement(dialect_of(session)), {"ids": removed}
+        )
+    insert_rows(session, cast(Table, Consent.__table__), new)
+
+
+@functools.cache
+def _delete_consents_statement(dialect: str) -> Any:
+    return delete(Consent).where(any_of(Consent.id, "ids", dialect))
 
 
 def quarantine(session: Session, rows: list[dict[str, Any]]) -> None:

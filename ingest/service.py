@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from cdp.identity.repository import (
@@ -25,7 +24,6 @@ from cdp.identity.repository import (
 )
 from cdp.identity.service import ConcurrentMerge, resolve_profiles
 from cdp.leads.service import LEAD_EVENTS, handle_lead_events
-from cdp.models import Consent
 from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
 from cdp.text import nul_character_at, search_text
 from ingest import repository as repo
@@ -426,6 +424,7 @@ def _store_consents(
     if not stated:
         return
     history = repo.consent_history(session, {pid for _, pid in stated})
+    removed: list[int] = []
     for item, pid in sorted(stated, key=lambda pair: pair[0].occurred_at):
         for statement in item.consents:
             timeline = history.setdefault((pid, statement.purpose), [])
@@ -433,29 +432,36 @@ def _store_consents(
             before = [c for c in timeline if c.stated_at <= at]
             if before and _repeats(statement.status, statement.wording, before[-1]):
                 continue
-            row = Consent(
-                profile_id=pid,
-                purpose=statement.purpose,
-                status=statement.status,
-                stated_at=at,
-                wording=statement.wording,
-                source_id=source.id,
-                message_id=item.message_id,
-                recorded_at=received_at,
+            new = repo.ConsentStatement(
+                None,
+                statement.status,
+                statement.wording,
+                at,
+                {
+                    "profile_id": pid,
+                    "purpose": statement.purpose,
+                    "status": statement.status,
+                    "stated_at": at,
+                    "wording": statement.wording,
+                    "source_id": source.id,
+                    "message_id": item.message_id,
+                    "recorded_at": received_at,
+                },
             )
-            session.add(row)
-            timeline.insert(len(before), row)
+            timeline.insert(len(before), new)
             after = timeline[len(before) + 1 :]
-            if after and _repeats(after[0].status, after[0].wording, row):
+            if after and _repeats(after[0].status, after[0].wording, new):
                 repeat = timeline.pop(len(before) + 1)
-                if inspect(repeat).pending:  # added by this same request
-                    session.expunge(repeat)
-                else:
-                    session.delete(repeat)
-    session.flush()
+                if repeat.id is not None:  # stored before; one added just now is simply dropped
+                    removed.append(repeat.id)
+    repo.write_consents(
+        session,
+        [c.row for timeline in history.values() for c in timeline if c.row is not None],
+        removed,
+    )
 
 
-def _repeats(status: str, wording: str | None, earlier: Consent) -> bool:
+def _repeats(status: str, wording: str | None, earlier: repo.ConsentStatement) -> bool:
     return status == earlier.status and (wording is None or wording == earlier.wording)
 
 

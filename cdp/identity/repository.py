@@ -16,6 +16,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    delete,
     func,
     select,
     text,
@@ -57,6 +58,21 @@ def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement
     return cast(ColumnElement[bool], column.in_(list(values)))
 
 
+def any_of(column: Any, name: str, dialect: str) -> ColumnElement[bool]:
+    """`column` is one of the list given as parameter `name`, for a statement built once per
+    dialect and kept (`functools.cache`): `= ANY(array)` on PostgreSQL, as `among` renders it,
+    an expanding IN list on SQLite.
+
+    The hot paths build their statements once: building a select and running it through the
+    ORM's execution layer costs a few hundred µs of Python per statement (measured: 430 µs for
+    `owners_of` against 105 µs for the same statement built once and run on the connection).
+    """
+    if dialect == "postgresql":
+        array = bindparam(name, type_=postgresql.ARRAY(column.type))
+        return cast(ColumnElement[bool], column == any_(array))
+    return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
+
+
 def _lock_key(ident: Identifier) -> int:
     digest = hashlib.blake2b(f"{ident.kind}\x00{ident.value}".encode(), digest_size=8).digest()
     return int(struct.unpack(">q", digest)[0])
@@ -79,14 +95,34 @@ def lock_identifiers(session: Session, identifiers: Iterable[Identifier]) -> Non
         )
 
 
+@functools.cache
+def _lock_profiles_statement(dialect: str) -> Any:
+    return (
+        select(Profile.id)
+        .where(any_of(Profile.id, "ids", dialect))
+        .order_by(Profile.id)
+        .with_for_update()
+    )
+
+
 def lock_profiles(session: Session, profile_ids: Sequence[uuid.UUID]) -> None:
-    if dialect_of(session) == "postgresql":
-        session.execute(
-            select(Profile.id)
-            .where(among(session, Profile.id, profile_ids))
-            .order_by(Profile.id)
-            .with_for_update()
+    dialect = dialect_of(session)
+    if dialect == "postgresql":
+        session.connection().execute(_lock_profiles_statement(dialect), {"ids": list(profile_ids)})
+
+
+@functools.cache
+def _owners_statement(dialect: str) -> Any:
+    return (
+        select(
+            Identity.kind,
+            Identity.value,
+            # A merge may have absorbed the owner: its identities then resolve to the survivor.
+            func.coalesce(Profile.merged_into_id, Identity.profile_id),
         )
+        .join(Profile, Profile.id == Identity.profile_id)
+        .where(any_of(Identity.value, "values", dialect))
+    )
 
 
 def owners_of(session: Session, identifiers: Iterable[Identifier]) -> dict[Identifier, uuid.UUID]:
@@ -95,20 +131,14 @@ def owners_of(session: Session, identifiers: Iterable[Identifier]) -> dict[Ident
     if not wanted:
         return {}
     values = sorted({ident.value for ident in wanted})
+    dialect = dialect_of(session)
     # One array parameter on PostgreSQL; SQLite takes the values as an IN list, in chunks.
-    step = len(values) if dialect_of(session) == "postgresql" else 1000
+    step = len(values) if dialect == "postgresql" else 1000
+    statement = _owners_statement(dialect)
+    connection = session.connection()
     owners: dict[Identifier, uuid.UUID] = {}
     for start in range(0, len(values), step):
-        rows = session.execute(
-            select(
-                Identity.kind,
-                Identity.value,
-                # A merge may have absorbed the owner: its identities then resolve to the survivor.
-                func.coalesce(Profile.merged_into_id, Identity.profile_id),
-            )
-            .join(Profile, Profile.id == Identity.profile_id)
-            .where(among(session, Identity.value, values[start : start + step]))
-        )
+        rows = connection.execute(statement, {"values": values[start : start + step]})
         for kind, value, profile_id in rows:
             ident = Identifier(kind, value)
             if ident in wanted:
@@ -116,25 +146,31 @@ def owners_of(session: Session, identifiers: Iterable[Identifier]) -> dict[Ident
     return owners
 
 
+@functools.cache
+def _profile_facts_statements(dialect: str) -> tuple[Any, Any]:
+    first_seen = select(Profile.id, Profile.first_seen_at).where(any_of(Profile.id, "ids", dialect))
+    strong = select(Identity.profile_id, Identity.kind, Identity.value).where(
+        any_of(Identity.profile_id, "ids", dialect), Identity.kind.in_(STRONG_KINDS)
+    )
+    return first_seen, strong
+
+
 def profile_facts(
     session: Session, profile_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[datetime, dict[str, set[str]]]]:
     """First-seen time and strong identifiers of stored profiles, for merge decisions."""
-    ids = set(profile_ids)
+    ids = {"ids": list(set(profile_ids))}
+    first_seen, strong = _profile_facts_statements(dialect_of(session))
+    connection = session.connection()
     facts: dict[uuid.UUID, tuple[datetime, dict[str, set[str]]]] = {}
-    for pid, first_seen in session.execute(
-        select(Profile.id, Profile.first_seen_at).where(among(session, Profile.id, ids))
-    ):
-        facts[pid] = (first_seen, {})
-    for pid, kind, value in session.execute(
-        select(Identity.profile_id, Identity.kind, Identity.value).where(
-            among(session, Identity.profile_id, ids), Identity.kind.in_(STRONG_KINDS)
-        )
-    ):
+    for pid, first in connection.execute(first_seen, ids):
+        facts[pid] = (first, {})
+    for pid, kind, value in connection.execute(strong, ids):
         facts[pid][1].setdefault(kind, set()).add(value)
     return facts
 
 
+@functools.cache
 def _profile_owned_tables() -> list[Table]:
     """Tables whose rows belong to a profile through a `profile_id` column; merges move them."""
     # Traits merge by rule; the search projection is rebuilt for the survivor; segment
@@ -155,35 +191,47 @@ def _profile_owned_tables() -> list[Table]:
     ]
 
 
+@functools.cache
+def _move_statements() -> tuple[Any, ...]:
+    return tuple(
+        update(table)
+        .where(table.c.profile_id == bindparam("absorbed"))
+        .values(profile_id=bindparam("survivor"))
+        for table in _profile_owned_tables()
+    )
+
+
+_TRAIT_COLUMNS = ("name", "value", "value_at", "first_value", "first_at", "search_text")
+
+
+@functools.cache
+def _absorbed_traits_statements() -> tuple[Any, Any]:
+    table = cast(Table, ProfileTrait.__table__)
+    rows = select(*(table.c[name] for name in _TRAIT_COLUMNS)).where(
+        table.c.profile_id == bindparam("absorbed")
+    )
+    return rows, delete(table).where(table.c.profile_id == bindparam("absorbed"))
+
+
 def move_profile_rows(session: Session, *, absorbed: uuid.UUID, survivor: uuid.UUID) -> None:
-    for table in _profile_owned_tables():
-        session.execute(
-            update(table).where(table.c.profile_id == absorbed).values(profile_id=survivor)
-        )
+    connection = session.connection()
+    ids = {"absorbed": absorbed, "survivor": survivor}
+    for statement in _move_statements():
+        connection.execute(statement, ids)
     _merge_traits(session, absorbed=absorbed, survivor=survivor)
 
 
 def _merge_traits(session: Session, *, absorbed: uuid.UUID, survivor: uuid.UUID) -> None:
     """Each trait keeps the later value (ties go to the survivor) and the earlier first value."""
-    rows = session.scalars(select(ProfileTrait).where(ProfileTrait.profile_id == absorbed)).all()
+    read, remove = _absorbed_traits_statements()
+    connection = session.connection()
+    rows = connection.execute(read, {"absorbed": absorbed}).all()
     upsert_traits(
         session,
-        [
-            {
-                "profile_id": survivor,
-                "name": row.name,
-                "value": row.value,
-                "value_at": row.value_at,
-                "first_value": row.first_value,
-                "first_at": row.first_at,
-                "search_text": row.search_text,
-            }
-            for row in rows
-        ],
+        [{"profile_id": survivor, **dict(zip(_TRAIT_COLUMNS, row, strict=True))} for row in rows],
         ties_keep_existing=True,
     )
-    for row in rows:
-        session.delete(row)
+    connection.execute(remove, {"absorbed": absorbed})
 
 
 def current_trait_values(
@@ -197,21 +245,29 @@ def current_trait_values(
     wanted = set(keys)
     if not wanted:
         return {}
-    profile_ids = sorted({pid for pid, _name in wanted})
-    names = sorted({name for _pid, name in wanted})
-    stmt = (
+    dialect = dialect_of(session)
+    statement = _trait_values_statement(dialect, lock and dialect == "postgresql")
+    rows = session.connection().execute(
+        statement,
+        {
+            "profile_ids": sorted({pid for pid, _name in wanted}),
+            "names": sorted({name for _pid, name in wanted}),
+        },
+    )
+    return {(pid, name): value for pid, name, value in rows if (pid, name) in wanted}
+
+
+@functools.cache
+def _trait_values_statement(dialect: str, lock: bool) -> Any:
+    statement = (
         select(ProfileTrait.profile_id, ProfileTrait.name, ProfileTrait.value)
         .where(
-            among(session, ProfileTrait.profile_id, profile_ids),
-            among(session, ProfileTrait.name, names),
+            any_of(ProfileTrait.profile_id, "profile_ids", dialect),
+            any_of(ProfileTrait.name, "names", dialect),
         )
         .order_by(ProfileTrait.profile_id, ProfileTrait.name)
     )
-    if lock and dialect_of(session) == "postgresql":
-        stmt = stmt.with_for_update()
-    return {
-        (pid, name): value for pid, name, value in session.execute(stmt) if (pid, name) in wanted
-    }
+    return statement.with_for_update() if lock else statement
 
 
 def upsert_traits(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
@@ -11,7 +12,7 @@ from sqlalchemy import ColumnElement, Row, Table, case, func, insert, select
 from sqlalchemy.orm import Session
 
 from cdp import db
-from cdp.identity.repository import among
+from cdp.identity.repository import any_of, dialect_of
 from cdp.models import (
     OPEN_STAGES,
     Appointment,
@@ -112,39 +113,44 @@ def open_lead_refs(
     if not profile_ids:
         return {}
     found: dict[uuid.UUID, tuple[int, int | None]] = {}
-    for pid, lead_id, user_id in session.execute(
-        select(Lead.profile_id, Lead.id, Lead.assigned_user_id)
-        .where(among(session, Lead.profile_id, profile_ids), Lead.stage.in_(OPEN_STAGES))
-        .order_by(Lead.updated_at, Lead.id)
+    statement = _hook_statements(dialect_of(session))["open_leads"]
+    for pid, lead_id, user_id in session.connection().execute(
+        statement, {"ids": list(profile_ids)}
     ):
         found[pid] = (lead_id, user_id)  # the last one wins
     return found
 
 
-def lead_source_events(session: Session, event_ids: Collection[int]) -> set[int]:
+@functools.cache
+def _hook_statements(dialect: str) -> dict[str, Any]:
+    """The ingest hooks' queries, built once per dialect (see `any_of`)."""
+    return {
+        "open_leads": select(Lead.profile_id, Lead.id, Lead.assigned_user_id)
+        .where(any_of(Lead.profile_id, "ids", dialect), Lead.stage.in_(OPEN_STAGES))
+        .order_by(Lead.updated_at, Lead.id),
+        "lead_events": select(Lead.source_event_id).where(
+            any_of(Lead.source_event_id, "ids", dialect)
+        ),
+        "appointment_events": select(Appointment.source_event_id).where(
+            any_of(Appointment.source_event_id, "ids", dialect)
+        ),
+    }
+
+
+def _source_events(session: Session, which: str, event_ids: Collection[int]) -> set[int]:
     if not event_ids:
         return set()
-    return {
-        event_id
-        for event_id in session.scalars(
-            select(Lead.source_event_id).where(among(session, Lead.source_event_id, event_ids))
-        )
-        if event_id is not None
-    }
+    statement = _hook_statements(dialect_of(session))[which]
+    rows = session.connection().execute(statement, {"ids": list(event_ids)})
+    return {event_id for (event_id,) in rows if event_id is not None}
+
+
+def lead_source_events(session: Session, event_ids: Collection[int]) -> set[int]:
+    return _source_events(session, "lead_events", event_ids)
 
 
 def appointment_source_events(session: Session, event_ids: Collection[int]) -> set[int]:
-    if not event_ids:
-        return set()
-    return {
-        event_id
-        for event_id in session.scalars(
-            select(Appointment.source_event_id).where(
-                among(session, Appointment.source_event_id, event_ids)
-            )
-        )
-        if event_id is not None
-    }
+    return _source_events(session, "appointment_events", event_ids)
 
 
 def insert_leads(session: Session, rows: list[dict[str, Any]]) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection
 from typing import Any, cast
@@ -10,7 +11,7 @@ from sqlalchemy import Table, and_, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from cdp.db import insert_rows
-from cdp.identity.repository import among, dialect_of
+from cdp.identity.repository import among, any_of, dialect_of
 from cdp.models import Configuration, Lead, Profile, ProfileSearch, ProfileTrait
 from cdp.text import fold, postal_code
 
@@ -37,24 +38,60 @@ def _text(value: Any, limit: int) -> str | None:
     )
 
 
-def refresh_search(session: Session, profile_ids: Collection[uuid.UUID]) -> None:
-    """Rewrite the search rows of these profiles (absorbed or anonymous ones get none)."""
-    ids = list(set(profile_ids))
-    if not ids:
-        return
-    live: set[uuid.UUID] = set()
-    traits: dict[uuid.UUID, dict[str, Any]] = {}
-    for pid, name, value in session.execute(
+@functools.cache
+def _refresh_statements(dialect: str) -> dict[str, Any]:
+    """The statements of `refresh_search`, built once per dialect (see `any_of`)."""
+    traits = (
         select(Profile.id, ProfileTrait.name, ProfileTrait.value)
         .outerjoin(
             ProfileTrait,
             and_(
                 ProfileTrait.profile_id == Profile.id,
-                among(session, ProfileTrait.name, sorted(SEARCH_TRAITS)),
+                ProfileTrait.name.in_(sorted(SEARCH_TRAITS)),
             ),
         )
-        .where(among(session, Profile.id, ids), Profile.merged_into_id.is_(None))
-    ):
+        .where(any_of(Profile.id, "ids", dialect), Profile.merged_into_id.is_(None))
+    )
+    removed: Any = delete(ProfileSearch).where(any_of(ProfileSearch.profile_id, "ids", dialect))
+    latest = (
+        select(Configuration.profile_id, func.max(Configuration.saved_at).label("saved_at"))
+        .where(any_of(Configuration.profile_id, "ids", dialect))
+        .group_by(Configuration.profile_id)
+        .subquery()
+    )
+    configs = select(
+        Configuration.profile_id,
+        Configuration.model,
+        Configuration.colour,
+        Configuration.colour_hex,
+    ).join(
+        latest,
+        and_(
+            latest.c.profile_id == Configuration.profile_id,
+            latest.c.saved_at == Configuration.saved_at,
+        ),
+    )
+    stages = (
+        select(Lead.profile_id, Lead.stage)
+        .where(any_of(Lead.profile_id, "ids", dialect))
+        .order_by(Lead.updated_at, Lead.id)
+    )
+    if dialect == "postgresql":  # the names taken away, for the word dictionary
+        removed = removed.returning(ProfileSearch.profile_id, ProfileSearch.name_folded)
+    return {"traits": traits, "removed": removed, "configs": configs, "stages": stages}
+
+
+def refresh_search(session: Session, profile_ids: Collection[uuid.UUID]) -> None:
+    """Rewrite the search rows of these profiles (absorbed or anonymous ones get none)."""
+    ids = list(set(profile_ids))
+    if not ids:
+        return
+    postgres = dialect_of(session) == "postgresql"
+    statements = _refresh_statements(dialect_of(session))
+    connection = session.connection()
+    live: set[uuid.UUID] = set()
+    traits: dict[uuid.UUID, dict[str, Any]] = {}
+    for pid, name, value in connection.execute(statements["traits"], {"ids": ids}):
         live.add(pid)
         if name is not None:
             traits.setdefault(pid, {})[name] = value
@@ -62,51 +99,23 @@ def refresh_search(session: Session, profile_ids: Collection[uuid.UUID]) -> None
     # traits away), so what may need deleting is the rows of absorbed profiles and the rows
     # about to be rewritten: nothing for a live anonymous profile that saved a configuration.
     stale = [pid for pid in ids if pid not in live or pid in traits]
-    postgres = dialect_of(session) == "postgresql"
     old_names: dict[uuid.UUID, str | None] = {}
     if stale:
-        removed = delete(ProfileSearch).where(among(session, ProfileSearch.profile_id, stale))
-        if postgres:  # the names taken away, for the word dictionary
-            for pid, name in session.execute(
-                removed.returning(ProfileSearch.profile_id, ProfileSearch.name_folded)
-            ):
+        removed = connection.execute(statements["removed"], {"ids": stale})
+        if postgres:
+            for pid, name in removed:
                 old_names[pid] = name
-        else:
-            session.execute(removed)
     if not traits:
         if old_names:
             _update_name_words(session, old_names, {})
         return
-    with_traits = list(traits)
-    latest = (
-        select(Configuration.profile_id, func.max(Configuration.saved_at).label("saved_at"))
-        .where(among(session, Configuration.profile_id, with_traits))
-        .group_by(Configuration.profile_id)
-        .subquery()
-    )
+    with_traits = {"ids": list(traits)}
     configs = {
         pid: (model, colour, hex_)
-        for pid, model, colour, hex_ in session.execute(
-            select(
-                Configuration.profile_id,
-                Configuration.model,
-                Configuration.colour,
-                Configuration.colour_hex,
-            ).join(
-                latest,
-                and_(
-                    latest.c.profile_id == Configuration.profile_id,
-                    latest.c.saved_at == Configuration.saved_at,
-                ),
-            )
-        )
+        for pid, model, colour, hex_ in connection.execute(statements["configs"], with_traits)
     }
     stages: dict[uuid.UUID, str] = {}
-    for pid, stage in session.execute(
-        select(Lead.profile_id, Lead.stage)
-        .where(among(session, Lead.profile_id, with_traits))
-        .order_by(Lead.updated_at, Lead.id)
-    ):
+    for pid, stage in connection.execute(statements["stages"], with_traits):
         stages[pid] = stage  # the most recently updated lead wins
     rows = []
     new_names: dict[uuid.UUID, str | None] = {}
