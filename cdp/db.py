@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,17 +34,40 @@ def json_dumps(value: Any) -> str:
 
     orjson does the work unless its result could differ: what it cannot serialize (Decimal,
     datetime, dataclasses, integers past 64 bits, non-string keys, numpy scalars, ...) goes to
-    json.dumps, which serializes or refuses it as before; so does anything with a null in it,
-    because orjson writes NaN and infinities as null where json.dumps writes NaN and Infinity
-    (which PostgreSQL refuses, and SQLite stores).
+    json.dumps, which serializes or refuses it as before; so does a value holding NaN or an
+    infinity, which orjson writes as null where json.dumps writes NaN and Infinity (which
+    PostgreSQL refuses, and SQLite stores).
     """
+    data = _by_orjson(value)
+    return json.dumps(value) if data is None else data.decode()
+
+
+def json_bytes(value: Any) -> bytes:
+    """`json_dumps` as UTF-8 bytes, what psycopg sends (no round trip through str)."""
+    data = _by_orjson(value)
+    return json.dumps(value).encode() if data is None else data
+
+
+def _by_orjson(value: Any) -> bytes | None:
+    """orjson's JSON of the value where it is exactly what json.dumps would write, else None."""
     try:
-        text = orjson.dumps(value, option=_ORJSON_DUMPS_OPTIONS)
+        data = orjson.dumps(value, option=_ORJSON_DUMPS_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError
-        return json.dumps(value)
-    if b"null" in text:
-        return json.dumps(value)
-    return text.decode()
+        return None
+    # Only a null in the output can stand for a NaN or an infinity: look for one only then.
+    if b"null" in data and _holds_non_finite(value):
+        return None
+    return data
+
+
+def _holds_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_holds_non_finite(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_non_finite(item) for item in value)
+    return False
 
 
 def json_loads(text: str | bytes) -> Any:
@@ -109,7 +133,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
 def _postgresql_json(dbapi_connection: Any, _record: Any) -> None:
     # What psycopg itself serialises (the event COPY hands it dicts) as SQLAlchemy does.
-    set_json_dumps(json_dumps, dbapi_connection)
+    set_json_dumps(json_bytes, dbapi_connection)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -20,7 +20,7 @@ from cdp.identity.identifiers import (
     placeholder_reason,
 )
 from ingest import taxonomy
-from ingest.schemas import Message
+from ingest.schemas import Message, aware
 
 # Segment's reserved traits, stored under our snake_case names.
 _TRAIT_ALIASES = {
@@ -126,8 +126,13 @@ def event_time(message: Message, received_at: datetime) -> datetime:
     stamp = message.timestamp or message.originalTimestamp
     if stamp is None:
         return received_at
+    stamp = aware(stamp)
     try:
-        moment = received_at - (message.sentAt - stamp) if message.sentAt is not None else stamp
+        moment = (
+            received_at - (aware(message.sentAt) - stamp)
+            if message.sentAt is not None
+            else stamp.astimezone(UTC)
+        )
     except OverflowError:
         raise EventTimeOutOfRange("timestamp and sentAt are centuries apart") from None
     if moment < EARLIEST_EVENT:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MessageType = Literal["identify", "track", "page", "screen", "group", "alias"]
 MESSAGE_TYPES: tuple[str, ...] = ("identify", "track", "page", "screen", "group", "alias")
@@ -14,10 +14,9 @@ MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def aware(value: datetime) -> datetime:
+    """A time without an offset is UTC (Segment's libraries always send one)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 class Message(BaseModel):
@@ -41,11 +40,6 @@ class Message(BaseModel):
     category: str | None = Field(default=None, max_length=200)
     previousId: str | None = Field(default=None, max_length=400)
     groupId: str | None = Field(default=None, max_length=400)
-
-    @field_validator("timestamp", "originalTimestamp", "sentAt")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return _aware(value)
 
     @model_validator(mode="after")
     def _required_per_type(self) -> Message:
