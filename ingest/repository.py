@@ -65,9 +65,9 @@ _EVENT_COPY_TYPES = (
     "varchar",
     "timestamptz",
     "timestamptz",
-    "jsonb",
-    "jsonb",
-    "jsonb",
+    "jsonb",  # properties
+    "json",  # traits
+    "json",  # context
 )
 _DRAW_EVENT_IDS = "SELECT nextval('event_id_seq') FROM generate_series(1, %s)"
 # Binary: psycopg's C dumpers write ids, times and JSON with less work on both sides than text.

@@ -5,7 +5,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cdp.models.base import Base, BigIntPK, JsonType, UtcDateTime, utcnow
@@ -33,8 +43,10 @@ class Event(Base):
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     properties: Mapped[dict[str, Any]] = mapped_column(JsonType)
-    traits: Mapped[dict[str, Any]] = mapped_column(JsonType)
-    context: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    # Only ever read whole: json text on PostgreSQL, checked on the way in but not taken apart
+    # (jsonb cost a quarter of the database's work per stored event; migration 0007).
+    traits: Mapped[dict[str, Any]] = mapped_column(JSON)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class QuarantinedMessage(Base):
