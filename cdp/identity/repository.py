@@ -10,9 +10,12 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Table,
+    Text,
+    TypeDecorator,
     any_,
     bindparam,
     case,
@@ -22,6 +25,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -45,16 +49,48 @@ def dialect_of(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
+class JsonList(TypeDecorator[Any]):
+    """A list parameter sent to PostgreSQL as one JSON text, which `json_array` unpacks.
+
+    psycopg dumps a list parameter element by element in Python, about 1.5 µs each (measured:
+    2.3 ms for the 1,050 ids and times of one `touch_written_profiles`); orjson writes the
+    whole list in C (0.15 ms for the same). UUIDs, times, strings and integers alike.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else orjson.dumps(list(value)).decode()
+
+
+def json_array(parameter: Any, element_type: Any) -> ColumnElement[Any]:
+    """The PostgreSQL array of `element_type` that a `JsonList` parameter holds."""
+    elements = select(
+        sql_cast(func.json_array_elements_text(sql_cast(parameter, postgresql.JSON)), element_type)
+    )
+    return cast(ColumnElement[Any], func.array(elements.scalar_subquery()))
+
+
+def json_array_sql(name: str, pg_type: str) -> str:
+    """`json_array` in SQL text, for a `:name` parameter given `JsonList` or `json_list`."""
+    return f"ARRAY(SELECT CAST(json_array_elements_text(CAST(:{name} AS json)) AS {pg_type}))"
+
+
+def json_list(values: Iterable[Any]) -> str:
+    return orjson.dumps(list(values)).decode()
+
+
 def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
-    """`column IN values`; on PostgreSQL `column = ANY(one array parameter)`.
+    """`column IN values`; on PostgreSQL `column = ANY(one parameter)`.
 
     An IN list has one parameter per value, so its text changes with the number of values and
-    psycopg rewrites its placeholders on every execution; the array form's text is fixed, so
-    psycopg converts it once and can prepare it on the server.
+    psycopg rewrites its placeholders on every execution; the one-parameter form's text is
+    fixed, so psycopg converts it once and can prepare it on the server.
     """
     if dialect_of(session) == "postgresql":
-        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
-        return cast(ColumnElement[bool], column == any_(array))
+        values_in = bindparam(None, list(values), type_=JsonList())
+        return cast(ColumnElement[bool], column == any_(json_array(values_in, column.type)))
     return cast(ColumnElement[bool], column.in_(list(values)))
 
 
@@ -68,7 +104,7 @@ def any_of(column: Any, name: str, dialect: str) -> ColumnElement[bool]:
     `owners_of` against 105 µs for the same statement built once and run on the connection).
     """
     if dialect == "postgresql":
-        array = bindparam(name, type_=postgresql.ARRAY(column.type))
+        array = json_array(bindparam(name, type_=JsonList()), column.type)
         return cast(ColumnElement[bool], column == any_(array))
     return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
 
@@ -76,6 +112,11 @@ def any_of(column: Any, name: str, dialect: str) -> ColumnElement[bool]:
 def _lock_key(ident: Identifier) -> int:
     digest = hashlib.blake2b(f"{ident.kind}\x00{ident.value}".encode(), digest_size=8).digest()
     return int(struct.unpack(">q", digest)[0])
+
+
+_LOCK_KEYS = text(
+    f"SELECT pg_advisory_xact_lock(k) FROM unnest({json_array_sql('keys', 'bigint')}) AS k"
+)
 
 
 def lock_identifiers(session: Session, identifiers: Iterable[Identifier]) -> None:
@@ -88,11 +129,7 @@ def lock_identifiers(session: Session, identifiers: Iterable[Identifier]) -> Non
         return
     keys = sorted({_lock_key(ident) for ident in identifiers})
     if keys:
-        session.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"
-            ).bindparams(keys=keys)
-        )
+        session.connection().execute(_LOCK_KEYS, {"keys": json_list(keys)})
 
 
 @functools.cache
@@ -335,11 +372,14 @@ def record_merge(
     )
 
 
+# First and last seen of many profiles, as (id, first, last) rows in one JSON text (see JsonList).
+_TOUCHES = (
+    "(SELECT CAST(r->>0 AS uuid) AS id, CAST(r->>1 AS timestamptz) AS first_at, "
+    "CAST(r->>2 AS timestamptz) AS last_at FROM json_array_elements(CAST(:rows AS json)) AS r) AS v"
+)
 _TOUCH_PROFILES_PG = text(
     "UPDATE profile AS p SET first_seen_at = LEAST(p.first_seen_at, v.first_at), "
-    "last_seen_at = GREATEST(p.last_seen_at, v.last_at) "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:firsts AS timestamptz[]), "
-    "CAST(:lasts AS timestamptz[])) AS v(id, first_at, last_at) "
+    f"last_seen_at = GREATEST(p.last_seen_at, v.last_at) FROM {_TOUCHES} "
     "WHERE p.id = v.id AND (p.first_seen_at > v.first_at OR p.last_seen_at < v.last_at)"
 )
 
@@ -354,11 +394,7 @@ def touch_profiles(session: Session, seen: Sequence[tuple[uuid.UUID, datetime, d
         ordered = sorted(seen, key=lambda row: row[0])
         session.execute(
             _TOUCH_PROFILES_PG,
-            {
-                "ids": [pid for pid, _first, _last in ordered],
-                "firsts": [first for _pid, first, _last in ordered],
-                "lasts": [last for _pid, _first, last in ordered],
-            },
+            {"rows": json_list(ordered)},
         )
         return
     table = cast(Table, Profile.__table__)
@@ -384,9 +420,7 @@ def touch_profiles(session: Session, seen: Sequence[tuple[uuid.UUID, datetime, d
 
 _TOUCH_LIVE_PG = text(
     "UPDATE profile AS p SET first_seen_at = LEAST(p.first_seen_at, v.first_at), "
-    "last_seen_at = GREATEST(p.last_seen_at, v.last_at) "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:firsts AS timestamptz[]), "
-    "CAST(:lasts AS timestamptz[])) AS v(id, first_at, last_at) "
+    f"last_seen_at = GREATEST(p.last_seen_at, v.last_at) FROM {_TOUCHES} "
     "WHERE p.id = v.id RETURNING p.id, p.merged_into_id"
 )
 
@@ -414,11 +448,7 @@ def touch_written_profiles(
     ordered = sorted(seen, key=lambda row: row[0])  # a stable lock order
     rows = session.execute(
         _TOUCH_LIVE_PG,
-        {
-            "ids": [pid for pid, _first, _last in ordered],
-            "firsts": [first for _pid, first, _last in ordered],
-            "lasts": [last for _pid, _first, last in ordered],
-        },
+        {"rows": json_list(ordered)},
     )
     live = {pid for pid, merged_into in rows if merged_into is None}
     return [pid for pid, _first, _last in ordered if pid not in live]
