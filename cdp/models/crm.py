@@ -64,7 +64,11 @@ class Lead(Base):
     assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), default=None)
     next_action: Mapped[str | None] = mapped_column(String(200), default=None)
     next_action_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
-    source_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), default=None)
+    # Indexed: ingest asks per transaction whether its events made leads already, and deleting
+    # events (an erasure) checks this foreign key per event (migration 0007).
+    source_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("event.id"), default=None, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 

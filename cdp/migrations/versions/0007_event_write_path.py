@@ -11,7 +11,9 @@ changed profiles for segmentation captured every inserted row; ingest now notes 
 wrote to itself (the update and delete triggers stay: merges and erasures are rare). An event's
 traits and context (half a kilobyte of browser details) are only ever read whole, so they are
 kept as json, checked but not taken apart: that saves a quarter of the rest (properties stay
-jsonb, segmentation queries them). On a large table the type change rewrites it once.
+jsonb, segmentation queries them). On a large table the type change rewrites it once. And
+lead.source_event_id gets the index it lacked: ingest looked leads up by it in every
+transaction (a scan of all leads), and an erasure checked it for every event deleted.
 
 Revision ID: 0007
 Revises: 0006
@@ -76,6 +78,8 @@ def _rebuild_sqlite_event(*, with_foreign_keys: bool, triggers: list[str]) -> No
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("lead", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_lead_source_event_id"), ["source_event_id"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS segment_events_inserted ON event")
         op.execute("DROP FUNCTION IF EXISTS segment_events_inserted()")
@@ -92,6 +96,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("lead", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_lead_source_event_id"))
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "ALTER TABLE event ALTER COLUMN traits TYPE jsonb USING traits::jsonb, "
