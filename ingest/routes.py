@@ -40,7 +40,7 @@ _RETRYABLE_SQLSTATES = {"40001", "40P01", "23505", "23503"}
 
 # Group commit of every call (batches and single messages): see _GroupCommit.
 GROUP_COMMIT = True
-GROUP_MAX_MESSAGES = 1000  # per transaction (a larger call goes alone)
+GROUP_MAX_MESSAGES = 2000  # per transaction (a larger call goes alone)
 GROUP_MAX_FLUSHES = 1  # transactions in flight per worker process (1 beat 2: larger groups)
 GROUP_MAX_WAITING = 5000  # messages waiting for a transaction; more are refused with a 503
 

@@ -298,13 +298,14 @@ def _event_row(
     item: PreparedMessage, pid: uuid.UUID, source: SourceInfo, received_at: datetime
 ) -> dict[str, Any]:
     msg = item.message
-    properties = dict(msg.properties or {})
+    properties = msg.properties or {}
+    # The message's own dict is only copied where something is added (most are stored as sent).
     if msg.type == "alias":
-        properties["previousId"] = msg.previousId
+        properties = {**properties, "previousId": msg.previousId}
     elif msg.type == "group":
-        properties["groupId"] = msg.groupId
-    elif msg.category is not None:
-        properties.setdefault("category", msg.category)
+        properties = {**properties, "groupId": msg.groupId}
+    elif msg.category is not None and "category" not in properties:
+        properties = {**properties, "category": msg.category}
     return {
         "source_id": source.id,
         "message_id": item.message_id,

@@ -34,7 +34,7 @@ class ConcurrentMerge(Exception):
 
 class Resolvable(Protocol):
     @property
-    def identifiers(self) -> list[Identifier]: ...
+    def identifiers(self) -> list[Identifier]: ...  # strongest first (KIND_RANK)
     @property
     def occurred_at(self) -> datetime: ...
     @property
@@ -140,9 +140,10 @@ class _Resolver:
     # --- the rules ---------------------------------------------------------------------
     def resolve(self, item: Resolvable) -> uuid.UUID:
         matches: list[tuple[Identifier, uuid.UUID]] = []
-        for ident in sorted(
-            [*item.identifiers, *item.also_matches], key=lambda i: KIND_RANK[i.kind]
-        ):
+        candidates = item.identifiers  # strongest first already
+        if item.also_matches:
+            candidates = sorted([*candidates, *item.also_matches], key=lambda i: KIND_RANK[i.kind])
+        for ident in candidates:
             pid = self.owner.get(ident)
             if pid is not None:
                 matches.append((ident, self.live(pid)))
