@@ -3,8 +3,9 @@
 Covers: the full copy of a person's data (GDPR art. 15) holds what they did on two devices
 merged into one profile; erasure (art. 17) deletes every row about them, absorbed profiles
 included, keeps a record without personal data, leaves other customers untouched, and is shown
-for old links; only a token whose role has the privacy permission may do either; the CLI asks
-before it erases and reports bad input in one line.
+for old links; refused messages in the quarantine that carry the person's identifiers are part
+of both, and nobody else's are; only a token whose role has the privacy permission may do
+either; the CLI asks before it erases and reports bad input in one line.
 """
 
 from __future__ import annotations
@@ -327,3 +328,66 @@ def cli_erases(
     nonsense = run("profile", "export", "not an id", "-o", str(out), database_url=url,
                    cwd=tmp_path)  # fmt: skip
     assert nonsense.code == 1 and "neither a profile id nor an e-mail" in nonsense.err
+
+
+def test_rejected_messages_carrying_the_persons_identifiers_are_copied_and_erased(
+    app_client: TestClient, web_source: SourceKey, admin_api: dict[str, str], db: Session
+) -> None:
+    """The quarantine keeps refused messages raw and without a profile; a message that carries
+    one of the person's identifiers is theirs: in the copy (art. 15) and erased (art. 17)."""
+    fay = make_customer(app_client, web_source, "Fay")
+    gus = make_customer(app_client, web_source, "Gus")
+    tag = uuid.uuid4().hex[:8]
+    # A userId with LIKE wildcards, a quote and a backslash (stored JSON-escaped: \" and \\).
+    odd_id = f'fay_%"\\{tag}'
+    signed_in = {"type": "identify", "userId": odd_id, "anonymousId": fay.devices[0],
+                 "messageId": uuid.uuid4().hex}  # fmt: skip
+    accepted = app_client.post("/v1/identify", json=signed_in, headers=web_source.auth)
+    assert accepted.status_code == 200, accepted.text
+    copy = app_client.get(f"/api/profiles/{fay.profile_id}/data", headers=admin_api).json()
+    [phone] = [i["value"] for i in copy["identifiers"] if i["kind"] == "phone"]
+    assert copy["quarantined_messages"] == []
+
+    bad_time = "yesterday"  # refused: the whole message goes to the quarantine
+    hers: list[dict[str, Any]] = [
+        {"type": "track", "anonymousId": fay.devices[0]},  # no event name
+        {"type": "identify", "anonymousId": f"new-{tag}", "timestamp": bad_time,
+         "traits": {"email": f"  {fay.email.upper()} "}},
+        {"type": "track", "anonymousId": f"new-{tag}", "event": "Quote Requested",
+         "timestamp": bad_time, "properties": {"comment": f"Please mail me ({fay.email})."}},
+        {"type": "track", "userId": odd_id, "timestamp": bad_time, "event": "Option Selected"},
+        {"type": "identify", "anonymousId": f"new-{tag}", "timestamp": bad_time,
+         "traits": {"phone": phone}},
+        {"type": "track", "anonymousId": f"new-{tag}", "timestamp": bad_time,
+         "event": "Configuration Loaded", "properties": {"configuration_code": fay.code.lower()}},
+    ]  # fmt: skip
+    others: list[dict[str, Any]] = [
+        {"type": "identify", "anonymousId": f"jo-{tag}", "timestamp": bad_time,
+         "traits": {"email": "jo" + fay.email}},  # another address that ends in hers
+        {"type": "track", "userId": f'fayX"\\{tag}', "timestamp": bad_time, "event": "X"},
+        {"type": "track", "anonymousId": gus.devices[1]},  # Gus's, no event name
+    ]  # fmt: skip
+    response = app_client.post("/v1/batch", json={"batch": hers + others}, headers=web_source.auth)
+    assert response.status_code == 400 and len(response.json()["rejected"]) == 9, response.text
+
+    def raw_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [json.loads(m["raw"]) for m in messages]
+
+    copy = app_client.get(f"/api/profiles/{fay.profile_id}/data", headers=admin_api).json()
+    assert raw_of(copy["quarantined_messages"]) == hers
+    assert {m["endpoint"] for m in copy["quarantined_messages"]} == {"batch"}
+    gus_copy = app_client.get(f"/api/profiles/{gus.profile_id}/data", headers=admin_api).json()
+    assert raw_of(gus_copy["quarantined_messages"]) == [others[2]]
+
+    erased = app_client.post(
+        f"/api/profiles/{fay.profile_id}/erasure", json={"reason": "asked"}, headers=admin_api
+    )
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["deleted"]["quarantined messages"] == len(hers)
+    left = db.execute(
+        text("SELECT raw FROM quarantined_message WHERE source_id = :s ORDER BY id"),
+        {"s": web_source.id},
+    ).scalars()
+    assert [json.loads(raw) for raw in left] == others
+    gus_copy = app_client.get(f"/api/profiles/{gus.profile_id}/data", headers=admin_api).json()
+    assert raw_of(gus_copy["quarantined_messages"]) == [others[2]]

@@ -2,10 +2,11 @@
 
 The person is the live profile and every profile it absorbed. Deleted: their events and saved
 configurations, identifiers, traits, consent statements, search row, segment memberships, leads
-(with stage changes, contact attempts and deliveries), appointments, notes, tablet sessions and
-the record of who viewed them. Kept: one `erasure` row that says when, by whom and why, with
-counts and no personal data, so the erasure itself can be shown. What stays outside this
-database (an email tool, a dealer system) must be erased there too.
+(with stage changes, contact attempts and deliveries), appointments, notes, tablet sessions,
+the record of who viewed them, and the refused messages in the quarantine that carry one of
+their identifiers (cdp.profiles.quarantine). Kept: one `erasure` row that says when, by whom
+and why, with counts and no personal data, so the erasure itself can be shown. What stays
+outside this database (an email tool, a dealer system) must be erased there too.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from cdp.models import (
     utcnow,
 )
 from cdp.profiles.projection import remove_search_rows
+from cdp.profiles.quarantine import delete_messages, quarantined_messages
 from cdp.profiles.repository import absorbed_ids, live_profile
 
 
@@ -89,6 +91,8 @@ def erase(session: Session, person: Person, *, erased_by: str, reason: str) -> E
     # events are deleted below) or finds them gone at its last step and starts over: events
     # have no foreign key to hold them back (see touch_written_profiles).
     lock_profiles(session, ids)
+    # Found by the person's identifiers, so before those are deleted.
+    rejected = quarantined_messages(session, ids)
     leads = select(Lead.id).where(Lead.profile_id.in_(ids)).scalar_subquery()
     tablets = select(TabletSession.id).where(TabletSession.profile_id.in_(ids)).scalar_subquery()
     # Children before parents: every foreign key points at a row deleted later.
@@ -121,6 +125,7 @@ def erase(session: Session, person: Person, *, erased_by: str, reason: str) -> E
     counts: dict[str, int] = {"search rows": remove_search_rows(session, ids)}
     for label, statement in steps:
         counts[label] = session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
+    counts["quarantined messages"] = delete_messages(session, rejected)
     # Absorbed profiles point at the survivor: unlink them, then delete all in one statement.
     session.execute(update(Profile).where(Profile.id.in_(ids)).values(merged_into_id=None))
     counts["profiles"] = session.execute(delete(Profile).where(Profile.id.in_(ids))).rowcount or 0  # type: ignore[attr-defined]

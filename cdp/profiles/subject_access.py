@@ -33,6 +33,7 @@ from cdp.models import (
     TabletSession,
 )
 from cdp.profiles.erasure import Person
+from cdp.profiles.quarantine import quarantined_messages
 
 # Internal bookkeeping that says nothing about the person.
 _LEFT_OUT = {"write_key_hash", "token_hash", "password_hash"}
@@ -122,4 +123,6 @@ def person_data(session: Session, person: Person, *, now: datetime) -> dict[str,
             {"at": _plain(at), "via": via, "staff": staff.get(user_id) if user_id else None}
             for at, via, user_id in views
         ],
+        # Refused messages that carry their identifiers, raw as they arrived (erased with them).
+        "quarantined_messages": [_row(row) for row in quarantined_messages(session, ids)],
     }
