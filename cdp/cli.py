@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,7 +17,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker, session_scope
 from cdp.errors import CdpError
-from cdp.output import cannot_write, check_output
+from cdp.output import cannot_write, check_output, private_partial
 
 app = typer.Typer(
     help="Customer data platform for car retail: configurator and showroom events, one profile.",
@@ -280,16 +281,26 @@ def profile_export(
     from cdp.profiles.subject_access import person_data
 
     check_output(output)  # before the database: an output we cannot write fails at once
-    engine = _migrated_engine(get_settings())
-    with session_scope(make_sessionmaker(engine)) as session:
-        person = find_person(session, who)
-        data = person_data(session, person, now=utcnow())
-    engine.dispose()
-    partial = output.with_name(output.name + ".partial")
+    # Mode 600, like `cdp export`: this is all of one person's data.
+    handle, partial = private_partial(output)
+    out = os.fdopen(handle, "w", encoding="utf-8")
     try:
-        partial.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-        partial.replace(output)  # a whole file or none
-    except OSError as error:
+        engine = _migrated_engine(get_settings())
+        try:
+            with session_scope(make_sessionmaker(engine)) as session:
+                person = find_person(session, who)
+                data = person_data(session, person, now=utcnow())
+        finally:
+            engine.dispose()
+    except BaseException:
+        out.close()
+        partial.unlink(missing_ok=True)
+        raise
+    try:
+        with out:
+            out.write(json.dumps(data, indent=2, ensure_ascii=False))
+        os.replace(partial, output)  # a whole file or none
+    except OSError as error:  # the disk filled up, the file could not be moved in
         partial.unlink(missing_ok=True)
         raise cannot_write(output, error) from None
     counts = ", ".join(

@@ -1,8 +1,10 @@
 """Files the CLI is told to write (-o): checked before any work, then written whole or not at all
-(each command writes next to the file and moves it into place), and a failure is one line."""
+(each command writes next to the file and moves it into place), readable by their owner only
+(they hold personal data), and a failure is one line."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from cdp.errors import CdpError, InvalidInput
@@ -26,3 +28,16 @@ def check_output(output: Path) -> None:
             raise InvalidInput(f"the folder {folder} does not exist")
     except OSError as error:  # a name too long, a folder we may not look into
         raise cannot_write(output, error) from None
+
+
+def private_partial(output: Path) -> tuple[int, Path]:
+    """A new, empty file next to `output` (an open descriptor and its path) to write and then
+    move into place. Mode 600, as mkstemp makes it, whatever the umask: an export holds personal
+    data, which other accounts on the machine must not read."""
+    try:
+        handle, partial = tempfile.mkstemp(
+            prefix=f".{output.name}.", suffix=".part", dir=output.parent
+        )
+    except OSError as error:  # no permission, a read-only file system
+        raise cannot_write(output, error) from None
+    return handle, Path(partial)

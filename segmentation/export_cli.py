@@ -16,13 +16,12 @@ behind; like any file of personal data it is readable by its owner only (mode 60
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import typer
 
 from cdp.errors import InvalidInput
-from cdp.output import cannot_write, check_output
+from cdp.output import cannot_write, check_output, private_partial
 
 EXPORTED_BY = "cli"
 
@@ -37,12 +36,7 @@ def export_command(audience: str | None, segment: str | None, output: Path) -> N
     if (audience is None) == (segment is None):
         raise InvalidInput("give one of --audience NAME or --segment NAME")
     check_output(output)  # before the database: an output we cannot write fails at once
-    try:
-        handle, partial = tempfile.mkstemp(
-            prefix=f".{output.name}.", suffix=".part", dir=output.parent
-        )
-    except OSError as error:  # no permission, a read-only file system
-        raise cannot_write(output, error) from None
+    handle, partial = private_partial(output)  # mode 600
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     out = os.fdopen(handle, "w", encoding="utf-8", newline="")
@@ -59,7 +53,7 @@ def export_command(audience: str | None, segment: str | None, output: Path) -> N
         os.replace(partial, output)
     except BaseException as error:
         out.close()
-        Path(partial).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         if isinstance(error, OSError):  # the disk filled up, the file could not be moved in
             raise cannot_write(output, error) from None
         raise

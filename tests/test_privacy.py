@@ -297,18 +297,23 @@ def cli_erases(
     client: TestClient, url: str, tmp_path: Path, emma: Customer, api: dict[str, str]
 ) -> None:
     out = tmp_path / "emma.json"
+    out.write_text("an older copy", encoding="utf-8")
+    out.chmod(0o644)
     copied = run("profile", "export", emma.email.upper(), "-o", str(out), database_url=url,
                  cwd=tmp_path)  # fmt: skip
     assert copied.code == 0, copied.err
     assert json.loads(out.read_text("utf-8"))["profile_id"] == str(emma.profile_id)
     assert "6 events" in copied.out
+    # All of a person's data: readable by its owner only, as `cdp export` writes its CSV.
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
     folder = tmp_path / "copies"
     folder.mkdir()
     into_folder = run("profile", "export", emma.email, "-o", str(folder), database_url=url,
                       cwd=tmp_path)  # fmt: skip
     assert into_folder.code == 1 and "Traceback" not in into_folder.err
     assert into_folder.err.strip() == f"error: {folder} is a directory; give a file name with -o"
-    assert not (tmp_path / "copies.partial").exists()  # nothing half-written left behind
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".") or "part" in p.name]
+    assert leftovers == []  # nothing half-written left behind
 
     refused = run("profile", "erase", emma.email, "--reason", "asked", database_url=url,
                   cwd=tmp_path)  # fmt: skip
