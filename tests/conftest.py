@@ -83,6 +83,28 @@ def drop_database(url: str) -> None:
     admin.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_database_left_behind() -> Iterator[None]:
+    """Fails the run if a test or fixture left one of its PostgreSQL databases behind (named for
+    this process by fresh_database_url), after dropping them: CI shares this PostgreSQL, and
+    every run would leave another copy. Torn down last, after every other fixture."""
+    yield
+    if not PG_AVAILABLE:
+        return
+    suffix = f"_{WORKER}".lower()
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        left = [
+            name
+            for name in conn.execute(text("SELECT datname FROM pg_database")).scalars()
+            if name.startswith("cdp_test_") and name.endswith(suffix)
+        ]
+        for name in left:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+    assert not left, f"test databases left behind (now dropped): {', '.join(sorted(left))}"
+
+
 @pytest.fixture(scope="session")
 def migrated_url(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = fresh_database_url(db_kind, tmp_path_factory.mktemp("db"), "suite")

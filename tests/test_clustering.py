@@ -32,7 +32,7 @@ from segmentation import job, service
 from segmentation.clustering import K_RANGE, cluster
 from segmentation.features import COLUMNS
 from segmentation.naming import name_segments
-from tests.conftest import fresh_database_url
+from tests.conftest import drop_database, fresh_database_url
 
 DEMO_CUSTOMERS = 400
 DEMO_SEED = 7
@@ -156,10 +156,13 @@ def demo_engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """A fresh database with the demo customers, loaded through the real ingest path."""
     url = fresh_database_url(db_kind, tmp_path_factory.mktemp("segments"), "segments_demo")
     engine = make_engine(url)
-    upgrade(engine)
-    load_demo(engine, customers=DEMO_CUSTOMERS, seed=DEMO_SEED)
-    yield engine
-    engine.dispose()
+    try:
+        upgrade(engine)
+        load_demo(engine, customers=DEMO_CUSTOMERS, seed=DEMO_SEED)
+        yield engine
+    finally:
+        engine.dispose()
+        drop_database(url)
 
 
 @pytest.fixture(scope="module")
