@@ -316,6 +316,69 @@ def test_a_source_is_listed_rekeyed_deactivated_and_given_new_origins(
     assert _track(database_url, new_key, origin="https://a.example") == 403
 
 
+@pytest.mark.parametrize(
+    ("origin", "problem"),
+    [
+        ("https://www.brand.nl/path", "has a path (/path)"),
+        ("https://www.brand.nl/nl/configurator/", "has a path (/nl/configurator/)"),
+        ("https://www.brand.nl?utm_source=mail", "has a query (?utm_source=mail)"),
+        ("https://www.brand.nl/#top", "has a fragment (#top)"),
+        ("https://www.brand.nl?", "has a query (?)"),
+        ("https://editor:secret@www.brand.nl", "has a user name or password"),
+    ],
+)
+def test_an_origin_that_a_browser_never_sends_is_refused(
+    tmp_path: Path, cwd: Path, origin: str, problem: str
+) -> None:
+    """A browser's Origin header is scheme://host[:port] and nothing more: an entry with more
+    could never match and would break CORS without a word. Both commands that take --origin
+    refuse it in one line that names the problem and what to give instead."""
+    url = f"sqlite:///{tmp_path / 'origins.sqlite3'}"
+    created = run_cdp("source", "create", "Site", "--kind", "web", "--origin", origin,
+                      database_url=url, cwd=cwd)  # fmt: skip
+    line = assert_one_line_error(created)
+    assert problem in line and "https://www.brand.nl" in line, line
+    assert not WRITE_KEY.search(created.out)
+    made = run_cdp("source", "create", "Site", "--kind", "web", "--origin", "https://www.brand.nl",
+                   database_url=url, cwd=cwd)  # fmt: skip
+    assert made.code == 0, made.err
+    changed = run_cdp("source", "origins", "Site", "--origin", "https://a.brand.nl", "--origin",
+                      origin, database_url=url, cwd=cwd)  # fmt: skip
+    line = assert_one_line_error(changed)
+    assert problem in line, line
+    listed = run_cdp("source", "list", database_url=url, cwd=cwd).out
+    assert "https://www.brand.nl" in listed and "a.brand.nl" not in listed  # unchanged
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("https://www.brand.nl/", "https://www.brand.nl"),  # pasted from the address bar
+        (" HTTPS://WWW.Brand.NL ", "https://www.brand.nl"),
+        ("https://www.brand.nl:443/", "https://www.brand.nl"),  # browsers leave out :443
+        ("http://localhost:80", "http://localhost"),
+        ("http://localhost:8080/", "http://localhost:8080"),
+        ("http://[::1]:8000", "http://[::1]:8000"),
+    ],
+)
+def test_an_origin_is_stored_as_a_browser_sends_it(
+    tmp_path: Path, cwd: Path, typed: str, stored: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'origins.sqlite3'}"
+    made = run_cdp("source", "create", "Site", "--kind", "web", "--origin", typed,
+                   database_url=url, cwd=cwd)  # fmt: skip
+    assert made.code == 0, made.err
+    changed = run_cdp("source", "origins", "Site", "--origin", typed, database_url=url, cwd=cwd)
+    assert changed.code == 0, changed.err
+    assert f"now allows {stored};" in changed.out
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            assert session.scalars(select(Source.origins)).one() == [stored]
+    finally:
+        engine.dispose()
+
+
 def test_a_revoked_token_is_refused_at_once(database_url: str, cwd: Path) -> None:
     created = run_cdp(
         "token", "create", "Old tablet app", "--role", "sales", database_url=database_url, cwd=cwd

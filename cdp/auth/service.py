@@ -14,20 +14,48 @@ from cdp.errors import Conflict, InvalidInput, NotFound
 from cdp.models import ROLES, SOURCE_KINDS, ApiToken, Source
 from ingest.service import SourceInfo
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 def normalise_origin(origin: str) -> str:
-    """'https://Shop.example.com/' -> 'https://shop.example.com' (scheme://host[:port])."""
+    """'https://Shop.example.com/' -> 'https://shop.example.com': an origin as a browser sends it
+    in its Origin header (scheme://host[:port], no default port, no trailing slash).
+
+    Anything a browser never sends (a path, a query, a fragment, a user name) is refused: such an
+    entry could never match, and CORS would fail without saying why.
+    """
+    text = origin.strip()
     invalid = InvalidInput(
-        f"origin {origin!r} must look like https://www.example.com", field="origin"
+        f"origin {text!r} must look like https://www.example.com", field="origin"
     )
     try:  # urlsplit raises ValueError for a bad port or IPv6 literal ("x:99999", "http://[::1")
-        parts = urlsplit(origin.strip())
-        port = f":{parts.port}" if parts.port else ""
+        parts = urlsplit(text)
+        port = parts.port
     except ValueError:
         raise invalid from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise invalid
-    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
+    host = parts.hostname.lower()
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        host = f"{host}:{port}"
+    normalised = f"{parts.scheme}://{host}"
+    if parts.username is not None or parts.password is not None:
+        # Not repeated in the message: it may hold a password.
+        problem = "an origin has a user name or password"
+    elif parts.path not in ("", "/"):
+        problem = f"origin {text!r} has a path ({parts.path})"
+    elif parts.query or "?" in text:
+        problem = f"origin {text!r} has a query (?{parts.query})"
+    elif parts.fragment or "#" in text:
+        problem = f"origin {text!r} has a fragment (#{parts.fragment})"
+    else:
+        return normalised
+    raise InvalidInput(
+        f"{problem}, which a browser never sends, so it could never match: give {normalised}",
+        field="origin",
+    )
 
 
 def create_source(
