@@ -273,6 +273,13 @@ def test_an_unknown_or_expired_invitation_is_refused(
         ("x" * 330 + "@dealer.example", "sales", "too long"),
         ("ok@dealer.example", "owner", "Choose a role"),
         ("ok@dealer.example", "", "Choose a role"),
+        # Pasted from a chat or a document: looks right, yet is another address.
+        ("an\u200bna@dealer.example", "sales", "invisible character (U+200B ZERO WIDTH SPACE)"),
+        ("anna@dealer.example\ufeff", "sales", "invisible character (U+FEFF"),
+        ("anna@deal\u200cer.example", "sales", "invisible character (U+200C"),
+        ("\u200danna@dealer.example", "sales", "invisible character (U+200D"),
+        ("anna@dealer\u2060.example", "sales", "invisible character (U+2060"),
+        ("anna\x07@dealer.example", "sales", "control character (U+0007)"),
     ],
 )
 def test_invalid_invitations_are_refused_with_a_clear_message(

@@ -131,6 +131,16 @@ def test_a_password_with_spaces_is_kept_whole(tmp_path: Path) -> None:
         (("leeg@dealer.example", "--role", "sales"), "", "at least 10 characters"),
         (("rol@dealer.example", "--role", "owner"), PASSWORD + "\n", "role must be one of"),
         (("not-an-address", "--role", "sales"), PASSWORD + "\n", "is not an e-mail address"),
+        (
+            ("an\u200bna@dealer.example", "--role", "sales"),
+            PASSWORD + "\n",
+            "invisible character (U+200B ZERO WIDTH SPACE)",
+        ),
+        (
+            ("anna@dealer.example\ufeff", "--role", "sales"),
+            PASSWORD + "\n",
+            "invisible character (U+FEFF ZERO WIDTH NO-BREAK SPACE)",
+        ),
     ],
 )
 def test_invalid_input_is_one_line_on_stderr(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -50,6 +51,22 @@ def check_password_strength(password: str) -> None:
 
 
 def _valid_email(raw: str) -> str:
+    """The address as stored (see normalise_email), or InvalidInput.
+
+    An invisible character (a zero-width space or joiner, a byte-order mark: what a copy from a
+    chat or a document brings along) or a control character is refused, not stripped, as
+    customer e-mail addresses keep theirs: the account would otherwise have an address that
+    looks like the person's and is not, and nobody could type it to sign in.
+    """
+    for character in raw:
+        kind = {"Cf": "an invisible", "Cc": "a control"}.get(unicodedata.category(character))
+        if kind is not None and character not in " \t\r\n":  # spaces around it are trimmed
+            name = unicodedata.name(character, "")
+            described = f"U+{ord(character):04X} {name}".strip()
+            raise InvalidInput(
+                f"the e-mail address holds {kind} character ({described}): type it in again",
+                field="email",
+            )
     email = normalise_email(raw)
     if email is None:
         raise InvalidInput(f"{raw!r} is not an e-mail address", field="email")
