@@ -25,6 +25,7 @@ from cdp.db import make_engine, make_sessionmaker
 from cdp.errors import CdpError
 from cdp.leads.schemas import to_local
 from cdp.nul_guard import NulGuard
+from cdp.text import plural
 from cdp.web import SESSION_COOKIE, LoginRequired, PageForbidden, is_htmx, render
 from ingest.prepare import HEX_COLOUR
 
@@ -112,6 +113,7 @@ def create_app(
     app.state.templates.env.filters["local"] = local_format
     app.state.templates.env.filters["hex_colour"] = hex_colour
     app.state.templates.env.filters["phone"] = phone_display
+    app.state.templates.env.globals["plural"] = plural  # {{ n }} {{ plural(n, 'day') }}
     if engine is not None:  # the lifespan may not run in tests: make the state usable now
         app.state.engine = engine
         app.state.sessionmaker = session_factory or make_sessionmaker(engine)

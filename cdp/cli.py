@@ -18,6 +18,7 @@ from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker, session_scope
 from cdp.errors import CdpError
 from cdp.output import cannot_write, check_output, private_partial
+from cdp.text import counted
 
 app = typer.Typer(
     help="Customer data platform for car retail: configurator and showroom events, one profile.",
@@ -304,7 +305,7 @@ def profile_export(
         partial.unlink(missing_ok=True)
         raise cannot_write(output, error) from None
     counts = ", ".join(
-        f"{len(value)} {key.replace('_', ' ')}"
+        counted(len(value), "views" if key == "viewed_by" else key.replace("_", " "))
         for key, value in data.items()
         if isinstance(value, list) and value and key != "merged_profile_ids"
     )

@@ -1,4 +1,5 @@
-"""Text folding shared by storage and lookup, so both sides compare the same form."""
+"""Text folding shared by storage and lookup, so both sides compare the same form; and the
+few helpers that write numbers with their nouns in what people read."""
 
 import re
 import unicodedata
@@ -68,3 +69,22 @@ def nul_character_at(value: Any, path: str = "") -> str | None:
             if found is not None:
                 return found
     return None
+
+
+def plural(count: float, singular: str, plural_form: str | None = None) -> str:
+    """The noun that goes with `count`, as written after the number: one day, 0 days, 3 days,
+    1.5 days. `plural_form` where adding an s is wrong (plural(2, "delivery", "deliveries")).
+    Give the number as shown: for a value shown rounded, the rounded value."""
+    if count == 1:
+        return singular
+    return plural_form if plural_form is not None else singular + "s"
+
+
+def counted(count: int, label: str) -> str:
+    """'1 delivery', '2 search rows': `count` with a label written in the plural (the keys of
+    a person's data, the counts of an erasure), made singular for one."""
+    if count != 1:
+        return f"{count} {label}"
+    if label.endswith("ies"):
+        return f"1 {label[:-3]}y"
+    return f"1 {label[:-1] if label.endswith('s') else label}"

@@ -53,6 +53,7 @@ from cdp.models import (
     TabletSession,
     utcnow,
 )
+from cdp.text import plural
 from segmentation.schemas import (
     CHANNEL_LABELS,
     CHANNELS,
@@ -546,7 +547,8 @@ def describe(rules: AudienceRules, segment_names: dict[int, str]) -> list[str]:
             "Lead stage: " + " or ".join(LEAD_STAGE_LABELS.get(s, s) for s in rules.lead_stages)
         )
     if rules.active_within_days is not None:
-        lines.append(f"Last active: within {rules.active_within_days} days")
+        days = rules.active_within_days
+        lines.append(f"Last active: within {days} {plural(days, 'day')}")
     if rules.channels:
         lines.append("Channel: " + " or ".join(CHANNEL_LABELS[c] for c in rules.channels))
     if rules.consent != "any":

@@ -14,6 +14,8 @@ from typing import Annotated, TextIO
 
 import typer
 
+from cdp.text import counted, plural
+
 segments_app = typer.Typer(help="Behavioural segments of customers.", no_args_is_help=True)
 
 _BAR_WIDTH = 30
@@ -69,7 +71,8 @@ def build(
     quality = status.quality
     silhouette = quality.get("silhouette")
     how = "chosen automatically" if quality.get("k_chosen_automatically") else "fixed"
-    summary = f"run {status.id}: {status.profiles} profiles in {status.segments} segments ({how})"
+    profiles = f"{status.profiles} {plural(status.profiles, 'profile')}"
+    summary = f"run {status.id}: {profiles} in {counted(status.segments, 'segments')} ({how})"
     if silhouette is not None:
         summary += f", silhouette {silhouette:.2f}"
     typer.echo(summary)
@@ -79,5 +82,6 @@ def build(
             typer.echo(f"  {segment.number:2d}. {segment.name}: {segment.size} ({share})")
     left_out = quality.get("objecting_left_out", 0)
     if left_out:
-        typer.echo(f"{left_out} profiles that objected to profiling were left out")
+        were = "was" if left_out == 1 else "were"
+        typer.echo(f"{counted(left_out, 'profiles')} that objected to profiling {were} left out")
     engine.dispose()

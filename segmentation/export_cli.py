@@ -22,6 +22,7 @@ import typer
 
 from cdp.errors import InvalidInput
 from cdp.output import cannot_write, check_output, private_partial
+from cdp.text import counted
 
 EXPORTED_BY = "cli"
 
@@ -61,4 +62,4 @@ def export_command(audience: str | None, segment: str | None, output: Path) -> N
         engine.dispose()
     for note in target.notes:
         typer.echo(f"note: {note}", err=True)
-    typer.echo(f"exported {rows} rows to {output}")
+    typer.echo(f"exported {counted(rows, 'rows')} to {output}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from cdp.text import plural
 from segmentation.features import BODY_COLUMNS, INTEREST_COLUMNS
 
 NOTABLE = 0.5  # |z| from which a difference makes it into a name
@@ -61,10 +62,10 @@ _PHRASES = {
     "hatchback_share": "{v:.0%} of what they configure is a hatchback (all: {o:.0%})",
     "electric_share": "{v:.0%} of what they configure is electric (all: {o:.0%})",
     "steps_reached": "reach step {v:.1f} of 8 in the configurator (all: {o:.1f})",
-    "configurator_events": "{v:.0f} configurator clicks each (all: {o:.0f})",
+    "configurator_events": "{v:.0f} configurator {clicks} each (all: {o:.0f})",
     "saved_configurations": "{v:.1f} saved configurations each (all: {o:.1f})",
     "sessions": "{v:.1f} visits each (all: {o:.1f})",
-    "recency_days": "last seen {v:.0f} days ago on average (all: {o:.0f})",
+    "recency_days": "last seen {v:.0f} {days} ago on average (all: {o:.0f})",
     "frequency_per_week": "{v:.1f} visits a week while active (all: {o:.1f})",
     "showroom_visits": "{v:.2f} showroom visits each (all: {o:.2f})",
     "test_drive": "{v:.0%} asked for a test drive (all: {o:.0%})",
@@ -192,10 +193,17 @@ def _describe(
         (column for column in _PHRASES if abs(z.get(column, 0.0)) >= MENTION),
         key=lambda column: -abs(z[column]),
     )[:5]
-    who = f"{size} profiles ({size / total:.0%} of those clustered)."
+    who = f"{size} {plural(size, 'profile')} ({size / total:.0%} of those clustered)."
     if not standing_out:
         return f"{who} Close to the average on every feature."
     details = "; ".join(
-        _PHRASES[column].format(v=values[column], o=overall[column]) for column in standing_out
+        _PHRASES[column].format(
+            v=values[column],
+            o=overall[column],
+            # The noun after a whole number: "1 day", "1 click" (a mean rounded to one).
+            days=plural(round(values[column]), "day"),
+            clicks=plural(round(values[column]), "click"),
+        )
+        for column in standing_out
     )
     return f"{who} What sets them apart: {details}."

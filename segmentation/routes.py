@@ -27,6 +27,7 @@ from cdp.deps import DbSession
 from cdp.errors import CdpError, InvalidInput, NotFound
 from cdp.ids import row_id, whole_number
 from cdp.models import utcnow
+from cdp.text import plural
 from cdp.web import CsrfStaff, PageForbidden, is_htmx, redirect, render, require
 from segmentation import audiences, export, job, service
 from segmentation.schemas import (
@@ -109,7 +110,7 @@ def _fmt(value: Any, unit: Any) -> str:
     if unit == "k€":
         return f"€ {value:,.0f}k".replace(",", ".")
     if unit == "days":
-        return f"{value:.0f} days"
+        return f"{value:.0f} {plural(round(value), 'day')}"
     if unit == "per week":
         return f"{value:.1f}/week"
     return f"{value:.1f}"

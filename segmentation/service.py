@@ -35,6 +35,7 @@ from cdp.db import session_scope
 from cdp.demo import catalogue
 from cdp.errors import Conflict, InvalidInput, NotFound
 from cdp.models import Segment, SegmentRun, utcnow
+from cdp.text import counted
 from segmentation import repository as repo
 from segmentation.clustering import K_LIMITS, K_RANGE, ClusteringResult, cluster
 from segmentation.features import (
@@ -261,7 +262,8 @@ def _execute(
     needed = MIN_PROFILES_PER_SEGMENT * (k or K_RANGE[0])
     if len(matrix) < needed:
         raise InvalidInput(
-            f"only {len(matrix)} profiles have enough behaviour to cluster; "
+            f"only {counted(len(matrix), 'profiles')} "
+            f"{'has' if len(matrix) == 1 else 'have'} enough behaviour to cluster; "
             f"at least {needed} are needed" + (f" for {k} segments" if k else "")
         )
 

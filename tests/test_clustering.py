@@ -150,6 +150,17 @@ def test_names_are_unique_within_a_run() -> None:
     ]
 
 
+def test_a_description_of_one_reads_in_the_singular() -> None:
+    """The description is shown on the segment cards: "1 profile", "last seen 1 day ago"."""
+    mean = centroid(recency_days=30, configurator_events=20, sessions=2)
+    std = centroid(**dict.fromkeys(COLUMNS, 1.0)) + 5
+    recent = centroid(recency_days=1.2, configurator_events=1, sessions=2)
+    [text] = name_segments(np.stack([recent]), mean, std, COLUMNS, [1])
+    assert text.description.startswith("1 profile (100% of those clustered).")
+    assert "last seen 1 day ago on average (all: 30)" in text.description
+    assert "1 configurator click each (all: 20)" in text.description
+
+
 # --- runs on the demo data ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo_engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:

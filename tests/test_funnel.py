@@ -99,3 +99,29 @@ def test_only_managers_see_the_funnel(staff_client: Callable[[str], StaffClient]
         assert response.status_code == status, role
         nav = BeautifulSoup(who.client.get("/account").text, "html.parser").select("nav a")
         assert ("Funnel" in [a.get_text() for a in nav]) == (status == 200), role
+
+
+def test_one_day_and_one_open_lead_read_in_the_singular(
+    staff_client: Callable[[str], StaffClient],
+    web_source: SourceKey,
+    session_factory: sessionmaker[Session],
+) -> None:
+    manager = staff_client("manager")
+    empty = BeautifulSoup(
+        manager.client.get("/showroom/funnel", params={"days": 1}).text, "html.parser"
+    )
+    selected = empty.select_one("#days option[selected]")
+    assert selected is not None and selected.get_text() == "1 day"
+    assert [o.get_text() for o in empty.select("#days option")][:3] == [
+        "30 days", "90 days", "365 days",
+    ]  # fmt: skip
+    empty_text = " ".join(empty.select_one("p.empty").get_text().split())  # type: ignore[union-attr]
+    assert empty_text.startswith("No leads came in over the last 1 day.")
+
+    lead_through(manager, web_source, session_factory, "phone", [])  # one lead, still new
+    response = manager.client.get("/showroom/funnel", params={"days": 1, "cars": 1})
+    page = BeautifulSoup(response.text, "html.parser")
+    meta = " ".join(page.select_one("p.meta").get_text().split())  # type: ignore[union-attr]
+    assert meta.startswith("1 lead from ") and "1 is still open" in meta, meta
+    headers = [th.get_text() for th in page.select(".plan-table thead th")]
+    assert headers[-1] == "At your rate over the last 1 day"

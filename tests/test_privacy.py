@@ -286,7 +286,7 @@ def test_the_command_line_copies_then_erases_after_asking(db_kind: str, tmp_path
         with TestClient(create_app(Settings(database_url=url), engine=engine)) as client:
             emma = make_customer(client, source, "Emma")
             api = make_token(factory, role="sales")
-            cli_erases(client, url, tmp_path, emma, api)
+            cli_erases(client, url, tmp_path, emma, api, source)
     finally:
         engine.dispose()
         if db_kind == "postgresql":
@@ -294,7 +294,12 @@ def test_the_command_line_copies_then_erases_after_asking(db_kind: str, tmp_path
 
 
 def cli_erases(
-    client: TestClient, url: str, tmp_path: Path, emma: Customer, api: dict[str, str]
+    client: TestClient,
+    url: str,
+    tmp_path: Path,
+    emma: Customer,
+    api: dict[str, str],
+    source: SourceKey,
 ) -> None:
     out = tmp_path / "emma.json"
     out.write_text("an older copy", encoding="utf-8")
@@ -314,6 +319,19 @@ def cli_erases(
     assert into_folder.err.strip() == f"error: {folder} is a directory; give a file name with -o"
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".") or "part" in p.name]
     assert leftovers == []  # nothing half-written left behind
+
+    # One of a kind reads in the singular: "1 profile", "1 event", not "1 profiles".
+    solo = {"anonymousId": f"solo-{uuid.uuid4().hex[:6]}", "traits": {"email": "solo@example.test"},
+            "messageId": uuid.uuid4().hex}  # fmt: skip
+    assert client.post("/v1/identify", json=solo, headers=source.auth).status_code == 200
+    single = run("profile", "export", "solo@example.test", "-o", str(tmp_path / "solo.json"),
+                 database_url=url, cwd=tmp_path)  # fmt: skip
+    assert single.code == 0, single.err
+    assert "(1 profile, 2 identifiers, 1 trait, 1 event)" in single.out, single.out
+    gone = run("profile", "erase", "solo@example.test", "--reason", "asked", "--yes",
+               database_url=url, cwd=tmp_path)  # fmt: skip
+    assert gone.code == 0, gone.err
+    assert ": 1 search row, 1 event, 1 trait, 2 identifiers, 1 profile" in gone.out, gone.out
 
     refused = run("profile", "erase", emma.email, "--reason", "asked", database_url=url,
                   cwd=tmp_path)  # fmt: skip

@@ -562,3 +562,38 @@ def test_the_segment_count_in_a_card_is_the_exportable_count(
     run = make_run(session_factory, [[people.anna, people.bram, people.finn]])
     lazy = page(marketer.client.get(f"/segments/{run.segments[0]}/count", headers=HTMX))
     assert text_of(lazy.select_one(".count-compact")) == "2 to e-mail of 3"
+
+
+def test_one_profile_one_segment_and_one_day_read_in_the_singular(
+    marketer: StaffClient, people: People, session_factory: sessionmaker[Session]
+) -> None:
+    run = make_run(session_factory, [[people.finn]])
+    with session_factory() as session:
+        [segment] = session.scalars(select(Segment).where(Segment.run_id == run.id)).all()
+        features = dict(segment.profile["features"])
+        features["recency_days"] = {
+            "label": "days since last visit", "unit": "days", "group": "engagement",
+            "segment": 1.2, "overall": 1.0, "z": 0.1,
+        }  # fmt: skip
+        segment.profile = {**segment.profile, "features": features}
+        session.commit()
+        segment_id = segment.id
+    overview = page(marketer.client.get("/segments"))
+    assert text_of(overview.select_one(".run-summary p")).startswith("1 profile in 1 segment,")
+    card = overview.select_one(f"#segment-{segment_id}")
+    assert card is not None
+    assert text_of(card.select_one(".size")).startswith("1 profile ·")
+    assert "1 day" in text_of(card) and "1 days" not in text_of(card)
+    progress = page(marketer.client.get(f"/segments/runs/{run.id}/progress", headers=HTMX))
+    assert "is done: 1 profile in 1 segment." in text_of(progress.select_one("#run-progress"))
+
+    one = marketer.client.get("/segments/audiences/count", params={"channel": "showroom"},
+                              headers=HTMX)  # fmt: skip
+    assert text_of(page(one).select_one(".count-total")) == "of 1 profile matching these rules"
+
+    name = f"Yesterday {uuid.uuid4().hex[:6]}"
+    saved = marketer.post("/segments/audiences", audience_form(name=name, active_within_days="1"))
+    assert isinstance(saved, httpx.Response) and saved.status_code == 303, saved.text
+    listing = page(marketer.client.get(saved.headers["location"]))
+    summary = [text_of(li) for li in listing.select(".rule-summary li")]
+    assert "Last active: within 1 day" in summary, summary

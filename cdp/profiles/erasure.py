@@ -46,6 +46,7 @@ from cdp.models import (
 from cdp.profiles.projection import remove_search_rows
 from cdp.profiles.quarantine import delete_messages, quarantined_messages
 from cdp.profiles.repository import absorbed_ids, live_profile
+from cdp.text import counted
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,6 @@ def erasures(session: Session, *, limit: int = 100) -> Sequence[Erasure]:
 
 
 def describe(record: Erasure) -> str:
-    what = ", ".join(f"{n} {label}" for label, n in record.counts.items()) or "nothing stored"
+    what = ", ".join(counted(n, label) for label, n in record.counts.items()) or "nothing stored"
     when: datetime = record.erased_at
     return f"erased {when:%Y-%m-%d %H:%M} UTC by {record.erased_by}: {what}"
