@@ -13,6 +13,9 @@
 #   git archive HEAD~1 | tar -x -C /tmp/cdp_before
 #   bench/compare.sh 2 2 "before=/tmp/cdp_before;after=$PWD" -- --mode both --events 20000
 #
+# `DIR@DATABASE_URL` gives a variant a database of its own (for code at different schema
+# versions; each is migrated by its own code first); the others use CDP_DATABASE_URL.
+#
 # Each server is `cdp serve --workers WORKERS`, as the product runs. Results: one JSON file per run
 # in ${OUT:-/tmp/bench-compare}/, and a summary line per run. Each run gets its own --seed
 # (SEED_BASE + run number), so every run meets the same mix of new visitors instead of the later
@@ -32,14 +35,23 @@ IFS=';' read -r -a list <<< "$variants"
 # Run from an empty directory: `python -c` and uvicorn put the working directory first on
 # sys.path, which would import the work tree's code instead of the variant's.
 cd "$(mktemp -d)"
-first=${list[0]#*=}
-PYTHONPATH="${first%%:*}" $py -c "from cdp.cli import main; main()" db upgrade >/dev/null
+default_database=$CDP_DATABASE_URL
+for variant in "${list[@]}"; do
+  spec=${variant#*=} database=$default_database
+  [ "$spec" != "${spec%%@*}" ] && database=${spec#*@}
+  spec=${spec%%@*}
+  CDP_DATABASE_URL=$database PYTHONPATH="${spec%%:*}" \
+    $py -c "from cdp.cli import main; main()" db upgrade >/dev/null
+done
 
 run=0
 for round in $(seq 1 "$rounds"); do
   for variant in "${list[@]}"; do
     run=$((run + 1))
     label=${variant%%=*} spec=${variant#*=}
+    CDP_DATABASE_URL=$default_database
+    [ "$spec" != "${spec%%@*}" ] && CDP_DATABASE_URL=${spec#*@}
+    spec=${spec%%@*}
     product=${spec%%:*} experiments=""
     [ "$spec" != "$product" ] && experiments=${spec#*:}
     if [ -n "$experiments" ]; then
