@@ -149,6 +149,7 @@ def _store(
                     phone_region=settings.default_phone_region,
                     # A stored message shows as a unique violation, and the retry checks.
                     check_stored=attempt > 0,
+                    commit_locked=session.commit,
                 )
                 committing = True  # session_scope commits as the block ends
             return results

@@ -6,7 +6,7 @@ Takes a session and flushes; the caller commits, so a 2xx is only sent once all 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -147,6 +147,7 @@ def ingest_calls(
     received_at: datetime,
     phone_region: str,
     check_stored: bool = True,
+    commit_locked: Callable[[], None] | None = None,
 ) -> list[IngestResult]:
     """Store the messages of several calls of one source in one go (group commit), with one
     result per call, as if each had been stored on its own: indices are positions in the call,
@@ -158,6 +159,10 @@ def ingest_calls(
     transaction again with the check, as the /v1 routes do. Retries are rare, so this is the
     cheaper way in bulk; on SQLite the insert skips stored messages by itself, but without the
     check they would be resolved again, so there it is always done.
+
+    `commit_locked` (the caller's commit) lets identity resolution commit the profiles and
+    identifiers it wrote under identity locks in a short transaction of their own, and the
+    rest go on in a new one (see `resolve_profiles`).
     """
     results = [IngestResult() for _ in calls]
     prepared: list[tuple[int, PreparedMessage]] = []  # (call number, message)
@@ -204,8 +209,6 @@ def ingest_calls(
             prepared.append((number, item))
             results[number].accepted += 1
 
-    repo.quarantine(session, quarantined)
-
     # De-duplicate on messageId: within the calls, then against what is stored.
     unique: dict[str, tuple[int, PreparedMessage]] = {}
     for number, item in prepared:
@@ -223,7 +226,10 @@ def ingest_calls(
         if mid in known:
             results[number].duplicate_indices.append(item.index)
     if fresh:
-        _store_fresh(session, fresh, results, source, received_at)
+        _store_fresh(session, fresh, results, source, received_at, commit_locked)
+    # Last, with the events: resolution may have committed on the way (see commit_locked), and a
+    # retry of what follows must not quarantine these twice.
+    repo.quarantine(session, quarantined)
     for result in results:
         result.duplicate_indices.sort()
         result.duplicates = len(result.duplicate_indices)
@@ -236,6 +242,7 @@ def _store_fresh(
     results: list[IngestResult],
     source: SourceInfo,
     received_at: datetime,
+    commit_locked: Callable[[], None] | None,
 ) -> None:
     resolution = resolve_profiles(
         session,
@@ -243,6 +250,7 @@ def _store_fresh(
         source_id=source.id,
         channel=source.kind,
         now=received_at,
+        commit_locked=commit_locked,
     )
     for (number, _item), pid in zip(fresh, resolution.profile_ids, strict=True):
         results[number].profile_ids.append(pid)
@@ -288,6 +296,7 @@ def _store_fresh(
         | resolution.merged,
     )
     _store_consents(session, effects, source, received_at)
+    insert_warnings(session, resolution.warnings)
     _store_identifier_warnings(session, effects, source, received_at)
     absorbed = touch_written_profiles(session, resolution.touches)
     if absorbed:

@@ -43,6 +43,7 @@ from cdp.migrate import upgrade
 from cdp.models import (
     Configuration,
     Event,
+    Identity,
     Profile,
     ProfileSearch,
     ProfileTrait,
@@ -407,6 +408,90 @@ def test_a_merge_committed_while_a_batch_is_stored_moves_the_batch_to_the_surviv
         assert merged_into == survivor
         assert list(stored) == [survivor]  # not left on the absorbed profile
         assert left == 0
+    other_writer.dispose()
+
+
+def test_new_identities_are_committed_before_the_events_and_a_merge_in_between_is_followed(
+    own_database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new visitor's profile and identifiers are committed in a short transaction of their own
+    (the identity locks go with it), before the batch's events. A merge that absorbs that new
+    profile before the events are committed makes the rest start over: the events land on the
+    survivor."""
+    url, key = own_database
+    auth = httpx.BasicAuth(key, "")
+    run = uid("early")
+    email = f"{run}@example.com"
+    other_writer = make_engine(url)
+    factory = make_sessionmaker(other_writer)
+    with factory() as session:
+        source = session.scalars(select(Source).where(Source.name == "pool site")).one()
+        info = SourceInfo(id=source.id, name=source.name, kind="web")
+    seen_from_outside: list[uuid.UUID | None] = []
+    real_ingest_calls = routes.ingest_calls
+
+    def merge_right_after_the_identities(*args: Any, **kwargs: Any) -> Any:
+        commit = kwargs["commit_locked"]
+
+        def commit_then_merge() -> None:
+            commit()
+            if seen_from_outside:
+                return
+            with factory() as other:  # the new visitor is visible to everyone now
+                seen_from_outside.append(
+                    other.scalar(select(Identity.profile_id).where(Identity.value == f"{run}-new"))
+                )
+                link = {
+                    "type": "identify",
+                    "messageId": uid(),
+                    "anonymousId": f"{run}-new",
+                    "traits": {"email": email},
+                    "timestamp": at(30),
+                }
+                ingest_calls(
+                    other,
+                    [Call([link], "identify")],
+                    source=info,
+                    received_at=datetime.now(UTC),
+                    phone_region="NL",
+                )
+                other.commit()
+
+        return real_ingest_calls(*args, **{**kwargs, "commit_locked": commit_then_merge})
+
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        known = {
+            "type": "identify",
+            "messageId": uid(),
+            "anonymousId": f"{run}-old",
+            "traits": {"email": email},
+            "timestamp": at(0),
+        }
+        assert client.post("/v1/batch", json={"batch": [known]}, auth=auth).status_code == 200
+        monkeypatch.setattr(routes, "ingest_calls", merge_right_after_the_identities)
+        message_id = uid()
+        first_visit = {
+            "type": "track",
+            "event": "Configuration Started",
+            "messageId": message_id,
+            "anonymousId": f"{run}-new",
+            "timestamp": at(20),
+        }
+        response = client.post("/v1/batch", json={"batch": [first_visit]}, auth=auth)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1 and response.json()["duplicates"] == 0
+    [early] = seen_from_outside
+    assert early is not None  # committed before the events were
+    with factory() as session:
+        survivor = profile_of(session, f"{run}-old")
+        merged_into = session.scalar(select(Profile.merged_into_id).where(Profile.id == early))
+        stored = list(
+            session.scalars(select(Event.profile_id).where(Event.message_id == message_id))
+        )
+        left = session.scalar(select(func.count()).where(Event.profile_id == early))
+    assert merged_into == survivor
+    assert stored == [survivor]  # not left on the profile merged away in between
+    assert left == 0
     other_writer.dispose()
 
 
