@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -37,6 +38,7 @@ _PLACEHOLDERS_ANY_CASE = frozenset(
 )
 _ZEROS_AND_DASHES = re.compile(r"^[0\-]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 # The width of identity.value: a longer identifier cannot be stored, so it is not used.
@@ -72,8 +74,16 @@ def normalise_id(raw: str) -> str:
     return value.lower() if "@" in value else value
 
 
+@lru_cache(maxsize=65536)
 def normalise_email(raw: str) -> str | None:
+    # Invisible characters (zero-width spaces and joiners, byte-order marks) come with addresses
+    # copied from web pages and documents; nobody types them, so they are dropped rather than
+    # making the same address a second person. A control character makes it no address.
+    if not raw.isascii():  # every invisible character is outside ASCII
+        raw = "".join(ch for ch in raw if unicodedata.category(ch) != "Cf")
     value = raw.strip().lower()
+    if _CONTROL.search(value):
+        return None
     if value.startswith("mailto:"):
         value = value[7:]
     # 254: the longest address SMTP can deliver to (RFC 5321).
