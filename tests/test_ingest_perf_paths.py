@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import math
 import threading
@@ -323,110 +324,112 @@ def test_racing_batches_that_share_messages_store_each_message_once(
         assert set(counts.values()) == {1}
 
 
+# --- races with another writer (PostgreSQL, committing for real) -----------------------------
+
+
+@pytest.fixture()
+def other_writer(own_database: tuple[str, str]) -> Iterator[sessionmaker[Session]]:
+    """Sessions of a second writer on the test's own database, on connections of its own."""
+    engine = make_engine(own_database[0])
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+@contextlib.contextmanager
+def collector(own_database: tuple[str, str]) -> Iterator[Callable[..., httpx.Response]]:
+    """POST /v1/batch on an app serving the test's own database."""
+    url, key = own_database
+    auth = httpx.BasicAuth(key, "")
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        yield lambda *batch: client.post("/v1/batch", json={"batch": list(batch)}, auth=auth)
+
+
+def message(kind: str, anonymous_id: str, minute: float, **fields: Any) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "messageId": uid(),
+        "anonymousId": anonymous_id,
+        "timestamp": at(minute),
+        **fields,
+    }
+
+
+def identify_elsewhere(
+    factory: sessionmaker[Session], anonymous_id: str, email: str, minute: float
+) -> None:
+    """The other writer links a visitor to an e-mail address, and commits."""
+    link = message("identify", anonymous_id, minute, traits={"email": email})
+    with factory() as other:
+        source = other.scalars(select(Source).where(Source.name == "pool site")).one()
+        ingest_calls(
+            other,
+            [Call([link], "identify")],
+            source=SourceInfo(id=source.id, name=source.name, kind="web"),
+            received_at=datetime.now(UTC),
+            phone_region="NL",
+        )
+        other.commit()
+
+
+def assert_stored_once(response: httpx.Response) -> None:
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1 and response.json()["duplicates"] == 0
+
+
 def test_a_merge_committed_while_a_batch_is_stored_moves_the_batch_to_the_survivor(
-    own_database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+    own_database: tuple[str, str],
+    other_writer: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A known visitor's message takes no identity lock, so a concurrent merge can absorb its
     profile between reading the owner and COMMIT: the write is then retried on the survivor."""
-    url, key = own_database
-    auth = httpx.BasicAuth(key, "")
     run = uid("race")
     email = f"{run}@example.com"
-    other_writer = make_engine(url)  # a connection of its own, committing for real
-    factory = make_sessionmaker(other_writer)
-    with factory() as session:
-        source = session.scalars(select(Source).where(Source.name == "pool site")).one()
-        info = SourceInfo(id=source.id, name=source.name, kind="web")
-
-    def profile_of_visitor(anonymous_id: str) -> uuid.UUID:
-        with factory() as session:
-            return profile_of(session, anonymous_id)
-
     real_owners_of = identity_repo.owners_of
     merged_meanwhile: list[bool] = []
 
     def owners_then_merge(session: Session, identifiers: Any) -> Any:
         owners = real_owners_of(session, identifiers)
         if Identifier("anonymous_id", f"{run}-a") in owners and not merged_meanwhile:
-            merged_meanwhile.append(True)
-            link = {
-                "type": "identify",
-                "messageId": uid(),
-                "anonymousId": f"{run}-a",
-                "traits": {"email": email},
-                "timestamp": at(61),
-            }
-            with factory() as other:  # another writer links the visitor to the email
-                ingest_calls(
-                    other,
-                    [Call([link], "identify")],
-                    source=info,
-                    received_at=datetime.now(UTC),
-                    phone_region="NL",
-                )
-                other.commit()
+            merged_meanwhile.append(True)  # another writer links the visitor to the email
+            identify_elsewhere(other_writer, f"{run}-a", email, 61)
         return owners
 
-    with TestClient(create_app(Settings(database_url=url))) as client:
-        first = [
-            {
-                "type": "identify",
-                "messageId": uid(),
-                "anonymousId": f"{run}-b",
-                "traits": {"email": email},
-                "timestamp": at(0),
-            },
-            {
-                "type": "track",
-                "event": "Configuration Started",
-                "messageId": uid(),
-                "anonymousId": f"{run}-a",
-                "timestamp": at(60),
-            },
-        ]
-        assert client.post("/v1/batch", json={"batch": first}, auth=auth).status_code == 200
-        visitor, survivor = profile_of_visitor(f"{run}-a"), profile_of_visitor(f"{run}-b")
+    racing = message("track", f"{run}-a", 62, event="Option Selected")
+    with collector(own_database) as send:
+        first = send(
+            message("identify", f"{run}-b", 0, traits={"email": email}),
+            message("track", f"{run}-a", 60, event="Configuration Started"),
+        )
+        assert first.status_code == 200
+        with other_writer() as session:
+            visitor, survivor = profile_of(session, f"{run}-a"), profile_of(session, f"{run}-b")
         assert visitor != survivor
-
         monkeypatch.setattr(identity_repo, "owners_of", owners_then_merge)
-        message_id = uid()
-        racing = {
-            "type": "track",
-            "event": "Option Selected",
-            "messageId": message_id,
-            "anonymousId": f"{run}-a",
-            "timestamp": at(62),
-        }
-        response = client.post("/v1/batch", json={"batch": [racing]}, auth=auth)
-    assert response.status_code == 200, response.text
-    assert response.json()["accepted"] == 1 and response.json()["duplicates"] == 0
+        assert_stored_once(send(racing))
     assert merged_meanwhile
-    with factory() as session:
+    with other_writer() as session:
         merged_into = session.scalar(select(Profile.merged_into_id).where(Profile.id == visitor))
-        stored = session.scalars(select(Event.profile_id).where(Event.message_id == message_id))
+        stored = session.scalars(
+            select(Event.profile_id).where(Event.message_id == racing["messageId"])
+        )
         left = session.scalar(select(func.count()).where(Event.profile_id == visitor))
         assert merged_into == survivor
         assert list(stored) == [survivor]  # not left on the absorbed profile
         assert left == 0
-    other_writer.dispose()
 
 
 def test_new_identities_are_committed_before_the_events_and_a_merge_in_between_is_followed(
-    own_database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+    own_database: tuple[str, str],
+    other_writer: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A new visitor's profile and identifiers are committed in a short transaction of their own
     (the identity locks go with it), before the batch's events. A merge that absorbs that new
     profile before the events are committed makes the rest start over: the events land on the
     survivor."""
-    url, key = own_database
-    auth = httpx.BasicAuth(key, "")
     run = uid("early")
     email = f"{run}@example.com"
-    other_writer = make_engine(url)
-    factory = make_sessionmaker(other_writer)
-    with factory() as session:
-        source = session.scalars(select(Source).where(Source.name == "pool site")).one()
-        info = SourceInfo(id=source.id, name=source.name, kind="web")
     seen_from_outside: list[uuid.UUID | None] = []
     real_ingest_calls = routes.ingest_calls
 
@@ -435,77 +438,47 @@ def test_new_identities_are_committed_before_the_events_and_a_merge_in_between_i
 
         def commit_then_merge() -> None:
             commit()
-            if seen_from_outside:
-                return
-            with factory() as other:  # the new visitor is visible to everyone now
-                seen_from_outside.append(
-                    other.scalar(select(Identity.profile_id).where(Identity.value == f"{run}-new"))
-                )
-                link = {
-                    "type": "identify",
-                    "messageId": uid(),
-                    "anonymousId": f"{run}-new",
-                    "traits": {"email": email},
-                    "timestamp": at(30),
-                }
-                ingest_calls(
-                    other,
-                    [Call([link], "identify")],
-                    source=info,
-                    received_at=datetime.now(UTC),
-                    phone_region="NL",
-                )
-                other.commit()
+            if not seen_from_outside:
+                with other_writer() as other:  # the new visitor is visible to everyone now
+                    seen_from_outside.append(
+                        other.scalar(
+                            select(Identity.profile_id).where(Identity.value == f"{run}-new")
+                        )
+                    )
+                identify_elsewhere(other_writer, f"{run}-new", email, 30)
 
         return real_ingest_calls(*args, **{**kwargs, "commit_locked": commit_then_merge})
 
-    with TestClient(create_app(Settings(database_url=url))) as client:
-        known = {
-            "type": "identify",
-            "messageId": uid(),
-            "anonymousId": f"{run}-old",
-            "traits": {"email": email},
-            "timestamp": at(0),
-        }
-        assert client.post("/v1/batch", json={"batch": [known]}, auth=auth).status_code == 200
+    racing = message("track", f"{run}-new", 20, event="Configuration Started")
+    with collector(own_database) as send:
+        assert (
+            send(message("identify", f"{run}-old", 0, traits={"email": email})).status_code == 200
+        )
         monkeypatch.setattr(routes, "ingest_calls", merge_right_after_the_identities)
-        message_id = uid()
-        first_visit = {
-            "type": "track",
-            "event": "Configuration Started",
-            "messageId": message_id,
-            "anonymousId": f"{run}-new",
-            "timestamp": at(20),
-        }
-        response = client.post("/v1/batch", json={"batch": [first_visit]}, auth=auth)
-    assert response.status_code == 200, response.text
-    assert response.json()["accepted"] == 1 and response.json()["duplicates"] == 0
+        assert_stored_once(send(racing))
     [early] = seen_from_outside
     assert early is not None  # committed before the events were
-    with factory() as session:
+    with other_writer() as session:
         survivor = profile_of(session, f"{run}-old")
         merged_into = session.scalar(select(Profile.merged_into_id).where(Profile.id == early))
-        stored = list(
-            session.scalars(select(Event.profile_id).where(Event.message_id == message_id))
+        stored = session.scalars(
+            select(Event.profile_id).where(Event.message_id == racing["messageId"])
         )
         left = session.scalar(select(func.count()).where(Event.profile_id == early))
-    assert merged_into == survivor
-    assert stored == [survivor]  # not left on the profile merged away in between
-    assert left == 0
-    other_writer.dispose()
+        assert merged_into == survivor
+        assert list(stored) == [survivor]  # not left on the profile merged away in between
+        assert left == 0
 
 
 def test_an_erasure_committed_while_a_batch_is_stored_leaves_no_event_on_the_erased_profile(
-    own_database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+    own_database: tuple[str, str],
+    other_writer: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Events have no foreign key to their profile: a batch whose profile an erasure deleted
     between reading the owner and COMMIT starts over, and its events land on a new profile."""
-    url, key = own_database
-    auth = httpx.BasicAuth(key, "")
     run = uid("erased")
     email = f"{run}@example.com"
-    other_writer = make_engine(url)
-    factory = make_sessionmaker(other_writer)
     real_owners_of = identity_repo.owners_of
     erased_meanwhile: list[bool] = []
 
@@ -513,44 +486,28 @@ def test_an_erasure_committed_while_a_batch_is_stored_leaves_no_event_on_the_era
         owners = real_owners_of(session, identifiers)
         if Identifier("anonymous_id", f"{run}-a") in owners and not erased_meanwhile:
             erased_meanwhile.append(True)
-            with factory() as other:  # the person asks to be forgotten, right now
+            with other_writer() as other:  # the person asks to be forgotten, right now
                 erase(other, find_person(other, email), erased_by="test", reason="asked")
                 other.commit()
         return owners
 
-    with TestClient(create_app(Settings(database_url=url))) as client:
-        known = {
-            "type": "identify",
-            "messageId": uid(),
-            "anonymousId": f"{run}-a",
-            "traits": {"email": email},
-            "timestamp": at(0),
-        }
-        assert client.post("/v1/batch", json={"batch": [known]}, auth=auth).status_code == 200
-        with factory() as session:
+    racing = message("track", f"{run}-a", 62, event="Option Selected")
+    with collector(own_database) as send:
+        assert send(message("identify", f"{run}-a", 0, traits={"email": email})).status_code == 200
+        with other_writer() as session:
             erased = profile_of(session, f"{run}-a")
-
         monkeypatch.setattr(identity_repo, "owners_of", owners_then_erase)
-        message_id = uid()
-        racing = {
-            "type": "track",
-            "event": "Option Selected",
-            "messageId": message_id,
-            "anonymousId": f"{run}-a",
-            "timestamp": at(62),
-        }
-        response = client.post("/v1/batch", json={"batch": [racing]}, auth=auth)
-    assert response.status_code == 200, response.text
-    assert response.json()["accepted"] == 1 and response.json()["duplicates"] == 0
+        assert_stored_once(send(racing))
     assert erased_meanwhile
-    with factory() as session:
-        [owner] = session.scalars(select(Event.profile_id).where(Event.message_id == message_id))
+    with other_writer() as session:
+        [owner] = session.scalars(
+            select(Event.profile_id).where(Event.message_id == racing["messageId"])
+        )
         assert owner != erased
         assert session.get(Profile, owner) is not None  # a live profile of its own
         assert session.get(Profile, erased) is None
         left = session.scalar(select(func.count()).where(Event.profile_id == erased))
         assert left == 0
-    other_writer.dispose()
 
 
 # --- lookups and first/last seen --------------------------------------------------------------
