@@ -32,7 +32,7 @@ from ingest.schemas import (
     IngestResponse,
     Message,
 )
-from ingest.service import Call, IngestResult, ingest_calls
+from ingest.service import Call, IngestResult, StoredBefore, ingest_calls
 
 # Serialization failure, deadlock, a unique race (a message stored meanwhile), and a foreign key
 # race: a profile written to was deleted meanwhile (an erasure), and the retry resolves afresh.
@@ -156,7 +156,7 @@ def _store(
         except DBAPIError as error:
             if attempt == 4 or not _retryable(error, committing=committing):
                 raise
-        except ConcurrentMerge:
+        except (ConcurrentMerge, StoredBefore):
             if attempt == 4:
                 raise
     raise AssertionError("unreachable")

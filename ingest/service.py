@@ -34,6 +34,11 @@ _MAX_TRAIT_NAME = 100
 _MISSING = object()
 
 
+class StoredBefore(Exception):
+    """A message of the transaction was stored before, found only as identities were about to
+    be committed (the first attempt does not look): roll back and start over, looking first."""
+
+
 @dataclass(frozen=True, slots=True)
 class SourceInfo:
     id: int
@@ -162,7 +167,10 @@ def ingest_calls(
 
     `commit_locked` (the caller's commit) lets identity resolution commit the profiles and
     identifiers it wrote under identity locks in a short transaction of their own, and the
-    rest go on in a new one (see `resolve_profiles`).
+    rest go on in a new one (see `resolve_profiles`). Without `check_stored`, the messages that
+    took locks are looked up first: one stored before (a client reusing a messageId for another
+    message) must change no profile, so `StoredBefore` is raised and the caller starts over
+    with the check.
     """
     results = [IngestResult() for _ in calls]
     prepared: list[tuple[int, PreparedMessage]] = []  # (call number, message)
@@ -225,8 +233,17 @@ def ingest_calls(
     for mid, (number, item) in unique.items():
         if mid in known:
             results[number].duplicate_indices.append(item.index)
+    commit_checked = None
+    if commit_locked is not None:
+        commit = commit_locked
+
+        def commit_checked(message_ids: list[str]) -> None:
+            if not check_stored and repo.known_message_ids(session, source.id, message_ids):
+                raise StoredBefore("a message of this transaction was stored before")
+            commit()
+
     if fresh:
-        _store_fresh(session, fresh, results, source, received_at, commit_locked)
+        _store_fresh(session, fresh, results, source, received_at, commit_checked)
     # Last, with the events: resolution may have committed on the way (see commit_locked), and a
     # retry of what follows must not quarantine these twice.
     repo.quarantine(session, quarantined)
@@ -242,7 +259,7 @@ def _store_fresh(
     results: list[IngestResult],
     source: SourceInfo,
     received_at: datetime,
-    commit_locked: Callable[[], None] | None,
+    commit_locked: Callable[[list[str]], None] | None,
 ) -> None:
     resolution = resolve_profiles(
         session,

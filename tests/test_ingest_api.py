@@ -26,6 +26,7 @@ from cdp.models import (
     Event,
     Identity,
     IdentityWarning,
+    ProfileMerge,
     QuarantinedMessage,
     Source,
 )
@@ -699,6 +700,44 @@ def test_message_id_already_stored_is_not_stored_again_from_a_batch(
     assert response.json()["duplicates"] == 1
     assert len(events_by_message_id(db, body["messageId"])) == 1
     assert len(events_by_message_id(db, fresh["messageId"])) == 1
+
+
+def test_a_message_id_sent_again_with_other_identifiers_changes_no_profile(
+    app_client: TestClient, web_source: SourceKey, db: Session
+) -> None:
+    """A client that reuses a messageId for another message gets it counted as a duplicate, and
+    nothing of it is used: no profile made, no two profiles merged."""
+    anna_device, bram_device, new_device = uid(), uid(), uid()
+    email = f"{uid('anna')}@example.nl"
+    message_id = uid("msg")
+    first = {"anonymousId": anna_device, "messageId": message_id, "traits": {"email": email}}
+    assert post(app_client, web_source, "identify", first).status_code == 200
+    assert post(app_client, web_source, "page", {"anonymousId": bram_device}).status_code == 200
+
+    for reused in (
+        {"anonymousId": new_device, "messageId": message_id, "traits": {"email": uid() + "@x.nl"}},
+        {"anonymousId": bram_device, "messageId": message_id, "traits": {"email": email}},
+    ):
+        response = post(app_client, web_source, "identify", reused)
+        assert response.status_code == 200, response.text
+        assert response.json()["duplicates"] == 1
+
+    db.expire_all()
+    owners = {
+        value: db.scalar(select(Identity.profile_id).where(Identity.value == value))
+        for value in (anna_device, bram_device, new_device)
+    }
+    assert owners[new_device] is None  # no profile for the reused id's new visitor
+    assert owners[anna_device] != owners[bram_device]  # and no merge
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(ProfileMerge)
+            .where(ProfileMerge.absorbed_id.in_([owners[anna_device], owners[bram_device]]))
+        )
+        == 0
+    )
+    assert len(events_by_message_id(db, message_id)) == 1
 
 
 def test_duplicates_within_one_batch_are_stored_once(

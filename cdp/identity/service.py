@@ -277,7 +277,7 @@ def resolve_profiles(
     source_id: int | None,
     channel: str,
     now: datetime,
-    commit_locked: Callable[[], None] | None = None,
+    commit_locked: Callable[[list[str]], None] | None = None,
 ) -> Resolution:
     """Resolve each item to a live profile, creating and merging profiles as the rules say.
 
@@ -285,7 +285,8 @@ def resolve_profiles(
     caller can store events that reference them.
 
     `commit_locked`, if given, commits what was written under identity locks as soon as it is
-    written, so the locks last a few statements instead of the caller's whole transaction
+    written (it is told the messageIds of the messages that took locks, the only ones that may
+    create or merge), so the locks last a few statements instead of the caller's whole transaction
     (measured: concurrent ingest transactions spent a third of their time waiting for each
     other's locks). The caller then goes on in a new transaction; every profile written to,
     new ones included, is in `touches`, so a merge or erasure committed in between is caught
@@ -309,10 +310,10 @@ def resolve_profiles(
         session, [(pid, seen[pid][0], seen[pid][1]) for pid in created if pid in seen], now
     )
     repo.insert_identities(session, identities, source_id=source_id, now=now)
-    committed = locked and commit_locked is not None
+    committed = bool(locked) and commit_locked is not None
     if committed:
         assert commit_locked is not None
-        commit_locked()
+        commit_locked(locked)
     return Resolution(
         profile_ids=profile_ids,
         merged=resolver.merged,
@@ -327,9 +328,10 @@ def resolve_profiles(
 
 def _owners_locking_what_may_change(
     session: Session, items: Sequence[Resolvable]
-) -> tuple[dict[Identifier, uuid.UUID], bool]:
+) -> tuple[dict[Identifier, uuid.UUID], list[str]]:
     """The owner of every identifier of the items, read so that concurrent writers cannot
-    create or merge differently under us, and whether locks were taken.
+    create or merge differently under us, and the messageIds of the items that took locks
+    (PostgreSQL; SQLite has one writer at a time and takes none).
 
     Most messages come from a visitor already known: each of their identifiers has an owner,
     the same profile, and such a message creates and merges nothing, so it needs no lock (a
@@ -341,15 +343,17 @@ def _owners_locking_what_may_change(
     wanted = {ident for item in items for ident in (*item.identifiers, *item.also_matches)}
     owner = repo.owners_of(session, wanted)
     doubtful: set[Identifier] = set()
+    locking: list[str] = []
     for item in items:
         idents = (*item.identifiers, *item.also_matches)
         owners = {owner.get(ident) for ident in idents}
         if None in owners or len(owners) > 1:
             doubtful.update(idents)
+            locking.append(item.message_id)
     if doubtful:
         repo.lock_identifiers(session, doubtful)
         owner.update(repo.owners_of(session, doubtful))
-    return owner, bool(doubtful) and repo.dialect_of(session) == "postgresql"
+    return owner, locking if repo.dialect_of(session) == "postgresql" else []
 
 
 def attach_identifier(
