@@ -9,6 +9,7 @@ spreads new connections over the sockets.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import multiprocessing
 import os
@@ -53,12 +54,29 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int) -> None:
+_PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal this process gets when its parent dies
+
+
+def _end_with_parent(parent: int) -> None:
+    """A worker must not outlive its supervisor (killed with SIGKILL, or its terminal gone):
+    left behind, it keeps the port and serves on. Linux sends it SIGTERM, uvicorn's graceful
+    stop, when the supervisor dies; if it died already, the worker ends now."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: supervisors are stopped with a signal
+        return
+    if os.getppid() != parent:
+        sys.exit(0)
+
+
+def _worker(host: str, port: int, parent: int) -> None:
     import uvicorn
 
     # A process group of its own: Ctrl-C in a terminal reaches the supervisor only, which
     # then stops each worker once, gracefully (a second signal would make uvicorn hurry).
     os.setpgrp()
+    _end_with_parent(parent)
 
     sock = listening_socket(host, port)
     config = uvicorn.Config(APP, log_level="warning", access_log=False)
@@ -70,7 +88,7 @@ def serve_spread(host: str, port: int, workers: int) -> int:
     ends by itself (the others are then stopped too, and the exit code says so)."""
     context = multiprocessing.get_context("spawn")
     processes: list[BaseProcess] = [
-        context.Process(target=_worker, args=(host, port), name=f"cdp-worker-{n}")
+        context.Process(target=_worker, args=(host, port, os.getpid()), name=f"cdp-worker-{n}")
         for n in range(workers)
     ]
     stopping = False
@@ -82,7 +100,10 @@ def serve_spread(host: str, port: int, workers: int) -> int:
             if process.is_alive() and process.pid is not None:
                 process.terminate()  # SIGTERM: uvicorn finishes open requests first
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # SIGHUP: the terminal went away, which reaches only this group (see _worker).
+    previous = {
+        sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
         for process in processes:
             process.start()

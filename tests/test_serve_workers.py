@@ -86,26 +86,84 @@ def database(db_kind: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     drop_database(url)
 
 
+def _serve(url: str, port: int, cwd: Path) -> subprocess.Popen[bytes]:
+    """`cdp serve --workers 2`, in a session of its own (as from a terminal of its own)."""
+    command = ["serve", "--port", str(port), "--workers", "2"]
+    return subprocess.Popen(
+        [sys.executable, "-c", "from cdp.cli import main; main()", *command],
+        env={**os.environ, "CDP_DATABASE_URL": url},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def _wait_listening(server: subprocess.Popen[bytes], port: int) -> list[int]:
+    """The two workers, once each listens on a socket of its own."""
+    deadline = time.monotonic() + 60
+    while len(_tcp_sockets(port, "0A")) < 2:
+        assert server.poll() is None, server.stderr.read() if server.stderr else ""
+        assert time.monotonic() < deadline, "the workers did not start listening"
+        time.sleep(0.1)
+    listening = _tcp_sockets(port, "0A")
+    return [pid for pid in _children(server.pid) if _socket_inodes(pid) & listening]
+
+
+def _gone(pids: list[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+        if not alive or all(
+            Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+            for pid in alive
+        ):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_workers_do_not_outlive_a_killed_server(database: tuple[str, str], tmp_path: Path) -> None:
+    url, _key = database
+    port = _free_port()
+    server = _serve(url, port, tmp_path)
+    try:
+        workers = _wait_listening(server, port)
+        assert len(workers) == 2
+        server.send_signal(signal.SIGKILL)  # no chance to stop them itself
+        server.wait(10)
+        assert _gone(workers, 30), "a worker kept running after the server was killed"
+        assert not _tcp_sockets(port, "0A")  # the port is free for the next start
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+def test_a_closed_terminal_stops_the_server_gracefully(
+    database: tuple[str, str], tmp_path: Path
+) -> None:
+    url, _key = database
+    port = _free_port()
+    server = _serve(url, port, tmp_path)
+    try:
+        workers = _wait_listening(server, port)
+        os.killpg(server.pid, signal.SIGHUP)  # what a terminal sends its group as it closes
+        assert server.wait(30) == 0
+        assert _gone(workers, 10)
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
 def test_two_workers_share_the_connections_and_stop_cleanly(
     database: tuple[str, str], tmp_path: Path
 ) -> None:
     url, key = database
     port = _free_port()
-    command = ["serve", "--port", str(port), "--workers", "2"]
-    server = subprocess.Popen(
-        [sys.executable, "-c", "from cdp.cli import main; main()", *command],
-        env={**os.environ, "CDP_DATABASE_URL": url},
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    server = _serve(url, port, tmp_path)
     connections: list[http.client.HTTPConnection] = []
     try:
-        deadline = time.monotonic() + 60
-        while len(_tcp_sockets(port, "0A")) < 2:  # each worker listens on a socket of its own
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline, "the workers did not start listening"
-            time.sleep(0.1)
+        _wait_listening(server, port)
         # Kept-alive connections, as a relay opens them: each worker must get some.
         for _ in range(24):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
