@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from cdp.auth.service import token_role
@@ -36,14 +37,24 @@ DbSession = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def api_caller(request: Request, session: DbSession) -> ApiToken:
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+# Declared as a security scheme, so the API documentation (/docs) can send a token.
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiToken",
+    description="An API token for staff apps: `cdp token create NAME --role ROLE` prints one.",
+)
+
+
+def api_caller(
+    session: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> ApiToken:
+    secret = credentials.credentials.strip() if credentials is not None else ""
+    if not secret:
         raise NotAuthenticated(
             "send an API token: Authorization: Bearer <token>", field="Authorization"
         )
-    token = token_role(session, secret.strip())
+    token = token_role(session, secret)
     if token is None:
         raise NotAuthenticated("unknown or revoked API token", field="Authorization")
     return token

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.responses import Response
+from fastapi.security import HTTPBasic
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -404,6 +405,15 @@ _MESSAGE_SCHEMA = {
 }
 
 
+# For the API documentation (/docs) only: POSTs take CollectionFastPath, which reads the key
+# itself (also from the body's writeKey).
+_WRITE_KEY = HTTPBasic(
+    auto_error=False,
+    scheme_name="writeKey",
+    description="The source's write key as the user name, with an empty password.",
+)
+
+
 def _register(endpoint: str) -> None:
     async def handler(request: Request) -> Response:
         return await _collect(request, endpoint)
@@ -416,6 +426,7 @@ def _register(endpoint: str) -> None:
         summary=f"Segment {endpoint} call",
         openapi_extra=_MESSAGE_SCHEMA,
         response_model=None,
+        dependencies=[Security(_WRITE_KEY)],
     )
     # analytics.js posts to one-letter paths (/v1/t, /v1/i, ..., /v1/b for its batching mode).
     router.add_api_route(

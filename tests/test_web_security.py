@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -51,6 +52,26 @@ def test_api_docs_load_swagger_ui_from_this_server(app_client: TestClient) -> No
     assert script.status_code == 200 and len(script.content) > 100_000
     assert app_client.get("/static/vendor/swagger-ui/swagger-ui.css").status_code == 200
     assert app_client.get("/openapi.json").json()["paths"]["/v1/track"]
+
+
+def test_the_api_documentation_can_send_a_write_key_and_an_api_token(
+    app_client: TestClient, web_source: SourceKey
+) -> None:
+    """`/docs` offers "Authorize" for both: the schemes are declared, and the operations use
+    them. The write key goes as the Basic user name, as Segment's libraries send it."""
+    spec = app_client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["writeKey"]["scheme"] == "basic"
+    assert schemes["apiToken"]["scheme"] == "bearer"
+    assert spec["paths"]["/v1/batch"]["post"]["security"] == [{"writeKey": []}]
+    assert spec["paths"]["/api/profiles"]["get"]["security"] == [{"apiToken": []}]
+    auth = httpx.BasicAuth(web_source.key, "")  # what the documentation page sends
+    sent = app_client.post("/v1/track", json={"anonymousId": "doc", "event": "X"}, auth=auth)
+    assert sent.status_code == 200, sent.text
+    refused = app_client.get(
+        "/api/profiles", params={"q": "x"}, headers={"Authorization": "Bearer"}
+    )
+    assert refused.status_code == 401 and refused.json()["field"] == "Authorization"
 
 
 def test_a_mistyped_page_address_is_a_page_not_json(
