@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 # typer (pinned) carries its own copy of click; its usage errors are only importable from here.
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
-from cdp.config import Settings, get_settings
+from cdp.config import Settings, SettingsError, get_settings
 from cdp.db import make_engine, make_sessionmaker, session_scope
 from cdp.errors import CdpError
 from cdp.output import cannot_write, check_output, private_partial
@@ -467,6 +467,9 @@ def main() -> None:
         sys.exit(130)
     except CdpError as error:
         typer.echo(f"error: {error.message}", err=True)
+        sys.exit(1)
+    except SettingsError as error:
+        typer.echo(f"error: {error}", err=True)
         sys.exit(1)
     except OperationalError as error:
         typer.echo(

@@ -2,8 +2,12 @@
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+import phonenumbers
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# What people paste from hosting dashboards, and the driver this product uses for it.
+_POSTGRESQL_ALIASES = ("postgres://", "postgresql://", "postgresql+psycopg://")
 
 
 class Settings(BaseSettings):
@@ -25,11 +29,49 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000", description="Base URL used in exported links"
     )
     db_pool_size: int = 10
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        url = url.strip()
+        if url.startswith("sqlite:"):
+            return url
+        for alias in _POSTGRESQL_ALIASES:
+            if url.startswith(alias):
+                return "postgresql+psycopg://" + url.removeprefix(alias)
+        scheme = url.partition(":")[0] or repr(url[:20])  # never echo a password
+        raise ValueError(
+            f"{scheme} is not a database this product runs on: use sqlite:///FILE "
+            "or postgresql+psycopg://USER@HOST/DATABASE"
+        )
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _known_regions(cls, value: str) -> str:
+        regions = [part.strip().upper() for part in value.split(",") if part.strip()]
+        unknown = [region for region in regions if region not in phonenumbers.SUPPORTED_REGIONS]
+        if not regions or unknown:
+            raise ValueError(
+                f"{', '.join(unknown) or 'nothing'} is not a region: give two-letter country "
+                "codes, first the one most numbers are from (e.g. NL,BE)"
+            )
+        return ",".join(regions)
+
     session_idle_minutes: int = Field(
         default=120, ge=5, description="Staff are signed out after this long without a request"
     )
 
 
+class SettingsError(ValueError):
+    """A setting from the environment (or .env) that cannot be used, said in one line."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        name = "CDP_" + str(first["loc"][0]).upper() if first["loc"] else "a CDP_ setting"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{name}: {message}") from None

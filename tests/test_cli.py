@@ -221,6 +221,38 @@ def test_token_create_prints_a_working_bearer_token(database_url: str, cwd: Path
         engine.dispose()
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "mentions"),
+    [
+        ("CDP_DATABASE_URL", "mysql://root:secret@127.0.0.1/shop", "CDP_DATABASE_URL: mysql"),
+        ("CDP_DATABASE_URL", "shop.db", "sqlite:///FILE"),
+        ("CDP_DEFAULT_PHONE_REGION", "NL,XX", "CDP_DEFAULT_PHONE_REGION: XX is not a region"),
+        ("CDP_DEFAULT_PHONE_REGION", " , ", "nothing is not a region"),
+    ],
+)
+def test_a_setting_that_cannot_be_used_is_a_one_line_error(
+    cwd: Path, setting: str, value: str, mentions: str
+) -> None:
+    env = {**cdp_env(f"sqlite:///{cwd / 'settings.db'}"), setting: value}
+    done = subprocess.run(
+        [str(CDP), "source", "list"], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+    line = assert_one_line_error(Result(done.returncode, done.stdout, done.stderr))
+    assert mentions in line
+    assert "secret" not in line  # a password in the URL is never shown
+
+
+def test_a_postgres_url_as_hosting_dashboards_write_it_is_used_with_our_driver(
+    database_url: str, cwd: Path
+) -> None:
+    if not database_url.startswith("postgresql+psycopg://"):
+        pytest.skip("a PostgreSQL URL")
+    pasted = "postgres://" + database_url.removeprefix("postgresql+psycopg://")
+    assert run_cdp("db", "upgrade", database_url=pasted, cwd=cwd).code == 0
+    listed = run_cdp("source", "list", database_url=pasted, cwd=cwd)
+    assert listed.code == 0, listed.err
+
+
 def test_duplicate_source_name_is_a_one_line_error(database_url: str, cwd: Path) -> None:
     first = run_cdp(
         "source", "create", "Dealer site", "--kind", "web", database_url=database_url, cwd=cwd
