@@ -243,6 +243,11 @@ def _price(value: Any) -> Decimal | None:
     return price.quantize(Decimal("0.01")) if price.is_finite() and abs(price) < 10**10 else None
 
 
+# A configuration code is short ("NW-7K3Q9P"); one longer than its column is not one: it is
+# neither an identifier nor a saved configuration (a warning says so).
+MAX_CODE_LENGTH = 100
+
+
 def configuration_code(properties: dict[str, Any]) -> str | None:
     for key in ("configuration_code", "configurationCode", "code"):
         text = _text(properties.get(key))
@@ -256,13 +261,13 @@ def _configuration_of(message: Message) -> SavedConfiguration | None:
         return None
     props = message.properties or {}
     code = configuration_code(props)
-    if code is None:
+    if code is None or len(normalise_code(code)) > MAX_CODE_LENGTH:
         return None
     options = props.get("options")
     hex_value = _text(props.get("colour_hex") or props.get("color_hex"))
     url = _text(props.get("url"))
     return SavedConfiguration(
-        code=normalise_code(code)[:100],
+        code=normalise_code(code),
         model=_label(props.get("model")),
         trim=_label(props.get("trim")),
         engine=_label(props.get("engine")),
@@ -325,7 +330,9 @@ def prepare(
         taxonomy.CONFIGURATION_LOADED,
     ):
         code = configuration_code(message.properties or {})
-        if code is not None:
+        if code is not None and len(normalise_code(code)) > MAX_CODE_LENGTH:
+            warnings.append(f"config_code ignored: longer than {MAX_CODE_LENGTH} characters")
+        elif code is not None:
             add("config_code", code, normalise_code(code))
 
     identifiers.sort(key=lambda ident: KIND_RANK[ident.kind])

@@ -358,7 +358,8 @@ def test_values_longer_than_their_columns_are_cut_or_ignored_not_a_500(
     app_client: TestClient, web_source: SourceKey, db: Session
 ) -> None:
     """Overlong identifiers are not used (with a warning); configuration labels are cut to
-    their column's width. Both used to fail the request on PostgreSQL."""
+    their column's width. Both used to fail the request on PostgreSQL. A configuration code
+    longer than a code can be is neither an identifier nor a saved configuration."""
     anon = uid()
     long_email = "a" * 20000 + "@example.com"
     response = post(
@@ -369,7 +370,7 @@ def test_values_longer_than_their_columns_are_cut_or_ignored_not_a_500(
         "anonymousId": anon,
         "event": "Configuration Saved",
         "properties": {
-            "configuration_code": "C" * 5000,
+            "configuration_code": "nw-long1",
             "model": "M" * 2500,
             "colour": "C" * 2500,
             "fuel": "plug-in hybrid, petrol-electric",
@@ -378,20 +379,27 @@ def test_values_longer_than_their_columns_are_cut_or_ignored_not_a_500(
     }
     response = post(app_client, web_source, "track", saved)
     assert response.status_code == 200, response.text
+    for code in ("C" * 101, "C" * 5000):
+        overlong = {**saved, "properties": {"configuration_code": code, "model": "Aurora"}}
+        response = post(app_client, web_source, "track", overlong)
+        assert response.status_code == 200, response.text
     db.expire_all()
     [profile_id] = {e.profile_id for e in events_by_anonymous_id(db, anon)}
     identities = db.scalars(select(Identity).where(Identity.profile_id == profile_id)).all()
-    assert [(i.kind, i.value) for i in identities] == [("anonymous_id", anon)]
+    assert sorted((i.kind, i.value) for i in identities) == [
+        ("anonymous_id", anon),
+        ("config_code", "NW-LONG1"),
+    ]
     warnings = db.scalars(
         select(IdentityWarning.detail).where(IdentityWarning.profile_id == profile_id)
     ).all()
-    assert any("longer than 400" in w for w in warnings)
     assert any("email" in w for w in warnings)
+    assert sum("config_code ignored: longer than 100" in w for w in warnings) == 2
     configuration = db.scalars(
         select(Configuration).where(Configuration.profile_id == profile_id)
     ).one()
     assert configuration.model == "M" * 200 and configuration.colour == "C" * 200
-    assert configuration.code == "C" * 100
+    assert configuration.code == "NW-LONG1"
     assert configuration.fuel == "plug-in hybrid, petr" and configuration.body_type == "b" * 40
 
 
