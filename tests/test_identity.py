@@ -473,7 +473,8 @@ def test_link_between_two_profiles_merges_everything_into_the_survivor(
     assert merge.survivor_id == a
     assert merge.message_id == link_id
     assert merge.source_id == web_source.id
-    assert device_a in merge.reason or email in merge.reason
+    # What linked them, both of it: the message gave the e-mail and the other device's id.
+    assert email in merge.reason and device_a in merge.reason and "one message" in merge.reason
     assert live(db, b) == a
 
     # The absorbed id still answers, with the survivor.

@@ -186,7 +186,7 @@ class _Resolver:
             if refusal:
                 self.warn(refusal[0], refusal[1], item, anchor, other)
                 continue
-            anchor = self._merge(anchor, other, ident, item)
+            anchor = self._merge(anchor, other, anchor_ident, ident, item)
 
         anchor = self.live(anchor)
         for ident in item.identifiers:
@@ -234,7 +234,12 @@ class _Resolver:
         return None
 
     def _merge(
-        self, anchor: uuid.UUID, other: uuid.UUID, via: Identifier, item: Resolvable
+        self,
+        anchor: uuid.UUID,
+        other: uuid.UUID,
+        named: Identifier,
+        via: Identifier,
+        item: Resolvable,
     ) -> uuid.UUID:
         def rank(pid: uuid.UUID) -> tuple[bool, bool, datetime]:
             # A stored profile beats one made in this batch; then the one with a userId; then
@@ -261,7 +266,9 @@ class _Resolver:
                 self.session,
                 survivor=survivor,
                 absorbed=absorbed,
-                reason=f"{via.kind} {via.value!r} belongs to both profiles",
+                # What linked them: the message named one profile's identifier and the other's.
+                reason=f"{named.kind} {named.value!r} and {via.kind} {via.value!r} came in one "
+                "message; they belonged to two profiles",
                 source_id=self.source_id,
                 message_id=item.message_id,
                 now=self.now,
