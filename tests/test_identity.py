@@ -272,14 +272,16 @@ def test_email_case_and_spaces_do_not_split_a_person(
     assert stored is not None and stored.value == email
 
 
-def test_invisible_characters_do_not_split_a_person_and_control_characters_are_no_address(
+def test_pasted_or_full_width_addresses_are_one_person_and_control_characters_no_address(
     app_client: TestClient, web_source: SourceKey, db: Session
 ) -> None:
     email = email_for("zoe")
     name, domain = email.split("@")
-    plain, pasted, broken = uid(), uid(), uid()
+    plain, pasted, typed_wide, broken = uid(), uid(), uid(), uid()
     identify(app_client, web_source, 0, anonymousId=plain, email=email)
-    identify(app_client, web_source, 1, anonymousId=pasted, email=f"\ufeff{name}\u200b@{domain}")
+    identify(app_client, web_source, 1, anonymousId=pasted, email=f"\ufeff{name}\u200b@{domain}.")
+    wide = "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in email)
+    identify(app_client, web_source, 1, anonymousId=typed_wide, email=wide)  # full-width forms
     message_id = uid("msg")
     identify(
         app_client,
@@ -292,6 +294,7 @@ def test_invisible_characters_do_not_split_a_person_and_control_characters_are_n
     pid = owner(db, "email", email)
     assert pid is not None
     assert owner(db, "anonymous_id", pasted) == pid  # the same person, as they typed it
+    assert owner(db, "anonymous_id", typed_wide) == pid
     assert owner(db, "anonymous_id", broken) != pid  # not an address: no link
     assert [w.kind for w in warnings_for(db, message_id)] == ["ignored_identifier"]
 

@@ -81,11 +81,14 @@ def normalise_email(raw: str) -> str | None:
     # making the same address a second person. A control character makes it no address.
     if not raw.isascii():  # every invisible character is outside ASCII
         raw = "".join(ch for ch in raw if unicodedata.category(ch) != "Cf")
+        # Full-width and other compatibility forms (ａｎｎａ＠…) are the letters they show.
+        raw = unicodedata.normalize("NFKC", raw)
     value = raw.strip().lower()
     if _CONTROL.search(value):
         return None
     if value.startswith("mailto:"):
         value = value[7:]
+    value = value.rstrip(".")  # the full stop that ended a sentence the address was copied from
     # 254: the longest address SMTP can deliver to (RFC 5321).
     return value if len(value) <= 254 and _EMAIL.match(value) else None
 
