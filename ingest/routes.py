@@ -52,6 +52,18 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     )
 
 
+def _error_body(error: str, detail: str, field: str | None) -> dict[str, Any]:
+    # `code` and `message` too: Segment's libraries read those to report a refusal.
+    return {
+        "success": False,
+        "error": error,
+        "field": field,
+        "detail": detail,
+        "code": error,
+        "message": f"{field}: {detail}" if field else detail,
+    }
+
+
 def _error(
     status: int,
     error: str,
@@ -59,9 +71,7 @@ def _error(
     field: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    return _json(
-        status, {"success": False, "error": error, "field": field, "detail": detail}, headers
-    )
+    return _json(status, _error_body(error, detail, field), headers)
 
 
 def _basic_user(request: Request) -> str | None:
@@ -385,11 +395,9 @@ async def _collect(request: Request, endpoint: str) -> Response:
     )
     if outcome.rejected and outcome.accepted == 0:
         first = outcome.rejected[0]
+        refused = "invalid message" if not is_batch else "no valid message in the batch"
         body_out = {
-            "success": False,
-            "error": "invalid message" if not is_batch else "no valid message in the batch",
-            "field": first.field,
-            "detail": first.reason,
+            **_error_body(refused, first.reason, first.field),
             "rejected": [r.model_dump() for r in outcome.rejected],
         }
         return _json(400, body_out, cors)

@@ -474,6 +474,9 @@ def test_unknown_write_key_in_a_batch_is_401(app_client: TestClient, db: Session
     response = app_client.post("/v1/batch", json=body)
     assert response.status_code == 401
     assert events_by_anonymous_id(db, anon) == []
+    # Segment's libraries report a refusal from `code` and `message`.
+    assert response.json()["code"] == "unauthorized"
+    assert response.json()["message"] == "writeKey: unknown or inactive write key"
 
 
 def test_write_key_in_the_body_works(

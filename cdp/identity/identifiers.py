@@ -81,7 +81,7 @@ def normalise_email(raw: str) -> str | None:
     # making the same address a second person. A control character makes it no address.
     if not raw.isascii():  # every invisible character is outside ASCII
         raw = "".join(ch for ch in raw if unicodedata.category(ch) != "Cf")
-        # Full-width and other compatibility forms (ａｎｎａ＠…) are the letters they show.
+        # Full-width and other compatibility forms (U+FF41 for "a") are the letters they show.
         raw = unicodedata.normalize("NFKC", raw)
     value = raw.strip().lower()
     if _CONTROL.search(value):
