@@ -5,7 +5,8 @@ keyboard navigation) down to their saved configuration; a showroom tablet sessio
 customer with consents, configuration, save, structured note) and its result on the customer
 page; hostile input (markup and SQL in the search box, a wrong password, an open redirect, a role
 without the tablet); every main navigation link opens; later days' visitors cannot be marked
-arrived; screenshots of the main pages for docs/pages.md (CDP_UPDATE_SCREENSHOTS=1 writes them
+arrived; the lead funnel's table fits a laptop and scrolls under its channel column on a tablet;
+screenshots of the main pages for docs/pages.md (CDP_UPDATE_SCREENSHOTS=1 writes them
 to docs/screenshots/).
 """
 
@@ -319,6 +320,34 @@ def test_visitors_of_later_days_cannot_be_marked_arrived_yet(new_page: NewPage) 
         title = day.get_by_role("heading", level=2).inner_text()
         for button in ("Arrived", "No show"):
             expect(day.get_by_role("button", name=button), f"{button} on {title}").to_have_count(0)
+
+
+def test_the_funnel_table_fits_a_laptop_and_scrolls_under_its_channel_on_a_tablet(
+    new_page: NewPage,
+) -> None:
+    """Twelve columns: at 1280 and 1024 px they fit their box (the last one, the top lost reason,
+    was cut off at 1280); on a 768 px tablet the table scrolls inside its box and the channel
+    column stays in view."""
+    page = new_page("admin")  # an administrator sees the manager's pages
+    page.goto("/showroom/funnel?days=365")
+    wrap = page.locator(".table-wrap")
+    expect(wrap.locator(".funnel-table tbody th").first).to_be_visible()
+    for width in (1280, 1024):
+        page.set_viewport_size({"width": width, "height": 800})
+        table, box = wrap.evaluate("w => [w.scrollWidth, w.clientWidth]")
+        assert table <= box, f"at {width} px the table is {table} px wide in a {box} px box"
+        last = page.locator(".funnel-table thead th").last
+        expect(last).to_have_text("Top lost reason")
+        assert last.evaluate("th => th.scrollWidth <= th.clientWidth"), "the header is cut off"
+
+    page.set_viewport_size({"width": 768, "height": 1024})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 768, "the page scrolls"
+    channel = page.locator(".funnel-table tbody th").first
+    before = channel.bounding_box()
+    wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
+    after = channel.bounding_box()
+    assert before is not None and after is not None
+    assert after["x"] == before["x"], "the channel column scrolled away with the numbers"
 
 
 # --- 4. screenshots of the main pages -------------------------------------------------------------
