@@ -19,11 +19,13 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup, Tag
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.demo.generator import generate
 from cdp.models import (
+    Event,
+    Identity,
     ProfileMerge,
     ProfileView,
     Segment,
@@ -394,6 +396,79 @@ def test_a_salesperson_sees_leads_and_notes(
     deal = section(page, "deal-h")
     assert text(deal.find("h2")) == "Leads and notes"
     assert "No leads for this customer." in text(deal)
+
+
+# --- a customer we know little about ------------------------------------------------------------
+
+
+def identify_only(
+    client: TestClient, source: SourceKey, traits: dict[str, Any], db: Session
+) -> uuid.UUID:
+    """A newcomer who sent one identify call with these traits and nothing else."""
+    anonymous_id = f"new-{uuid.uuid4().hex[:8]}"
+    send(client, source, "identify", NOW, {"anonymousId": anonymous_id, "traits": traits})
+    return db.scalars(select(Identity.profile_id).where(Identity.value == anonymous_id)).one()
+
+
+def glitches(page: BeautifulSoup) -> list[str]:
+    """Texts that show a value was missing: empty brackets, a dot with nothing on one side."""
+    found = []
+    for element in page.select("main h1, main p, main dd, main li"):
+        words = text(element)
+        if re.search(r"\(\s*\)|^·|·$|·\s*·", words):
+            found.append(words)
+    return found
+
+
+def test_a_customer_known_only_by_an_email_address_reads_cleanly(
+    app_client: TestClient,
+    web_source: SourceKey,
+    staff_client: Callable[[str], StaffClient],
+    db: Session,
+) -> None:
+    email = f"only.{uuid.uuid4().hex[:6]}@example.test"
+    profile_id = identify_only(app_client, web_source, {"email": email}, db)
+    url = f"/showroom/customers/{profile_id}"
+    sales = staff_client("sales").client
+    page = page_of(sales.get(url))
+    assert text(page.select_one(".customer-head .contact")) == email
+    facts = section(page, "focus-h")
+    sessions = dict(zip(map(text, facts.select("dt")), map(text, facts.select("dd")), strict=True))
+    assert sessions["Sessions"] == "1 (web)"  # the identify call came from the website
+    assert glitches(page) == []
+
+    # Whatever leaves a profile without events, the count is not "0 ()".
+    db.execute(delete(Event).where(Event.profile_id == profile_id))
+    db.flush()
+    page = page_of(sales.get(url))
+    facts = section(page, "focus-h")
+    sessions = dict(zip(map(text, facts.select("dt")), map(text, facts.select("dd")), strict=True))
+    assert sessions["Sessions"] == "No sessions yet"
+    assert text(section(page, "timeline-h").select_one("p.empty")) == "Nothing happened yet."
+    assert glitches(page) == []
+
+
+@pytest.mark.parametrize(
+    ("traits", "contact"),
+    [
+        ({"phone": "06-87654321"}, "+31 6 87654321"),
+        ({"address": {"city": "Utrecht"}, "language": "nl"}, "Utrecht · speaks nl"),
+        ({"address": {"postalCode": "3511 AB"}}, "3511 AB"),
+        ({}, "No contact details yet."),
+    ],
+)
+def test_the_contact_line_has_no_dot_before_a_missing_detail(
+    app_client: TestClient,
+    web_source: SourceKey,
+    staff_client: Callable[[str], StaffClient],
+    db: Session,
+    traits: dict[str, Any],
+    contact: str,
+) -> None:
+    profile_id = identify_only(app_client, web_source, traits, db)
+    page = page_of(staff_client("sales").client.get(f"/showroom/customers/{profile_id}"))
+    assert text(page.select_one(".customer-head .contact")) == contact
+    assert glitches(page) == []
 
 
 # --- accountability ----------------------------------------------------------------------------
