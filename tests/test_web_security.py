@@ -65,9 +65,19 @@ def test_the_api_documentation_can_send_a_write_key_and_an_api_token(
     assert schemes["apiToken"]["scheme"] == "bearer"
     assert spec["paths"]["/v1/batch"]["post"]["security"] == [{"writeKey": []}]
     assert spec["paths"]["/api/profiles"]["get"]["security"] == [{"apiToken": []}]
-    auth = httpx.BasicAuth(web_source.key, "")  # what the documentation page sends
-    sent = app_client.post("/v1/track", json={"anonymousId": "doc", "event": "X"}, auth=auth)
+    # What "Try it out" sends: the key as the Basic user name, and (as a browser does for every
+    # POST) the page's own origin, which no source registers: it is this server, not a website.
+    auth = httpx.BasicAuth(web_source.key, "")
+    docs_page = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    message = {"anonymousId": "doc", "event": "X"}
+    sent = app_client.post("/v1/track", json=message, auth=auth, headers=docs_page)
     assert sent.status_code == 200, sent.text
+    assert sent.json()["accepted"] == 1
+    # A page of another site, even a sibling one, still needs its origin registered.
+    for site, origin in (("same-site", "http://www.testserver"), ("cross-site", "https://x.test")):
+        other = {"Origin": origin, "Sec-Fetch-Site": site}
+        refused = app_client.post("/v1/track", json=message, auth=auth, headers=other)
+        assert refused.status_code == 403 and refused.json()["field"] == "Origin", site
     refused = app_client.get(
         "/api/profiles", params={"q": "x"}, headers={"Authorization": "Bearer"}
     )
