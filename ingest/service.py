@@ -31,6 +31,10 @@ from ingest.prepare import EventTimeOutOfRange, PreparedMessage, prepare
 from ingest.schemas import MAX_MESSAGE_BYTES, Message, Rejection
 
 _MAX_TRAIT_NAME = 100
+# Committing identities early costs a commit of its own; it pays where the rest of the
+# transaction is long enough for others to queue behind its identity locks (batches), not for
+# a few single messages, whose latency the extra commit would only add to.
+EARLY_COMMIT_FROM = 200
 _MISSING = object()
 
 
@@ -167,7 +171,8 @@ def ingest_calls(
 
     `commit_locked` (the caller's commit) lets identity resolution commit the profiles and
     identifiers it wrote under identity locks in a short transaction of their own, and the
-    rest go on in a new one (see `resolve_profiles`). Without `check_stored`, the messages that
+    rest go on in a new one (see `resolve_profiles`), for EARLY_COMMIT_FROM messages or more.
+    Without `check_stored`, the messages that
     took locks are looked up first: one stored before (a client reusing a messageId for another
     message) must change no profile, so `StoredBefore` is raised and the caller starts over
     with the check.
@@ -234,7 +239,7 @@ def ingest_calls(
         if mid in known:
             results[number].duplicate_indices.append(item.index)
     commit_checked = None
-    if commit_locked is not None:
+    if commit_locked is not None and len(fresh) >= EARLY_COMMIT_FROM:
         commit = commit_locked
 
         def commit_checked(message_ids: list[str]) -> None:

@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+import ingest.service as ingest_service
 from cdp.models import (
     Configuration,
     Event,
@@ -713,11 +714,18 @@ def test_message_id_already_stored_is_not_stored_again_from_a_batch(
     assert len(events_by_message_id(db, fresh["messageId"])) == 1
 
 
+@pytest.mark.parametrize("early_commit_from", [1, 10_000], ids=["early identities", "one go"])
 def test_a_message_id_sent_again_with_other_identifiers_changes_no_profile(
-    app_client: TestClient, web_source: SourceKey, db: Session
+    app_client: TestClient,
+    web_source: SourceKey,
+    db: Session,
+    monkeypatch: pytest.MonkeyPatch,
+    early_commit_from: int,
 ) -> None:
     """A client that reuses a messageId for another message gets it counted as a duplicate, and
-    nothing of it is used: no profile made, no two profiles merged."""
+    nothing of it is used: no profile made, no two profiles merged, whether the identities of
+    the transaction are committed early (batches) or with the rest."""
+    monkeypatch.setattr(ingest_service, "EARLY_COMMIT_FROM", early_commit_from)
     anna_device, bram_device, new_device = uid(), uid(), uid()
     email = f"{uid('anna')}@example.nl"
     message_id = uid("msg")

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import ingest.repository as ingest_repo
 import ingest.routes as routes
+import ingest.service as ingest_service
 from cdp.app import create_app
 from cdp.auth.service import create_source
 from cdp.config import Settings
@@ -428,6 +429,7 @@ def test_new_identities_are_committed_before_the_events_and_a_merge_in_between_i
     (the identity locks go with it), before the batch's events. A merge that absorbs that new
     profile before the events are committed makes the rest start over: the events land on the
     survivor."""
+    monkeypatch.setattr(ingest_service, "EARLY_COMMIT_FROM", 1)  # a batch of one, here
     run = uid("early")
     email = f"{run}@example.com"
     seen_from_outside: list[uuid.UUID | None] = []
