@@ -32,9 +32,11 @@ from ingest.schemas import MAX_MESSAGE_BYTES, Message, Rejection
 
 _MAX_TRAIT_NAME = 100
 # Committing identities early costs a commit of its own; it pays where the rest of the
-# transaction is long enough for others to queue behind its identity locks (batches), not for
-# a few single messages, whose latency the extra commit would only add to.
-EARLY_COMMIT_FROM = 200
+# transaction is long enough for others to queue behind its identity locks (a batch's hundred
+# messages and more), not for a few single messages, whose latency it would only add to.
+# Measured (batch phase, 3 rounds): from 1 message 20,657-23,560 events/s, from 100
+# 21,112-23,659, from 200 only 17,821-19,931 (smaller flushes then held their locks).
+EARLY_COMMIT_FROM = 100
 _MISSING = object()
 
 
