@@ -123,36 +123,44 @@ def _gone(pids: list[int], seconds: float) -> bool:
     return False
 
 
-def test_workers_do_not_outlive_a_killed_server(database: tuple[str, str], tmp_path: Path) -> None:
-    url, _key = database
+@pytest.fixture()
+def serving(
+    database: tuple[str, str], tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], int, list[int]]]:
+    """A running `cdp serve --workers 2`: the server, its port and its two workers; whatever
+    the test did to it, nothing of it is left running afterwards."""
     port = _free_port()
-    server = _serve(url, port, tmp_path)
+    server = _serve(database[0], port, tmp_path)
+    workers: list[int] = []
     try:
         workers = _wait_listening(server, port)
         assert len(workers) == 2
-        server.send_signal(signal.SIGKILL)  # no chance to stop them itself
-        server.wait(10)
-        assert _gone(workers, 30), "a worker kept running after the server was killed"
-        assert not _tcp_sockets(port, "0A")  # the port is free for the next start
+        yield server, port, workers
     finally:
         if server.poll() is None:
             server.kill()
+        for pid in workers:
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_workers_do_not_outlive_a_killed_server(
+    serving: tuple[subprocess.Popen[bytes], int, list[int]],
+) -> None:
+    server, port, workers = serving
+    server.send_signal(signal.SIGKILL)  # no chance to stop them itself
+    server.wait(10)
+    assert _gone(workers, 30), "a worker kept running after the server was killed"
+    assert not _tcp_sockets(port, "0A")  # the port is free for the next start
 
 
 def test_a_closed_terminal_stops_the_server_gracefully(
-    database: tuple[str, str], tmp_path: Path
+    serving: tuple[subprocess.Popen[bytes], int, list[int]],
 ) -> None:
-    url, _key = database
-    port = _free_port()
-    server = _serve(url, port, tmp_path)
-    try:
-        workers = _wait_listening(server, port)
-        os.killpg(server.pid, signal.SIGHUP)  # what a terminal sends its group as it closes
-        assert server.wait(30) == 0
-        assert _gone(workers, 10)
-    finally:
-        if server.poll() is None:
-            server.kill()
+    server, _port, workers = serving
+    os.killpg(server.pid, signal.SIGHUP)  # what a terminal sends its group as it closes
+    assert server.wait(30) == 0
+    assert _gone(workers, 10)
 
 
 def test_two_workers_share_the_connections_and_stop_cleanly(
