@@ -80,7 +80,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cdp.demo import catalogue  # noqa: E402
+from cdp import catalogue  # noqa: E402
 from cdp.demo.generator import BEHAVIOURS, GROUPS, Behaviour  # noqa: E402
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from cdp import taxonomy
 from cdp.identity.identifiers import (
     KIND_RANK,
     MAX_IDENTIFIER_LENGTH,
@@ -19,7 +20,6 @@ from cdp.identity.identifiers import (
     normalise_phone,
     placeholder_reason,
 )
-from ingest import taxonomy
 from ingest.schemas import Message, aware
 
 # Segment's reserved traits, stored under our snake_case names.

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from cdp.demo import catalogue
+from cdp import catalogue
 from cdp.errors import Conflict, InvalidInput, NotFound
 from cdp.models import (
     Appointment,

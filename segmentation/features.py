@@ -29,9 +29,9 @@ import numpy.typing as npt
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from cdp import taxonomy
 from cdp.db import session_scope
 from cdp.models import utcnow
-from ingest import taxonomy
 from segmentation import repository as repo
 
 Progress = Callable[[float, str], None]

@@ -51,7 +51,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, aliased
 
-from cdp.demo import catalogue
+from cdp import catalogue, taxonomy
 from cdp.models import (
     Appointment,
     Configuration,
@@ -68,7 +68,6 @@ from cdp.models import (
     SegmentRun,
     utcnow,
 )
-from ingest import taxonomy
 from segmentation import pgcopy
 
 # --- the feature queries ---------------------------------------------------------------------
@@ -282,7 +281,7 @@ def _model_mapping(value_of: Callable[[catalogue.Model], Any]) -> dict[str, Any]
 
 
 def _interest(dialect: str) -> ColumnElement[str]:
-    """The interest one event counts towards: `ingest.taxonomy.interest_of`, in SQL."""
+    """The interest one event counts towards: `cdp.taxonomy.interest_of`, in SQL."""
     declared = case(
         {name: name for name in taxonomy.INTERESTS}, value=_json_text("interest"), else_=None
     )

@@ -31,8 +31,8 @@ import numpy.typing as npt
 from sqlalchemy import Engine, Select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cdp import catalogue
 from cdp.db import session_scope
-from cdp.demo import catalogue
 from cdp.errors import Conflict, InvalidInput, NotFound
 from cdp.models import Segment, SegmentRun, utcnow
 from cdp.text import counted

@@ -22,10 +22,10 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cdp import catalogue, taxonomy
 from cdp.auth.permissions import Permission, allows
 from cdp.auth.service import create_source
-from cdp.demo import catalogue
-from cdp.demo.catalogue import CHOICE_STEPS, CURRENCY, Model, OptionPack, Selection
+from cdp.catalogue import CHOICE_STEPS, CURRENCY, Model, OptionPack, Selection
 from cdp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cdp.identity.identifiers import Identifier, normalise_email, normalise_phone
 from cdp.identity.repository import owners_of
@@ -43,7 +43,6 @@ from cdp.models import (
     TabletSession,
 )
 from cdp.profiles.repository import live_profile
-from ingest import taxonomy
 from ingest.service import SourceInfo, ingest
 
 TABLET_SOURCE = "Showroom tablets"

@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from cdp import catalogue
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
-from cdp.demo import catalogue
 from cdp.deps import DbSession, SettingsDep
 from cdp.errors import CdpError, InvalidInput
 from cdp.leads.schemas import OPTIONS, parse_choice_bool, parse_int

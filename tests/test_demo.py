@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session
 
+from cdp import catalogue
 from cdp.db import make_engine, make_sessionmaker, session_scope
-from cdp.demo import catalogue
 from cdp.demo.generator import GROUPS, HISTORY_DAYS, DemoData, generate
 from cdp.demo.loader import demo_needed, load_demo
 from cdp.demo.showroom import demo_staff_missing, seed_showroom
@@ -38,8 +38,8 @@ from cdp.models import (
     QuarantinedMessage,
     utcnow,
 )
+from cdp.taxonomy import INTERESTS, interest_of
 from ingest.schemas import Message
-from ingest.taxonomy import INTERESTS, interest_of
 from tests.conftest import PG_ADMIN_URL, fresh_database_url
 
 CUSTOMERS = 60

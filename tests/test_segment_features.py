@@ -1,7 +1,7 @@
 """The feature matrix segmentation clusters, for hand-made profiles sent through the collection API.
 
 Covers: every feature of a web profile computed as docs/segments.md says (interest shares as
-`ingest.taxonomy.interest_of` counts them, configured price with a non-numeric total_price
+`cdp.taxonomy.interest_of` counts them, configured price with a non-numeric total_price
 ignored, body type and electric from the catalogue, steps reached, saved configurations,
 sessions split on 30-minute gaps, recency, frequency, test drive, finance, trade-in, quote,
 lead stage); showroom visits counted per tablet session; notes and appointments counting
@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.models import Appointment, Event, Identity, Lead, Note, Profile
-from ingest.taxonomy import INTERESTS, interest_of
+from cdp.taxonomy import INTERESTS, interest_of
 from segmentation.features import COLUMNS, FEATURES, FeatureMatrix, build_features
 from tests.conftest import SourceKey
 

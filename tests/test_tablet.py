@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cdp.demo import catalogue
+from cdp import catalogue
 from cdp.models import (
     Configuration,
     Consent,

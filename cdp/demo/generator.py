@@ -31,10 +31,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from cdp.demo import catalogue
-from cdp.demo.catalogue import CHOICE_STEPS, CURRENCY, Interest, Model, Selection, model_by_code
+from cdp import catalogue, taxonomy
+from cdp.catalogue import CHOICE_STEPS, CURRENCY, Interest, Model, Selection, model_by_code
 from cdp.demo.people import Country, Person, Registry, make_person
-from ingest import taxonomy
 
 Group = Literal["design", "performance", "family", "price"]
 GROUPS: tuple[Group, ...] = ("design", "performance", "family", "price")

@@ -59,8 +59,8 @@ from cdp.models import (
 )
 from cdp.profiles import repository as profiles_repo
 from cdp.profiles.projection import refresh_search
+from cdp.taxonomy import QUOTE_REQUESTED, TEST_DRIVE_REQUESTED
 from cdp.text import search_text
-from ingest.taxonomy import QUOTE_REQUESTED, TEST_DRIVE_REQUESTED
 
 CLOSED_STAGES = ("lost", "invalid", "duplicate")
 FINAL_STAGES = ("sold", "delivered")

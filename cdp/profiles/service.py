@@ -26,7 +26,7 @@ from cdp.profiles.schemas import (
     ProfileSummary,
     SessionOut,
 )
-from ingest.taxonomy import INTERESTS, interest_of
+from cdp.taxonomy import INTERESTS, interest_of
 
 SESSION_GAP = timedelta(minutes=30)
 

@@ -1,4 +1,5 @@
-"""The configurator event taxonomy (docs/events.md), in the Segment "Object Action" style."""
+"""The event vocabulary: the configurator events every area speaks of (docs/events.md), their option
+categories, and the interest each choice reveals."""
 
 CONFIGURATION_STARTED = "Configuration Started"
 CONFIGURATION_STEP_VIEWED = "Configuration Step Viewed"

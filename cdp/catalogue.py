@@ -1,4 +1,5 @@
-"""The demo catalogue of Nordwind, a fictional car maker selling in the Netherlands and Belgium.
+"""The product catalogue the tablet configures and segmentation reads: today the demo brand
+Nordwind, a fictional car maker selling in the Netherlands and Belgium.
 
 A model is configured step by step (`CONFIGURATOR_STEPS`): trim, engine, colour, wheels,
 interior, then option packs. Every price is in whole euros including VAT, as a buyer in NL/BE
@@ -22,9 +23,9 @@ CURRENCY = "EUR"
 BodyType = Literal["hatchback", "estate", "sedan", "suv", "compact_suv"]
 Fuel = Literal["petrol", "hybrid", "electric"]
 Finish = Literal["solid", "metallic", "special"]
-# The configurator interest a pack speaks to (ingest.taxonomy.INTERESTS, minus price_finance).
+# The configurator interest a pack speaks to (cdp.taxonomy.INTERESTS, minus price_finance).
 Interest = Literal["design", "performance", "comfort_safety"]
-# The Option Selected category a pack is sent under (ingest.taxonomy.OPTION_CATEGORIES).
+# The Option Selected category a pack is sent under (cdp.taxonomy.OPTION_CATEGORIES).
 PackCategory = Literal["pack", "option"]
 
 # The configurator's steps in order; the names are the `step` of Configuration Step Viewed.
