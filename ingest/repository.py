@@ -16,8 +16,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from cdp.db import insert_rows
-from cdp.identity.repository import any_of, dialect_of
 from cdp.models import Configuration, Consent, Event, QuarantinedMessage, SegmentEventChange
+from cdp.sql import any_of, dialect_of
 
 
 def known_message_ids(session: Session, source_id: int, message_ids: Sequence[str]) -> set[str]:

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from cdp.identity.repository import (
     current_trait_values,
-    dialect_of,
     insert_warnings,
     touch_written_profiles,
     upsert_traits,
@@ -25,6 +24,7 @@ from cdp.identity.repository import (
 from cdp.identity.service import ConcurrentMerge, resolve_profiles
 from cdp.leads.service import LEAD_EVENTS, handle_lead_events
 from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
+from cdp.sql import dialect_of
 from cdp.text import nul_character_at, search_text
 from ingest import repository as repo
 from ingest.prepare import EventTimeOutOfRange, PreparedMessage, prepare

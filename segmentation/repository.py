@@ -68,6 +68,7 @@ from cdp.models import (
     SegmentRun,
     utcnow,
 )
+from cdp.sql import dialect_of
 from segmentation import pgcopy
 
 # --- the feature queries ---------------------------------------------------------------------
@@ -197,10 +198,6 @@ def unpack_price(packed: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float6
     """(sum of prices, number of priced events) from the price pack."""
     count = np.floor(packed / PRICE_COUNT)
     return packed - count * PRICE_COUNT, count
-
-
-def dialect_name(session: Session) -> str:
-    return session.get_bind().dialect.name
 
 
 def _json_text(key: str) -> ColumnElement[str]:
@@ -537,7 +534,7 @@ def read_columns(
     cursor it may use a parallel plan, and it is not planned for the first rows (a cursor made
     the event aggregate walk the event index, 15 times slower).
     """
-    if dialect_name(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         with _raw(session).cursor() as cursor:
             rows = pgcopy.copy_out(cursor, _sql(session, statement), kinds)
         return [pgcopy.column(rows, i, kind) for i, kind in enumerate(kinds)]
@@ -565,7 +562,7 @@ Coded = tuple[npt.NDArray[np.int64], list[str]]  # per row an index into the nam
 def read_configurations(session: Session) -> tuple[Ids, Coded, Coded, Coded]:
     """`configurations()`: the profile ids, and the models, colours and body values coded (the
     same value, the same index; NULL and empty: -1)."""
-    if dialect_name(session) != "postgresql":
+    if dialect_of(session) != "postgresql":
         found = session.execute(configurations()).all()
         model, colour, body = (_coded([row[i] for row in found]) for i in (1, 2, 3))
         return _ids_of([row[0] for row in found]), model, colour, body
@@ -643,7 +640,7 @@ class EventState:
 
 def state_version(session: Session) -> str:
     """Which definition of the aggregates: a hash of their SQL on this database."""
-    sql = _sql(session, event_aggregates(dialect_name(session), start=EPOCH))
+    sql = _sql(session, event_aggregates(dialect_of(session), start=EPOCH))
     return hashlib.sha256(f"{STATE_FORMAT}\n{sql}".encode()).hexdigest()
 
 
@@ -711,7 +708,7 @@ def _rebuild_state(
     session.execute(delete(SegmentEventStateInfo))
     session.execute(delete(SegmentEventChange))
     names = ["profile_id", *STATE_COLUMNS]
-    if dialect_name(session) != "postgresql":  # one writer at a time: all in one transaction
+    if dialect_of(session) != "postgresql":  # one writer at a time: all in one transaction
         session.execute(delete(SegmentEventState))
         session.execute(
             insert(SegmentEventState).from_select(names, event_aggregates("sqlite", start=start))
@@ -745,7 +742,7 @@ def _state_complete(session: Session, version: str) -> None:
 
 def _refresh_state(session: Session, start: date) -> int:
     """Recompute the changed and unshiftable profiles; how many."""
-    if dialect_name(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         with _raw(session).cursor() as cursor:
             cursor.execute(_refresh_sql_pg(session, start))
             row = cursor.fetchone()
@@ -828,7 +825,7 @@ def visit_days(state: EventState, start: date) -> tuple[npt.NDArray[np.uint64], 
 
 def tune_for_aggregates(session: Session) -> None:
     """PostgreSQL: room for hash aggregates of a million groups, and UTC days."""
-    if dialect_name(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         session.execute(text("SET LOCAL work_mem = '256MB'"))
         session.execute(text("SET LOCAL TIME ZONE 'UTC'"))
 
@@ -840,7 +837,7 @@ def get_run(session: Session, run_id: int) -> SegmentRun | None:
 
 def lock_runs(session: Session) -> None:
     """Serialise run creation (PostgreSQL; SQLite's BEGIN IMMEDIATE already does)."""
-    if dialect_name(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(7734001)"))
 
 
@@ -892,7 +889,7 @@ def insert_memberships(
     primary key's): binary COPY on PostgreSQL, executemany on SQLite."""
     if not len(profile_ids):
         return
-    if dialect_name(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         rows = pgcopy.pack(
             ("int4", "int4", "uuid"),
             [np.full(len(profile_ids), run_id), segment_ids, profile_ids],

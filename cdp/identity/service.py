@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from cdp.errors import Conflict
 from cdp.identity import repository as repo
 from cdp.identity.identifiers import KIND_RANK, STRONG_KINDS, Identifier
+from cdp.sql import dialect_of
 
 
 class ConcurrentMerge(Exception):
@@ -360,7 +361,7 @@ def _owners_locking_what_may_change(
     if doubtful:
         repo.lock_identifiers(session, doubtful)
         owner.update(repo.owners_of(session, doubtful))
-    return owner, locking if repo.dialect_of(session) == "postgresql" else []
+    return owner, locking if dialect_of(session) == "postgresql" else []
 
 
 def attach_identifier(

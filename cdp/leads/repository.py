@@ -12,7 +12,6 @@ from sqlalchemy import ColumnElement, Row, Table, case, func, insert, select
 from sqlalchemy.orm import Session
 
 from cdp import db
-from cdp.identity.repository import any_of, dialect_of
 from cdp.models import (
     OPEN_STAGES,
     Appointment,
@@ -26,6 +25,7 @@ from cdp.models import (
     ProfileSearch,
     StaffUser,
 )
+from cdp.sql import any_of, dialect_of
 
 
 def leads_of(session: Session, ids: Sequence[uuid.UUID]) -> Sequence[Lead]:

@@ -30,9 +30,9 @@ from sqlalchemy import TextClause, select, text
 from sqlalchemy.orm import Session
 
 from cdp.identity.identifiers import normalise_code, normalise_email, normalise_phone
-from cdp.identity.repository import among, dialect_of
 from cdp.models import Identity, Profile, ProfileSearch
 from cdp.profiles.projection import NAME_WORDS_SQL
+from cdp.sql import among, dialect_of
 from cdp.text import fold, postal_code
 
 _POSTAL_CODE = re.compile(r"^(\d{4}\s?[a-z]{2}|\d{4})$")  # NL "1234 AB", BE "1000"

@@ -11,8 +11,8 @@ from sqlalchemy import Table, and_, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from cdp.db import insert_rows
-from cdp.identity.repository import among, any_of, dialect_of
 from cdp.models import Configuration, Lead, Profile, ProfileSearch, ProfileTrait
+from cdp.sql import among, any_of, dialect_of
 from cdp.text import fold, postal_code
 
 SEARCH_TRAITS = frozenset(

@@ -32,8 +32,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from cdp.identity.identifiers import normalise_code, normalise_id
-from cdp.identity.repository import dialect_of
 from cdp.models import Identity, QuarantinedMessage
+from cdp.sql import dialect_of
 
 # Needles per LIKE query on SQLite (its expressions may be at most 1000 deep).
 _CHUNK = 100
