@@ -15,6 +15,7 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from cdp.auth.service import SourceInfo
 from cdp.identity.repository import (
     current_trait_values,
     insert_warnings,
@@ -43,14 +44,6 @@ _MISSING = object()
 class StoredBefore(Exception):
     """A message of the transaction was stored before, found only as identities were about to
     be committed (the first attempt does not look): roll back and start over, looking first."""
-
-
-@dataclass(frozen=True, slots=True)
-class SourceInfo:
-    id: int
-    name: str
-    kind: str  # web | showroom: the channel of everything this source sends
-    origins: tuple[str, ...] = ()
 
 
 @dataclass

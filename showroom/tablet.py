@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from cdp import catalogue, taxonomy
 from cdp.auth.permissions import Permission, allows
-from cdp.auth.service import create_source
+from cdp.auth.service import SourceInfo, create_source
 from cdp.catalogue import CHOICE_STEPS, CURRENCY, Model, OptionPack, Selection
 from cdp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cdp.identity.identifiers import Identifier, normalise_email, normalise_phone
@@ -43,7 +43,7 @@ from cdp.models import (
     TabletSession,
 )
 from cdp.profiles.repository import live_profile
-from ingest.service import SourceInfo, ingest
+from ingest.service import ingest
 
 TABLET_SOURCE = "Showroom tablets"
 ENDPOINT = "showroom tablet"

@@ -36,7 +36,7 @@ import ingest.repository as ingest_repo
 import ingest.routes as routes
 import ingest.service as ingest_service
 from cdp.app import create_app
-from cdp.auth.service import create_source
+from cdp.auth.service import SourceInfo, create_source
 from cdp.config import Settings
 from cdp.db import json_bytes, json_dumps, json_loads, make_engine, make_sessionmaker
 from cdp.identity import repository as identity_repo
@@ -54,7 +54,7 @@ from cdp.models import (
 )
 from cdp.profiles.erasure import erase, find_person
 from ingest.schemas import Rejection
-from ingest.service import Call, IngestResult, SourceInfo, ingest_calls
+from ingest.service import Call, IngestResult, ingest_calls
 from tests import test_concurrency as concurrency
 from tests.conftest import SourceKey, drop_database, fresh_database_url
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -12,9 +13,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdp.auth.keys import digest, new_secret
 from cdp.errors import Conflict, InvalidInput, NotFound
 from cdp.models import ROLES, SOURCE_KINDS, ApiToken, Source
-from ingest.service import SourceInfo
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """A source as a write-key check finds it: what every message it sends is recorded under."""
+
+    id: int
+    name: str
+    kind: str  # web | showroom: the channel of everything this source sends
+    origins: tuple[str, ...] = ()
 
 
 def normalise_origin(origin: str) -> str:

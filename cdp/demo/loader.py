@@ -17,12 +17,12 @@ from typing import TextIO
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdp.auth.service import create_source
+from cdp.auth.service import SourceInfo, create_source
 from cdp.db import make_sessionmaker, session_scope
 from cdp.demo.generator import SITE, Outgoing, generate
 from cdp.errors import Conflict
 from cdp.models import Configuration, Profile, Source
-from ingest.service import SourceInfo, ingest
+from ingest.service import ingest
 
 WEB_SOURCE = "Demo configurator"
 SHOWROOM_SOURCE = "Demo showroom"
