@@ -25,9 +25,8 @@ from cdp.db import make_engine, make_sessionmaker
 from cdp.errors import CdpError
 from cdp.leads.schemas import to_local
 from cdp.nul_guard import NulGuard
-from cdp.text import plural
+from cdp.text import HEX_COLOUR, plural
 from cdp.web import SESSION_COOKIE, LoginRequired, PageForbidden, is_htmx, render
-from ingest.prepare import HEX_COLOUR
 
 TEMPLATES_DIR = Path(str(files("templates")))
 STATIC_DIR = Path(__file__).parent / "static"

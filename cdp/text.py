@@ -88,3 +88,18 @@ def counted(count: int, label: str) -> str:
     if label.endswith("ies"):
         return f"1 {label[:-3]}y"
     return f"1 {label[:-1] if label.endswith('s') else label}"
+
+
+# Text rules for values that staff pages render from what anyone with a public write key sent.
+HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
+
+
+def web_address(value: str | None) -> str | None:
+    """The value if it is an http(s) address, else None: staff pages link to addresses that
+    anyone with the public write key can send, so never javascript: or data:."""
+    ok = value is not None and value.strip().lower().startswith(("https://", "http://"))
+    return value.strip() if ok and value is not None else None
+
+
+def hex_colour_or_none(value: str | None) -> str | None:
+    return value if value is not None and HEX_COLOUR.fullmatch(value) else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from cdp.identity.identifiers import (
     normalise_phone,
     placeholder_reason,
 )
+from cdp.text import hex_colour_or_none, web_address
 from ingest.schemas import Message, aware
 
 # Segment's reserved traits, stored under our snake_case names.
@@ -143,20 +143,6 @@ def event_time(message: Message, received_at: datetime) -> datetime:
             "send sentAt with it so the device's clock can be corrected"
         )
     return moment
-
-
-HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
-
-
-def web_address(value: str | None) -> str | None:
-    """The value if it is an http(s) address, else None: staff pages link to addresses that
-    anyone with the public write key can send, so never javascript: or data:."""
-    ok = value is not None and value.strip().lower().startswith(("https://", "http://"))
-    return value.strip() if ok and value is not None else None
-
-
-def hex_colour_or_none(value: str | None) -> str | None:
-    return value if value is not None and HEX_COLOUR.fullmatch(value) else None
 
 
 def _text(value: Any) -> str | None:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from cdp.errors import NotFound
 from cdp.models import Audience, ExportLog, Profile, ProfileTrait, Segment, utcnow
-from ingest.prepare import web_address
+from cdp.text import web_address
 from segmentation import audiences
 from segmentation.schemas import EXPORT_COLUMNS, AudienceCount, AudienceRules, ExportRow
 

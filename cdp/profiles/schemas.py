@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, field_validator
 
-from ingest.prepare import hex_colour_or_none, web_address
+from cdp.text import hex_colour_or_none, web_address
 
 
 class IdentifierOut(BaseModel):
