@@ -176,15 +176,36 @@ def create_app(
             status_code=exc.status_code,
         )
 
+    # Every router of every area, mounted here and nowhere else (docs/architecture.md).
     from cdp.profiles.routes import router as profiles_router
     from ingest.browser_settings import router as browser_settings_router
     from ingest.routes import router as ingest_router
-    from showroom.routes import routers as showroom_routers
+    from segmentation.routes import router as segments_router
+    from showroom.admin_routes import router as admin_router
+    from showroom.auth_routes import router as auth_router
+    from showroom.customer_routes import router as customer_router
+    from showroom.deliveries_routes import router as deliveries_router
+    from showroom.funnel_routes import router as funnel_router
+    from showroom.leads_routes import router as leads_router
+    from showroom.lookup_routes import router as lookup_router
+    from showroom.tablet_routes import router as tablet_router
+    from showroom.today_routes import router as today_router
 
-    app.include_router(ingest_router)
-    app.include_router(browser_settings_router)
-    app.include_router(profiles_router)
-    for router in showroom_routers:
+    for router in (
+        ingest_router,
+        browser_settings_router,
+        profiles_router,
+        auth_router,
+        lookup_router,
+        customer_router,
+        tablet_router,
+        admin_router,
+        today_router,
+        leads_router,
+        deliveries_router,
+        funnel_router,
+        segments_router,
+    ):
         app.include_router(router)
     app.mount("/static/vendor/htmx", StaticFiles(directory=HTMX_DIR), name="htmx")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
