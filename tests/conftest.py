@@ -7,12 +7,8 @@ recipe), so commits inside the app only release a savepoint.
 
 from __future__ import annotations
 
-import base64
 import os
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,45 +16,25 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.app import create_app
-from cdp.auth.service import create_source, create_token
 from cdp.config import Settings
 from cdp.db import make_engine
 from cdp.migrate import upgrade
-
-PG_ADMIN_URL = os.environ.get(
-    "CDP_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from tests.helpers import (
+    PG_ADMIN_URL,
+    PG_AVAILABLE,
+    WORKER,
+    SourceKey,
+    StaffClient,
+    drop_database,
+    fresh_database_url,
+    make_source,
+    make_staff,
+    make_token,
+    sign_in,
 )
-# Process id too: two test runs at once (a developer's and a helper's) must not share databases.
-WORKER = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 
-
-def _pg_available() -> bool:
-    try:
-        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:
-        return False
-
-
-PG_AVAILABLE = _pg_available()
 if os.environ.get("CI") and not PG_AVAILABLE:
     raise RuntimeError(f"CI needs PostgreSQL at {PG_ADMIN_URL}")
-
-
-def fresh_database_url(kind: str, tmp_dir: Path, name: str) -> str:
-    """A new, empty database of the given kind (not migrated)."""
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_dir / (name + '.sqlite3')}"
-    db_name = f"cdp_test_{name}_{WORKER}".lower()
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-    admin.dispose()
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{db_name}"
 
 
 DB_KINDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
@@ -70,17 +46,6 @@ def db_kind(request: pytest.FixtureRequest) -> str:
     if kind == "postgresql" and not PG_AVAILABLE:
         pytest.skip("PostgreSQL is not reachable")
     return kind
-
-
-def drop_database(url: str) -> None:
-    """Remove a PostgreSQL test database made by fresh_database_url (SQLite files go with tmp)."""
-    if not url.startswith("postgresql"):
-        return
-    name = url.rsplit("/", 1)[1]
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -156,35 +121,6 @@ def app_client(
         yield client
 
 
-@dataclass
-class SourceKey:
-    id: int
-    name: str
-    key: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": "Basic " + base64.b64encode(f"{self.key}:".encode()).decode()}
-
-
-def make_source(
-    factory: sessionmaker[Session], *, kind: str = "web", origins: list[str] | None = None
-) -> SourceKey:
-    with factory() as session:
-        source, key = create_source(
-            session, name=f"{kind}-{uuid.uuid4().hex[:8]}", kind=kind, origins=origins or []
-        )
-        session.commit()
-        return SourceKey(id=source.id, name=source.name, key=key)
-
-
-def make_token(factory: sessionmaker[Session], *, role: str = "sales") -> dict[str, str]:
-    with factory() as session:
-        _token, secret = create_token(session, name=f"token-{uuid.uuid4().hex[:6]}", role=role)
-        session.commit()
-    return {"Authorization": f"Bearer {secret}"}
-
-
 @pytest.fixture()
 def web_source(session_factory: sessionmaker[Session]) -> SourceKey:
     return make_source(session_factory, kind="web", origins=["https://configurator.example.com"])
@@ -198,58 +134,6 @@ def showroom_source(session_factory: sessionmaker[Session]) -> SourceKey:
 @pytest.fixture()
 def api_auth(session_factory: sessionmaker[Session]) -> dict[str, str]:
     return make_token(session_factory)
-
-
-STAFF_PASSWORD = "correct-horse-battery"
-
-
-def make_staff(
-    factory: sessionmaker[Session], *, role: str = "sales", name: str | None = None
-) -> str:
-    """A staff user with STAFF_PASSWORD; returns their e-mail address."""
-    from cdp.auth.staff import create_user
-
-    email = f"{role}.{uuid.uuid4().hex[:8]}@dealer.example"
-    with factory() as session:
-        create_user(session, email=email, role=role, name=name, password=STAFF_PASSWORD)
-        session.commit()
-    return email
-
-
-def sign_in(client: TestClient, email: str, password: str = STAFF_PASSWORD) -> str:
-    """Sign the client in through the real form; returns the session's CSRF token."""
-    from bs4 import BeautifulSoup
-
-    form = BeautifulSoup(client.get("/login").text, "html.parser")
-    token_input = form.find("input", attrs={"name": "csrf_token"})
-    assert token_input is not None
-    response = client.post(
-        "/login",
-        data={
-            "email": email,
-            "password": password,
-            "csrf_token": token_input["value"],
-            "next": "/showroom",
-        },
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    account = BeautifulSoup(client.get("/account").text, "html.parser")
-    csrf_input = account.find("input", attrs={"name": "csrf_token"})
-    assert csrf_input is not None
-    return str(csrf_input["value"])
-
-
-@dataclass
-class StaffClient:
-    client: TestClient
-    email: str
-    csrf: str
-
-    def post(self, url: str, data: dict[str, str] | None = None, **kwargs: object) -> object:
-        return self.client.post(
-            url, data={"csrf_token": self.csrf, **(data or {})}, follow_redirects=False, **kwargs
-        )  # type: ignore[arg-type]
 
 
 @pytest.fixture()

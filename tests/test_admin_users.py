@@ -6,7 +6,7 @@ admin's, and the colleague's whose account the admin changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -14,29 +14,13 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup, Tag
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdp.app import create_app
-from cdp.config import Settings
 from cdp.models import StaffSession, StaffUser, utcnow
-from showroom.admin_routes import router as admin_router
-from tests.conftest import STAFF_PASSWORD, StaffClient, make_staff, sign_in
+from tests.helpers import STAFF_PASSWORD, StaffClient, make_staff, sign_in
 
 NEW_PASSWORD = "a-long-enough-passphrase"
-
-
-@pytest.fixture()
-def app_client(
-    engine: Engine, session_factory: sessionmaker[Session], settings: Settings
-) -> Iterator[TestClient]:
-    """The app as conftest builds it, with the admin pages mounted if showroom.routes does not
-    mount them yet."""
-    app = create_app(settings, engine=engine, session_factory=session_factory)
-    if not any(getattr(route, "path", None) == "/admin/users" for route in app.routes):
-        app.include_router(admin_router)
-    with TestClient(app) as client:
-        yield client
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cdp.models import Event, QuarantinedMessage
-from tests.conftest import SourceKey, make_source
+from tests.helpers import SourceKey, make_source
 
 ORIGIN = "https://configurator.example.com"  # registered on the web_source fixture
 

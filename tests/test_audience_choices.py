@@ -11,8 +11,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from cdp.models import utcnow
-from tests.conftest import SourceKey, StaffClient
-from tests.test_audiences import iso, send
+from tests.helpers import SourceKey, StaffClient, iso, send
 
 
 def saves(client: TestClient, source: SourceKey, cars: list[tuple[str, str]]) -> None:

@@ -9,8 +9,7 @@ and the clustering job make, are written through the models.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,229 +18,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.errors import Conflict, InvalidInput, NotFound
-from cdp.models import Identity, Lead, Profile, Segment, SegmentMembership, SegmentRun, utcnow
+from cdp.models import Identity, Profile, utcnow
 from segmentation import audiences
 from segmentation.schemas import AudienceRules, rules_from, rules_from_form
-from tests.conftest import SourceKey
-
-
-# --- factories shared with test_export.py and test_segments_pages.py ----------------------------
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def send(client: TestClient, source: SourceKey, endpoint: str, body: dict[str, Any]) -> None:
-    response = client.post(f"/v1/{endpoint}", json=body, headers=source.auth)
-    assert response.status_code == 200, response.text
-
-
-def customer(
-    client: TestClient,
-    source: SourceKey,
-    factory: sessionmaker[Session],
-    *,
-    first_name: str | None = "Anna",
-    last_name: str | None = "de Vries",
-    email: bool = True,
-    language: str | None = "nl",
-    consent: dict[str, Any] | None = None,
-    model: str | None = "Tundra",
-    trim: str = "Summit",
-    colour: str = "Lava Red",
-    colour_hex: str = "#b3261e",
-    body_type: str | None = None,
-    url: str | None = "auto",
-    at: datetime | None = None,
-    showroom: SourceKey | None = None,
-    consent_later: list[tuple[timedelta, dict[str, Any]]] | None = None,
-) -> uuid.UUID:
-    """A customer sent through the collection API: identify (traits, consent), then a saved
-    configuration; optionally a showroom tablet event and later consent statements."""
-    device = str(uuid.uuid4())
-    moment = at or utcnow() - timedelta(hours=1)
-    address = f"{(first_name or 'x').lower()}.{uuid.uuid4().hex[:8]}@example.nl"
-    traits: dict[str, Any] = {}
-    if email:
-        traits["email"] = address
-    if first_name is not None:
-        traits["firstName"] = first_name
-    if last_name is not None:
-        traits["lastName"] = last_name
-    if language is not None:
-        traits["language"] = language
-    if consent is not None:
-        traits["consent"] = consent
-    send(
-        client,
-        source,
-        "identify",
-        {"anonymousId": device, "traits": traits, "timestamp": iso(moment)},
-    )
-    if model is not None:
-        code = f"NW-{uuid.uuid4().hex[:6].upper()}"
-        properties: dict[str, Any] = {
-            "configuration_code": code,
-            "model": model,
-            "trim": trim,
-            "colour": colour,
-            "colour_hex": colour_hex,
-            "total_price": 45990,
-        }
-        if body_type is not None:
-            properties["body_type"] = body_type
-        if url == "auto":
-            properties["url"] = f"https://configurator.example.com/c/{code}"
-        elif url is not None:
-            properties["url"] = url
-        send(
-            client,
-            source,
-            "track",
-            {
-                "anonymousId": device,
-                "event": "Configuration Saved",
-                "properties": properties,
-                "timestamp": iso(moment + timedelta(minutes=1)),
-            },
-        )
-    for delay, statement in consent_later or []:
-        send(
-            client,
-            source,
-            "identify",
-            {
-                "anonymousId": device,
-                "traits": {"consent": statement},
-                "timestamp": iso(moment + delay),
-            },
-        )
-    if showroom is not None:
-        send(
-            client,
-            showroom,
-            "track",
-            {
-                "anonymousId": device,
-                "event": "Configuration Started",
-                "properties": {"model": model or "Vela"},
-                "timestamp": iso(moment + timedelta(minutes=2)),
-            },
-        )
-    with factory() as session:
-        return session.scalars(
-            select(Identity.profile_id).where(
-                Identity.kind == "anonymous_id", Identity.value == device
-            )
-        ).one()
-
-
-def add_lead(
-    factory: sessionmaker[Session], profile_id: uuid.UUID, stage: str, *, age: timedelta
-) -> None:
-    """A lead as the showroom leaves it (lead stages are the showroom's, not ours)."""
-    when = utcnow() - age
-    with factory() as session:
-        session.add(
-            Lead(
-                profile_id=profile_id,
-                channel="website",
-                stage=stage,
-                created_at=when,
-                updated_at=when,
-            )
-        )
-        session.commit()
-
-
-@dataclass
-class Run:
-    id: int
-    segments: list[int]
-
-
-def make_run(
-    factory: sessionmaker[Session],
-    members: list[list[uuid.UUID]],
-    *,
-    names: list[str] | None = None,
-    design: list[float] | None = None,
-    created_by: str = "cli",
-) -> Run:
-    """A finished segmentation run with these members per segment, as the clustering job
-    stores it (feature means, summary, sizes)."""
-    now = utcnow()
-    with factory() as session:
-        run = SegmentRun(
-            status="done",
-            progress=1.0,
-            stage="done",
-            parameters={"k": len(members), "seed": 0},
-            quality={
-                "k": len(members),
-                "silhouette": 0.41,
-                "sizes": [len(m) for m in members],
-                "feature_stds": {"design_share": 0.2, "price_k": 10.0},
-            },
-            profiles=sum(len(m) for m in members),
-            segments=len(members),
-            created_by=created_by,
-            created_at=now,
-            finished_at=now,
-        )
-        session.add(run)
-        session.flush()
-        ids = []
-        for number, profile_ids in enumerate(members, 1):
-            share = (design or [0.7, 0.1, 0.4, 0.2])[number - 1]
-            segment = Segment(
-                run_id=run.id,
-                number=number,
-                name=(names or [])[number - 1] if names else f"Segment {number}",
-                description=f"Description of segment {number}",
-                size=len(profile_ids),
-                profile={
-                    "features": {
-                        "design_share": {
-                            "label": "design",
-                            "unit": "share",
-                            "group": "interest",
-                            "segment": share,
-                            "overall": 0.35,
-                            "z": round((share - 0.35) / 0.2, 2),
-                        },
-                        "price_k": {
-                            "label": "configured price",
-                            "unit": "k€",
-                            "group": "car",
-                            "segment": 40.0 + number,
-                            "overall": 42.0,
-                            "z": round((number - 2) / 10, 2),
-                        },
-                    }
-                },
-                summary={
-                    "models": [{"name": "Tundra", "profiles": len(profile_ids), "share": 1.0}],
-                    "colours": [
-                        {
-                            "name": "Lava Red",
-                            "hex": "#b3261e",
-                            "profiles": len(profile_ids),
-                            "share": 1.0,
-                        }
-                    ],
-                    "body_types": [],
-                    "email_consent": {"profiles": 1, "share": 0.5},
-                },
-            )
-            session.add(segment)
-            session.flush()
-            ids.append(segment.id)
-            session.add_all(
-                SegmentMembership(run_id=run.id, segment_id=segment.id, profile_id=pid)
-                for pid in profile_ids
-            )
-        session.commit()
-        return Run(id=run.id, segments=ids)
+from tests.helpers import (
+    People,
+    SourceKey,
+    customer,
+    iso,
+    make_people,
+    make_run,
+    send,
+)
 
 
 def selected(session: Session, rules: AudienceRules, among: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -249,57 +37,6 @@ def selected(session: Session, rules: AudienceRules, among: list[uuid.UUID]) -> 
     selection = audiences.select_profiles(session, rules)
     found = session.scalars(select(Profile.id).where(selection.condition, Profile.id.in_(among)))
     return set(found)
-
-
-# --- the people of these tests ------------------------------------------------------------------
-@dataclass
-class People:
-    anna: uuid.UUID  # e-mail granted; Tundra (SUV) in Lava Red; lead at quote; web
-    bram: uuid.UUID  # e-mail granted, then withdrawn; Vela (hatchback); seen 100 days ago
-    chris: uuid.UUID  # no consent; Lumo (compact SUV) in lava red; visited the showroom; new lead
-    dana: uuid.UUID  # e-mail granted, objected to profiling; Tundra in white; phone granted
-    eve: uuid.UUID  # anonymous, no e-mail: a Tundra saved
-    finn: uuid.UUID  # e-mail granted; no configuration
-
-    @property
-    def everyone(self) -> list[uuid.UUID]:
-        return [self.anna, self.bram, self.chris, self.dana, self.eve, self.finn]
-
-
-def make_people(
-    client: TestClient, web: SourceKey, showroom: SourceKey, factory: sessionmaker[Session]
-) -> People:
-    now = utcnow()
-    anna = customer(client, web, factory, first_name="Anna", consent={"email": True})
-    bram = customer(
-        client,
-        web,
-        factory,
-        first_name="Bram",
-        consent={"email": True},
-        model="Vela",
-        colour="Glacier White",
-        at=now - timedelta(days=100),
-        consent_later=[(timedelta(days=1), {"email": False})],
-    )
-    chris = customer(
-        client, web, factory, first_name="Chris", model="Lumo", colour="lava red",
-        showroom=showroom,
-    )  # fmt: skip
-    dana = customer(
-        client,
-        web,
-        factory,
-        first_name="Dana",
-        consent={"email": True, "tracking": False, "phone": True},
-        colour="Glacier White",
-    )
-    eve = customer(client, web, factory, first_name=None, last_name=None, email=False)
-    finn = customer(client, web, factory, first_name="Finn", consent={"email": True}, model=None)
-    add_lead(factory, anna, "quote", age=timedelta(days=1))
-    add_lead(factory, anna, "lost", age=timedelta(days=30))  # older: not the latest
-    add_lead(factory, chris, "new", age=timedelta(hours=2))
-    return People(anna, bram, chris, dana, eve, finn)
 
 
 @pytest.fixture()

@@ -8,13 +8,10 @@ reported as one line on stderr with a non-zero exit and no traceback.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,26 +22,10 @@ from cdp.app import create_app
 from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.models import ApiToken, Event, Source
-from tests.conftest import PG_ADMIN_URL, fresh_database_url
+from tests.helpers import CDP, PG_ADMIN_URL, Result, cdp_env, fresh_database_url
 
-ROOT = Path(__file__).resolve().parents[1]
-CDP = Path(sys.executable).parent / "cdp"
 WRITE_KEY = re.compile(r"\bwk_[A-Za-z0-9_\-]{20,}")
 API_TOKEN = re.compile(r"\bcdp_[A-Za-z0-9_\-]{20,}")
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def cdp_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDP_")}
-    env["CDP_DATABASE_URL"] = database_url
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return env
 
 
 def run_cdp(*args: str, database_url: str, cwd: Path) -> Result:

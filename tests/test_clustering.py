@@ -32,7 +32,7 @@ from segmentation import job, service
 from segmentation.clustering import K_RANGE, cluster
 from segmentation.features import COLUMNS
 from segmentation.naming import name_segments
-from tests.conftest import drop_database, fresh_database_url
+from tests.helpers import drop_database, fresh_database_url
 
 DEMO_CUSTOMERS = 400
 DEMO_SEED = 7

@@ -33,7 +33,7 @@ from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import upgrade
 from cdp.models import Event, Identity, Profile, ProfileMerge
-from tests.conftest import PG_ADMIN_URL, fresh_database_url
+from tests.helpers import PG_ADMIN_URL, fresh_database_url
 
 PARALLEL = 8
 ROUNDS = 4

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cdp.models import Consent, Identity
-from tests.conftest import SourceKey
+from tests.helpers import SourceKey
 
 T0 = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
 EMAIL_WORDING = "Ja, ik ontvang graag aanbiedingen van Autohuis Jansen per e-mail."

@@ -34,8 +34,7 @@ from cdp.models import (
     utcnow,
 )
 from segmentation import job
-from tests.conftest import SourceKey, StaffClient
-from tests.test_audiences import make_people
+from tests.helpers import SourceKey, StaffClient, make_people
 
 EMAIL = "jan.jansen@example.nl"
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)

@@ -13,15 +13,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.leads.schemas import local_today, to_local
 from cdp.models import Appointment, Delivery, LeadStageChange, utcnow
-from tests.conftest import SourceKey, StaffClient, sign_in
-from tests.test_leads import (
+from tests.helpers import (
     HOSTILE_IDS,
+    SourceKey,
+    StaffClient,
     field_error_text,
     get_lead,
-    lead_pages,  # noqa: F401  (the fixture that mounts the pages)
     make_customer,
     only_lead,
     post,
+    sign_in,
     soup,
     user_id,
 )

@@ -40,7 +40,7 @@ from cdp.models import (
 )
 from cdp.taxonomy import INTERESTS, interest_of
 from ingest.schemas import Message
-from tests.conftest import PG_ADMIN_URL, fresh_database_url
+from tests.helpers import PG_ADMIN_URL, fresh_database_url
 
 CUSTOMERS = 60
 SEED = 11

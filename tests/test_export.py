@@ -29,8 +29,7 @@ from cdp.models import ExportLog, Profile, utcnow
 from segmentation import audiences, export
 from segmentation.export_cli import export_command
 from segmentation.schemas import EXPORT_COLUMNS, AudienceRules, ExportRow, rules_from
-from tests.conftest import SourceKey
-from tests.test_audiences import customer, make_people, make_run
+from tests.helpers import SourceKey, customer, make_people, make_run
 
 HEADER = (
     "email,first_name,last_name,language,segment,model,trim,colour,"

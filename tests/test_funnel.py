@@ -9,8 +9,7 @@ from collections.abc import Callable
 from bs4 import BeautifulSoup, Tag
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import SourceKey, StaffClient
-from tests.test_leads import make_customer, only_lead, post
+from tests.helpers import SourceKey, StaffClient, make_customer, only_lead, post
 
 
 def cells(page: BeautifulSoup, channel: str) -> list[str]:

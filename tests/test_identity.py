@@ -30,7 +30,7 @@ from cdp.models import (
     ProfileTrait,
     QuarantinedMessage,
 )
-from tests.conftest import SourceKey
+from tests.helpers import SourceKey
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cdp.models import Event, Identity
-from tests.conftest import SourceKey
+from tests.helpers import SourceKey
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 PLACEHOLDER_USER_IDS = ["null", "undefined", "0", "anonymous", "[object Object]", "-1", ""]

@@ -32,7 +32,7 @@ from cdp.models import (
     Source,
 )
 from ingest.schemas import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
-from tests.conftest import SourceKey, make_source
+from tests.helpers import SourceKey, make_source
 
 ORIGIN = "https://configurator.example.com"  # registered on the web_source fixture
 

@@ -56,7 +56,7 @@ from cdp.profiles.erasure import erase, find_person
 from ingest.schemas import Rejection
 from ingest.service import Call, IngestResult, ingest_calls
 from tests import test_concurrency as concurrency
-from tests.conftest import SourceKey, drop_database, fresh_database_url
+from tests.helpers import SourceKey, drop_database, fresh_database_url
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 # The live uvicorn server of the concurrency tests (PostgreSQL only), shared.

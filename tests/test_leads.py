@@ -6,14 +6,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
-import httpx
 import pytest
-from bs4 import BeautifulSoup, Tag
-from fastapi import FastAPI
+from bs4 import Tag
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.leads import service
@@ -22,129 +19,29 @@ from cdp.models import (
     LOST_REASONS,
     ContactAttempt,
     Delivery,
-    Identity,
     Lead,
     LeadStageChange,
     Note,
     ProfileSearch,
     ProfileTrait,
-    StaffUser,
     utcnow,
 )
-from showroom.deliveries_routes import router as deliveries_router
-from showroom.leads_routes import router as leads_router
-from showroom.today_routes import router as today_router
-from tests.conftest import SourceKey, StaffClient, sign_in
-
-
-# --- helpers shared with test_today.py and test_deliveries.py ---------------------------------
-def ensure_lead_routers(app: FastAPI) -> None:
-    """Mount the lead, visitor and delivery pages if showroom/routes.py does not list them yet."""
-    known = {getattr(route, "path", None) for route in app.routes}
-    for router in (leads_router, today_router, deliveries_router):
-        if not any(getattr(route, "path", None) in known for route in router.routes):
-            app.include_router(router)
-
-
-@pytest.fixture(autouse=True)
-def lead_pages(app_client: TestClient) -> None:
-    ensure_lead_routers(app_client.app)  # type: ignore[arg-type]
-
-
-def make_customer(
-    client: TestClient,
-    source: SourceKey,
-    factory: sessionmaker[Session],
-    *,
-    first_name: str = "Sanne",
-    last_name: str = "de Vries",
-    model: str | None = "Aurora",
-    code: str | None = None,
-    events: list[tuple[str, dict[str, Any]]] | None = None,
-) -> uuid.UUID:
-    """An identified customer (and a saved configuration) sent through the collection API."""
-    device = str(uuid.uuid4())
-    email = f"{first_name.lower()}.{uuid.uuid4().hex[:8]}@example.nl"
-    calls: list[tuple[str, dict[str, Any]]] = [
-        (
-            "identify",
-            {
-                "anonymousId": device,
-                "traits": {"email": email, "firstName": first_name, "lastName": last_name},
-            },
-        )
-    ]
-    if model:
-        calls.append(
-            (
-                "track",
-                {
-                    "anonymousId": device,
-                    "event": "Configuration Saved",
-                    "properties": {
-                        "configuration_code": code or f"AUR-{uuid.uuid4().hex[:5].upper()}",
-                        "model": model,
-                        "trim": "GT Line",
-                        "engine": "2.0 Hybrid",
-                        "colour": "Lava Red",
-                        "colour_hex": "#b3261e",
-                        "total_price": 45990,
-                    },
-                },
-            )
-        )
-    for name, properties in events or []:
-        calls.append(("track", {"anonymousId": device, "event": name, "properties": properties}))
-    for endpoint, body in calls:
-        response = client.post(f"/v1/{endpoint}", json=body, headers=source.auth)
-        assert response.status_code == 200, response.text
-    with factory() as session:
-        return session.scalars(
-            select(Identity.profile_id).where(Identity.kind == "email", Identity.value == email)
-        ).one()
-
-
-def user_id(factory: sessionmaker[Session], email: str) -> int:
-    with factory() as session:
-        return session.scalars(select(StaffUser.id).where(StaffUser.email == email)).one()
-
-
-def count(factory: sessionmaker[Session], model: type[Any], *where: Any) -> int:
-    with factory() as session:
-        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
-
-
-def get_lead(factory: sessionmaker[Session], lead_id: int) -> Lead:
-    with factory() as session:
-        lead = session.get(Lead, lead_id)
-        assert lead is not None
-        return lead
-
-
-def only_lead(factory: sessionmaker[Session], profile_id: uuid.UUID) -> Lead:
-    with factory() as session:
-        return session.scalars(select(Lead).where(Lead.profile_id == profile_id)).one()
-
-
-def post(staff: StaffClient, url: str, data: dict[str, str] | None = None) -> httpx.Response:
-    """A form post with the signed-in person's CSRF token, redirects not followed."""
-    response = staff.post(url, data)
-    assert isinstance(response, httpx.Response)
-    return response
-
-
-def text_at(node: BeautifulSoup | Tag, selector: str) -> str:
-    found = node.select_one(selector)
-    assert found is not None, selector
-    return found.get_text(" ", strip=True)
-
-
-def soup(html: str) -> BeautifulSoup:
-    return BeautifulSoup(html, "html.parser")
-
-
-def field_error_text(html: str) -> str:
-    return " ".join(p.get_text(" ", strip=True) for p in soup(html).select(".field-error"))
+from tests.helpers import (
+    CALENDAR_ENDS,
+    HOSTILE_IDS,
+    SourceKey,
+    StaffClient,
+    count,
+    field_error_text,
+    get_lead,
+    make_customer,
+    only_lead,
+    post,
+    sign_in,
+    soup,
+    text_at,
+    user_id,
+)
 
 
 # --- tests ------------------------------------------------------------------------------------
@@ -308,11 +205,6 @@ def test_unknown_customers_and_leads_are_a_clear_404(
         assert "There is no" in response.text
     assert count(session_factory, Lead) == 0
     assert count(session_factory, Note) == 0
-
-
-# Digits that are not ASCII digits (str.isdigit() is true for them), and ids beyond PostgreSQL's
-# integer column: none can name a row. Shared with test_today.py and test_deliveries.py.
-HOSTILE_IDS = ["²", "٣", "2147483648", "99999999999", "999999999999"]
 
 
 @pytest.mark.parametrize("bad", HOSTILE_IDS)
@@ -775,17 +667,6 @@ def test_next_action_is_set_and_refused_when_in_the_past(
     assert to_local(saved.next_action_at).strftime("%H:%M") == "15:30"
     post(sales, f"/showroom/leads/{lead.id}/next-action", {"done": "1"})
     assert get_lead(session_factory, lead.id).next_action is None
-
-
-# The first minutes of 0001-01-01 in the showroom have no UTC time (a 500 before); the rest are
-# simply in the past, or too far ahead.
-CALENDAR_ENDS = [
-    ("0001-01-01", "00:00"),
-    ("0001-01-01", "00:19"),
-    ("0001-01-01", ""),
-    ("9999-12-31", "23:59"),
-    ("9999-12-31", ""),
-]
 
 
 @pytest.mark.parametrize(("day", "at"), CALENDAR_ENDS)

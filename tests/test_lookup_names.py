@@ -24,7 +24,7 @@ from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import alembic_config, upgrade
 from cdp.models.base import UtcDateTime
-from tests.conftest import SourceKey, drop_database, fresh_database_url, make_token
+from tests.helpers import SourceKey, drop_database, fresh_database_url, make_token
 
 NOW = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 _SECONDS = itertools.count()

@@ -20,7 +20,7 @@ import pytest
 from bs4 import BeautifulSoup, Tag
 from fastapi.testclient import TestClient
 
-from tests.conftest import SourceKey, StaffClient
+from tests.helpers import SourceKey, StaffClient
 
 
 @dataclass(frozen=True)

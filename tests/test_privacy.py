@@ -28,15 +28,17 @@ from cdp.app import create_app
 from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import upgrade
-from tests.conftest import (
+from tests.helpers import (
+    CDP,
+    Result,
     SourceKey,
     StaffClient,
+    cdp_env,
     drop_database,
     fresh_database_url,
     make_source,
     make_token,
 )
-from tests.test_cli import CDP, Result, cdp_env
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.models import ApiToken, Identity
-from tests.conftest import SourceKey, make_token
+from tests.helpers import SourceKey, make_token
 
 DAY1 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 

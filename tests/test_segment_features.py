@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdp.models import Appointment, Event, Identity, Lead, Note, Profile
 from cdp.taxonomy import INTERESTS, interest_of
 from segmentation.features import COLUMNS, FEATURES, FeatureMatrix, build_features
-from tests.conftest import SourceKey
+from tests.helpers import SourceKey
 
 T0 = datetime(2026, 4, 1, 18, 0, tzinfo=UTC)
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "segments.md"

@@ -23,9 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdp.models import Audience, ExportLog, Segment, SegmentRun, StaffUser
 from segmentation import job
 from segmentation.routes import router as segments_router
-from tests.conftest import SourceKey, StaffClient
-from tests.test_audiences import People, make_people, make_run
-from tests.test_leads import HOSTILE_IDS
+from tests.helpers import HOSTILE_IDS, People, SourceKey, StaffClient, make_people, make_run
 
 HTMX = {"HX-Request": "true"}
 

@@ -22,7 +22,7 @@ from cdp.auth.service import create_source
 from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import upgrade
 from cdp.models import Event
-from tests.conftest import drop_database, fresh_database_url
+from tests.helpers import drop_database, fresh_database_url
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc; SO_REUSEPORT spreading is Linux"

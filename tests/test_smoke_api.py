@@ -4,7 +4,7 @@ import uuid
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import SourceKey
+from tests.helpers import SourceKey
 
 
 def test_anonymous_visitor_identified_then_second_device_is_one_profile(

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.models import LoginAttempt, StaffSession
-from tests.conftest import STAFF_PASSWORD, StaffClient, make_staff, sign_in
+from tests.helpers import STAFF_PASSWORD, StaffClient, make_staff, sign_in
 
 
 def test_pages_require_sign_in(app_client: TestClient) -> None:

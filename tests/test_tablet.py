@@ -35,7 +35,7 @@ from cdp.models import (
 from cdp.profiles.service import get_profile
 from showroom.tablet import CONSENT_WORDING
 from showroom.tablet_routes import router as tablet_router
-from tests.conftest import SourceKey, StaffClient
+from tests.helpers import SourceKey, StaffClient
 
 HTMX = {"HX-Request": "true"}
 

@@ -15,16 +15,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdp.leads import service
 from cdp.leads.schemas import local_today, to_local
 from cdp.models import Appointment, Event, Identity, Lead, LeadStageChange, ProfileSearch, utcnow
-from tests.conftest import SourceKey, StaffClient, sign_in
-from tests.test_leads import (
+from tests.helpers import (
     CALENDAR_ENDS,
     HOSTILE_IDS,
+    SourceKey,
+    StaffClient,
     count,
     field_error_text,
-    lead_pages,  # noqa: F401  (the fixture that mounts the pages)
     make_customer,
     only_lead,
     post,
+    sign_in,
     soup,
     text_at,
     user_id,

@@ -19,7 +19,7 @@ from cdp.app import create_app
 from cdp.config import Settings
 from cdp.db import make_engine
 from cdp.models import StaffUser
-from tests.conftest import drop_database, fresh_database_url, sign_in
+from tests.helpers import drop_database, fresh_database_url, sign_in
 
 CDP = Path(sys.executable).parent / "cdp"
 PASSWORD = "a-long-enough-passphrase"

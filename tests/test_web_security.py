@@ -8,7 +8,7 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import SourceKey, StaffClient, make_token
+from tests.helpers import SourceKey, StaffClient, make_token
 
 
 def test_pages_may_not_be_framed_sniffed_or_run_foreign_script(app_client: TestClient) -> None:

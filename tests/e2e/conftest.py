@@ -15,7 +15,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -24,9 +23,11 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.e2e.helpers import LiveServer, StaffLogin, cdp_command, server_environment
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -46,14 +47,6 @@ VIEWPORT = {"width": 1280, "height": 900}
 TIMEOUT_MS = 10_000
 
 
-@dataclass(frozen=True)
-class StaffLogin:
-    email: str
-    password: str
-    name: str
-    role: str
-
-
 # Our own accounts, made through the CLI as an administrator would; the demo's accounts (if the
 # demo makes any) have other addresses, so the two never collide.
 STAFF = {
@@ -71,46 +64,13 @@ STAFF = {
 }
 
 
-@dataclass(frozen=True)
-class LiveServer:
-    base_url: str
-    database: Path
-    log: Path
-
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Read the server's database directly (read-only), e.g. to pick a real demo customer."""
-        with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=10) as conn:
-            return list(conn.execute(sql, params))
-
-    def log_tail(self, lines: int = 30) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _cdp() -> list[str]:
-    """The installed `cdp` command of this virtualenv (or the same entry point through python)."""
-    script = Path(sys.executable).with_name("cdp")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from cdp.cli import main; main()"]
-
-
-def _environment(database_url: str) -> dict[str, str]:
-    """This process's environment without any CDP_ setting of the developer's own."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("CDP_")}
-    env["CDP_DATABASE_URL"] = database_url
-    env["CDP_SECRET_KEY"] = "e2e-secret-key-not-for-production"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 def _start(args: list[str], *, env: dict[str, str], cwd: Path, stdin: str = "") -> _Command:
     """Start `cdp ARGS`; `stdin` (e.g. a password line) is ready for it at once, not on finish."""
     with tempfile.TemporaryFile("w+") as given:
         given.write(stdin)
         given.seek(0)
         process = subprocess.Popen(
-            [*_cdp(), *args],
+            [*cdp_command(), *args],
             stdin=given,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -204,7 +164,7 @@ def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         folder = root / "e2e-template-build"
         folder.mkdir(exist_ok=True)
         database = folder / "demo.sqlite3"
-        env = _environment(f"sqlite:///{database}")
+        env = server_environment(f"sqlite:///{database}")
         # The schema first; then the demo load and the accounts side by side (SQLite takes turns).
         _start(["db", "upgrade"], env=env, cwd=folder).finish()
         commands = [_start(["demo", "--customers", str(DEMO_CUSTOMERS)], env=env, cwd=folder)]
@@ -247,12 +207,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> Ite
     folder = tmp_path_factory.mktemp("e2e")
     database = folder / "e2e.sqlite3"
     _copy_database(template, database)
-    env = _environment(f"sqlite:///{database}")
+    env = server_environment(f"sqlite:///{database}")
     port = _free_port()
     log = folder / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*_cdp(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*cdp_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             cwd=folder,
             stdin=subprocess.DEVNULL,

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import LiveServer, _cdp, _environment
+from tests.e2e.helpers import LiveServer, cdp_command, server_environment
 
 LIBRARY = Path(__file__).parent / "js" / "node_modules" / "@segment" / "analytics-next"
 
@@ -95,9 +95,9 @@ def website() -> Iterator[tuple[http.server.ThreadingHTTPServer, type[_Website]]
 
 def _create_source(live_server: LiveServer, origin: str) -> str:
     done = subprocess.run(
-        [*_cdp(), "source", "create", f"Website {uuid.uuid4().hex[:6]}", "--kind", "web",
+        [*cdp_command(), "source", "create", f"Website {uuid.uuid4().hex[:6]}", "--kind", "web",
          "--origin", origin],
-        env=_environment(f"sqlite:///{live_server.database}"),
+        env=server_environment(f"sqlite:///{live_server.database}"),
         cwd=live_server.database.parent,
         capture_output=True,
         text=True,

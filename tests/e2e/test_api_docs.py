@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.e2e.conftest import LiveServer, _cdp, _environment
+from tests.e2e.helpers import LiveServer, cdp_command, server_environment
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="end-to-end tests need Playwright")
 expect = sync_api.expect
@@ -26,8 +26,8 @@ Locator = sync_api.Locator
 def cdp(live_server: LiveServer, *args: str) -> str:
     """Run `cdp ARGS` on the server's database, as an administrator would; its output."""
     done = subprocess.run(
-        [*_cdp(), *args],
-        env=_environment(f"sqlite:///{live_server.database}"),
+        [*cdp_command(), *args],
+        env=server_environment(f"sqlite:///{live_server.database}"),
         cwd=live_server.database.parent,
         capture_output=True,
         text=True,

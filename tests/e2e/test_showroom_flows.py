@@ -25,7 +25,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 if TYPE_CHECKING:
-    from tests.e2e.conftest import LiveServer, StaffLogin
+    from tests.e2e.helpers import LiveServer, StaffLogin
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="end-to-end tests need Playwright")
 expect = sync_api.expect
