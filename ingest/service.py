@@ -23,7 +23,7 @@ from cdp.identity.repository import (
     upsert_traits,
 )
 from cdp.identity.service import ConcurrentMerge, resolve_profiles
-from cdp.leads.service import LEAD_EVENTS, handle_lead_events
+from cdp.leads.ingest_hooks import LEAD_EVENTS, handle_lead_events
 from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
 from cdp.sql import dialect_of
 from cdp.text import nul_character_at, search_text

@@ -12,7 +12,8 @@ from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.errors import CdpError, NotFound
-from cdp.leads import service
+from cdp.leads import checks as lead_checks
+from cdp.leads import deliveries as delivery_service
 from cdp.leads.schemas import FormError, local_today, parse_date, parse_id, parse_time
 from cdp.models import Delivery, utcnow
 from cdp.web import redirect, render, require
@@ -36,14 +37,14 @@ def _queue_page(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    rows = service.delivery_queue(session, specialist_id=staff.user_id if mine else None)
+    rows = delivery_service.delivery_queue(session, specialist_id=staff.user_id if mine else None)
     return render(
         request,
         "showroom/deliveries/list.html",
         {
             "rows": rows,
             "mine": mine,
-            "specialists": service.delivery_specialists(session),
+            "specialists": lead_checks.delivery_specialists(session),
             "today": local_today(utcnow()),
             "error": error,
             "values": values or {},
@@ -59,7 +60,7 @@ def queue(request: Request, session: DbSession, staff: DeliveriesStaff, mine: st
 
 def _delivery_or_404(session: Session, delivery_id: str) -> Delivery:
     try:
-        return service.get_delivery(session, id_or_404(delivery_id, "delivery"))
+        return delivery_service.get_delivery(session, id_or_404(delivery_id, "delivery"))
     except NotFound as error:
         raise not_found("delivery") from error
 
@@ -82,7 +83,7 @@ def plan(
         "specialist_user_id": specialist_user_id,
     }
     try:
-        service.schedule_delivery(
+        delivery_service.schedule_delivery(
             session,
             delivery=delivery,
             delivery_date=parse_date(delivery_date, field_name="delivery_date"),
@@ -115,7 +116,7 @@ def delivered(
     """The car is handed over: the delivery leaves the queue and its lead becomes delivered."""
     delivery = _delivery_or_404(session, delivery_id)
     try:
-        service.mark_delivered(session, delivery=delivery, by_user_id=staff.user_id)
+        delivery_service.mark_delivered(session, delivery=delivery, by_user_id=staff.user_id)
     except CdpError as error:
         session.rollback()
         return _queue_page(

@@ -22,8 +22,11 @@ from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.errors import CdpError, InvalidInput, NotFound
 from cdp.ids import row_id, whole_number
+from cdp.leads import checks as lead_checks
+from cdp.leads import notes as note_service
 from cdp.leads import repository as leads_repo
 from cdp.leads import service
+from cdp.leads import stages as lead_stages
 from cdp.leads.schemas import (
     OPTIONS,
     DealPanel,
@@ -125,7 +128,7 @@ def deal_panel(
         (
             (a, to_local(a.starts_at))
             for a in leads_repo.appointments_of(session, ids)
-            if a.status == "planned" and a.starts_at >= now - service.PAST_SLACK
+            if a.status == "planned" and a.starts_at >= now - lead_checks.PAST_SLACK
         ),
         key=lambda pair: pair[0].starts_at,
     )
@@ -140,14 +143,14 @@ def deal_panel(
     name = leads_repo.profile_names(session, [profile.id]).get(profile.id)
     if name is None:
         name = display_name({t.name: t.value for t in profiles_repo.traits(session, [profile.id])})
-    people = service.hosts(session) if staff.can(Permission.APPOINTMENTS) else []
+    people = lead_checks.hosts(session) if staff.can(Permission.APPOINTMENTS) else []
     return DealPanel(
         profile_id=profile.id,
         name=name,
         leads=[
             LeadPanel(
                 lead=lead,
-                transitions=service.allowed_stages(lead.stage),
+                transitions=lead_stages.allowed_stages(lead.stage),
                 salesperson=names.get(lead.assigned_user_id or 0),
                 is_open=lead.stage in OPEN_STAGES,
             )
@@ -160,7 +163,7 @@ def deal_panel(
         upcoming=upcoming,
         notes=notes,
         names=names,
-        salespeople=service.salespeople(session) if staff.can(Permission.LEADS_ALL) else [],
+        salespeople=lead_checks.salespeople(session) if staff.can(Permission.LEADS_ALL) else [],
         people=people,
         default_person=staff.user_id if any(pid == staff.user_id for pid, _ in people) else None,
         can_deal=can_deal,
@@ -295,7 +298,7 @@ def add_note(
     destination = safe_next(next, customer_url(pid))
     now = utcnow()
     try:
-        service.add_note(
+        note_service.add_note(
             session,
             profile_id=pid,
             user_id=staff.user_id,
@@ -358,7 +361,7 @@ def change_stage(
     destination = safe_next(next, customer_url(lead.profile_id))
     profile_id = lead.profile_id
     try:
-        service.change_stage(
+        lead_stages.change_stage(
             session,
             lead=lead,
             to_stage=stage,
@@ -482,7 +485,9 @@ def _leads_page(
             "listing": listing,
             "who": who_value,
             "can_all": staff.can(Permission.LEADS_ALL),
-            "salespeople": service.salespeople(session) if staff.can(Permission.LEADS_ALL) else [],
+            "salespeople": lead_checks.salespeople(session)
+            if staff.can(Permission.LEADS_ALL)
+            else [],
             "options": OPTIONS,
             "local": to_local,
             "next_url": "/showroom/leads" + (f"?{query}" if query else ""),

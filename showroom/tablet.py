@@ -31,8 +31,9 @@ from cdp.identity.identifiers import Identifier, normalise_email, normalise_phon
 from cdp.identity.repository import owners_of
 from cdp.identity.service import attach_identifier
 from cdp.ids import MAX_ROW_ID
+from cdp.leads.notes import add_note
 from cdp.leads.repository import open_leads_by_profile
-from cdp.leads.service import add_note, create_lead
+from cdp.leads.service import create_lead
 from cdp.models import (
     Configuration,
     Identity,

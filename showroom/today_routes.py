@@ -14,7 +14,8 @@ from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.errors import CdpError, NotFound
-from cdp.leads import service
+from cdp.leads import appointments as appointment_service
+from cdp.leads import checks as lead_checks
 from cdp.leads.schemas import (
     OPTIONS,
     FormError,
@@ -53,7 +54,7 @@ def _today_page(
     status_code: int = 200,
 ) -> Response:
     now = utcnow()
-    days = service.expected_visitors(
+    days = appointment_service.expected_visitors(
         session, now=now, days=DAYS, user_id=staff.user_id if mine else None
     )
     query = request.url.query
@@ -144,7 +145,7 @@ def plan(
     }
     destination = safe_next(next, customer_url(pid))
     try:
-        service.create_appointment(
+        appointment_service.create_appointment(
             session,
             profile_id=pid,
             kind=kind,
@@ -152,7 +153,7 @@ def plan(
                 starts_date,
                 starts_time,
                 field_name="starts_at",
-                default_time=service.DEFAULT_VISIT_TIME,
+                default_time=lead_checks.DEFAULT_VISIT_TIME,
             ),
             user_id=parse_id(user_id, field_name="user_id", what="who receives them"),
             created_by_user_id=staff.user_id,
@@ -188,11 +189,13 @@ def set_status(
     """Arrived, no show or cancelled: one tap on the visitor list or the customer page."""
     destination = safe_next(next, "/showroom/today")
     try:
-        appointment = service.get_appointment(session, id_or_404(appointment_id, "appointment"))
+        appointment = appointment_service.get_appointment(
+            session, id_or_404(appointment_id, "appointment")
+        )
     except NotFound as error:
         raise not_found("appointment") from error
     try:
-        service.set_appointment_status(
+        appointment_service.set_appointment_status(
             session, appointment=appointment, status=status, by_user_id=staff.user_id
         )
     except CdpError as error:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.leads import service
+from cdp.leads import stages as lead_stages
 from cdp.leads.schemas import to_local
 from cdp.models import (
     LOST_REASONS,
@@ -388,14 +389,16 @@ def test_my_leads_puts_what_needs_action_first(
             ("Sam Sooner", now + timedelta(hours=4)),
         ):
             worked = lead(name, timedelta(days=5))
-            service.change_stage(session, lead=worked, to_stage="reached", by_user_id=me, now=now)
+            lead_stages.change_stage(
+                session, lead=worked, to_stage="reached", by_user_id=me, now=now
+            )
             service.set_next_action(
                 session, lead=worked, action=f"call {name}", due_at=due, now=now
             )
         idle = lead("Nina Idle", timedelta(days=9))
-        service.change_stage(session, lead=idle, to_stage="quote", by_user_id=me, now=now)
+        lead_stages.change_stage(session, lead=idle, to_stage="quote", by_user_id=me, now=now)
         sold = lead("Sol Sold", timedelta(days=20))
-        service.change_stage(session, lead=sold, to_stage="sold", by_user_id=me, now=now)
+        lead_stages.change_stage(session, lead=sold, to_stage="sold", by_user_id=me, now=now)
         someone_elses = service.create_lead(
             session, profile_id=profiles["Sol Sold"], channel="phone", created_by_user_id=None
         )

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdp.leads import service
+from cdp.leads import ingest_hooks as lead_hooks
 from cdp.leads.schemas import local_today, to_local
 from cdp.models import Appointment, Event, Identity, Lead, LeadStageChange, ProfileSearch, utcnow
 from tests.helpers import (
@@ -64,7 +64,7 @@ def test_a_test_drive_request_makes_one_appointment_and_a_lead_however_often_it_
     assert len(events) == 1
     for _ in range(2):  # ingest may already have called the hook: a replay adds nothing
         with session_factory() as session:
-            service.handle_lead_events(session, events)
+            lead_hooks.handle_lead_events(session, events)
             session.commit()
 
     with session_factory() as session:
@@ -171,8 +171,8 @@ def test_a_quote_request_makes_a_website_lead_only_when_there_is_no_open_one(
     )
     events = stored_events(session_factory, pid, "Quote Requested")
     with session_factory() as session:
-        service.handle_lead_events(session, events)
-        service.handle_lead_events(session, events)
+        lead_hooks.handle_lead_events(session, events)
+        lead_hooks.handle_lead_events(session, events)
         session.commit()
     lead = only_lead(session_factory, pid)
     assert (lead.channel, lead.model, lead.assigned_user_id, lead.source_event_id) == (
@@ -235,20 +235,20 @@ def test_one_batch_of_requests_gives_each_customer_one_lead_and_each_dated_test_
 
 
 def test_preferred_dates_are_read_in_showroom_time() -> None:
-    summer = service.preferred_start({"preferred_date": "2026-07-14"})
-    winter = service.preferred_start(
+    summer = lead_hooks.preferred_start({"preferred_date": "2026-07-14"})
+    winter = lead_hooks.preferred_start(
         {"preferred_date": "2026-01-14", "preferred_time": "afternoon"}
     )
     assert summer == datetime(2026, 7, 14, 8, 0, tzinfo=UTC)  # 10:00 CEST
     assert winter == datetime(2026, 1, 14, 13, 0, tzinfo=UTC)  # 14:00 CET
-    assert service.preferred_start({"preferred_date": "2026-07-14T16:30"}) == datetime(
+    assert lead_hooks.preferred_start({"preferred_date": "2026-07-14T16:30"}) == datetime(
         2026, 7, 14, 14, 30, tzinfo=UTC
     )
-    assert service.preferred_start({"preferred_date": "2026-07-14T16:30:00Z"}) == datetime(
+    assert lead_hooks.preferred_start({"preferred_date": "2026-07-14T16:30:00Z"}) == datetime(
         2026, 7, 14, 16, 30, tzinfo=UTC
     )
     for bad in ({}, {"preferred_date": "next week"}, {"preferred_date": 20260714}):
-        assert service.preferred_start(bad) is None
+        assert lead_hooks.preferred_start(bad) is None
 
 
 def test_today_lists_each_visitor_with_their_configuration_and_signals(

@@ -16,7 +16,10 @@ from sqlalchemy.orm import Session
 
 from cdp.auth.staff import create_user
 from cdp.db import make_sessionmaker, session_scope
+from cdp.leads import appointments as appointment_service
+from cdp.leads import deliveries as delivery_service
 from cdp.leads import service as leads
+from cdp.leads import stages as lead_stages
 from cdp.leads.schemas import local_start, local_today
 from cdp.models import Appointment, Delivery, Lead, StaffUser
 
@@ -110,7 +113,7 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
             if roll < 0.5:
                 continue
             if roll < 0.75 and planned < 12:
-                leads.create_appointment(
+                appointment_service.create_appointment(
                     session,
                     profile_id=lead.profile_id,
                     kind="test_drive" if planned % 2 else "visit",
@@ -123,12 +126,16 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
                 )
                 planned += 1
             elif roll < 0.85:
-                leads.change_stage(session, lead=lead, to_stage="quote", by_user_id=seller, now=now)
+                lead_stages.change_stage(
+                    session, lead=lead, to_stage="quote", by_user_id=seller, now=now
+                )
             elif roll < 0.93 and sold < 6:
-                leads.change_stage(session, lead=lead, to_stage="sold", by_user_id=seller, now=now)
+                lead_stages.change_stage(
+                    session, lead=lead, to_stage="sold", by_user_id=seller, now=now
+                )
                 sold += 1
             else:
-                leads.change_stage(
+                lead_stages.change_stage(
                     session,
                     lead=lead,
                     to_stage="lost",
@@ -143,7 +150,7 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
             session.scalars(select(Delivery).where(Delivery.delivery_date.is_(None)))
         ):
             handover = _upcoming(today + timedelta(days=offset % 5), time(10 + offset % 6), now)
-            leads.schedule_delivery(
+            delivery_service.schedule_delivery(
                 session,
                 delivery=delivery,
                 delivery_date=local_today(handover),
@@ -207,22 +214,28 @@ def _settle(
             path = [] if rng.random() < 0.3 else path[: rng.choice((1, 1, 2, 3, 4))]
         for stage in path:
             at += timedelta(days=rng.randint(1, 4))
-            leads.change_stage(session, lead=lead, to_stage=stage, by_user_id=seller, now=at)
+            lead_stages.change_stage(session, lead=lead, to_stage=stage, by_user_id=seller, now=at)
         at += timedelta(days=rng.randint(1, 5))
         if wins:
-            leads.change_stage(session, lead=lead, to_stage="sold", by_user_id=seller, now=at)
+            lead_stages.change_stage(session, lead=lead, to_stage="sold", by_user_id=seller, now=at)
             delivery = session.scalars(select(Delivery).where(Delivery.lead_id == lead.id)).one()
             handover = at + timedelta(days=rng.randint(7, 14))
-            leads.schedule_delivery(session, delivery=delivery, delivery_date=local_today(handover),
-                                    at=time(11), specialist_user_id=specialist,
-                                    by_user_id=specialist, now=at)  # fmt: skip
+            delivery_service.schedule_delivery(
+                session,
+                delivery=delivery,
+                delivery_date=local_today(handover),
+                at=time(11),
+                specialist_user_id=specialist,
+                by_user_id=specialist,
+                now=at,
+            )
             if handover < now:
-                leads.mark_delivered(
+                delivery_service.mark_delivered(
                     session, delivery=delivery, by_user_id=specialist, now=handover
                 )
         else:
             reason = rng.choices(reasons, reason_weights)[0]
             detail = "Bought a competitor's car" if reason == "bought_elsewhere" else None
-            leads.change_stage(session, lead=lead, to_stage="lost", by_user_id=seller,
+            lead_stages.change_stage(session, lead=lead, to_stage="lost", by_user_id=seller,
                                lost_reason=reason, lost_detail=detail, now=at)  # fmt: skip
     return len(settled)

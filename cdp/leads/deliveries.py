@@ -1,0 +1,145 @@
+"""The delivery queue: scheduling a sold car's handover and marking it delivered. Every function
+flushes; the caller commits."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from sqlalchemy.orm import Session
+
+from cdp.auth.permissions import Permission
+from cdp.errors import InvalidInput, NotFound
+from cdp.leads import repository as repo
+from cdp.leads.checks import (
+    DEFAULT_VISIT_TIME,
+    PLAN_HORIZON,
+    staff_member,
+)
+from cdp.leads.handover import finish_delivery
+from cdp.leads.schemas import (
+    DeliveryRow,
+    local_start,
+    local_today,
+    to_local,
+)
+from cdp.leads.stages import (
+    change_stage,
+)
+from cdp.models import (
+    Appointment,
+    Delivery,
+    utcnow,
+)
+
+DELIVERY_STATUSES = ("scheduled", "delivered", "cancelled")
+
+
+def get_delivery(session: Session, delivery_id: int) -> Delivery:
+    delivery = repo.delivery(session, delivery_id)
+    if delivery is None:
+        raise NotFound("There is no delivery with this link.", field="delivery_id")
+    return delivery
+
+
+def schedule_delivery(
+    session: Session,
+    *,
+    delivery: Delivery,
+    delivery_date: date | None,
+    at: time | None,
+    specialist_user_id: int | None,
+    by_user_id: int | None,
+    now: datetime | None = None,
+) -> Delivery:
+    """Set the handover day (and time) and the specialist. A dated handover is also a delivery
+    appointment, so it shows on the day's visitor list."""
+    now = now or utcnow()
+    if delivery.status != "scheduled":
+        raise InvalidInput(
+            f"This delivery is {delivery.status}; it can no longer be planned.",
+            field="delivery_date",
+        )
+    if delivery_date is not None and delivery_date < local_today(now):
+        raise InvalidInput("That day has passed. Pick today or a later day.", field="delivery_date")
+    if delivery_date is not None and delivery_date > local_today(now + PLAN_HORIZON):
+        raise InvalidInput("That is more than a year ahead. Check the date.", field="delivery_date")
+    if at is not None and delivery_date is None:
+        raise InvalidInput("Pick a day for this time.", field="delivery_date")
+    if specialist_user_id is not None:
+        staff_member(
+            session,
+            specialist_user_id,
+            Permission.DELIVERIES,
+            field="specialist_user_id",
+            what="a delivery specialist",
+        )
+    delivery.delivery_date = delivery_date
+    delivery.specialist_user_id = specialist_user_id
+    planned = repo.planned_delivery_appointment(
+        session, profile_id=delivery.profile_id, lead_id=delivery.lead_id
+    )
+    if delivery_date is None:
+        if planned is not None:
+            planned.status = "cancelled"
+    else:
+        starts_at = local_start(delivery_date, at or DEFAULT_VISIT_TIME)
+        if planned is None:
+            planned = Appointment(
+                profile_id=delivery.profile_id,
+                lead_id=delivery.lead_id,
+                kind="delivery",
+                status="planned",
+                model=(delivery.car or "")[:200] or None,
+                note=f"Handover of {delivery.car}" if delivery.car else "Handover",
+                created_by_user_id=by_user_id,
+                created_at=now,
+                starts_at=starts_at,
+            )
+            session.add(planned)
+        planned.starts_at = starts_at
+        planned.user_id = specialist_user_id
+    session.flush()
+    return delivery
+
+
+def mark_delivered(
+    session: Session, *, delivery: Delivery, by_user_id: int | None, now: datetime | None = None
+) -> Delivery:
+    """The car is handed over: the delivery is done and its lead moves to delivered."""
+    now = now or utcnow()
+    if delivery.status != "scheduled":
+        raise InvalidInput(f"This delivery is already {delivery.status}.", field="status")
+    lead = repo.lead(session, delivery.lead_id) if delivery.lead_id else None
+    if lead is not None and lead.stage == "sold":
+        change_stage(session, lead=lead, to_stage="delivered", by_user_id=by_user_id, now=now)
+    if delivery.status == "scheduled":  # a delivery without a sold lead
+        finish_delivery(session, delivery, now=now)
+    session.flush()
+    return delivery
+
+
+def delivery_queue(session: Session, *, specialist_id: int | None = None) -> list[DeliveryRow]:
+    deliveries = repo.scheduled_deliveries(session, specialist_id=specialist_id)
+    names = repo.profile_names(session, {d.profile_id for d in deliveries})
+    lead_ids = {d.lead_id for d in deliveries if d.lead_id}
+    leads = repo.leads_by_id(session, lead_ids)
+    planned = repo.planned_delivery_appointments(session, lead_ids)
+    people = repo.staff_names(
+        session,
+        {d.specialist_user_id for d in deliveries if d.specialist_user_id}
+        | {lead.assigned_user_id for lead in leads.values() if lead.assigned_user_id},
+    )
+    rows = []
+    for delivery in deliveries:
+        lead = leads.get(delivery.lead_id or 0)
+        appointment = planned.get(delivery.lead_id or 0) if delivery.delivery_date else None
+        rows.append(
+            DeliveryRow(
+                delivery=delivery,
+                name=names.get(delivery.profile_id),
+                salesperson=people.get(lead.assigned_user_id or 0) if lead else None,
+                specialist=people.get(delivery.specialist_user_id or 0),
+                appointment_local=to_local(appointment.starts_at) if appointment else None,
+            )
+        )
+    return rows

@@ -1,0 +1,143 @@
+"""Structured notes on a customer: what the salesperson learned, whose fields become traits
+marketing can use. Every function flushes; the caller commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cdp.errors import InvalidInput
+from cdp.identity.repository import upsert_traits
+from cdp.leads.checks import (
+    checked_choice,
+    checked_text,
+    live_profile_or_not_found,
+)
+from cdp.leads.schemas import (
+    BUDGET_BANDS,
+    INTEREST_LEVELS,
+    MODEL_DIRECTIONS,
+    TIMEFRAMES,
+)
+from cdp.models import (
+    Note,
+    utcnow,
+)
+from cdp.text import search_text
+
+
+def add_note(
+    session: Session,
+    *,
+    profile_id: uuid.UUID,
+    user_id: int | None,
+    interest_level: str | None = None,
+    budget_band: str | None = None,
+    timeframe: str | None = None,
+    trade_in_make: str | None = None,
+    trade_in_model: str | None = None,
+    trade_in_year: int | None = None,
+    trade_in_km: int | None = None,
+    financing_interest: bool | None = None,
+    competitor: str | None = None,
+    model_direction: str | None = None,
+    text: str | None = None,
+    tablet_session_id: int | None = None,
+    now: datetime | None = None,
+) -> Note:
+    """A structured conversation note. Its structured fields also become profile traits
+    (note_interest_level, note_budget_band, note_timeframe, note_trade_in,
+    note_financing_interest, note_competitor, note_model_direction) that marketing can use;
+    the free text stays in the note."""
+    now = now or utcnow()
+    profile = live_profile_or_not_found(session, profile_id)
+    level = checked_choice(
+        interest_level, INTEREST_LEVELS, field="interest_level", message="Choose hot, warm or cold."
+    )
+    band = checked_choice(
+        budget_band, BUDGET_BANDS, field="budget_band", message="Choose a budget from the list."
+    )
+    when = checked_choice(
+        timeframe,
+        TIMEFRAMES,
+        field="timeframe",
+        message="Choose when they want to buy from the list.",
+    )
+    direction = checked_choice(
+        model_direction,
+        MODEL_DIRECTIONS,
+        field="model_direction",
+        message="Choose a higher or a lower model.",
+    )
+    make = checked_text(trade_in_make, limit=100, field="trade_in_make", label="The trade-in make")
+    trade_model = checked_text(
+        trade_in_model, limit=100, field="trade_in_model", label="The trade-in model"
+    )
+    if trade_in_year is not None and not 1950 <= trade_in_year <= now.year + 1:
+        raise InvalidInput(
+            f"The trade-in year must be between 1950 and {now.year + 1}.", field="trade_in_year"
+        )
+    if trade_in_km is not None and not 0 <= trade_in_km <= 2_000_000:
+        raise InvalidInput("The mileage must be between 0 and 2.000.000 km.", field="trade_in_km")
+    rival = checked_text(competitor, limit=200, field="competitor", label="The competitor")
+    free = checked_text(text, limit=5000, field="text", label="The note")
+    trade_in = {
+        key: value
+        for key, value in (
+            ("make", make),
+            ("model", trade_model),
+            ("year", trade_in_year),
+            ("km", trade_in_km),
+        )
+        if value is not None
+    }
+    structured: dict[str, Any] = {
+        "note_interest_level": level,
+        "note_budget_band": band,
+        "note_timeframe": when,
+        "note_trade_in": trade_in or None,
+        "note_financing_interest": financing_interest,
+        "note_competitor": rival,
+        "note_model_direction": direction,
+    }
+    if free is None and all(value is None for value in structured.values()):
+        raise InvalidInput("The note is empty: fill in at least one field.", field="text")
+    note = Note(
+        profile_id=profile.id,
+        user_id=user_id,
+        tablet_session_id=tablet_session_id,
+        interest_level=level,
+        budget_band=band,
+        timeframe=when,
+        trade_in_make=make,
+        trade_in_model=trade_model,
+        trade_in_year=trade_in_year,
+        trade_in_km=trade_in_km,
+        financing_interest=financing_interest,
+        competitor=rival,
+        model_direction=direction,
+        text=free,
+        created_at=now,
+    )
+    session.add(note)
+    session.flush()
+    upsert_traits(
+        session,
+        [
+            {
+                "profile_id": profile.id,
+                "name": name,
+                "value": value,
+                "value_at": now,
+                "first_value": value,
+                "first_at": now,
+                "search_text": search_text(value),
+            }
+            for name, value in structured.items()
+            if value is not None
+        ],
+    )
+    return note
