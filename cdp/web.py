@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext, resolve_session
 from cdp.deps import DbSession
+from cdp.ids import row_id
 from cdp.leads.schemas import OPTIONS
 from cdp.models import utcnow
 
@@ -129,3 +131,39 @@ async def check_csrf(request: Request, staff: Staff) -> StaffContext:
 
 
 CsrfStaff = Annotated[StaffContext, Depends(check_csrf)]
+
+
+def posting(permission: Permission) -> Callable[[StaffContext], StaffContext]:
+    """A dependency for state-changing requests: a valid CSRF token, then the permission."""
+
+    def dependency(staff: CsrfStaff) -> StaffContext:
+        if not staff.can(permission):
+            raise PageForbidden(f"Your role ({staff.role}) does not give access to this page.")
+        return staff
+
+    return dependency
+
+
+def not_found(what: str) -> PageForbidden:
+    return PageForbidden(
+        f"There is no {what} with this link. It may have been mistyped or deleted.", 404
+    )
+
+
+def profile_uuid(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError as error:
+        raise not_found("customer") from error
+
+
+def id_or_404(raw: str, what: str) -> int:
+    """A numeric id from a path; anything else is a link to nothing."""
+    value = row_id(raw)
+    if value is None:
+        raise not_found(what)
+    return value
+
+
+def customer_url(profile_id: uuid.UUID) -> str:
+    return f"/showroom/customers/{profile_id}"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -28,7 +27,15 @@ from cdp.errors import CdpError, InvalidInput, NotFound
 from cdp.ids import row_id, whole_number
 from cdp.models import utcnow
 from cdp.text import plural
-from cdp.web import CsrfStaff, PageForbidden, is_htmx, redirect, render, require
+from cdp.web import (
+    id_or_404,
+    is_htmx,
+    not_found,
+    posting,
+    redirect,
+    render,
+    require,
+)
 from segmentation import audiences, export, job, service
 from segmentation.schemas import (
     CONSENT_LABELS,
@@ -61,29 +68,7 @@ DEFAULT_RULE_VALUES: dict[str, Any] = {
 }
 
 
-def _posting(permission: Permission) -> Callable[[StaffContext], StaffContext]:
-    """A dependency for state-changing requests: a valid CSRF token, then the permission."""
-
-    def dependency(staff: CsrfStaff) -> StaffContext:
-        if not staff.can(permission):
-            raise PageForbidden(f"Your role ({staff.role}) does not give access to this page.")
-        return staff
-
-    return dependency
-
-
-SegmentsPoster = Annotated[StaffContext, Depends(_posting(Permission.SEGMENTS))]
-
-
-def _not_found(what: str) -> PageForbidden:
-    return PageForbidden(f"There is no {what} with this link. It may have been deleted.", 404)
-
-
-def _id_or_404(raw: str, what: str) -> int:
-    value = row_id(raw)
-    if value is None:
-        raise _not_found(what)
-    return value
+SegmentsPoster = Annotated[StaffContext, Depends(posting(Permission.SEGMENTS))]
 
 
 def _slug(text: str) -> str:
@@ -208,9 +193,9 @@ def run_progress(
 ) -> Response:
     """The progress bar of a run (polled every second while it works)."""
     try:
-        run = service.run_status(session, _id_or_404(run_id, "segmentation run"))
+        run = service.run_status(session, id_or_404(run_id, "segmentation run"))
     except NotFound as error:
-        raise _not_found("segmentation run") from error
+        raise not_found("segmentation run") from error
     response = render(request, "segmentation/_run_progress.html", {"run": run})
     if run.status == "done" and is_htmx(request):
         response.headers["HX-Refresh"] = "true"  # the page shows the new segments
@@ -220,9 +205,9 @@ def run_progress(
 # --- renaming a segment -------------------------------------------------------------------------
 def _segment_or_404(session: Session, segment_id: str) -> service.SegmentView:
     try:
-        return service.get_segment(session, _id_or_404(segment_id, "segment"))
+        return service.get_segment(session, id_or_404(segment_id, "segment"))
     except NotFound as error:
-        raise _not_found("segment") from error
+        raise not_found("segment") from error
 
 
 @router.get("/segments/{segment_id}/rename", response_class=HTMLResponse)
@@ -374,9 +359,9 @@ def audience_builder(
     change) and the saved audiences."""
     if edit:
         try:
-            audience = audiences.get_audience(session, _id_or_404(edit, "audience"))
+            audience = audiences.get_audience(session, id_or_404(edit, "audience"))
         except NotFound as error:
-            raise _not_found("audience") from error
+            raise not_found("audience") from error
         try:
             values = _values_of(audiences.rules_of(audience))
         except InvalidInput:
@@ -439,9 +424,9 @@ def saved_audience_count(
 ) -> Response:
     """A saved audience's count as it is now (the list loads these one by one)."""
     try:
-        audience = audiences.get_audience(session, _id_or_404(audience_id, "audience"))
+        audience = audiences.get_audience(session, id_or_404(audience_id, "audience"))
     except NotFound as missing:
-        raise _not_found("audience") from missing
+        raise not_found("audience") from missing
     count: AudienceCount | None = None
     problem: CdpError | None = None
     try:
@@ -473,7 +458,7 @@ def _save(
             audience_id=audience_id,
         )
     except NotFound as error:
-        raise _not_found("audience") from error
+        raise not_found("audience") from error
     except CdpError as error:
         session.rollback()
         return _builder(
@@ -552,7 +537,7 @@ def update_audience(
         request,
         session,
         staff,
-        audience_id=_id_or_404(audience_id, "audience"),
+        audience_id=id_or_404(audience_id, "audience"),
         name=name,
         values=values,
     )
@@ -563,9 +548,9 @@ def delete_audience(
     request: Request, session: DbSession, staff: SegmentsPoster, audience_id: str
 ) -> Response:
     try:
-        audiences.delete_audience(session, _id_or_404(audience_id, "audience"))
+        audiences.delete_audience(session, id_or_404(audience_id, "audience"))
     except NotFound as error:
-        raise _not_found("audience") from error
+        raise not_found("audience") from error
     return redirect(request, "/segments/audiences")
 
 
@@ -613,9 +598,9 @@ def export_audience(
 ) -> Response:
     """The audience's e-mail-consented contacts as CSV (recorded in the export log)."""
     try:
-        audience = audiences.get_audience(session, _id_or_404(audience_id, "audience"))
+        audience = audiences.get_audience(session, id_or_404(audience_id, "audience"))
     except NotFound as error:
-        raise _not_found("audience") from error
+        raise not_found("audience") from error
     try:
         target = export.audience_target(session, audience)
     except CdpError as error:
@@ -629,9 +614,9 @@ def export_segment(
 ) -> Response:
     """The segment's e-mail-consented members as CSV (recorded in the export log)."""
     try:
-        segment = export.get_segment(session, _id_or_404(segment_id, "segment"))
+        segment = export.get_segment(session, id_or_404(segment_id, "segment"))
     except NotFound as error:
-        raise _not_found("segment") from error
+        raise not_found("segment") from error
     target = export.segment_target(session, segment)
     return _download(request, session, staff, target, f"segment-{_slug(segment.display_name)}")
 
@@ -641,11 +626,11 @@ def segment_count(
     request: Request, session: DbSession, staff: SegmentsStaff, segment_id: str
 ) -> Response:
     """A segment's members now, and how many may be e-mailed (loaded into its card)."""
-    segment_number = _id_or_404(segment_id, "segment")
+    segment_number = id_or_404(segment_id, "segment")
     try:
         export.get_segment(session, segment_number)
     except NotFound as error:
-        raise _not_found("segment") from error
+        raise not_found("segment") from error
     count = audiences.count_segment(session, segment_number)
     return render(request, "segmentation/_audience_count.html", {"count": count, "compact": True})
 

@@ -16,8 +16,7 @@ from cdp.leads import checks as lead_checks
 from cdp.leads import deliveries as delivery_service
 from cdp.leads.schemas import FormError, local_today, parse_date, parse_id, parse_time
 from cdp.models import Delivery, utcnow
-from cdp.web import redirect, render, require
-from showroom.leads_routes import id_or_404, not_found, posting
+from cdp.web import id_or_404, not_found, posting, redirect, render, require
 
 router = APIRouter(include_in_schema=False)
 

@@ -9,7 +9,6 @@ of it is stored.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime, time
 from typing import Annotated
 
@@ -42,7 +41,17 @@ from cdp.leads.schemas import (
 from cdp.models import CONTACT_METHODS, OPEN_STAGES, Lead, utcnow
 from cdp.profiles import repository as profiles_repo
 from cdp.profiles.service import display_name
-from cdp.web import CsrfStaff, PageForbidden, redirect, render, require
+from cdp.web import (
+    PageForbidden,
+    customer_url,
+    id_or_404,
+    not_found,
+    posting,
+    profile_uuid,
+    redirect,
+    render,
+    require,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,38 +64,8 @@ NEXT_ACTION_TIME = time(9, 0)  # a follow-up date without a time
 MAX_PAGE = 999_999  # ?page= beyond this is not a page anyone reached by paging
 
 
-def posting(permission: Permission) -> Callable[[StaffContext], StaffContext]:
-    """A dependency for state-changing requests: a valid CSRF token, then the permission."""
-
-    def dependency(staff: CsrfStaff) -> StaffContext:
-        if not staff.can(permission):
-            raise PageForbidden(f"Your role ({staff.role}) does not give access to this page.")
-        return staff
-
-    return dependency
-
-
 DealPoster = Annotated[StaffContext, Depends(posting(Permission.CUSTOMER_DEAL))]
 LeadsPoster = Annotated[StaffContext, Depends(posting(Permission.LEADS))]
-
-
-def not_found(what: str) -> PageForbidden:
-    return PageForbidden(f"There is no {what} with this link. It may have been mistyped.", 404)
-
-
-def profile_uuid(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError as error:
-        raise not_found("customer") from error
-
-
-def id_or_404(raw: str, what: str) -> int:
-    """A numeric id from a path; anything else is a link to nothing."""
-    value = row_id(raw)
-    if value is None:
-        raise not_found(what)
-    return value
 
 
 def lead_or_404(session: Session, lead_id: str, *, for_update: bool = False) -> Lead:
@@ -94,10 +73,6 @@ def lead_or_404(session: Session, lead_id: str, *, for_update: bool = False) -> 
         return service.get_lead(session, id_or_404(lead_id, "lead"), for_update=for_update)
     except NotFound as error:
         raise not_found("lead") from error
-
-
-def customer_url(profile_id: uuid.UUID) -> str:
-    return f"/showroom/customers/{profile_id}"
 
 
 # --- the customer page's lead section -------------------------------------------------------

@@ -25,15 +25,17 @@ from cdp.leads.schemas import (
     safe_next,
 )
 from cdp.models import utcnow
-from cdp.web import redirect, render, require
-from showroom.leads_routes import (
+from cdp.web import (
     customer_url,
-    deal_panel,
     id_or_404,
     not_found,
     posting,
     profile_uuid,
+    redirect,
+    render,
+    require,
 )
+from showroom.leads_routes import deal_panel
 
 router = APIRouter(include_in_schema=False)
 
