@@ -23,7 +23,7 @@ from cdp.auth.service import SourceCache
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.errors import CdpError
-from cdp.leads.schemas import to_local
+from cdp.local_time import to_local
 from cdp.nul_guard import NulGuard
 from cdp.text import HEX_COLOUR, plural
 from cdp.web import SESSION_COOKIE, LoginRequired, PageForbidden, is_htmx, render

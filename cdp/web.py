@@ -17,7 +17,7 @@ from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext, resolve_session
 from cdp.deps import DbSession
 from cdp.ids import row_id
-from cdp.leads.schemas import OPTIONS
+from cdp.leads.labels import OPTIONS
 from cdp.models import utcnow
 
 SESSION_COOKIE = "cdp_session"

@@ -16,26 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cdp.errors import InvalidInput
 from cdp.ids import MAX_ROW_ID, row_id, whole_number
+from cdp.leads.labels import LABELS
 from cdp.models import LEAD_STAGES
 
 CHANNELS = ("web", "showroom")
 CHANNEL_LABELS = {"web": "Website (configurator)", "showroom": "Showroom (tablet)"}
 NO_LEAD = "none"  # the lead-stage choice for profiles without any lead
 LEAD_STAGE_CHOICES = (*LEAD_STAGES, NO_LEAD)
-LEAD_STAGE_LABELS = {
-    "new": "New",
-    "attempted": "Attempted",
-    "reached": "Reached",
-    "appointment": "Appointment",
-    "test_drive": "Test drive",
-    "quote": "Quote",
-    "sold": "Sold",
-    "delivered": "Delivered",
-    "lost": "Lost",
-    "invalid": "Invalid",
-    "duplicate": "Duplicate",
-    NO_LEAD: "No lead",
-}
+LEAD_STAGE_LABELS = {**LABELS["stage"], NO_LEAD: "No lead"}
 ConsentRule = Literal["any", "email", "phone"]
 CONSENT_LABELS = {
     "any": "Any",

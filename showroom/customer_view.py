@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.leads import repository as leads_repo
-from cdp.leads.schemas import OPTIONS, to_local
+from cdp.leads.labels import OPTIONS
+from cdp.local_time import to_local
 from cdp.models import OPEN_STAGES, Appointment, Lead, Note, ProfileView
 from cdp.profiles.schemas import ConfigurationOut, ProfileOut
 from cdp.profiles.service import get_profile

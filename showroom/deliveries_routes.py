@@ -12,9 +12,10 @@ from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.errors import CdpError, NotFound
+from cdp.forms import FormError, parse_date, parse_id, parse_time
 from cdp.leads import checks as lead_checks
 from cdp.leads import deliveries as delivery_service
-from cdp.leads.schemas import FormError, local_today, parse_date, parse_id, parse_time
+from cdp.local_time import local_today
 from cdp.models import Delivery, utcnow
 from cdp.web import id_or_404, not_found, posting, redirect, render, require
 

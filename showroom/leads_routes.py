@@ -20,24 +20,23 @@ from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.errors import CdpError, InvalidInput, NotFound
+from cdp.forms import (
+    FormError,
+    parse_choice_bool,
+    parse_id,
+    parse_int,
+    parse_local_datetime,
+    safe_next,
+)
 from cdp.ids import row_id, whole_number
 from cdp.leads import checks as lead_checks
 from cdp.leads import notes as note_service
 from cdp.leads import repository as leads_repo
 from cdp.leads import service
 from cdp.leads import stages as lead_stages
-from cdp.leads.schemas import (
-    OPTIONS,
-    DealPanel,
-    FormError,
-    LeadPanel,
-    parse_choice_bool,
-    parse_id,
-    parse_int,
-    parse_local_datetime,
-    safe_next,
-    to_local,
-)
+from cdp.leads.labels import OPTIONS
+from cdp.leads.schemas import DealPanel, LeadPanel
+from cdp.local_time import to_local
 from cdp.models import CONTACT_METHODS, OPEN_STAGES, Lead, utcnow
 from cdp.profiles import repository as profiles_repo
 from cdp.profiles.service import display_name

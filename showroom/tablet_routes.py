@@ -16,7 +16,8 @@ from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession, SettingsDep
 from cdp.errors import CdpError, InvalidInput
-from cdp.leads.schemas import OPTIONS, parse_choice_bool, parse_int
+from cdp.forms import parse_choice_bool, parse_int
+from cdp.leads.labels import OPTIONS
 from cdp.models import TabletSession, utcnow
 from cdp.profiles.lookup import lookup
 from cdp.web import CsrfStaff, is_htmx, redirect, render, require

@@ -14,16 +14,11 @@ from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.errors import CdpError, NotFound
+from cdp.forms import FormError, parse_id, parse_local_datetime, safe_next
 from cdp.leads import appointments as appointment_service
 from cdp.leads import checks as lead_checks
-from cdp.leads.schemas import (
-    OPTIONS,
-    FormError,
-    local_today,
-    parse_id,
-    parse_local_datetime,
-    safe_next,
-)
+from cdp.leads.labels import OPTIONS
+from cdp.local_time import local_today
 from cdp.models import utcnow
 from cdp.web import (
     customer_url,

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdp.leads.schemas import local_today, to_local
+from cdp.local_time import local_today, to_local
 from cdp.models import Appointment, Delivery, LeadStageChange, utcnow
 from tests.helpers import (
     HOSTILE_IDS,

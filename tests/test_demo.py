@@ -25,7 +25,7 @@ from cdp.demo.generator import GROUPS, HISTORY_DAYS, DemoData, generate
 from cdp.demo.loader import demo_needed, load_demo
 from cdp.demo.showroom import demo_staff_missing, seed_showroom
 from cdp.identity.identifiers import normalise_email
-from cdp.leads.schemas import local_start, local_today
+from cdp.local_time import local_start, local_today
 from cdp.migrate import upgrade
 from cdp.models import (
     Appointment,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.leads import service
 from cdp.leads import stages as lead_stages
-from cdp.leads.schemas import to_local
+from cdp.local_time import to_local
 from cdp.models import (
     LOST_REASONS,
     ContactAttempt,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.leads import ingest_hooks as lead_hooks
-from cdp.leads.schemas import local_today, to_local
+from cdp.local_time import local_today, to_local
 from cdp.models import Appointment, Event, Identity, Lead, LeadStageChange, ProfileSearch, utcnow
 from tests.helpers import (
     CALENDAR_ENDS,

@@ -20,7 +20,7 @@ from cdp.leads import appointments as appointment_service
 from cdp.leads import deliveries as delivery_service
 from cdp.leads import service as leads
 from cdp.leads import stages as lead_stages
-from cdp.leads.schemas import local_start, local_today
+from cdp.local_time import local_start, local_today
 from cdp.models import Appointment, Delivery, Lead, StaffUser
 
 DEMO_PASSWORD = "demo-password"

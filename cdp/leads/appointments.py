@@ -18,18 +18,12 @@ from cdp.leads.checks import (
     live_profile_or_not_found,
     staff_member,
 )
-from cdp.leads.schemas import (
-    OPTIONS,
-    ConfigurationGlance,
-    Visitor,
-    VisitorDay,
-    local_start,
-    local_today,
-    to_local,
-)
+from cdp.leads.labels import OPTIONS
+from cdp.leads.schemas import ConfigurationGlance, Visitor, VisitorDay
 from cdp.leads.stages import (
     change_stage,
 )
+from cdp.local_time import local_start, local_today, to_local
 from cdp.models import (
     APPOINTMENT_KINDS,
     APPOINTMENT_STATUSES,

@@ -16,15 +16,11 @@ from cdp.leads.checks import (
     staff_member,
 )
 from cdp.leads.handover import finish_delivery
-from cdp.leads.schemas import (
-    DeliveryRow,
-    local_start,
-    local_today,
-    to_local,
-)
+from cdp.leads.schemas import DeliveryRow
 from cdp.leads.stages import (
     change_stage,
 )
+from cdp.local_time import local_start, local_today, to_local
 from cdp.models import (
     Appointment,
     Delivery,

@@ -8,9 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from cdp.leads import repository as repo
-from cdp.leads.schemas import (
-    local_today,
-)
+from cdp.local_time import local_today
 from cdp.models import (
     Configuration,
     Delivery,

@@ -16,10 +16,7 @@ from cdp.leads.checks import (
     DEFAULT_VISIT_TIME,
     PLAN_HORIZON,
 )
-from cdp.leads.schemas import (
-    SHOWROOM_TZ,
-    local_start,
-)
+from cdp.local_time import SHOWROOM_TZ, local_start
 from cdp.models import (
     LEAD_CHANNELS,
     Appointment,

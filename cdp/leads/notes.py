@@ -16,12 +16,7 @@ from cdp.leads.checks import (
     checked_text,
     live_profile_or_not_found,
 )
-from cdp.leads.schemas import (
-    BUDGET_BANDS,
-    INTEREST_LEVELS,
-    MODEL_DIRECTIONS,
-    TIMEFRAMES,
-)
+from cdp.leads.labels import BUDGET_BANDS, INTEREST_LEVELS, MODEL_DIRECTIONS, TIMEFRAMES
 from cdp.models import (
     Note,
     utcnow,

@@ -24,16 +24,12 @@ from cdp.leads.checks import (
     live_profile_or_not_found,
     staff_member,
 )
-from cdp.leads.schemas import (
-    OPTIONS,
-    LeadList,
-    LeadRow,
-    format_age,
-    to_local,
-)
+from cdp.leads.labels import OPTIONS
+from cdp.leads.schemas import LeadList, LeadRow
 from cdp.leads.stages import (
     change_stage,
 )
+from cdp.local_time import format_age, to_local
 from cdp.models import (
     CONTACT_METHODS,
     CONTACT_OUTCOMES,

@@ -13,9 +13,7 @@ from cdp.leads.checks import (
     checked_text,
 )
 from cdp.leads.handover import finish_delivery, queue_delivery
-from cdp.leads.schemas import (
-    OPTIONS,
-)
+from cdp.leads.labels import OPTIONS
 from cdp.models import (
     LEAD_STAGES,
     LOST_REASONS,
