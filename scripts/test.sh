@@ -27,4 +27,5 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache  # the layer rule of docs/architecture.md
 .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"
