@@ -7,7 +7,7 @@ Run by hand against a scratch database (every experiment rolls back; nothing is 
 
 For 100 realistic configurator events it times, per call (median of --rounds, wall and CPU of
 this process, statements sent, CPU of the PostgreSQL backend):
-- writing the events: what the product does now (`ingest.repository.insert_events`: ids from
+- writing the events: what the product does now (`cdp.ingestion.repository.insert_events`: ids from
   the sequence, then COPY), the ORM bulk INSERT .. ON CONFLICT DO NOTHING RETURNING it did
   before (which skips None values and so splits the rows into several statements), the same
   with render_nulls=True, through Core, with orjson as the JSON serializer, as one
@@ -140,8 +140,8 @@ def main() -> int:
     from sqlalchemy.orm import Session
 
     from cdp.db import make_engine, make_sessionmaker
+    from cdp.ingestion import repository as ingest_repo
     from cdp.models import Event, Identity, Profile
-    from ingest import repository as ingest_repo
 
     _, source_id = bench.create_source(args.database_url)
     traffic = bench.Traffic(

@@ -24,7 +24,7 @@ from typing import Any
 
 def _httponly() -> None:
     import ingest.routes as routes
-    from ingest.service import IngestResult
+    from cdp.ingestion.service import IngestResult
 
     def _store(*_args: Any, messages: list[Any], **_kwargs: Any) -> IngestResult:
         return IngestResult(accepted=len(messages))

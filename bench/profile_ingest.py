@@ -8,7 +8,8 @@ Run by hand (a database of its own; the schema is migrated here):
 
 It builds the same traffic as bench/ingest.py and feeds it, request by request, to the code the
 /v1 routes run in their worker thread (`ingest.routes._store`: source lookup, session, `ingest`,
-commit), after the same `orjson.loads` of the body. Each step of `ingest.service.ingest` and of
+commit), after the same `orjson.loads` of the body. Each step of
+`cdp.ingestion.service.ingest` and of
 identity resolution is timed by wrapping the module attributes it calls (the product code is
 not changed), and every SQL statement's time inside the driver (execute + network + server) is
 charged to the step that ran it. The table shows, per request: wall ms, of which SQL ms, and
@@ -114,8 +115,8 @@ def instrument(clock: Clock, engine: Any) -> None:
     from sqlalchemy.orm import Session
 
     import cdp.identity.service as identity_service
+    import cdp.ingestion.service as service
     import ingest.routes as routes
-    import ingest.service as service
 
     for name in ("validate_message", "prepare"):  # per message, no SQL
         setattr(service, name, clock.wrap(name, getattr(service, name), sql=False))
@@ -182,12 +183,12 @@ def main() -> int:
     from cdp.auth.service import SourceCache
     from cdp.config import Settings
     from cdp.db import make_sessionmaker
+    from cdp.ingestion.schemas import MAX_MESSAGE_BYTES
+    from cdp.ingestion.service import IngestResult
     from ingest.routes import _store
-    from ingest.schemas import MAX_MESSAGE_BYTES
-    from ingest.service import IngestResult
 
     try:
-        from ingest.service import Call
+        from cdp.ingestion.service import Call
     except ImportError:  # trees before group commit of batches
         Call = None  # type: ignore[assignment,misc]
 

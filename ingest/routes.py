@@ -26,14 +26,14 @@ from cdp.config import Settings
 from cdp.db import session_scope
 from cdp.errors import InvalidInput
 from cdp.identity.service import ConcurrentMerge
-from ingest.schemas import (
+from cdp.ingestion.schemas import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
     MESSAGE_TYPES,
     IngestResponse,
     Message,
 )
-from ingest.service import Call, IngestResult, StoredBefore, ingest_calls
+from cdp.ingestion.service import Call, IngestResult, StoredBefore, ingest_calls
 
 # Serialization failure, deadlock, a unique race (a message stored meanwhile), and a foreign key
 # race: a profile written to was deleted meanwhile (an erasure), and the retry resolves afresh.

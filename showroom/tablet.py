@@ -31,6 +31,7 @@ from cdp.identity.identifiers import Identifier, normalise_email, normalise_phon
 from cdp.identity.repository import owners_of
 from cdp.identity.service import attach_identifier
 from cdp.ids import MAX_ROW_ID
+from cdp.ingestion.service import ingest
 from cdp.leads.notes import add_note
 from cdp.leads.repository import open_leads_by_profile
 from cdp.leads.service import create_lead
@@ -44,7 +45,6 @@ from cdp.models import (
     TabletSession,
 )
 from cdp.profiles.repository import live_profile
-from ingest.service import ingest
 
 TABLET_SOURCE = "Showroom tablets"
 ENDPOINT = "showroom tablet"

@@ -25,6 +25,7 @@ from cdp.demo.generator import GROUPS, HISTORY_DAYS, DemoData, generate
 from cdp.demo.loader import demo_needed, load_demo
 from cdp.demo.showroom import demo_staff_missing, seed_showroom
 from cdp.identity.identifiers import normalise_email
+from cdp.ingestion.schemas import Message
 from cdp.local_time import local_start, local_today
 from cdp.migrate import upgrade
 from cdp.models import (
@@ -39,7 +40,6 @@ from cdp.models import (
     utcnow,
 )
 from cdp.taxonomy import INTERESTS, interest_of
-from ingest.schemas import Message
 from tests.helpers import PG_ADMIN_URL, fresh_database_url
 
 CUSTOMERS = 60

@@ -21,7 +21,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-import ingest.service as ingest_service
+import cdp.ingestion.service as ingest_service
+from cdp.ingestion.schemas import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from cdp.models import (
     Configuration,
     Event,
@@ -31,7 +32,6 @@ from cdp.models import (
     QuarantinedMessage,
     Source,
 )
-from ingest.schemas import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from tests.helpers import SourceKey, make_source
 
 ORIGIN = "https://configurator.example.com"  # registered on the web_source fixture

@@ -32,15 +32,17 @@ from sqlalchemy import Engine, create_engine, event, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-import ingest.repository as ingest_repo
+import cdp.ingestion.repository as ingest_repo
+import cdp.ingestion.service as ingest_service
 import ingest.routes as routes
-import ingest.service as ingest_service
 from cdp.app import create_app
 from cdp.auth.service import SourceInfo, create_source
 from cdp.config import Settings
 from cdp.db import json_bytes, json_dumps, json_loads, make_engine, make_sessionmaker
 from cdp.identity import repository as identity_repo
 from cdp.identity.identifiers import Identifier
+from cdp.ingestion.schemas import Rejection
+from cdp.ingestion.service import Call, IngestResult, ingest_calls
 from cdp.migrate import upgrade
 from cdp.models import (
     Configuration,
@@ -53,8 +55,6 @@ from cdp.models import (
     Source,
 )
 from cdp.profiles.erasure import erase, find_person
-from ingest.schemas import Rejection
-from ingest.service import Call, IngestResult, ingest_calls
 from tests import test_concurrency as concurrency
 from tests.helpers import SourceKey, drop_database, fresh_database_url
 

@@ -5,5 +5,6 @@
 - `people`: fictional Dutch and Belgian buyers: names, addresses, phone numbers, e-mail.
 - `generator`: deterministic customers and the Segment messages their configurator and
   showroom visits produce, each following one planted behavioural group.
-- `loader`: sends those messages through `ingest.service.ingest` (`cdp demo`, `cdp serve --demo`).
+- `loader`: sends those messages through `cdp.ingestion.service.ingest` (`cdp demo`,
+  `cdp serve --demo`).
 """

@@ -1,4 +1,4 @@
-"""Loading the demo: generated messages go through `ingest.service.ingest`, like real events.
+"""Loading the demo: generated messages go through `cdp.ingestion.service.ingest`, like real events.
 
 Messages are sent in batches, as a busy source would, each batch in its own transaction. Loading
 the same seed again stores nothing new: the messageIds are the same, so ingest drops them as
@@ -21,8 +21,8 @@ from cdp.auth.service import SourceInfo, create_source
 from cdp.db import make_sessionmaker, session_scope
 from cdp.demo.generator import SITE, Outgoing, generate
 from cdp.errors import Conflict
+from cdp.ingestion.service import ingest
 from cdp.models import Configuration, Profile, Source
-from ingest.service import ingest
 
 WEB_SOURCE = "Demo configurator"
 SHOWROOM_SOURCE = "Demo showroom"

@@ -28,7 +28,7 @@ from cdp.taxonomy import QUOTE_REQUESTED, TEST_DRIVE_REQUESTED
 PREFERRED_TIMES = {"morning": time(10, 0), "afternoon": time(14, 0), "evening": time(17, 0)}
 
 
-EARLIEST_PREFERRED = datetime(2000, 1, 1, tzinfo=UTC)  # as for event times (ingest.prepare)
+EARLIEST_PREFERRED = datetime(2000, 1, 1, tzinfo=UTC)  # as for event times (cdp.ingestion.prepare)
 
 
 LEAD_EVENTS = (QUOTE_REQUESTED, TEST_DRIVE_REQUESTED)

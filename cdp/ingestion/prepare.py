@@ -19,8 +19,8 @@ from cdp.identity.identifiers import (
     normalise_phone,
     placeholder_reason,
 )
+from cdp.ingestion.schemas import Message, aware
 from cdp.text import hex_colour_or_none, web_address
-from ingest.schemas import Message, aware
 
 # Segment's reserved traits, stored under our snake_case names.
 _TRAIT_ALIASES = {

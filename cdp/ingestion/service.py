@@ -23,13 +23,13 @@ from cdp.identity.repository import (
     upsert_traits,
 )
 from cdp.identity.service import ConcurrentMerge, resolve_profiles
+from cdp.ingestion import repository as repo
+from cdp.ingestion.prepare import EventTimeOutOfRange, PreparedMessage, prepare
+from cdp.ingestion.schemas import MAX_MESSAGE_BYTES, Message, Rejection
 from cdp.leads.ingest_hooks import LEAD_EVENTS, handle_lead_events
 from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
 from cdp.sql import dialect_of
 from cdp.text import nul_character_at, search_text
-from ingest import repository as repo
-from ingest.prepare import EventTimeOutOfRange, PreparedMessage, prepare
-from ingest.schemas import MAX_MESSAGE_BYTES, Message, Rejection
 
 _MAX_TRAIT_NAME = 100
 # Committing identities early costs a commit of its own; it pays where the rest of the
