@@ -20,8 +20,8 @@ from cdp.forms import parse_choice_bool, parse_int
 from cdp.leads.labels import OPTIONS
 from cdp.models import TabletSession, utcnow
 from cdp.profiles.lookup import lookup
+from cdp.tablet import service as svc
 from cdp.web import CsrfStaff, is_htmx, redirect, render, require
-from showroom import tablet as svc
 
 router = APIRouter(include_in_schema=False)
 _tablet = require(Permission.TABLET)

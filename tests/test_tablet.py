@@ -33,7 +33,7 @@ from cdp.models import (
     TabletSession,
 )
 from cdp.profiles.service import get_profile
-from showroom.tablet import CONSENT_WORDING
+from cdp.tablet.service import CONSENT_WORDING
 from showroom.tablet_routes import router as tablet_router
 from tests.helpers import SourceKey, StaffClient
 

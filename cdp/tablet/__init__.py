@@ -1,0 +1,1 @@
+"""The showroom tablet session: a salesperson and a customer configure a car together."""
