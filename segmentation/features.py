@@ -6,8 +6,8 @@ except profiles that objected to profiling (tracking consent withdrawn). Events 
 left on an absorbed profile count for the profile that absorbed it.
 
 How: the per-profile aggregates of the events, kept in `segment_event_state` and brought up
-to date for the profiles whose events changed since the previous run (`repository.event_state`),
-a handful of set-based GROUP BY queries for the rest (`segmentation.repository`), then numpy.
+to date for the profiles whose events changed since the previous run (`event_state`), a
+handful of set-based GROUP BY queries for the rest (`segmentation.feature_queries`), then numpy.
 No query per profile, and no Python object per profile: ids travel as 16-byte strings in uuid
 order. Every feature is documented in docs/segments.md; `FEATURES` below is the same list in
 code, in column order.
@@ -32,7 +32,25 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdp import taxonomy
 from cdp.db import session_scope
 from cdp.models import utcnow
-from segmentation import repository as repo
+from segmentation.columns import Coded, Ids, as_uuids, read_columns, read_configurations, read_ids
+from segmentation.event_state import EventState, StateWriter, event_state, visit_days
+from segmentation.feature_queries import (
+    ACTION_PACK,
+    ACTIVITY_PACK,
+    BODY_GROUPS,
+    BODY_PACK,
+    INTEREST_PACK,
+    STATE_FLOATS,
+    absorbed_profiles,
+    email_consent_granted,
+    lead_stages,
+    note_flags,
+    objecting_profiles,
+    test_drive_appointments,
+    unpack,
+    unpack_price,
+    window_start,
+)
 
 Progress = Callable[[float, str], None]
 Unit = Literal["share", "k€", "rank", "count", "days", "per week", "yes/no"]
@@ -99,9 +117,6 @@ _DAY = 86_400.0
 _WEEK = 7 * _DAY
 
 
-Ids = repo.Ids
-
-
 @dataclass(frozen=True)
 class MemberFacts:
     """What segment summaries count, per matrix row, read with the features: saved
@@ -139,7 +154,7 @@ class FeatureMatrix:
 
     @cached_property
     def profile_ids(self) -> list[uuid.UUID]:
-        return repo.as_uuids(self.ids)
+        return as_uuids(self.ids)
 
     def column(self, name: str) -> FloatMatrix:
         return self.values[:, self.columns.index(name)]
@@ -183,28 +198,26 @@ def build_features(
     """
     as_of = as_of or utcnow()
     report = progress or (lambda _fraction, _stage: None)
-    start = repo.window_start(as_of)
+    start = window_start(as_of)
 
     report(0.0, "reading merges and objections")
     with session_scope(factory) as session:
-        absorbed_ids, survivors = repo.read_columns(
-            session, repo.absorbed_profiles(), ("uuid", "uuid")
-        )
-        objecting_ids = repo.read_ids(session, repo.objecting_profiles())
+        absorbed_ids, survivors = read_columns(session, absorbed_profiles(), ("uuid", "uuid"))
+        objecting_ids = read_ids(session, objecting_profiles())
     merges = _Merges(absorbed_ids, survivors)
 
     report(0.05, "aggregating configurator events")
     with session_scope(factory) as session:
-        state, how, write_state = repo.event_state(session, start=start, rebuild=rebuild)
+        state, how, write_state = event_state(session, start=start, rebuild=rebuild)
     writing = _in_background(factory, write_state)
     try:
         report(0.7, "reading configurations, leads, notes, appointments and consents")
         with session_scope(factory) as session:
-            configured = repo.read_configurations(session)
-            leads = repo.read_columns(session, repo.lead_stages(), ("uuid", "float8"))
-            notes = repo.read_columns(session, repo.note_flags(), ("uuid", "float8", "float8"))
-            drives = repo.read_columns(session, repo.test_drive_appointments(), ("uuid", "float8"))
-            emails = repo.read_ids(session, repo.email_consent_granted())
+            configured = read_configurations(session)
+            leads = read_columns(session, lead_stages(), ("uuid", "float8"))
+            notes = read_columns(session, note_flags(), ("uuid", "float8", "float8"))
+            drives = read_columns(session, test_drive_appointments(), ("uuid", "float8"))
+            emails = read_ids(session, email_consent_granted())
         matrix = _matrix(
             as_of, state, merges, objecting_ids, configured, leads, notes, drives, emails, report
         )
@@ -217,9 +230,7 @@ def build_features(
     return replace(matrix, event_state=how)
 
 
-def _in_background(
-    factory: sessionmaker[Session], work: repo.StateWriter | None
-) -> Future[None] | None:
+def _in_background(factory: sessionmaker[Session], work: StateWriter | None) -> Future[None] | None:
     """Run `work` in a session of its own: in a thread when the factory's sessions have their
     own connections (a pool), else here and now."""
     if work is None:
@@ -240,37 +251,37 @@ def _in_background(
 
 def _matrix(
     as_of: datetime,
-    state: repo.EventState,
+    state: EventState,
     merges: _Merges,
     objecting_ids: Ids,
-    configured: tuple[Ids, repo.Coded, repo.Coded, repo.Coded],
+    configured: tuple[Ids, Coded, Coded, Coded],
     leads: Sequence[npt.NDArray[Any]],
     notes: Sequence[npt.NDArray[Any]],
     drives: Sequence[npt.NDArray[Any]],
     emails: Ids,
     report: Progress,
 ) -> FeatureMatrix:
-    start = repo.window_start(as_of)
+    start = window_start(as_of)
 
     report(0.9, "computing features")
-    days_low, days_high = repo.visit_days(state, start)
+    days_low, days_high = visit_days(state, start)
     fold = ["sum"] * 5 + ["max", "min", "max"]
     ids, folded = merges.fold(
         state.ids,
-        [*(state.floats[:, i] for i in range(len(repo.STATE_FLOATS))), days_low, days_high],
+        [*(state.floats[:, i] for i in range(len(STATE_FLOATS))), days_low, days_high],
         [*fold, "or", "or"],
     )
-    ev = dict(zip(repo.STATE_FLOATS, folded[: len(repo.STATE_FLOATS)], strict=True))
+    ev = dict(zip(STATE_FLOATS, folded[: len(STATE_FLOATS)], strict=True))
     visits = np.bitwise_count(folded[-2]).astype(np.float64) + np.bitwise_count(folded[-1])
     for pack, fields in (
-        ("activity_pack", repo.ACTIVITY_PACK),
-        ("interest_pack", repo.INTEREST_PACK),
-        ("body_pack", repo.BODY_PACK),
-        ("action_pack", repo.ACTION_PACK),
+        ("activity_pack", ACTIVITY_PACK),
+        ("interest_pack", INTEREST_PACK),
+        ("body_pack", BODY_PACK),
+        ("action_pack", ACTION_PACK),
     ):
-        counts = repo.unpack(ev.pop(pack))
+        counts = unpack(ev.pop(pack))
         ev.update({name: counts[:, i] for i, name in enumerate(fields)})
-    ev["price_sum"], ev["price_n"] = repo.unpack_price(ev.pop("price_pack"))
+    ev["price_sum"], ev["price_n"] = unpack_price(ev.pop("price_pack"))
     active = ev["configurator_events"] > 0
     objected = np.isin(ids, merges.live(objecting_ids))
     keep = active & ~objected
@@ -293,8 +304,8 @@ def _matrix(
     ):
         columns[column] = _ratio(ev[name], interest_total)
     columns["price_k"] = _ratio(ev["price_sum"], ev["price_n"]) / 1000.0
-    body_known = np.sum([ev[group] for group in repo.BODY_GROUPS], axis=0)
-    for column, group in zip(BODY_COLUMNS, repo.BODY_GROUPS, strict=True):
+    body_known = np.sum([ev[group] for group in BODY_GROUPS], axis=0)
+    for column, group in zip(BODY_COLUMNS, BODY_GROUPS, strict=True):
         columns[column] = _ratio(ev[group], body_known)
     columns["electric_share"] = _ratio(ev["electric"], ev["fuel_known"])
     columns["steps_reached"] = ev["steps_reached"]
@@ -402,9 +413,7 @@ def _rows_of(ids: Ids, other: Ids) -> npt.NDArray[np.int64]:
     return np.where(ids[at] == other, at, -1).astype(np.int64)
 
 
-def _member_facts(
-    ids: Ids, config_ids: Ids, coded: Sequence[repo.Coded], email_ids: Ids
-) -> MemberFacts:
+def _member_facts(ids: Ids, config_ids: Ids, coded: Sequence[Coded], email_ids: Ids) -> MemberFacts:
     rows = _rows_of(ids, config_ids)
     member = rows >= 0
     (models, model_names), (colours, colour_names), (bodies, body_values) = coded

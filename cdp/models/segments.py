@@ -70,7 +70,7 @@ class SegmentMembership(Base):
 
 class SegmentEventState(Base):
     """Per profile, the aggregates of its configurator events that segmentation reads
-    (`segmentation.repository.STATE_COLUMNS`), so a run reads a million rows, not every event.
+    (`segmentation.feature_queries.STATE_COLUMNS`), so a run reads a million rows, not every event.
 
     Kept exact by the runs: every profile whose events are inserted (by ingest), updated (merges
     move them) or deleted (triggers on `event`) is noted in `segment_event_change`, and a
