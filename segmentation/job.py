@@ -14,8 +14,9 @@ import threading
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.db import session_scope
-from segmentation import service
-from segmentation.service import Progress, RunStatus
+from segmentation import execution, service
+from segmentation.execution import Progress
+from segmentation.service import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def start_run_in_background(factory: sessionmaker[Session], run_id: int) -> thre
 
 def _execute_logged(factory: sessionmaker[Session], run_id: int) -> None:
     try:
-        service.execute_run(factory, run_id)
+        execution.execute_run(factory, run_id)
     except Exception:
         # Recorded on the run (status failed, error) by execute_run; logged here for operators.
         log.exception("segmentation run %s failed", run_id)
@@ -102,4 +103,4 @@ def run_now(
             seed=seed,
         )
         run_id = run.id
-    return service.execute_run(factory, run_id, progress=progress)
+    return execution.execute_run(factory, run_id, progress=progress)

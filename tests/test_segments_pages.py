@@ -345,7 +345,7 @@ def test_the_build_button_starts_a_background_run_and_the_page_polls_it(
 def test_a_failed_run_shows_why_and_stops_polling(
     marketer: StaffClient, session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from segmentation import service
+    from segmentation import execution
 
     monkeypatch.setattr(job, "start_run_in_background", lambda *_args: None)
     assert marketer.post("/segments/runs").status_code == 303  # type: ignore[attr-defined]
@@ -354,7 +354,7 @@ def test_a_failed_run_shows_why_and_stops_polling(
         assert run_id is not None
     # Too few profiles to cluster: the job records the failure on the run.
     with pytest.raises(Exception, match="profiles"):
-        service.execute_run(session_factory, run_id)
+        execution.execute_run(session_factory, run_id)
     polled = page(marketer.client.get(f"/segments/runs/{run_id}/progress", headers=HTMX))
     assert "failed" in text_of(polled.select_one(".error"))
     assert polled.select_one("#run-progress").get("hx-trigger") is None  # type: ignore[union-attr]
