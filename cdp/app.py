@@ -180,6 +180,8 @@ def create_app(
     from cdp.profiles.routes import router as profiles_router
     from ingest.browser_settings import router as browser_settings_router
     from ingest.routes import router as ingest_router
+    from segmentation.audiences_routes import router as audiences_router
+    from segmentation.exports_routes import router as exports_router
     from segmentation.routes import router as segments_router
     from showroom.admin_routes import router as admin_router
     from showroom.auth_routes import router as auth_router
@@ -204,7 +206,11 @@ def create_app(
         leads_router,
         deliveries_router,
         funnel_router,
+        # The segments pages' three routers in this order: /segments/audiences/count must
+        # match before /segments/{segment_id}/count.
         segments_router,
+        audiences_router,
+        exports_router,
     ):
         app.include_router(router)
     app.mount("/static/vendor/htmx", StaticFiles(directory=HTMX_DIR), name="htmx")
