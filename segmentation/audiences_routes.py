@@ -16,7 +16,7 @@ from cdp.deps import DbSession
 from cdp.errors import CdpError, InvalidInput, NotFound
 from cdp.ids import row_id
 from cdp.web import id_or_404, not_found, redirect, render
-from segmentation import audiences, service
+from segmentation import audiences, service, targeting
 from segmentation.routes import SegmentsPoster, SegmentsStaff, Short
 from segmentation.schemas import (
     CONSENT_LABELS,
@@ -81,7 +81,7 @@ def _count_or_error(
     session: Session, values: dict[str, Any]
 ) -> tuple[AudienceCount | None, CdpError | None]:
     try:
-        return audiences.count(session, _rules(values)), None
+        return targeting.count(session, _rules(values)), None
     except CdpError as error:
         return None, error
 
@@ -212,7 +212,7 @@ def saved_audience_count(
     count: AudienceCount | None = None
     problem: CdpError | None = None
     try:
-        count = audiences.count(session, audiences.rules_of(audience))
+        count = targeting.count(session, audiences.rules_of(audience))
     except CdpError as refused:
         problem = refused
     return render(

@@ -1,8 +1,8 @@
 """CSV exports of an audience or a segment for e-mail tools, and the log of every export.
 
-Only contactable profiles are exported (`segmentation.audiences.contactable`): e-mail consent
-in force is granted, they have not objected to profiling (tracking withdrawn), and they have an
-address. The columns are `EXPORT_COLUMNS`; docs/export.md describes them for marketers.
+Only contactable profiles are exported (`segmentation.marketing_consent.contactable`): e-mail
+consent in force is granted, they have not objected to profiling (tracking withdrawn), and they
+have an address. The columns are `EXPORT_COLUMNS`; docs/export.md describes them for marketers.
 
 Rows are read with one statement, streamed (`yield_per`: a server-side cursor on PostgreSQL),
 and written as CSV a few hundred rows at a time, so an export of a hundred thousand profiles
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from cdp.errors import NotFound
 from cdp.models import Audience, ExportLog, Profile, ProfileTrait, Segment, utcnow
 from cdp.text import web_address
-from segmentation import audiences
+from segmentation import audiences, marketing_consent, targeting
 from segmentation.schemas import EXPORT_COLUMNS, AudienceCount, AudienceRules, ExportRow
 
 STREAM_CHUNK = 2_000  # rows fetched at a time
@@ -74,12 +74,12 @@ def audience_target(
 def rules_target(
     session: Session, rules: AudienceRules, *, what: str, now: datetime | None = None
 ) -> ExportTarget:
-    selection = audiences.select_profiles(session, rules, now=now)
+    selection = targeting.select_profiles(session, rules, now=now)
     return ExportTarget(
         what=what[:300],
         rules={"rules": rules.stored()},
         condition=selection.condition,
-        run_id=audiences.current_run_id(session),
+        run_id=targeting.current_run_id(session),
         notes=selection.notes,
     )
 
@@ -87,7 +87,7 @@ def rules_target(
 def segment_target(session: Session, segment: Segment) -> ExportTarget:
     condition = and_(
         Profile.merged_into_id.is_(None),
-        Profile.id.in_(audiences.segment_members([segment.id])),
+        Profile.id.in_(targeting.segment_members([segment.id])),
     )
     return ExportTarget(
         what=f"segment: {segment.display_name} (run {segment.run_id})"[:300],
@@ -108,7 +108,7 @@ def get_segment(session: Session, segment_id: int) -> Segment:
 def find_segment(session: Session, name: str) -> Segment:
     """A segment of the current run by its name (the marketer's or the generated one, case
     and extra spaces ignored) or its number."""
-    run_id = audiences.current_run_id(session)
+    run_id = targeting.current_run_id(session)
     if run_id is None:
         raise NotFound("there are no segments yet: build them first (cdp segments build)")
     wanted = " ".join(name.split())
@@ -131,8 +131,8 @@ def find_segment(session: Session, name: str) -> Segment:
 
 
 def count_target(session: Session, target: ExportTarget) -> AudienceCount:
-    return audiences.count_selection(
-        session, audiences.Selection(condition=target.condition, notes=target.notes)
+    return targeting.count_selection(
+        session, targeting.Selection(condition=target.condition, notes=target.notes)
     )
 
 
@@ -140,7 +140,7 @@ def count_target(session: Session, target: ExportTarget) -> AudienceCount:
 def export_statement(target: ExportTarget) -> Select[Any]:
     """One statement for every row of the export, most recently seen first."""
     traits = {name: aliased(ProfileTrait, name=f"trait_{name}") for name in EXPORT_TRAITS}
-    latest = audiences.latest_configurations()
+    latest = targeting.latest_configurations()
     by_membership = target.segment_name is None and target.run_id is not None
     segment_name: ColumnElement[Any] = (
         func.coalesce(Segment.custom_name, Segment.name)
@@ -163,14 +163,14 @@ def export_statement(target: ExportTarget) -> Select[Any]:
         statement = statement.join(trait, on) if name == "email" else statement.outerjoin(trait, on)
     statement = statement.outerjoin(latest, latest.c.profile_id == Profile.id)
     if by_membership and target.run_id is not None:
-        membership = audiences.current_memberships(target.run_id)
+        membership = targeting.current_memberships(target.run_id)
         statement = statement.outerjoin(
             membership, membership.c.profile_id == Profile.id
         ).outerjoin(Segment, Segment.id == membership.c.segment_id)
     return statement.where(
         Profile.merged_into_id.is_(None),
         target.condition,
-        *audiences.contactable(Profile.id, require_email=False),
+        *marketing_consent.contactable(Profile.id, require_email=False),
     ).order_by(Profile.last_seen_at.desc(), Profile.id)
 
 

@@ -17,7 +17,7 @@ from cdp.deps import DbSession
 from cdp.errors import CdpError, NotFound
 from cdp.models import utcnow
 from cdp.web import id_or_404, not_found, render
-from segmentation import audiences, export
+from segmentation import audiences, export, targeting
 from segmentation.routes import SegmentsStaff
 from segmentation.schemas import EXPORT_COLUMNS
 
@@ -107,7 +107,7 @@ def segment_count(
         export.get_segment(session, segment_number)
     except NotFound as error:
         raise not_found("segment") from error
-    count = audiences.count_segment(session, segment_number)
+    count = targeting.count_segment(session, segment_number)
     return render(request, "segmentation/_audience_count.html", {"count": count, "compact": True})
 
 

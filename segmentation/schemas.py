@@ -69,7 +69,7 @@ class AudienceRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Segment ids; segments of an earlier run are carried over to the current run's nearest
-    # segment (segmentation.audiences.resolve_segments).
+    # segment (segmentation.targeting.resolve_segments).
     segments: list[Annotated[int, Field(ge=0, le=MAX_ROW_ID)]] = Field(
         default_factory=list, max_length=MAX_VALUES
     )

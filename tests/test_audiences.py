@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.errors import Conflict, InvalidInput, NotFound
 from cdp.models import Identity, Profile, utcnow
-from segmentation import audiences
+from segmentation import audiences, targeting
 from segmentation.schemas import AudienceRules, rules_from, rules_from_form
 from tests.helpers import (
     People,
@@ -34,7 +34,7 @@ from tests.helpers import (
 
 def selected(session: Session, rules: AudienceRules, among: list[uuid.UUID]) -> set[uuid.UUID]:
     """Which of `among` the rules select."""
-    selection = audiences.select_profiles(session, rules)
+    selection = targeting.select_profiles(session, rules)
     found = session.scalars(select(Profile.id).where(selection.condition, Profile.id.in_(among)))
     return set(found)
 
@@ -133,11 +133,11 @@ def test_count_gives_everyone_matching_and_the_exportable_ones(
     session_factory: sessionmaker[Session],
     db: Session,
 ) -> None:
-    before_all = audiences.count(db, AudienceRules())
-    before_tundra = audiences.count(db, rules_from({"models": ["Tundra"]}))
+    before_all = targeting.count(db, AudienceRules())
+    before_tundra = targeting.count(db, rules_from({"models": ["Tundra"]}))
     make_people(app_client, web_source, showroom_source, session_factory)
-    everyone = audiences.count(db, AudienceRules())
-    tundra = audiences.count(db, rules_from({"models": ["Tundra"]}))
+    everyone = targeting.count(db, AudienceRules())
+    tundra = targeting.count(db, rules_from({"models": ["Tundra"]}))
     # Exportable: e-mail granted and in force, not objecting, with an address: Anna and Finn.
     assert (everyone.total - before_all.total, everyone.exportable - before_all.exportable) == (
         6,
@@ -186,9 +186,9 @@ def test_segment_rule_selects_members_of_the_current_run(
     }
     both = rules_from({"segments": run.segments, "consent": "email"})
     assert selected(db, both, people.everyone) == {people.anna, people.dana}
-    counted = audiences.count(db, rules_from({"segments": [run.segments[1]]}))
+    counted = targeting.count(db, rules_from({"segments": [run.segments[1]]}))
     assert (counted.total, counted.exportable) == (2, 0)
-    assert audiences.count_segment(db, run.segments[0]).exportable == 1
+    assert targeting.count_segment(db, run.segments[0]).exportable == 1
 
 
 def test_a_member_absorbed_since_the_run_counts_as_its_survivor(
@@ -219,7 +219,7 @@ def test_segments_of_an_earlier_run_carry_over_to_the_nearest_segment(
         names=["Price-conscious", "Design-focused"],
         design=[0.1, 0.7],
     )
-    counted = audiences.count(db, rules_from({"segments": [old.segments[0]]}))
+    counted = targeting.count(db, rules_from({"segments": [old.segments[0]]}))
     assert counted.total == 1
     assert counted.notes == (
         f"“Design fans” (run {old.id}) is now “Design-focused” in the current run {new.id}",
@@ -232,12 +232,12 @@ def test_segments_of_an_earlier_run_carry_over_to_the_nearest_segment(
 def test_segment_rules_need_a_run_and_known_segments(
     people: People, session_factory: sessionmaker[Session], db: Session
 ) -> None:
-    if audiences.current_run_id(db) is None:
+    if targeting.current_run_id(db) is None:
         with pytest.raises(InvalidInput, match="there are no segments yet"):
-            audiences.count(db, rules_from({"segments": [1]}))
+            targeting.count(db, rules_from({"segments": [1]}))
     make_run(session_factory, [[people.anna]])
     with pytest.raises(InvalidInput, match="segment 987654321 does not exist"):
-        audiences.count(db, rules_from({"segments": [987654321]}))
+        targeting.count(db, rules_from({"segments": [987654321]}))
 
 
 # --- saving and reusing -------------------------------------------------------------------------
@@ -253,7 +253,7 @@ def test_save_reuse_update_and_delete_an_audience(
     again = audiences.find_audience(db, "tundra PROSPECTS")
     assert again.id == saved.id
     assert audiences.rules_of(again) == rules
-    assert audiences.count(db, audiences.rules_of(again)) == audiences.count(db, rules)
+    assert targeting.count(db, audiences.rules_of(again)) == targeting.count(db, rules)
 
     listed = [row for row in audiences.list_audiences(db) if row.id == saved.id]
     assert listed and listed[0].summary == [

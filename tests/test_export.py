@@ -26,7 +26,7 @@ from cdp.demo.loader import load_demo
 from cdp.errors import InvalidInput, NotFound
 from cdp.migrate import upgrade
 from cdp.models import ExportLog, Profile, utcnow
-from segmentation import audiences, export
+from segmentation import audiences, export, targeting
 from segmentation.export_cli import export_command
 from segmentation.schemas import EXPORT_COLUMNS, AudienceRules, ExportRow, rules_from
 from tests.helpers import SourceKey, customer, make_people, make_run
@@ -45,12 +45,12 @@ def export_csv(db: Session, target: export.ExportTarget) -> str:
 
 def rows_for(db: Session, rules: AudienceRules, among: list[uuid.UUID]) -> list[dict[str, str]]:
     """The export's rows for the rules, narrowed to these profiles (other tests' data aside)."""
-    selection = audiences.select_profiles(db, rules)
+    selection = targeting.select_profiles(db, rules)
     target = export.ExportTarget(
         what="test",
         rules={},
         condition=selection.condition & Profile.id.in_(among),
-        run_id=audiences.current_run_id(db),
+        run_id=targeting.current_run_id(db),
     )
     return list(csv.DictReader(io.StringIO(export_csv(db, target))))
 
@@ -133,7 +133,7 @@ def test_objecting_to_profiling_excludes_even_with_email_consent(
     )
     rows = rows_for(db, AudienceRules(), [objected, came_back])
     assert [row["first_name"] for row in rows] == ["Back"]
-    assert audiences.count(db, AudienceRules()).exportable >= 1
+    assert targeting.count(db, AudienceRules()).exportable >= 1
 
 
 # --- the file -----------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ def test_header_row_columns_and_values(
         url="javascript:alert(1)",
     )
     run = make_run(session_factory, [[pid], [no_link]], names=["Design-focused", "Other"])
-    selection = audiences.select_profiles(db, AudienceRules())
+    selection = targeting.select_profiles(db, AudienceRules())
     target = export.ExportTarget(
         what="test",
         rules={},
@@ -227,7 +227,7 @@ def test_formula_cells_are_neutralised(
 
 def export_csv_rows(db: Session, among: list[uuid.UUID]) -> str:
     """The rows of an export of these profiles, without the header."""
-    selection = audiences.select_profiles(db, AudienceRules())
+    selection = targeting.select_profiles(db, AudienceRules())
     target = export.ExportTarget(
         what="test",
         rules={},
@@ -273,7 +273,7 @@ def test_utf8_with_accents(
         colour="Bleu Électrique",
     )
     path = tmp_path / "accents.csv"
-    selection = audiences.select_profiles(db, AudienceRules())
+    selection = targeting.select_profiles(db, AudienceRules())
     target = export.ExportTarget(
         what="test", rules={}, condition=selection.condition & Profile.id.in_([pid]), run_id=None
     )
