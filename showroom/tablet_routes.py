@@ -392,6 +392,7 @@ def _configurator(
         "summary": svc.summary_of(selection) if selection else None,
         "fuels_of": svc.fuels_of,
         "error": error,
+        "based_on": tablet.selection.get("based_on"),
         "notice": (
             "This e-mail address or phone number was already known: the session continues on "
             "that customer's profile."
