@@ -25,7 +25,7 @@ from cdp.identity.repository import (
 from cdp.identity.service import ConcurrentMerge, resolve_profiles
 from cdp.leads.service import LEAD_EVENTS, handle_lead_events
 from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
-from cdp.profiles.suppression import Screened, screen
+from cdp.profiles.suppression import Screened, count_dropped, screen
 from cdp.text import nul_character_at, search_text
 from ingest import repository as repo
 from ingest import suppression
@@ -264,6 +264,14 @@ def ingest_calls(
     # Last, with the events: resolution may have committed on the way (see commit_locked), and a
     # retry of what follows must not quarantine these twice.
     repo.quarantine(session, quarantined)
+    # Here, not as they are found: identities may have been committed early on the way, and a
+    # retry of what follows must not count them twice.
+    count_dropped(
+        session,
+        source_id=source.id,
+        day=received_at,
+        messages=sum(result.suppressed for result in results),
+    )
     for result in results:
         result.duplicate_indices.sort()
         result.duplicates = len(result.duplicate_indices)
@@ -288,11 +296,7 @@ def _without_suppressed(
     if not screened:
         return fresh, quarantined
     dropped = screen(
-        session,
-        [message for _, message in screened],
-        source_id=source.id,
-        source_name=source.name,
-        now=received_at,
+        session, [message for _, message in screened], source_name=source.name, now=received_at
     )
     if not dropped:
         return fresh, quarantined

@@ -89,7 +89,11 @@ class _Identifiers:
         for region in self.phone_regions.split(","):
             if normalise_phone(text, region) in self.phones:  # the whole value, any spelling
                 return True
-            for match in phonenumbers.PhoneNumberMatcher(text, region):  # within a text
+            # Within a text; stored numbers may be merely possible (see normalise_phone).
+            within = phonenumbers.PhoneNumberMatcher(
+                text, region, leniency=phonenumbers.Leniency.POSSIBLE
+            )
+            for match in within:
                 e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
                 if e164 in self.phones:
                     return True
@@ -103,9 +107,12 @@ class _Identifiers:
 
 def _region_of(e164: str) -> str | None:
     try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+        number = phonenumbers.parse(e164)
     except phonenumbers.NumberParseException:
         return None
+    # By its country code: a number stored as merely possible has no region of its own.
+    region = phonenumbers.region_code_for_country_code(number.country_code or 0)
+    return None if region == phonenumbers.UNKNOWN_REGION else region
 
 
 def _national_digits(e164: str) -> str | None:

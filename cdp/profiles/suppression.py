@@ -93,13 +93,12 @@ def screen(
     session: Session,
     messages: Sequence[Screened],
     *,
-    source_id: int,
     source_name: str,
     now: datetime,
 ) -> set[int]:
-    """The positions of the messages to drop because they carry an erased person's identifier;
-    counts them, and lifts the suppressions that a message granting consent ends (flushed, not
-    committed)."""
+    """The positions of the messages to drop because they carry an erased person's identifier
+    (the caller counts them: `count_dropped`), lifting the suppressions that a message granting
+    consent ends (flushed, not committed)."""
     found = _entries(session, {i for m in messages for i in m.identifiers})
     if not found:
         return set()
@@ -140,7 +139,6 @@ def screen(
     for erasure_id, reason in lifts.items():
         _lift(session, erasure_id, now=now, by="ingest", reason=reason)
     _rekey(session, found)
-    count_dropped(session, source_id=source_id, day=now, messages=len(dropped))
     return dropped
 
 
