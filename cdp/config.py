@@ -3,7 +3,7 @@
 from functools import lru_cache
 
 import phonenumbers
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # What people paste from hosting dashboards, and the driver this product uses for it.
@@ -20,10 +20,6 @@ class Settings(BaseSettings):
     default_phone_region: str = Field(
         default="NL,BE",
         description="Regions tried in order for phone numbers written without a country code",
-    )
-    secret_key: SecretStr = Field(
-        default=SecretStr("change-me-in-production"),
-        description="Signs session cookies and CSRF tokens",
     )
     public_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL used in exported links"

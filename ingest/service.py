@@ -25,8 +25,10 @@ from cdp.identity.repository import (
 from cdp.identity.service import ConcurrentMerge, resolve_profiles
 from cdp.leads.service import LEAD_EVENTS, handle_lead_events
 from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
+from cdp.profiles.suppression import Screened, count_dropped, screen
 from cdp.text import nul_character_at, search_text
 from ingest import repository as repo
+from ingest import suppression
 from ingest.prepare import EventTimeOutOfRange, PreparedMessage, prepare
 from ingest.schemas import MAX_MESSAGE_BYTES, Message, Rejection
 
@@ -62,6 +64,9 @@ class IngestResult:
     # Positions (in the messages given) of the accepted messages that were already stored, or
     # repeated earlier in the same call: `duplicates` of them.
     duplicate_indices: list[int] = field(default_factory=list)
+    # Messages dropped because they carry an identifier of an erased person (answered as
+    # accepted: a public write key must not tell who was erased). Refused ones included.
+    suppressed: int = 0
 
 
 def _describe(error: ValidationError) -> tuple[str | None, str]:
@@ -182,9 +187,11 @@ def ingest_calls(
     results = [IngestResult() for _ in calls]
     prepared: list[tuple[int, PreparedMessage]] = []  # (call number, message)
     quarantined: list[dict[str, Any]] = []
+    refused: list[tuple[int, Screened]] = []  # (call number, what suppression reads of it)
 
     def reject(number: int, raw: Any, rejection: Rejection) -> None:
         results[number].rejected.append(rejection)
+        refused.append((number, suppression.refused(raw, phone_region=phone_region)))
         reason = f"{rejection.field}: {rejection.reason}" if rejection.field else rejection.reason
         quarantined.append(
             {
@@ -240,6 +247,9 @@ def ingest_calls(
     for mid, (number, item) in unique.items():
         if mid in known:
             results[number].duplicate_indices.append(item.index)
+    fresh, quarantined = _without_suppressed(
+        session, fresh, quarantined, refused, results, source, received_at
+    )
     commit_checked = None
     if commit_locked is not None and len(fresh) >= EARLY_COMMIT_FROM:
         commit = commit_locked
@@ -254,10 +264,47 @@ def ingest_calls(
     # Last, with the events: resolution may have committed on the way (see commit_locked), and a
     # retry of what follows must not quarantine these twice.
     repo.quarantine(session, quarantined)
+    # Here, not as they are found: identities may have been committed early on the way, and a
+    # retry of what follows must not count them twice.
+    count_dropped(
+        session,
+        source_id=source.id,
+        day=received_at,
+        messages=sum(result.suppressed for result in results),
+    )
     for result in results:
         result.duplicate_indices.sort()
         result.duplicates = len(result.duplicate_indices)
     return results
+
+
+def _without_suppressed(
+    session: Session,
+    fresh: list[tuple[int, PreparedMessage]],
+    quarantined: list[dict[str, Any]],
+    refused: list[tuple[int, Screened]],
+    results: list[IngestResult],
+    source: SourceInfo,
+    received_at: datetime,
+) -> tuple[list[tuple[int, PreparedMessage]], list[dict[str, Any]]]:
+    """The messages to store and to quarantine, less those of erased people: nothing of them is
+    kept but a count (cdp.profiles.suppression). One lookup for the whole transaction."""
+    screened = [
+        *((number, suppression.screened(item)) for number, item in fresh),
+        *refused,
+    ]
+    if not screened:
+        return fresh, quarantined
+    dropped = screen(
+        session, [message for _, message in screened], source_name=source.name, now=received_at
+    )
+    if not dropped:
+        return fresh, quarantined
+    for position in dropped:
+        results[screened[position][0]].suppressed += 1
+    kept = [entry for n, entry in enumerate(fresh) if n not in dropped]
+    kept_refused = [row for n, row in enumerate(quarantined, len(fresh)) if n not in dropped]
+    return kept, kept_refused
 
 
 def _store_fresh(

@@ -288,6 +288,12 @@ def send(
         first = result.rejected[0]
         where = f"{first.field}: " if first.field else ""
         raise InvalidInput(f"The choice could not be recorded ({where}{first.reason}).")
+    if result.suppressed and not result.profile_ids:
+        raise InvalidInput(
+            "This customer's data was erased at their request: record them again only with "
+            "their consent (tick what they agree to).",
+            field="consent",
+        )
     if result.profile_ids:
         tablet.profile_id = result.profile_ids[-1]
     session.flush()

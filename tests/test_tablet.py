@@ -35,7 +35,7 @@ from cdp.models import (
 from cdp.profiles.service import get_profile
 from showroom.tablet import CONSENT_WORDING
 from showroom.tablet_routes import router as tablet_router
-from tests.conftest import SourceKey, StaffClient
+from tests.conftest import SourceKey, StaffClient, make_token
 
 HTMX = {"HX-Request": "true"}
 
@@ -586,3 +586,30 @@ def test_an_empty_note_is_refused_with_a_message(
     assert (
         db.scalar(select(func.count()).select_from(Note).where(Note.tablet_session_id == sid)) == 0
     )
+
+
+def test_an_erased_customer_is_added_again_only_with_their_consent(
+    tablet: Callable[[str], StaffClient], app_client: TestClient, web_source: SourceKey, db: Session
+) -> None:
+    email = f"erased.{uuid.uuid4().hex[:6]}@example.nl"
+    known = {"anonymousId": uuid.uuid4().hex, "traits": {"email": email}}
+    assert app_client.post("/v1/identify", json=known, headers=web_source.auth).status_code == 200
+    factory = app_client.app.state.sessionmaker  # type: ignore[attr-defined]
+    search = app_client.get("/api/profiles", params={"q": email}, headers=make_token(factory))
+    [found] = search.json()["results"]
+    erased = app_client.post(
+        f"/api/profiles/{found['id']}/erasure",
+        json={"reason": "asked"},
+        headers=make_token(factory, role="admin"),
+    )
+    assert erased.status_code == 200, erased.text
+
+    staff = tablet("sales")
+    sid = start(staff)
+    response = add_customer(staff, sid, first_name="Erik", email=email)
+    assert response.status_code == 400
+    assert "erased at their request" in page(response).get_text()
+    assert tablet_row(db, sid).profile_id is None
+    response = add_customer(staff, sid, first_name="Erik", email=email, consent=["email"])
+    assert response.status_code == 303, response.text
+    assert tablet_row(db, sid).profile_id not in (None, uuid.UUID(found["id"]))
