@@ -235,6 +235,7 @@ def ingest_calls(
                 "batch_index": rejection.index,
                 "reason": reason,
                 "raw": json_exact.dumps(raw),  # at any depth, with exact integers
+                "message_id": _refused_message_id(raw),
             }
         )
 
@@ -295,11 +296,40 @@ def ingest_calls(
         _store_fresh(session, fresh, results, source, received_at, commit_checked)
     # Last, with the events: resolution may have committed on the way (see commit_locked), and a
     # retry of what follows must not quarantine these twice.
-    repo.quarantine(session, quarantined)
+    repo.quarantine(session, _not_quarantined_before(session, source.id, quarantined))
     for result in results:
         result.duplicate_indices.sort()
         result.duplicates = len(result.duplicate_indices)
     return results
+
+
+def _refused_message_id(raw: Any) -> str | None:
+    """The messageId of a refused message, as an accepted one would have it (numbers as
+    text), when it has a usable one."""
+    message_id = raw.get("messageId") if isinstance(raw, dict) else None
+    if isinstance(message_id, int) and not isinstance(message_id, bool):
+        message_id = str(message_id)
+    if not isinstance(message_id, str) or not 0 < len(message_id) <= 200 or "\x00" in message_id:
+        return None
+    return message_id
+
+
+def _not_quarantined_before(
+    session: Session, source_id: int, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The refused messages not kept yet: a retry (same source and messageId) is kept once."""
+    message_ids = {row["message_id"] for row in rows if row["message_id"] is not None}
+    if not message_ids:
+        return rows
+    seen = repo.quarantined_message_ids(session, source_id, sorted(message_ids))
+    kept = []
+    for row in rows:
+        if row["message_id"] is not None:
+            if row["message_id"] in seen:
+                continue
+            seen.add(row["message_id"])
+        kept.append(row)
+    return kept
 
 
 def _store_fresh(

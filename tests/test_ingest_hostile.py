@@ -5,7 +5,7 @@ the batch's other messages are stored (also a message that is refused anyway, an
 integer past 64 bits); a message at the limit stored and read back; a batch context nested too
 deep; a body deeper than the parser reads; integers past 64 bits kept exact from the request to
 the stored identifiers, events and traits and back out through the read API and the customer
-page.
+page; a refused message retried with its messageId quarantined once.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdp.models import Event, Identity
 from ingest.schemas import MAX_MESSAGE_DEPTH
 from tests.conftest import SourceKey, make_token
-from tests.test_ingest_api import events_by_anonymous_id, post_raw, quarantine_of, uid
+from tests.test_ingest_api import events_by_anonymous_id, post, post_raw, quarantine_of, uid
 
 
 def nested(levels: int, inner: bytes = b"1") -> bytes:
@@ -249,3 +249,43 @@ def test_a_refused_message_with_a_large_integer_is_quarantined_exactly(
     kept = quarantine_of(db, web_source)
     assert '"n":123456789012345678901234}' in kept[0].raw
     assert '"n":' + "9" * 5000 + "}" in kept[1].raw
+
+
+# --- refused messages retried -----------------------------------------------------------------
+
+
+def test_a_refused_message_retried_with_its_message_id_is_quarantined_once(
+    app_client: TestClient, web_source: SourceKey, db: Session
+) -> None:
+    refused = {"anonymousId": uid(), "messageId": uid("m"), "properties": {"n": 1}}
+    numeric = {"type": "track", "anonymousId": uid(), "messageId": 42}  # as "42"
+    anonymous = {"type": "track", "anonymousId": uid()}  # no messageId: nothing to tell by
+    for _attempt in range(3):
+        assert post(app_client, web_source, "track", refused).status_code == 400
+        response = post(
+            app_client,
+            web_source,
+            "batch",
+            {"batch": [{**refused, "type": "track"}, numeric, numeric, anonymous]},
+        )
+        assert response.status_code == 400
+        assert [r["index"] for r in response.json()["rejected"]] == [0, 1, 2, 3]
+    kept = quarantine_of(db, web_source)
+    # The batch's copy of the first one is its retry too (same source and messageId).
+    assert sorted((row.endpoint, row.batch_index) for row in kept) == sorted(
+        [("track", 0), ("batch", 1)] + [("batch", 3)] * 3
+    )
+    assert refused["messageId"] in kept[0].raw
+
+
+def test_the_same_message_id_refused_for_another_source_is_kept_for_each(
+    app_client: TestClient,
+    web_source: SourceKey,
+    showroom_source: SourceKey,
+    db: Session,
+) -> None:
+    refused = {"anonymousId": uid(), "messageId": uid("m")}
+    for source in (web_source, showroom_source, web_source):
+        assert post(app_client, source, "track", refused).status_code == 400
+    assert len(quarantine_of(db, web_source)) == 1
+    assert len(quarantine_of(db, showroom_source)) == 1
