@@ -134,6 +134,14 @@ def _retryable(error: DBAPIError, *, committing: bool) -> bool:
     return error.connection_invalidated and not committing
 
 
+def _unauthorized() -> Response:
+    return _error(401, "unauthorized", "unknown or inactive write key", "writeKey")
+
+
+def _unregistered(origin: str) -> Response:
+    return _error(403, "forbidden", f"origin {origin} is not registered for this source", "Origin")
+
+
 def _store(
     factory: sessionmaker[Session],
     cache: SourceCache,
@@ -143,18 +151,24 @@ def _store(
     origin: str | None,
     calls: list[Call],
 ) -> Response | list[IngestResult]:
-    """Store the calls of one write key and origin in one transaction: one result per call."""
-    source = cache.lookup(factory, write_key)
-    if source is None:
-        return _error(401, "unauthorized", "unknown or inactive write key", "writeKey")
-    if origin is not None and origin not in source.origins:
-        return _error(
-            403, "forbidden", f"origin {origin} is not registered for this source", "Origin"
-        )
+    """Store the calls of one write key and origin in one transaction: one result per call.
+
+    The source comes from the cache, and is confirmed in the storing transaction itself: a key
+    deactivated or rotated away in any worker process stores nothing from then on."""
+    cached = cache.lookup(factory, write_key)
+    if cached is None:
+        return _unauthorized()
+    if origin is not None and origin not in cached.origins:
+        return _unregistered(origin)
     for attempt in range(5):
         committing = False
         try:
             with session_scope(factory) as session:
+                source = cache.current(session, write_key, cached)
+                if source is None:
+                    return _unauthorized()
+                if origin is not None and origin not in source.origins:
+                    return _unregistered(origin)
                 results = ingest_calls(
                     session,
                     calls,

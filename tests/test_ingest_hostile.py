@@ -5,7 +5,8 @@ the batch's other messages are stored (also a message that is refused anyway, an
 integer past 64 bits); a message at the limit stored and read back; a batch context nested too
 deep; a body deeper than the parser reads; integers past 64 bits kept exact from the request to
 the stored identifiers, events and traits and back out through the read API and the customer
-page; a refused message retried with its messageId quarantined once.
+page; a refused message retried with its messageId quarantined once; a write key deactivated or
+rotated away refused at once by apps that had it cached.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from typing import Any
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cdp.app import create_app
+from cdp.auth.service import rotate_write_key, set_source_active
+from cdp.config import Settings
 from cdp.models import Event, Identity
 from ingest.schemas import MAX_MESSAGE_DEPTH
-from tests.conftest import SourceKey, make_token
+from tests.conftest import SourceKey, make_source, make_token
 from tests.test_ingest_api import events_by_anonymous_id, post, post_raw, quarantine_of, uid
 
 
@@ -289,3 +293,52 @@ def test_the_same_message_id_refused_for_another_source_is_kept_for_each(
         assert post(app_client, source, "track", refused).status_code == 400
     assert len(quarantine_of(db, web_source)) == 1
     assert len(quarantine_of(db, showroom_source)) == 1
+
+
+# --- write keys deactivated or rotated away -----------------------------------------------------
+
+
+def _track(anonymous_id: str) -> dict[str, Any]:
+    return {"event": "Seen", "anonymousId": anonymous_id, "messageId": uid("m")}
+
+
+def test_a_deactivated_write_key_stops_at_once_in_every_app(
+    engine: Engine, session_factory: sessionmaker[Session], settings: Settings, db: Session
+) -> None:
+    source = make_source(session_factory)
+    # Two apps, as two worker processes of `cdp serve --workers 2`, each with its own cache.
+    first = create_app(settings, engine=engine, session_factory=session_factory)
+    second = create_app(settings, engine=engine, session_factory=session_factory)
+    with TestClient(first) as one, TestClient(second) as two:
+        for client in (one, two):  # both have the key cached now
+            assert post(client, source, "track", _track(uid())).status_code == 200
+        with session_factory() as session:  # as `cdp source deactivate` does
+            set_source_active(session, source.name, active=False)
+            session.commit()
+        for client in (one, two):
+            anon = uid()
+            response = post(client, source, "batch", {"batch": [{**_track(anon), "type": "track"}]})
+            assert response.status_code == 401, response.text
+            assert response.json()["field"] == "writeKey"
+            assert events_by_anonymous_id(db, anon) == []
+        with session_factory() as session:
+            set_source_active(session, source.name, active=True)
+            session.commit()
+
+
+def test_a_rotated_away_write_key_stops_at_once(
+    engine: Engine, session_factory: sessionmaker[Session], settings: Settings, db: Session
+) -> None:
+    source = make_source(session_factory)
+    app = create_app(settings, engine=engine, session_factory=session_factory)
+    with TestClient(app) as client:
+        assert post(client, source, "track", _track(uid())).status_code == 200
+        with session_factory() as session:  # as `cdp source rotate-key` does
+            _rotated, new_key = rotate_write_key(session, source.name)
+            session.commit()
+        anon = uid()
+        assert post(client, source, "track", _track(anon)).status_code == 401
+        assert events_by_anonymous_id(db, anon) == []
+        renewed = SourceKey(id=source.id, name=source.name, key=new_key)
+        assert post(client, renewed, "track", _track(anon)).status_code == 200
+        assert len(events_by_anonymous_id(db, anon)) == 1
