@@ -146,7 +146,7 @@ def source_deactivate(
     engine = _migrated_engine(get_settings())
     with session_scope(make_sessionmaker(engine)) as session:
         source = set_source_active(session, name, active=False)
-        typer.echo(f"source {source.name!r} deactivated; {_SOURCE_CACHE_NOTE}")
+        typer.echo(f"source {source.name!r} deactivated; running servers refuse its key at once")
     engine.dispose()
 
 
@@ -174,7 +174,7 @@ def source_rotate_key(
     engine = _migrated_engine(get_settings())
     with session_scope(make_sessionmaker(engine)) as session:
         source, key = rotate_write_key(session, name)
-        typer.echo(f"source {source.name!r} has a new write key; {_SOURCE_CACHE_NOTE}")
+        typer.echo(f"source {source.name!r} has a new write key; the old one is refused at once")
     typer.echo(f"write key (shown once, keep it safe): {key}")
     engine.dispose()
 

@@ -214,4 +214,25 @@ def _delete_consents_statement(dialect: str) -> Any:
 
 
 def quarantine(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Keep refused messages. A row whose messageId a concurrent transaction kept first fails
+    the unique index (SQLSTATE 23505), and the retry of the whole transaction skips it."""
     insert_rows(session, cast(Table, QuarantinedMessage.__table__), rows)
+
+
+def quarantined_message_ids(
+    session: Session, source_id: int, message_ids: Sequence[str]
+) -> set[str]:
+    """Which of these messageIds of the source's refused messages are kept already."""
+    rows = session.connection().execute(
+        _quarantined_statement(dialect_of(session)),
+        {"source_id": source_id, "ids": list(message_ids)},
+    )
+    return {message_id for (message_id,) in rows}
+
+
+@functools.cache
+def _quarantined_statement(dialect: str) -> Any:
+    return select(QuarantinedMessage.message_id).where(
+        QuarantinedMessage.source_id == bindparam("source_id"),
+        any_of(QuarantinedMessage.message_id, "ids", dialect),
+    )

@@ -5,6 +5,7 @@ Takes a session and flushes; the caller commits, so a 2xx is only sent once all 
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from cdp import json_exact
 from cdp.identity.repository import (
     current_trait_values,
     dialect_of,
@@ -30,7 +32,7 @@ from cdp.text import nul_character_at, search_text
 from ingest import repository as repo
 from ingest import suppression
 from ingest.prepare import EventTimeOutOfRange, PreparedMessage, prepare
-from ingest.schemas import MAX_MESSAGE_BYTES, Message, Rejection
+from ingest.schemas import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, Message, Rejection
 
 _MAX_TRAIT_NAME = 100
 # Committing identities early costs a commit of its own; it pays where the rest of the
@@ -94,6 +96,32 @@ def _with_batch_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[
     return merged
 
 
+def _shape_problem(written: json_exact.Written) -> str | None:
+    if written.depth > MAX_MESSAGE_DEPTH:
+        return (
+            f"nested {written.depth} levels deep (objects and arrays); "
+            f"the limit is {MAX_MESSAGE_DEPTH}"
+        )
+    if written.oversize:
+        return f"holds an integer of more than {sys.get_int_max_str_digits()} digits"
+    return None
+
+
+def too_deep_or_oversize(defaults: dict[str, Any]) -> tuple[str, str] | None:
+    """The field and problem of a batch's context or integrations that would make every
+    message it is merged into refused (see validate_message), or None."""
+    try:
+        orjson.dumps(defaults)
+        return None
+    except TypeError:
+        pass
+    for name, value in defaults.items():
+        reason = _shape_problem(json_exact.write({name: value}))
+        if reason is not None:
+            return name, reason
+    return None
+
+
 def validate_message(
     raw: Any,
     *,
@@ -101,13 +129,24 @@ def validate_message(
     check_size: bool,
     defaults: dict[str, Any] | None = None,
     check_nul: bool = True,
+    check_depth: bool = True,
 ) -> Message | Rejection:
-    """One raw JSON value to a Message, or the reason it is refused."""
+    """One raw JSON value to a Message, or the reason it is refused.
+
+    `check_depth=False` only when no message can be nested more than MAX_MESSAGE_DEPTH levels
+    nor hold an integer orjson cannot write (the body has fewer objects and arrays than that,
+    and no long run of digits); `check_size` measures the message too."""
     if not isinstance(raw, dict):
         return Rejection(index=index, field=None, reason="a message must be a JSON object")
-    if check_size:
-        size = len(orjson.dumps(raw))
-        if size > MAX_MESSAGE_BYTES:
+    if check_size or check_depth:
+        try:  # orjson writes no more than MAX_MESSAGE_DEPTH levels: a cheap check of the depth
+            size = len(orjson.dumps(raw))
+        except TypeError:  # nested deeper, or an integer past 64 bits: measured the slow way
+            written = json_exact.write(raw)
+            if (reason := _shape_problem(written)) is not None:
+                return Rejection(index=index, field=None, reason=reason)
+            size = len(written.text.encode())
+        if check_size and size > MAX_MESSAGE_BYTES:
             return Rejection(
                 index=index,
                 field=None,
@@ -135,6 +174,8 @@ class Call:
     defaults: dict[str, Any] | None = None
     # False only when the body is known to hold no "\u0000" (the scan costs CPU per message).
     check_nul: bool = True
+    # False only when no message can be too deep (see validate_message).
+    check_depth: bool = True
 
 
 def ingest(
@@ -200,7 +241,8 @@ def ingest_calls(
                 "endpoint": calls[number].endpoint,
                 "batch_index": rejection.index,
                 "reason": reason,
-                "raw": orjson.dumps(raw, default=str).decode(),
+                "raw": json_exact.dumps(raw),  # at any depth, with exact integers
+                "message_id": _refused_message_id(raw),
             }
         )
 
@@ -212,6 +254,7 @@ def ingest_calls(
                 check_size=call.check_size,
                 defaults=call.defaults,
                 check_nul=call.check_nul,
+                check_depth=call.check_depth,
             )
             if isinstance(checked, Rejection):
                 reject(number, raw, checked)
@@ -263,7 +306,7 @@ def ingest_calls(
         _store_fresh(session, fresh, results, source, received_at, commit_checked)
     # Last, with the events: resolution may have committed on the way (see commit_locked), and a
     # retry of what follows must not quarantine these twice.
-    repo.quarantine(session, quarantined)
+    repo.quarantine(session, _not_quarantined_before(session, source.id, quarantined))
     # Here, not as they are found: identities may have been committed early on the way, and a
     # retry of what follows must not count them twice.
     count_dropped(
@@ -305,6 +348,35 @@ def _without_suppressed(
     kept = [entry for n, entry in enumerate(fresh) if n not in dropped]
     kept_refused = [row for n, row in enumerate(quarantined, len(fresh)) if n not in dropped]
     return kept, kept_refused
+
+
+def _refused_message_id(raw: Any) -> str | None:
+    """The messageId of a refused message, as an accepted one would have it (numbers as
+    text), when it has a usable one."""
+    message_id = raw.get("messageId") if isinstance(raw, dict) else None
+    if isinstance(message_id, int) and not isinstance(message_id, bool):
+        message_id = str(message_id)
+    if not isinstance(message_id, str) or not 0 < len(message_id) <= 200 or "\x00" in message_id:
+        return None
+    return message_id
+
+
+def _not_quarantined_before(
+    session: Session, source_id: int, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The refused messages not kept yet: a retry (same source and messageId) is kept once."""
+    message_ids = {row["message_id"] for row in rows if row["message_id"] is not None}
+    if not message_ids:
+        return rows
+    seen = repo.quarantined_message_ids(session, source_id, sorted(message_ids))
+    kept = []
+    for row in rows:
+        if row["message_id"] is not None:
+            if row["message_id"] in seen:
+                continue
+            seen.add(row["message_id"])
+        kept.append(row)
+    return kept
 
 
 def _store_fresh(

@@ -35,6 +35,7 @@ from sqlalchemy import ColumnElement, Text, any_, bindparam, delete, func, liter
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from cdp import json_exact
 from cdp.identity.identifiers import normalise_code, normalise_id, normalise_phone
 from cdp.identity.repository import dialect_of
 from cdp.models import Identity, QuarantinedMessage
@@ -140,7 +141,7 @@ def _values(message: Any) -> Iterator[tuple[str | None, Any]]:
 
 def _carries(raw: str, identifiers: _Identifiers) -> bool:
     try:
-        message = orjson.loads(raw)
+        message = json_exact.loads(raw.encode())  # a numeric userId past 64 bits stays exact
     except orjson.JSONDecodeError:  # not expected (ingest writes it with orjson): read as text
         return identifiers.in_text(raw) or any(
             orjson.dumps(value).decode() in raw for value in identifiers.ids
