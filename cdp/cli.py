@@ -489,7 +489,7 @@ def serve(
     """Apply pending migrations, then serve the API and staff pages."""
     import uvicorn
 
-    from cdp.serving import APP, can_spread, serve_spread
+    from cdp.serving import APP, UVICORN_OPTIONS, can_spread, serve_spread
 
     settings = get_settings()
     engine = _migrated_engine(settings)
@@ -507,14 +507,7 @@ def serve(
         if code:
             raise _fail("a worker process stopped unexpectedly; the server was stopped")
         return
-    uvicorn.run(
-        APP,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-    )
+    uvicorn.run(APP, host=host, port=port, workers=workers, **UVICORN_OPTIONS)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """Settings, read once from the environment (prefix CDP_)."""
 
+import ipaddress
 from functools import lru_cache
 
 import phonenumbers
@@ -56,6 +57,30 @@ class Settings(BaseSettings):
     session_idle_minutes: int = Field(
         default=120, ge=5, description="Staff are signed out after this long without a request"
     )
+    trusted_proxies: str = Field(
+        default="",
+        description=(
+            "Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed; from anyone else they are ignored"
+        ),
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        proxies = []
+        for proxy in (part.strip() for part in value.split(",")):
+            try:
+                if "/" in proxy:  # a network, written as the proxy code reads it (no host bits)
+                    proxies.append(str(ipaddress.ip_network(proxy, strict=False)))
+                elif proxy:
+                    proxies.append(str(ipaddress.ip_address(proxy)))
+            except ValueError:
+                raise ValueError(
+                    f"{proxy!r} is not an IP address or network: give the proxies' addresses, "
+                    "comma-separated (e.g. 127.0.0.1,10.0.0.0/8)"
+                ) from None
+        return ",".join(proxies)
 
 
 class SettingsError(ValueError):
