@@ -99,6 +99,12 @@ def profile_of_event(db: Session, message_id: str) -> uuid.UUID:
     return pid
 
 
+def read_profile(client: TestClient, auth: dict[str, str], pid: uuid.UUID) -> Any:
+    response = client.get(f"/api/profiles/{pid}", headers=auth)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 @pytest.fixture()
 def marketer(app_client: TestClient, staff_client: Callable[[str], StaffClient]) -> StaffClient:
     ensure_segments_router(app_client.app)  # type: ignore[arg-type]
@@ -316,6 +322,7 @@ def test_a_limit_setting_that_cannot_be_used_is_one_line(monkeypatch: pytest.Mon
 # --- consent belongs to the address it was given for --------------------------------------------
 def test_an_export_writes_only_the_address_consent_was_given_for(
     app_client: TestClient,
+    api_auth: dict[str, str],
     web_source: SourceKey,
     db: Session,
     marketer: StaffClient,
@@ -333,6 +340,8 @@ def test_an_export_writes_only_the_address_consent_was_given_for(
     ] == [("granted", work)]
 
     assert [row["email"] for row in downloaded(marketer, session_factory, [pid])] == [work]
+    history = read_profile(app_client, api_auth, pid)["consent_history"]
+    assert [(c["status"], c["address"]) for c in history] == [("granted", work)]
 
     # Consent given for the private address too: the one granted last is written, once.
     identify(app_client, web_source, 10, userId=user, email=private, consent={"email": True})
