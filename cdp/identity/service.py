@@ -121,7 +121,10 @@ class _Resolver:
     def state(self, pid: uuid.UUID) -> _ProfileState:
         """What merge decisions need about a profile; loaded only when a decision needs it."""
         if pid not in self.states:
-            first_seen, strong = repo.profile_facts(self.session, [pid])[pid]
+            facts = repo.profile_facts(self.session, [pid])
+            if pid not in facts:  # erased since its owners were read: start over
+                raise ConcurrentMerge(f"profile {pid} was erased while resolving")
+            first_seen, strong = facts[pid]
             for ident in self.unflushed_strong.pop(pid, ()):
                 strong.setdefault(ident.kind, set()).add(ident.value)
             self.states[pid] = _ProfileState(first_seen=first_seen, strong=strong)
