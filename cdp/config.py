@@ -7,6 +7,14 @@ import phonenumbers
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cdp.identity.rules import (
+    DEFAULT_CONSENT_CATEGORIES,
+    DEFAULT_IDENTITY_LIMITS,
+    IdentityRules,
+    checked_consent_categories,
+    checked_limits,
+)
+
 # What people paste from hosting dashboards, and the driver this product uses for it.
 _POSTGRESQL_ALIASES = ("postgres://", "postgresql://", "postgresql+psycopg://")
 
@@ -81,6 +89,33 @@ class Settings(BaseSettings):
                     "comma-separated (e.g. 127.0.0.1,10.0.0.0/8)"
                 ) from None
         return ",".join(proxies)
+
+    identity_limits: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_IDENTITY_LIMITS),
+        description='Most identifiers of a kind one profile holds, JSON: {"email": 3}; kinds '
+        "not given keep their default (user_id 1, email 3, phone 3)",
+    )
+    consent_categories: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_CONSENT_CATEGORIES),
+        description="Segment consent categories (context.consent.categoryPreferences) and the "
+        'purpose each one is, JSON: {"C0002": "tracking", "newsletter": "email"}; replaces '
+        "the default table",
+    )
+
+    @field_validator("identity_limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        return checked_limits(value)
+
+    @field_validator("consent_categories")
+    @classmethod
+    def _known_purposes(cls, value: dict[str, str]) -> dict[str, str]:
+        return checked_consent_categories(value)
+
+    def identity_rules(self) -> IdentityRules:
+        return IdentityRules(
+            limits=self.identity_limits, consent_categories=self.consent_categories
+        )
 
 
 class SettingsError(ValueError):

@@ -176,6 +176,7 @@ def _consent_history_statement(dialect: str) -> Any:
             Consent.status,
             Consent.wording,
             Consent.stated_at,
+            Consent.address,
         )
         .where(any_of(Consent.profile_id, "ids", dialect))
         .order_by(Consent.stated_at, Consent.id)
@@ -184,16 +185,16 @@ def _consent_history_statement(dialect: str) -> Any:
 
 def consent_history(
     session: Session, profile_ids: set[uuid.UUID]
-) -> dict[tuple[uuid.UUID, str], list[ConsentStatement]]:
-    """Every stored statement per (profile, purpose), oldest first."""
-    history: dict[tuple[uuid.UUID, str], list[ConsentStatement]] = {}
+) -> dict[tuple[uuid.UUID, str, str | None], list[ConsentStatement]]:
+    """Every stored statement per (profile, purpose, address), oldest first."""
+    history: dict[tuple[uuid.UUID, str, str | None], list[ConsentStatement]] = {}
     if not profile_ids:
         return history
     rows = session.connection().execute(
         _consent_history_statement(dialect_of(session)), {"ids": list(profile_ids)}
     )
-    for consent_id, pid, purpose, status, wording, stated_at in rows:
-        history.setdefault((pid, purpose), []).append(
+    for consent_id, pid, purpose, status, wording, stated_at, address in rows:
+        history.setdefault((pid, purpose, address), []).append(
             ConsentStatement(consent_id, status, wording, stated_at)
         )
     return history

@@ -175,6 +175,7 @@ def _store(
                     source=source,
                     received_at=datetime.now(UTC),
                     phone_region=settings.default_phone_region,
+                    rules=settings.identity_rules(),
                     # A stored message shows as a unique violation, and the retry checks.
                     check_stored=attempt > 0,
                     commit_locked=session.commit,

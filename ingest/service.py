@@ -24,6 +24,7 @@ from cdp.identity.repository import (
     touch_written_profiles,
     upsert_traits,
 )
+from cdp.identity.rules import DEFAULT_RULES, IdentityRules
 from cdp.identity.service import ConcurrentMerge, resolve_profiles
 from cdp.leads.service import LEAD_EVENTS, handle_lead_events
 from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
@@ -188,11 +189,17 @@ def ingest(
     phone_region: str,
     check_size: bool = True,
     defaults: dict[str, Any] | None = None,
+    rules: IdentityRules = DEFAULT_RULES,
 ) -> IngestResult:
     """Store the messages of one call."""
     call = Call(raw_messages, endpoint, check_size, defaults)
     return ingest_calls(
-        session, [call], source=source, received_at=received_at, phone_region=phone_region
+        session,
+        [call],
+        source=source,
+        received_at=received_at,
+        phone_region=phone_region,
+        rules=rules,
     )[0]
 
 
@@ -205,6 +212,7 @@ def ingest_calls(
     phone_region: str,
     check_stored: bool = True,
     commit_locked: Callable[[], None] | None = None,
+    rules: IdentityRules = DEFAULT_RULES,
 ) -> list[IngestResult]:
     """Store the messages of several calls of one source in one go (group commit), with one
     result per call, as if each had been stored on its own: indices are positions in the call,
@@ -261,7 +269,11 @@ def ingest_calls(
                 continue
             try:
                 item = prepare(
-                    checked, index=index, received_at=received_at, phone_region=phone_region
+                    checked,
+                    index=index,
+                    received_at=received_at,
+                    phone_region=phone_region,
+                    consent_categories=rules.consent_categories,
                 )
             except EventTimeOutOfRange as error:
                 reject(number, raw, Rejection(index=index, field="timestamp", reason=str(error)))
@@ -303,7 +315,7 @@ def ingest_calls(
             commit()
 
     if fresh:
-        _store_fresh(session, fresh, results, source, received_at, commit_checked)
+        _store_fresh(session, fresh, results, source, received_at, commit_checked, rules)
     # Last, with the events: resolution may have committed on the way (see commit_locked), and a
     # retry of what follows must not quarantine these twice.
     repo.quarantine(session, _not_quarantined_before(session, source.id, quarantined))
@@ -386,6 +398,7 @@ def _store_fresh(
     source: SourceInfo,
     received_at: datetime,
     commit_locked: Callable[[list[str]], None] | None,
+    rules: IdentityRules = DEFAULT_RULES,
 ) -> None:
     resolution = resolve_profiles(
         session,
@@ -394,7 +407,12 @@ def _store_fresh(
         channel=source.kind,
         now=received_at,
         commit_locked=commit_locked,
+        limits=rules.limits,
     )
+    # An address the profile does not hold (refused, or another person's) is not its trait.
+    for position, kinds in resolution.foreign_contacts.items():
+        for kind in kinds:
+            fresh[position][1].traits.pop(kind, None)
     for (number, _item), pid in zip(fresh, resolution.profile_ids, strict=True):
         results[number].profile_ids.append(pid)
     stored = repo.insert_events(
@@ -571,7 +589,9 @@ def _store_consents(
     """Keep each purpose's history as its changes only, whatever order statements arrive in.
 
     A statement that repeats the one before it (same status, no new wording) is not stored; a
-    stored statement that now repeats a new, earlier one is replaced by it.
+    stored statement that now repeats a new, earlier one is replaced by it. Each address (e-mail
+    or phone number the statement was made with) has its own history: a grant for one address
+    is not a repeat of the grant for another.
     """
     stated = [(item, pid) for item, pid in effects if item.consents]
     if not stated:
@@ -580,7 +600,7 @@ def _store_consents(
     removed: list[int] = []
     for item, pid in sorted(stated, key=lambda pair: pair[0].occurred_at):
         for statement in item.consents:
-            timeline = history.setdefault((pid, statement.purpose), [])
+            timeline = history.setdefault((pid, statement.purpose, statement.address), [])
             at = item.occurred_at
             before = [c for c in timeline if c.stated_at <= at]
             if before and _repeats(statement.status, statement.wording, before[-1]):
@@ -599,6 +619,7 @@ def _store_consents(
                     "source_id": source.id,
                     "message_id": item.message_id,
                     "recorded_at": received_at,
+                    "address": statement.address,
                 },
             )
             timeline.insert(len(before), new)

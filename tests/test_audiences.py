@@ -105,13 +105,15 @@ def customer(
             },
         )
     for delay, statement in consent_later or []:
+        # With the address, as analytics.js sends the traits it keeps: consent is given for one.
+        later = {"consent": statement, **({"email": address} if email else {})}
         send(
             client,
             source,
             "identify",
             {
                 "anonymousId": device,
-                "traits": {"consent": statement},
+                "traits": later,
                 "timestamp": iso(moment + delay),
             },
         )
