@@ -7,8 +7,7 @@
 #
 # DIR is a tree holding the product packages (cdp/, ingest/, ...): a snapshot made with
 # `git archive COMMIT | tar -x -C DIR`, or the work tree itself. Use snapshots: the code must not
-# change while it is measured. `DIR:EXPERIMENTS` also applies bench/experiments_asgi.py
-# experiments (e.g. `floor=/tmp/head:httponly`). Example, HEAD~1 against the work tree:
+# change while it is measured. Example, HEAD~1 against the work tree:
 #
 #   git archive HEAD~1 | tar -x -C /tmp/cdp_before
 #   bench/compare.sh 2 2 "before=/tmp/cdp_before;after=$PWD" -- --mode both --events 20000
@@ -39,8 +38,7 @@ default_database=$CDP_DATABASE_URL
 for variant in "${list[@]}"; do
   spec=${variant#*=} database=$default_database
   [ "$spec" != "${spec%%@*}" ] && database=${spec#*@}
-  spec=${spec%%@*}
-  CDP_DATABASE_URL=$database PYTHONPATH="${spec%%:*}" \
+  CDP_DATABASE_URL=$database PYTHONPATH="${spec%%@*}" \
     $py -c "from cdp.cli import main; main()" db upgrade >/dev/null
 done
 
@@ -51,24 +49,10 @@ for round in $(seq 1 "$rounds"); do
     label=${variant%%=*} spec=${variant#*=}
     CDP_DATABASE_URL=$default_database
     [ "$spec" != "${spec%%@*}" ] && CDP_DATABASE_URL=${spec#*@}
-    spec=${spec%%@*}
-    product=${spec%%:*} experiments=""
-    [ "$spec" != "$product" ] && experiments=${spec#*:}
-    if [ -n "$experiments" ]; then
-      app=bench.experiments_asgi:app
-      pythonpath="$product:$repo"
-    else
-      app=cdp.asgi:app
-      pythonpath="$product"
-    fi
-    if [ -n "$experiments" ]; then
-      BENCH_EXPERIMENTS="$experiments" PYTHONPATH="$pythonpath" \
-        "$repo/.venv/bin/uvicorn" "$app" --host 127.0.0.1 --port "$port" \
-        --workers "$workers" --log-level warning --no-access-log >"$out/server.log" 2>&1 &
-    else  # as the product runs: `cdp serve` (its workers each listen with SO_REUSEPORT)
-      PYTHONPATH="$pythonpath" "$repo/.venv/bin/python" -c "from cdp.cli import main; main()" \
-        serve --port "$port" --workers "$workers" >"$out/server.log" 2>&1 &
-    fi
+    product=${spec%%@*}
+    # as the product runs: `cdp serve` (its workers each listen with SO_REUSEPORT)
+    PYTHONPATH="$product" "$repo/.venv/bin/python" -c "from cdp.cli import main; main()" \
+      serve --port "$port" --workers "$workers" >"$out/server.log" 2>&1 &
     server=$!
     for _ in $(seq 1 60); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.5; done
     name="r${round}_w${workers}_${label}"

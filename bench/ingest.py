@@ -52,15 +52,14 @@ shared dev machine; with stale statistics the dedupe query degrades): --no-analy
 
 Client
 ------
-asyncio with --concurrency keep-alive connections. `--client raw` (default) is a minimal
-HTTP/1.1 client on asyncio streams (uses uvloop when installed); `--client httpx` uses
-httpx.AsyncClient, which measured ~4 ms of client CPU per request here against ~0.1 ms for the
-raw client, enough to make the client the bottleneck of /v1/track on 2 cores. `--processes N`
-splits the connections over N forked client processes, for when one client process is the
-bottleneck (see the CPU line of the report).
+asyncio with --concurrency keep-alive connections, on a minimal HTTP/1.1 client over asyncio
+streams (uses uvloop when installed): about 0.1 ms of client CPU per request, where
+httpx.AsyncClient took about 4 ms and became the bottleneck of /v1/track on 2 cores.
+`--processes N` splits the connections over N forked client processes, for when one client
+process is the bottleneck (see the CPU line of the report).
 
-See docs/benchmarks.md for the figures, and bench/profile_ingest.py, bench/pyspy_summary.py,
-bench/experiments.py and bench/compare.sh for finding where the time goes.
+See docs/benchmarks.md for the figures, bench/compare.sh for A/B runs of two commits, and
+bench/profile_ingest.py and bench/pyspy_summary.py for finding where the time goes.
 """
 
 from __future__ import annotations
@@ -592,7 +591,6 @@ async def _run_client(
     write_key: str,
     work: list[Work],
     concurrency: int,
-    client: str,
     deadline: float,
     timeout: float,
 ) -> Outcome:
@@ -610,7 +608,7 @@ async def _run_client(
         queue_position += 1
         return item
 
-    async def raw_worker() -> None:
+    async def worker() -> None:
         conn = RawConnection(host, port, auth)
         try:
             while (item := next_work()) is not None:
@@ -630,25 +628,7 @@ async def _run_client(
         finally:
             await conn.close()
 
-    async def httpx_worker(session: Any) -> None:
-        headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
-        while (item := next_work()) is not None:
-            started = time.perf_counter()
-            try:
-                response = await session.post(item.path, content=item.body, headers=headers)
-                status, body = response.status_code, response.content
-            except Exception as error:  # transport errors of every kind count as failures
-                status, body = 0, f"{type(error).__name__}: {error}".encode()
-            _record(outcome, item, status, body, time.perf_counter() - started)
-
-    if client == "httpx":
-        import httpx
-
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as session:
-            await asyncio.gather(*(httpx_worker(session) for _ in range(concurrency)))
-    else:
-        await asyncio.gather(*(raw_worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     return outcome
 
 
@@ -681,7 +661,6 @@ def send(
     *,
     concurrency: int,
     processes: int,
-    client: str,
     max_seconds: float,
     timeout: float,
 ) -> tuple[Outcome, float, float]:
@@ -696,7 +675,6 @@ def send(
                 write_key,
                 work,
                 concurrency,
-                client,
                 time.monotonic() + max_seconds,
                 timeout,
             )
@@ -717,7 +695,6 @@ def send(
             write_key,
             work[i::processes],
             max(1, per_proc[i]),
-            client,
             deadline,
             timeout,
         )
@@ -1128,7 +1105,6 @@ def main(argv: list[str] | None = None) -> int:
         help="concurrent connections (default 8 for batch, 32 for track)",
     )
     parser.add_argument("--processes", type=int, default=1, help="client processes")
-    parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
     parser.add_argument("--mode", choices=("batch", "track", "both"), default="batch")
     parser.add_argument("--profiles", type=int, default=5000, help="distinct visitors")
     parser.add_argument(
@@ -1231,7 +1207,6 @@ def main(argv: list[str] | None = None) -> int:
         warm_work,
         concurrency=4,
         processes=1,
-        client=args.client,
         max_seconds=args.max_seconds,
         timeout=args.timeout,
     )
@@ -1249,14 +1224,12 @@ def main(argv: list[str] | None = None) -> int:
                 work,
                 concurrency=concurrency,
                 processes=args.processes,
-                client=args.client,
                 max_seconds=args.max_seconds,
                 timeout=args.timeout,
             )
         totals.add(outcome)
         summary = summarise(
-            f"{name} (concurrency {concurrency}, {args.processes} client "
-            f"process(es), {args.client} client)",
+            f"{name} (concurrency {concurrency}, {args.processes} client process(es))",
             outcome,
             wall,
             client_cpu,

@@ -1,20 +1,16 @@
 """Lookup benchmark: search latency at 1,000,000 generated profiles on PostgreSQL.
 
 Run by hand, not by the test suite. Everything stays on this machine (127.0.0.1).
-Figures and proposals: docs/benchmarks.md, section "Lookup".
+Figures: docs/benchmarks.md, section "Lookup".
 
 How to run it
 -------------
-    .venv/bin/python bench/lookup.py --explain 2 --json /tmp/lookup.json   # everything
-    .venv/bin/python bench/lookup.py --prototypes P7 --proto-queries 200
-    .venv/bin/python bench/lookup.py --prototypes none     # only the product's lookup + baseline
+    .venv/bin/python bench/lookup.py --queries 300 --explain 2 --json /tmp/lookup.json
     .venv/bin/python bench/lookup.py --regenerate          # throw the data away, generate again
 
-Defaults: 1,000,000 profiles, --queries 200 timed queries of each kind, --proto-queries 100 of
-each kind a prototype runs, --warmup 10 untimed ones of each first, --seed 7. The product's
-queries take well under a minute; with all prototypes, P5 and P6 (whole-name trigrams on GiST,
-about a second each) take most of a run. Generating the data takes 1 to 2 minutes the first
-time, the prototypes' tables about half a minute.
+Defaults: 1,000,000 profiles, --queries 200 timed queries of each kind, --warmup 10 untimed ones
+of each first, --seed 7. The queries take well under a minute; generating the data takes 1 to 2
+minutes the first time.
 
 The database (default `cdp_bench_lookup` on 127.0.0.1:5432, user postgres; --database-url or
 CDP_BENCH_LOOKUP_URL) is created when missing (through the admin database `test`) and migrated
@@ -38,9 +34,6 @@ Secondary indexes are dropped during the load and rebuilt from their own definit
 VACUUM ANALYZE. When the data for --profiles/--seed is already there, generation is skipped (a
 row in `bench_lookup_meta` says so); --regenerate forces it.
 
-The prototypes query their own tables (see ensure_alt_tables), built once and kept, so that the
-product's tables keep exactly the migrated indexes and the product's plans stay unaffected.
-
 What it measures
 ----------------
 One run, every kind of query interleaved in a shuffled order (so a noisy neighbour hits every
@@ -56,10 +49,7 @@ close; the pool is warm):
   "0470 12 34 56", "0470/12.34.56"; the phone region is the product's default, "NL,BE"),
   configuration code (lower case) and postal code ("1234 AB", "1234ab", "1000");
 - the baseline: one plain indexed equality query (identity by value and kind, the btree unique
-  index) in a session of its own, for the same e-mail addresses;
-- with --prototypes, alternative name searches (PROTOTYPES: P5 to P9; P1 to P4 needed the
-  trigram index on profile_search that migration 0004 dropped) on the same name queries, each
-  followed by the product's own `_results` fetch, so they do the same work as `lookup`.
+  index) in a session of its own, for the same e-mail addresses.
 
 Per kind: wall-clock p50/p95/p99/max in ms, p95 as a multiple of the baseline's p95, the target
 (p95 < 50 ms) met or not, and, because the machine is shared, the CPU time the PostgreSQL
@@ -105,7 +95,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import upgrade
-from cdp.profiles.lookup import _results, lookup, name_query
+from cdp.profiles.lookup import lookup, name_query
 from cdp.profiles.projection import NAME_WORDS_SQL
 from cdp.text import fold
 
@@ -700,6 +690,7 @@ def generate(conn: psycopg.Connection[Any], n: int, seed: int, chunk_size: int =
                 cur.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{constraint}"')
             else:
                 cur.execute(f'DROP INDEX "{index}"')
+        # the tables of the name-search prototypes that earlier versions of this bench built
         cur.execute("DROP TABLE IF EXISTS bench_search_gist, bench_search_alt, bench_name_word")
         # CASCADE: the other tables referencing profile are empty in this database anyway.
         cur.execute("TRUNCATE profile, identity, profile_search RESTART IDENTITY CASCADE")
@@ -763,7 +754,6 @@ def generate(conn: psycopg.Connection[Any], n: int, seed: int, chunk_size: int =
             "profiles": str(n),
             "seed": str(seed),
             "version": generator_version(),
-            "alt": "",
             "generated_s": f"{t2 - t0:.1f}",
             "rows": json.dumps(dict(written)),
         },
@@ -775,57 +765,6 @@ def generate(conn: psycopg.Connection[Any], n: int, seed: int, chunk_size: int =
     )
 
 
-ALT_VERSION = "2"
-WORDS_SQL = r"regexp_split_to_array(name_folded, '[\s,-]+')"  # the words of a folded name
-WORD_SPLIT = re.compile(r"[\s,\-]+")  # the same split, in Python
-
-
-def ensure_alt_tables(conn: psycopg.Connection[Any]) -> None:
-    """What the prototypes query, so that the product's own tables keep exactly their indexes.
-
-    - bench_search_alt: profile_search's rows (same columns, order, primary key and btree
-      indexes), with a GiST trigram index (gist_trgm_ops) instead of the GIN one, and a GIN index
-      on the words of name_folded (an expression index, no new column);
-    - bench_name_word: every distinct word of the names and how many names hold it, with a GIN
-      trigram index: the dictionary the word prototype corrects typos against.
-    """
-    if meta_get(conn).get("alt") == ALT_VERSION:
-        return
-    t0 = time.perf_counter()
-    with conn.transaction():
-        conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
-        conn.execute("DROP TABLE IF EXISTS bench_search_alt, bench_name_word")
-        conn.execute("CREATE TABLE bench_search_alt (LIKE profile_search INCLUDING ALL)")
-        for row in conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'bench_search_alt' "
-            "AND indexdef LIKE '%USING gin%'"
-        ).fetchall():
-            conn.execute(f'DROP INDEX "{row[0]}"')
-        conn.execute("INSERT INTO bench_search_alt SELECT * FROM profile_search")
-        conn.execute(
-            "CREATE INDEX bench_search_alt_trgm ON bench_search_alt "
-            "USING gist (name_folded gist_trgm_ops)"
-        )
-        print(f"  bench_search_alt + GiST trigram index ({time.perf_counter() - t0:.0f} s)")
-        conn.execute(
-            f"CREATE INDEX bench_search_alt_words ON bench_search_alt USING gin ({WORDS_SQL})"
-        )
-        conn.execute(
-            "CREATE TABLE bench_name_word AS SELECT w AS word, count(*) AS n "
-            f"FROM profile_search, unnest({WORDS_SQL}) AS w "
-            "WHERE name_folded IS NOT NULL AND w <> '' GROUP BY w"
-        )
-        conn.execute("ALTER TABLE bench_name_word ADD PRIMARY KEY (word)")
-        conn.execute(
-            "CREATE INDEX bench_name_word_trgm ON bench_name_word USING gin (word gin_trgm_ops)"
-        )
-    for table in ("bench_search_alt", "bench_name_word"):
-        conn.execute(f"VACUUM (ANALYZE) {table}")
-    conn.execute("DROP TABLE IF EXISTS bench_search_gist")  # an earlier version's
-    meta_put(conn, {"alt": ALT_VERSION})
-    print(f"built the prototypes' tables in {time.perf_counter() - t0:.1f} s")
-
-
 # --------------------------------------------------------------------------------------------
 # Queries
 # --------------------------------------------------------------------------------------------
@@ -833,7 +772,7 @@ def ensure_alt_tables(conn: psycopg.Connection[Any]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    kind: str  # what is measured: "name_typo", "email", ..., or a prototype's name
+    kind: str  # what is measured: "name_typo", "email", ...
     text: str
     target: uuid.UUID | None
     target_name: str | None = None  # folded
@@ -1041,174 +980,6 @@ def run_baseline(session: Session, q: Query) -> list[Any]:
     )
 
 
-def _name_ids(session: Session, sql: str, params: dict[str, Any]) -> list[Any]:
-    ids = list(session.execute(text(sql), params).scalars())
-    return _results(session, list(dict.fromkeys(ids))[:LIMIT])
-
-
-def _settings(session: Session, settings: dict[str, str]) -> None:
-    if settings:
-        names = list(settings)
-        session.execute(
-            text(
-                "SELECT set_config(n, v, true) "
-                "FROM unnest(CAST(:n AS text[]), CAST(:v AS text[])) AS s(n, v)"
-            ),
-            {"n": names, "v": [settings[k] for k in names]},
-        )
-
-
-# The product's name query before migration 0004 (trigrams of whole names), written out.
-OLD_PRODUCT_SQL = (
-    "SELECT profile_id FROM {table} WHERE name_folded % :q OR :q <% name_folded "
-    "ORDER BY greatest(similarity(name_folded, :q), word_similarity(:q, name_folded)) DESC "
-    "LIMIT :limit"
-)
-
-
-def proto_sql(sql: str, settings: dict[str, str], table: str = "profile_search") -> Runner:
-    def run(session: Session, q: Query) -> list[Any]:
-        _settings(session, settings)
-        return _name_ids(session, sql.format(table=table), {"q": fold(q.text), "limit": LIMIT})
-
-    return run
-
-
-def proto_gist_knn(session: Session, q: Query) -> list[Any]:
-    sql = "SELECT profile_id FROM bench_search_alt ORDER BY name_folded <-> :q LIMIT :limit"
-    return _name_ids(session, sql, {"q": fold(q.text), "limit": LIMIT})
-
-
-# The word prototype: correct each word of the query against the dictionary of name words, then
-# find the names holding, for every word, one of its corrections (GIN on the words of the name).
-MIN_WORD_SCORE = 75.0  # as the SQLite lookup's _MIN_TOKEN_SCORE: rapidfuzz ratio
-FREQUENT_WORD = 50_000  # a word in more names than this ("van", "de") narrows nothing down
-CANDIDATE_CAP = 2000  # names ranked at most; more only when a query names thousands anyway
-# Candidate corrections of each query word: trigram-similar words (the 200 closest), words
-# starting with the last query word (still being typed) and, for short words, whose trigrams
-# say little ("wyk" / "wijk"), the words of about that length with the same first letter.
-DICTIONARY_SQL = (
-    "SELECT t.i, w.word, w.n FROM unnest(CAST(:tokens AS text[])) WITH ORDINALITY AS t(tok, i) "
-    "CROSS JOIN LATERAL ("
-    " (SELECT word, n FROM bench_name_word WHERE word % t.tok "
-    "  ORDER BY similarity(word, t.tok) DESC LIMIT 200)"
-    " UNION"
-    " (SELECT word, n FROM bench_name_word"
-    "  WHERE t.i = :last AND length(t.tok) >= 3 AND word LIKE t.tok || '%' LIMIT 200)"
-    " UNION"
-    " (SELECT word, n FROM bench_name_word"
-    "  WHERE length(t.tok) BETWEEN 2 AND 4 AND word LIKE left(t.tok, 1) || '%'"
-    "  AND length(word) BETWEEN length(t.tok) - 1 AND length(t.tok) + 1)"
-    ") AS w"
-)
-
-
-def _spelling(word: str) -> str:
-    """Dutch "ij" and "y" are one sound, and often one letter to whoever types: Wijk, Wyk."""
-    return word.replace("ij", "y")
-
-
-def proto_words(cap: int | None, threshold: str | None = "0.2") -> Runner:
-    from rapidfuzz import fuzz  # a product dependency already (the SQLite lookup)
-
-    def run(session: Session, q: Query) -> list[Any]:
-        folded = fold(q.text)
-        tokens = list(dict.fromkeys(t for t in WORD_SPLIT.split(folded) if t))[:6]
-        if not tokens:
-            return []
-        if threshold is not None:
-            _settings(session, {"pg_trgm.similarity_threshold": threshold})
-        found: dict[int, list[tuple[str, int]]] = defaultdict(list)
-        rows = session.execute(text(DICTIONARY_SQL), {"tokens": tokens, "last": len(tokens)})
-        for i, word, n in rows:
-            tok = tokens[i - 1]
-            if fuzz.ratio(_spelling(tok), _spelling(word)) >= MIN_WORD_SCORE or (
-                i == len(tokens) and word.startswith(tok)  # still typing the last word
-            ):
-                found[i - 1].append((word, n))
-        groups = []  # (names holding one of the corrections, corrections, the word itself)
-        for k in sorted(found):
-            exact = next((n for w, n in found[k] if w == tokens[k]), None)
-            groups.append((sum(n for _, n in found[k]), [w for w, _ in found[k]], exact))
-        if not groups:
-            return []
-        selective = [g for g in groups if g[0] <= FREQUENT_WORD] or [min(groups)]
-        params: dict[str, Any] = {"q": folded, "limit": LIMIT, "cap": cap or 10**9}
-        conds = []
-        for k, (_, words, _) in enumerate(selective):
-            params[f"g{k}"] = words
-            conds.append(f"{WORDS_SQL} && CAST(:g{k} AS text[])")
-        # names holding every selective query word exactly come first: "sanne bergma" before
-        # the many "sanne bergman" (the cap would otherwise drop them at random)
-        exact_words = [tokens[k] for k in sorted(found)]
-        exact_words = [w for w, g in zip(exact_words, groups, strict=True) if g in selective]
-        exact_ok = all(g[2] is not None for g in selective)
-        params["exact"] = exact_words
-        exact_branch = (
-            f"(SELECT profile_id, name_folded, 0 AS tier FROM bench_search_alt "
-            f"WHERE {WORDS_SQL} @> CAST(:exact AS text[]) LIMIT :cap) UNION ALL "
-            if exact_ok
-            else ""
-        )
-        sql = (
-            f"WITH c AS MATERIALIZED ({exact_branch}"
-            f"(SELECT profile_id, name_folded, 1 AS tier FROM bench_search_alt "
-            f"WHERE {' AND '.join(conds)} LIMIT :cap)) "
-            "SELECT profile_id FROM c GROUP BY profile_id, name_folded "
-            "ORDER BY min(tier), similarity(name_folded, :q) DESC LIMIT :limit"
-        )
-        return _name_ids(session, sql, params)
-
-    return run
-
-
-@dataclass(frozen=True, slots=True)
-class Prototype:
-    runner: Runner
-    kinds: tuple[str, ...]  # the name kinds it runs on
-    alt: bool  # needs bench_search_alt / bench_name_word
-    what: str
-
-
-ALL_NAMES = ("name_typo", "name_exact", "name_surname")
-PROTOTYPES: dict[str, Prototype] = {
-    "P5": Prototype(
-        proto_gist_knn,
-        ("name_typo",),
-        True,
-        "GiST (gist_trgm_ops) KNN: ORDER BY name <-> q LIMIT 20, no threshold",
-    ),
-    "P6": Prototype(
-        proto_sql(OLD_PRODUCT_SQL, {}, table="bench_search_alt"),
-        ("name_typo",),
-        True,
-        "the product's query on a GiST trigram index instead of GIN",
-    ),
-    "P7": Prototype(
-        proto_words(CANDIDATE_CAP),
-        ALL_NAMES,
-        True,
-        "words: each query word corrected against a dictionary of name words (trigram GIN, "
-        "kept if rapidfuzz ratio >= 75 with ij = y, or a prefix for the last word), then GIN "
-        "on the name's words (&& per word, AND); names holding the typed words exactly first, "
-        "then "
-        f"ORDER BY similarity; at most {CANDIDATE_CAP} candidates of each kind ranked",
-    ),
-    "P8": Prototype(
-        proto_words(None),
-        ALL_NAMES,
-        True,
-        "P7 without the candidate cap: every candidate ranked",
-    ),
-    "P9": Prototype(
-        proto_words(CANDIDATE_CAP, threshold=None),
-        ("name_typo", "name_exact"),
-        True,
-        "P7 without its SET LOCAL round trip: dictionary at the default threshold 0.3",
-    ),
-}
-
-
 class CpuClock:
     """CPU time of the PostgreSQL backends behind the engine (/proc/<pid>/schedstat, ns).
 
@@ -1381,9 +1152,6 @@ def pg_facts(engine: Any) -> dict[str, str]:
             "ix_profile_search_name_words",
             "name_word",
             "uq_identity_value",
-            "bench_search_alt_trgm",
-            "bench_search_alt_words",
-            "bench_name_word",
         ):
             size = c.execute(
                 text("SELECT pg_size_pretty(pg_total_relation_size(to_regclass(:r)))"),
@@ -1433,22 +1201,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--database-url", default=os.environ.get("CDP_BENCH_LOOKUP_URL", DEFAULT_URL))
     ap.add_argument("--profiles", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=200, help="timed queries of each kind")
-    ap.add_argument(
-        "--proto-queries", type=int, default=100, help="timed queries of each kind a prototype runs"
-    )
     ap.add_argument("--warmup", type=int, default=10, help="untimed queries of each kind first")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--regenerate", action="store_true")
-    ap.add_argument(
-        "--prototypes", default="all", help="'all', 'none' or a list of prototypes (P5,P7)"
-    )
     ap.add_argument(
         "--explain", type=int, default=0, metavar="K", help="EXPLAIN ANALYZE K typo queries"
     )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    if not (1 <= args.queries <= 100_000 and 0 <= args.proto_queries <= args.queries):
-        ap.error("--queries must be 1..100000 and --proto-queries 0..--queries")
+    if not 1 <= args.queries <= 100_000:
+        ap.error("--queries must be 1..100000")
     if args.profiles < 1000 or not (0 <= args.warmup <= 1000):
         ap.error("--profiles must be at least 1000 and --warmup 0..1000")
 
@@ -1458,15 +1220,6 @@ def main(argv: list[str] | None = None) -> int:
     engine = make_engine(args.database_url, pool_size=2)
     upgrade(engine)
     factory = make_sessionmaker(engine)
-    if args.prototypes == "all":
-        chosen = list(PROTOTYPES)
-    elif args.prototypes == "none":
-        chosen = []
-    else:
-        chosen = [p.strip().upper() for p in args.prototypes.split(",") if p.strip()]
-        unknown = [p for p in chosen if p not in PROTOTYPES]
-        if unknown:
-            ap.error(f"unknown prototypes {unknown}; there are {list(PROTOTYPES)}")
     # autocommit: VACUUM needs it; the load itself is one explicit transaction
     with psycopg.connect(conninfo(args.database_url), autocommit=True) as conn:
         meta = meta_get(conn)
@@ -1480,8 +1233,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"reusing {args.profiles:,} generated profiles (seed {args.seed}, generated in "
                 f"{meta.get('generated_s', '?')} s)"
             )
-        if any(PROTOTYPES[p].alt for p in chosen):
-            ensure_alt_tables(conn)
     facts = pg_facts(engine)
     host = machine()
     clock = CpuClock(engine)
@@ -1491,11 +1242,6 @@ def main(argv: list[str] | None = None) -> int:
     by_kind: dict[str, list[tuple[str, Runner, Query]]] = defaultdict(list)
     for q in queries:
         by_kind[q.kind].append((q.kind, run_baseline if q.kind == "baseline" else run_product, q))
-    for p in chosen:
-        proto = PROTOTYPES[p]
-        for kind in proto.kinds:
-            qs = [q for q in queries if q.kind == kind][: args.proto_queries + args.warmup]
-            by_kind[f"{p} {kind}"].extend((f"{p} {kind}", proto.runner, q) for q in qs)
     warm: list[tuple[str, Runner, Query]] = []
     plan: list[tuple[str, Runner, Query]] = []
     for items in by_kind.values():
@@ -1532,7 +1278,6 @@ def main(argv: list[str] | None = None) -> int:
     load_after = loadavg()
 
     names = [k for k in KIND_ORDER if k in tallies]
-    names += [f"{p} {kind}" for p in chosen for kind in ALL_NAMES if f"{p} {kind}" in tallies]
     base_p95 = pct([s.wall_ms for s in tallies["baseline"].samples], 95)
     report: dict[str, Any] = {
         "command": " ".join(["python", *sys.argv]),
@@ -1543,10 +1288,8 @@ def main(argv: list[str] | None = None) -> int:
         "postgres": facts,
         "profiles": args.profiles,
         "queries_per_kind": args.queries,
-        "proto_queries_per_kind": args.proto_queries,
         "run_seconds": round(run_s, 1),
         "kinds": {},
-        "prototypes": {p: PROTOTYPES[p].what for p in chosen},
     }
     print(f"\nrevision {report['revision']}; machine: {host}")
     print(f"load average before {load_before}, after {load_after}")
@@ -1602,8 +1345,6 @@ def main(argv: list[str] | None = None) -> int:
                 for v, d in report["kinds"][kind]["by_variant"].items()
             ]
             print(f"  {kind}: " + "; ".join(parts))
-    for p in chosen:
-        print(f"  {p}: {PROTOTYPES[p].what}")
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s (timed part {run_s:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from cdp import web_security
 from cdp.auth.service import SourceCache
@@ -105,6 +106,8 @@ def create_app(
     app.add_middleware(NulGuard)
     app.add_middleware(CollectionFastPath)
     web_security.install(app)
+    if settings.trusted_proxies:  # outermost: every part of the app sees the client's address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.state.settings = settings
     app.state.sources = SourceCache()
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))

@@ -36,7 +36,17 @@ profile_app = typer.Typer(
     help="One person's data: a copy of all of it (GDPR art. 15), or its erasure (art. 17).",
     no_args_is_help=True,
 )
+secret_app = typer.Typer(
+    help="The installation's secret key (keyed hashes of erased people's identifiers).",
+    no_args_is_help=True,
+)
+suppression_app = typer.Typer(
+    help="Erased people stay erased: their identifiers keep their messages out.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
+app.add_typer(secret_app, name="secret")
+app.add_typer(suppression_app, name="suppression")
 app.add_typer(user_app, name="user")
 
 
@@ -136,7 +146,7 @@ def source_deactivate(
     engine = _migrated_engine(get_settings())
     with session_scope(make_sessionmaker(engine)) as session:
         source = set_source_active(session, name, active=False)
-        typer.echo(f"source {source.name!r} deactivated; {_SOURCE_CACHE_NOTE}")
+        typer.echo(f"source {source.name!r} deactivated; running servers refuse its key at once")
     engine.dispose()
 
 
@@ -164,7 +174,7 @@ def source_rotate_key(
     engine = _migrated_engine(get_settings())
     with session_scope(make_sessionmaker(engine)) as session:
         source, key = rotate_write_key(session, name)
-        typer.echo(f"source {source.name!r} has a new write key; {_SOURCE_CACHE_NOTE}")
+        typer.echo(f"source {source.name!r} has a new write key; the old one is refused at once")
     typer.echo(f"write key (shown once, keep it safe): {key}")
     engine.dispose()
 
@@ -341,6 +351,60 @@ def profile_erase(
     engine.dispose()
 
 
+@secret_app.command("rotate")
+def secret_rotate() -> None:
+    """Make a new secret key current. Older keys are kept while suppression entries hashed with
+    them remain (they are re-hashed when their identifier is seen again), then deleted."""
+    from cdp.secret_keys import rotate
+
+    engine = _migrated_engine(get_settings())
+    with session_scope(make_sessionmaker(engine)) as session:
+        done = rotate(session)
+    engine.dispose()
+    kept = ", ".join(
+        f"version {v} ({counted(n, 'suppression entries')})" for v, n in done.still_used.items()
+    )
+    typer.echo(
+        f"secret key version {done.version} is current; "
+        + (f"kept {kept}" if kept else "no older version is needed")
+        + (f"; deleted {counted(done.pruned, 'unused versions')}" if done.pruned else "")
+    )
+
+
+@suppression_app.command("lift")
+def suppression_lift(
+    identifier: Annotated[
+        str, typer.Argument(help="The person's e-mail address, phone number or userId")
+    ],
+    reason: Annotated[
+        str,
+        typer.Option(help="Why, without personal data, e.g. 'consent by signed form 2026-12-01'"),
+    ],
+    by: Annotated[str, typer.Option(help="Who records it")] = "command line",
+) -> None:
+    """The erased person came back and agreed again: their new messages are stored again (a
+    new profile; messages dated before the erasure stay out)."""
+    from cdp.identity.identifiers import Identifier, normalise_email, normalise_id, normalise_phone
+    from cdp.models import utcnow
+    from cdp.profiles.suppression import lift
+
+    settings = get_settings()
+    reason = reason.strip()
+    if not reason:
+        raise CdpError("say why with --reason (e.g. 'consent by signed form 2026-12-01')")
+    text = identifier.strip()
+    candidates = [Identifier("user_id", normalise_id(text))]
+    if (email := normalise_email(text)) is not None:
+        candidates.append(Identifier("email", email))
+    if (phone := normalise_phone(text, settings.default_phone_region)) is not None:
+        candidates.append(Identifier("phone", phone))
+    engine = _migrated_engine(settings)
+    with session_scope(make_sessionmaker(engine)) as session:
+        lifted = lift(session, candidates, now=utcnow(), by=by, reason=reason)
+    engine.dispose()
+    typer.echo(f"suppression lifted ({counted(lifted, 'identifiers')}): new messages are stored")
+
+
 def _load_demo(engine: Engine, *, customers: int, seed: int) -> None:
     from cdp.demo.loader import load_demo
     from cdp.demo.showroom import demo_staff_lines, seed_showroom
@@ -425,7 +489,7 @@ def serve(
     """Apply pending migrations, then serve the API and staff pages."""
     import uvicorn
 
-    from cdp.serving import APP, can_spread, serve_spread
+    from cdp.serving import APP, UVICORN_OPTIONS, can_spread, serve_spread
 
     settings = get_settings()
     engine = _migrated_engine(settings)
@@ -443,14 +507,7 @@ def serve(
         if code:
             raise _fail("a worker process stopped unexpectedly; the server was stopped")
         return
-    uvicorn.run(
-        APP,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-    )
+    uvicorn.run(APP, host=host, port=port, workers=workers, **UVICORN_OPTIONS)
 
 
 def main() -> None:

@@ -1,10 +1,19 @@
 """Settings, read once from the environment (prefix CDP_)."""
 
+import ipaddress
 from functools import lru_cache
 
 import phonenumbers
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cdp.identity.rules import (
+    DEFAULT_CONSENT_CATEGORIES,
+    DEFAULT_IDENTITY_LIMITS,
+    IdentityRules,
+    checked_consent_categories,
+    checked_limits,
+)
 
 # What people paste from hosting dashboards, and the driver this product uses for it.
 _POSTGRESQL_ALIASES = ("postgres://", "postgresql://", "postgresql+psycopg://")
@@ -20,10 +29,6 @@ class Settings(BaseSettings):
     default_phone_region: str = Field(
         default="NL,BE",
         description="Regions tried in order for phone numbers written without a country code",
-    )
-    secret_key: SecretStr = Field(
-        default=SecretStr("change-me-in-production"),
-        description="Signs session cookies and CSRF tokens",
     )
     public_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL used in exported links"
@@ -60,6 +65,57 @@ class Settings(BaseSettings):
     session_idle_minutes: int = Field(
         default=120, ge=5, description="Staff are signed out after this long without a request"
     )
+    trusted_proxies: str = Field(
+        default="",
+        description=(
+            "Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed; from anyone else they are ignored"
+        ),
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        proxies = []
+        for proxy in (part.strip() for part in value.split(",")):
+            try:
+                if "/" in proxy:  # a network, written as the proxy code reads it (no host bits)
+                    proxies.append(str(ipaddress.ip_network(proxy, strict=False)))
+                elif proxy:
+                    proxies.append(str(ipaddress.ip_address(proxy)))
+            except ValueError:
+                raise ValueError(
+                    f"{proxy!r} is not an IP address or network: give the proxies' addresses, "
+                    "comma-separated (e.g. 127.0.0.1,10.0.0.0/8)"
+                ) from None
+        return ",".join(proxies)
+
+    identity_limits: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_IDENTITY_LIMITS),
+        description='Most identifiers of a kind one profile holds, JSON: {"email": 3}; kinds '
+        "not given keep their default (user_id 1, email 3, phone 3)",
+    )
+    consent_categories: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_CONSENT_CATEGORIES),
+        description="Segment consent categories (context.consent.categoryPreferences) and the "
+        'purpose each one is, JSON: {"C0002": "tracking", "newsletter": "email"}; replaces '
+        "the default table",
+    )
+
+    @field_validator("identity_limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        return checked_limits(value)
+
+    @field_validator("consent_categories")
+    @classmethod
+    def _known_purposes(cls, value: dict[str, str]) -> dict[str, str]:
+        return checked_consent_categories(value)
+
+    def identity_rules(self) -> IdentityRules:
+        return IdentityRules(
+            limits=self.identity_limits, consent_categories=self.consent_categories
+        )
 
 
 class SettingsError(ValueError):

@@ -17,6 +17,8 @@ from sqlalchemy import Dialect, Engine, Table, create_engine, event, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from cdp import json_exact
+
 # A pooled connection older than this is replaced at checkout. This, and not a ping per
 # checkout, is how stale connections are avoided; a connection found dead anyway (the server
 # restarted) invalidates the whole pool, and the ingest routes retry on a fresh one.
@@ -70,18 +72,32 @@ def _holds_non_finite(value: Any) -> bool:
     return False
 
 
+def _sqlite_json_dumps(value: Any) -> str | bytes:
+    """`json_dumps`, but an integer past 64 bits as the whole value (a trait's) goes as bytes.
+
+    SQLite gives a column declared JSON numeric affinity: the text of such a number would be
+    stored as a REAL, rounded. A BLOB is stored as it comes, and `json_loads` reads it the same.
+    """
+    text = json_dumps(value)
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return text.encode()
+    return text
+
+
 def json_loads(text: str | bytes) -> Any:
     """`json.loads(text)`, by orjson when that gives the same (it always does but for huge
-    integers, which orjson makes floats, and NaN/Infinity, which it refuses)."""
+    integers, which orjson makes floats and json_exact reads exactly, and NaN/Infinity, which
+    it refuses)."""
     long_digits = (
         _LONG_DIGITS_STR.search(text) if isinstance(text, str) else _LONG_DIGITS_BYTES.search(text)
     )
-    if long_digits is None:
-        try:
+    try:
+        if long_digits is None:
             return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
+        # Without recursion (json.loads recurses): a value may be nested deep.
+        return json_exact.loads(text.encode() if isinstance(text, str) else text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def is_sqlite(url_or_engine: str | Engine) -> bool:
@@ -112,7 +128,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            json_serializer=json_dumps,
+            json_serializer=_sqlite_json_dumps,
             json_deserializer=json_loads,
         )
         event.listen(engine, "connect", _sqlite_pragmas)

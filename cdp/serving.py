@@ -19,6 +19,7 @@ import sys
 from multiprocessing.connection import wait as wait_for_any
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import Any
 
 APP = "cdp.asgi:app"
 
@@ -27,6 +28,16 @@ APP = "cdp.asgi:app"
 # again and again and promoted to the oldest generation, whose collections then re-scanned the
 # whole heap: about a quarter of a worker's CPU.
 GC_YOUNG_THRESHOLD = 50_000
+
+
+# uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: anything on this
+# machine, or a local proxy passing on what a client wrote, could then pick the address that
+# sign-in limits count. The app believes only CDP_TRUSTED_PROXIES (cdp/app.py).
+UVICORN_OPTIONS: dict[str, Any] = {
+    "log_level": "warning",
+    "access_log": False,
+    "proxy_headers": False,
+}
 
 
 def tune_garbage_collector() -> None:
@@ -79,7 +90,7 @@ def _worker(host: str, port: int, parent: int) -> None:
     _end_with_parent(parent)
 
     sock = listening_socket(host, port)
-    config = uvicorn.Config(APP, log_level="warning", access_log=False)
+    config = uvicorn.Config(APP, **UVICORN_OPTIONS)
     uvicorn.Server(config).run(sockets=[sock])
 
 

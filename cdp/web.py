@@ -64,8 +64,18 @@ def render(
     return templates.TemplateResponse(request, template, values, status_code=status_code)
 
 
+# What an address may hold as it is (RFC 3986's reserved characters, and escapes already made).
+_URL_CHARACTERS = ":/?#[]@!$&'()*+,;=%"
+
+
 def redirect(request: Request, url: str) -> Response:
-    """After a successful POST: a 303 for browsers, HX-Redirect for htmx."""
+    """After a successful POST: a 303 for browsers, HX-Redirect for htmx.
+
+    The address is percent-encoded where it holds what a header cannot (a `next` page with a
+    euro sign made the answer a 500, and the action was lost with its rolled-back session);
+    only the path and query change, never the host it points to.
+    """
+    url = quote(url, safe=_URL_CHARACTERS, errors="replace")
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": url})
     return Response(status_code=303, headers={"Location": url})

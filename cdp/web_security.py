@@ -1,8 +1,8 @@
 """Browser-facing hardening: security headers on every answer, and API docs served from here.
 
 The staff pages hold personal data, so a page of ours may not be framed, sniffed into another
-type or made to run script from elsewhere; `/docs` (Swagger UI) comes from a pinned PyPI package
-instead of a CDN, so it works offline and under the same policy.
+type, made to run script from elsewhere or kept in a cache; `/docs` (Swagger UI) comes from a
+pinned PyPI package instead of a CDN, so it works offline and under the same policy.
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ ALWAYS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
+# Staff pages, the profile API and downloads hold personal data: no browser cache (a shared
+# showroom computer) or proxy may keep a copy. These paths hold nobody's: static files, and
+# the collection API's answers.
+STORABLE = ("/static/", "/v1/")
 
 
 def install(app: FastAPI) -> None:
@@ -64,12 +68,15 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         policy = DOCS_POLICY if scope["path"] == "/docs" else PAGE_POLICY
+        storable = scope["path"].startswith(STORABLE)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in ALWAYS.items():
                     headers.setdefault(name, value)
+                if not storable:
+                    headers.setdefault("Cache-Control", "no-store")
                 if headers.get("content-type", "").startswith("text/html"):
                     headers.setdefault("Content-Security-Policy", policy)
             await send(message)

@@ -29,11 +29,20 @@ from cdp.identity.service import ConcurrentMerge
 from cdp.ingestion.schemas import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
+    MAX_MESSAGE_DEPTH,
     MESSAGE_TYPES,
     IngestResponse,
     Message,
 )
-from cdp.ingestion.service import Call, IngestResult, StoredBefore, ingest_calls
+from cdp.ingestion.service import (
+    Call,
+    IngestResult,
+    StoredBefore,
+    ingest_calls,
+    too_deep_or_oversize,
+)
+from cdp.json_exact import PARSER_MAX_DEPTH, has_long_digits
+from cdp.json_exact import loads as json_loads_exact
 
 # Serialization failure, deadlock, a unique race (a message stored meanwhile), and a foreign key
 # race: a profile written to was deleted meanwhile (an erasure), and the retry resolves afresh.
@@ -131,6 +140,14 @@ def _retryable(error: DBAPIError, *, committing: bool) -> bool:
     return error.connection_invalidated and not committing
 
 
+def _unauthorized() -> Response:
+    return _error(401, "unauthorized", "unknown or inactive write key", "writeKey")
+
+
+def _unregistered(origin: str) -> Response:
+    return _error(403, "forbidden", f"origin {origin} is not registered for this source", "Origin")
+
+
 def _store(
     factory: sessionmaker[Session],
     cache: SourceCache,
@@ -140,24 +157,31 @@ def _store(
     origin: str | None,
     calls: list[Call],
 ) -> Response | list[IngestResult]:
-    """Store the calls of one write key and origin in one transaction: one result per call."""
-    source = cache.lookup(factory, write_key)
-    if source is None:
-        return _error(401, "unauthorized", "unknown or inactive write key", "writeKey")
-    if origin is not None and origin not in source.origins:
-        return _error(
-            403, "forbidden", f"origin {origin} is not registered for this source", "Origin"
-        )
+    """Store the calls of one write key and origin in one transaction: one result per call.
+
+    The source comes from the cache, and is confirmed in the storing transaction itself: a key
+    deactivated or rotated away in any worker process stores nothing from then on."""
+    cached = cache.lookup(factory, write_key)
+    if cached is None:
+        return _unauthorized()
+    if origin is not None and origin not in cached.origins:
+        return _unregistered(origin)
     for attempt in range(5):
         committing = False
         try:
             with session_scope(factory) as session:
+                source = cache.current(session, write_key, cached)
+                if source is None:
+                    return _unauthorized()
+                if origin is not None and origin not in source.origins:
+                    return _unregistered(origin)
                 results = ingest_calls(
                     session,
                     calls,
                     source=source,
                     received_at=datetime.now(UTC),
                     phone_region=settings.default_phone_region,
+                    rules=settings.identity_rules(),
                     # A stored message shows as a unique violation, and the retry checks.
                     check_stored=attempt > 0,
                     commit_locked=session.commit,
@@ -330,9 +354,17 @@ async def _collect(request: Request, endpoint: str) -> Response:
         return _error(
             413, "payload too large", f"the limit is {limit} bytes per {what}", None, cors
         )
+    long_digits = has_long_digits(body)
     try:
-        data = orjson.loads(body)
+        # Exact integers past 64 bits: a numeric userId must not be rounded into another's.
+        data = orjson.loads(body) if not long_digits else json_loads_exact(body)
     except orjson.JSONDecodeError as error:
+        if str(error).startswith("depth limit exceeded"):
+            detail = (
+                f"the body is nested more than {PARSER_MAX_DEPTH} levels deep, which is not "
+                f"read; a message may be nested at most {MAX_MESSAGE_DEPTH} levels"
+            )
+            return _error(400, "invalid request", detail, None, cors)
         return _error(400, "malformed JSON", str(error), None, cors)
     if not isinstance(data, dict):
         return _error(400, "invalid request", "the body must be a JSON object", None, cors)
@@ -353,14 +385,23 @@ async def _collect(request: Request, endpoint: str) -> Response:
         if not isinstance(messages, list):
             return _error(400, "invalid request", "batch must be a list of messages", "batch", cors)
         defaults = {key: data.get(key) for key in ("context", "integrations", "sentAt")}
+        # Merged into every message: nested too deep, it would make each one so.
+        if (problem := too_deep_or_oversize(defaults)) is not None:
+            field, reason = problem
+            return _error(400, "invalid request", reason, field, cors)
     else:
         data.pop("writeKey", None)
         messages = [{**data, "type": endpoint}]
 
+    check_size = is_batch and len(body) > MAX_MESSAGE_BYTES
     call = Call(
         messages,
         endpoint,
-        check_size=is_batch and len(body) > MAX_MESSAGE_BYTES,
+        check_size=check_size,
+        # Each message is measured when one could be nested too deep (or hold an integer
+        # orjson cannot write): a body with fewer objects and arrays than the limit cannot.
+        check_depth=long_digits
+        or (not check_size and body.count(b"{") + body.count(b"[") > MAX_MESSAGE_DEPTH),
         defaults=defaults,
         check_nul=b"\\u0000" in body,  # JSON can carry a NUL only as this escape
     )

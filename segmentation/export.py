@@ -1,8 +1,10 @@
 """CSV exports of an audience or a segment for e-mail tools, and the log of every export.
 
-Only contactable profiles are exported (`segmentation.marketing_consent.contactable`): e-mail
-consent in force is granted, they have not objected to profiling (tracking withdrawn), and they
-have an address. The columns are `EXPORT_COLUMNS`; docs/export.md describes them for marketers.
+Only contactable profiles are exported (`segmentation.marketing_consent.contactable`): they
+have not objected to profiling (tracking withdrawn), and they hold an address with its own e-mail
+consent in force; that address is the one written (`marketing_consent.export_addresses`),
+whatever other address the profile holds. The columns are `EXPORT_COLUMNS`; docs/export.md
+describes them for marketers.
 
 Rows are read with one statement, streamed (`yield_per`: a server-side cursor on PostgreSQL),
 and written as CSV a few hundred rows at a time, so an export of a hundred thousand profiles
@@ -140,6 +142,7 @@ def count_target(session: Session, target: ExportTarget) -> AudienceCount:
 def export_statement(target: ExportTarget) -> Select[Any]:
     """One statement for every row of the export, most recently seen first."""
     traits = {name: aliased(ProfileTrait, name=f"trait_{name}") for name in EXPORT_TRAITS}
+    address = marketing_consent.export_addresses()
     latest = targeting.latest_configurations()
     by_membership = target.segment_name is None and target.run_id is not None
     segment_name: ColumnElement[Any] = (
@@ -148,6 +151,7 @@ def export_statement(target: ExportTarget) -> Select[Any]:
         else literal(target.segment_name or "")
     )
     statement = select(
+        address.c.address,
         *(traits[name].value for name in EXPORT_TRAITS),
         segment_name,
         latest.c.model,
@@ -157,10 +161,13 @@ def export_statement(target: ExportTarget) -> Select[Any]:
         latest.c.url,
         Profile.last_seen_at,
     ).select_from(Profile)
+    # The consented address is required: it is what the file is for. Never the `email` trait:
+    # that is the address seen last, which may not be the one consent was given for.
+    statement = statement.join(address, address.c.profile_id == Profile.id)
     for name, trait in traits.items():
-        on = and_(trait.profile_id == Profile.id, trait.name == name)
-        # The address is required: a row without one is of no use to an e-mail tool.
-        statement = statement.join(trait, on) if name == "email" else statement.outerjoin(trait, on)
+        statement = statement.outerjoin(
+            trait, and_(trait.profile_id == Profile.id, trait.name == name)
+        )
     statement = statement.outerjoin(latest, latest.c.profile_id == Profile.id)
     if by_membership and target.run_id is not None:
         membership = targeting.current_memberships(target.run_id)
@@ -174,7 +181,7 @@ def export_statement(target: ExportTarget) -> Select[Any]:
     ).order_by(Profile.last_seen_at.desc(), Profile.id)
 
 
-EXPORT_TRAITS = ("email", "first_name", "last_name", "language")
+EXPORT_TRAITS = ("first_name", "last_name", "language")
 
 
 def _text(value: Any) -> str:
@@ -199,6 +206,7 @@ def export_rows(
     result = session.execute(export_statement(target), execution_options={"yield_per": chunk})
     try:
         for email, first, last, language, segment, model, trim, colour, code, url, seen in result:
+            # `email` is the consented address, normalised by identity resolution.
             address = _text(email)
             if not address:
                 continue

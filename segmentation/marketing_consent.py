@@ -5,12 +5,14 @@ through here.
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_
+from sqlalchemy import ColumnElement, Select, Subquery, and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
-from cdp.models import Consent, ProfileTrait
+from cdp.models import Consent, Identity
 
 
 def in_force(purpose: str, status: str, profile_id: Any) -> ColumnElement[bool]:
@@ -52,14 +54,73 @@ def never_contact(profile_id: Any) -> list[ColumnElement[bool]]:
 
 
 def contactable(profile_id: Any, *, require_email: bool = True) -> list[ColumnElement[bool]]:
-    """May be sent marketing e-mail: e-mail consent in force is granted, nothing in
-    `never_contact` applies, and (unless the caller joins the address itself) an address."""
-    conditions = [
-        in_force("email", "granted", profile_id),
-        *(~condition for condition in never_contact(profile_id)),
-    ]
+    """May be sent marketing e-mail: nothing in `never_contact` applies, and (unless the caller
+    joins `consented_addresses` itself) the profile holds an address with its own grant."""
+    conditions = [~condition for condition in never_contact(profile_id)]
     if require_email:
-        conditions.append(
-            exists().where(ProfileTrait.profile_id == profile_id, ProfileTrait.name == "email")
-        )
+        conditions.append(consented_addresses(of=profile_id).exists())
     return conditions
+
+
+def consented_addresses(
+    purpose: str = "email", *, of: Any = None
+) -> Select[uuid.UUID, str | None, datetime]:
+    """Each address (phone number for "phone") a live profile holds whose own consent in force
+    is granted: (profile_id, address, granted_at).
+
+    Consent belongs to the address it was given for. A grant counts for its address only; what
+    is in force for an address is the latest statement made for it, or a later withdrawal made
+    for no address (one that names none covers every address: leaving out is the safe side).
+    The address must still be the profile's own identifier: a grant recorded with an address
+    that identity resolution did not give the profile (another person's) never counts for it.
+    `of`: only that profile's (a correlated condition), else every profile's.
+    """
+    grant = aliased(Consent, name="address_grant")
+    later = aliased(Consent, name="later_statement")
+    overruled = exists().where(
+        later.profile_id == grant.profile_id,
+        later.purpose == purpose,
+        or_(
+            later.address == grant.address,
+            and_(later.address.is_(None), later.status != "granted"),
+        ),
+        or_(
+            later.stated_at > grant.stated_at,
+            and_(later.stated_at == grant.stated_at, later.status != "granted"),
+        ),
+    )
+    statement = (
+        select(
+            grant.profile_id.label("profile_id"),
+            grant.address.label("address"),
+            grant.stated_at.label("granted_at"),
+        )
+        .join(
+            Identity,
+            and_(
+                Identity.profile_id == grant.profile_id,
+                Identity.kind == purpose,
+                Identity.value == grant.address,
+            ),
+        )
+        .where(grant.purpose == purpose, grant.status == "granted", ~overruled)
+    )
+    return statement if of is None else statement.where(grant.profile_id == of)
+
+
+def export_addresses() -> Subquery:
+    """The one address an export writes for each profile that has a consented one: the one
+    granted last (then the first in alphabetical order), so nobody gets the mailing twice."""
+    consented = consented_addresses().subquery("consented_address")
+    rank = func.row_number().over(
+        partition_by=consented.c.profile_id,
+        order_by=(consented.c.granted_at.desc(), consented.c.address),
+    )
+    ranked = select(consented.c.profile_id, consented.c.address, rank.label("rank")).subquery(
+        "ranked_address"
+    )
+    return (
+        select(ranked.c.profile_id, ranked.c.address)
+        .where(ranked.c.rank == 1)
+        .subquery("export_address")
+    )

@@ -17,6 +17,7 @@ from cdp.leads import repository as leads_repo
 from cdp.leads.labels import OPTIONS
 from cdp.local_time import to_local
 from cdp.models import OPEN_STAGES, Appointment, Lead, Note, ProfileView
+from cdp.profiles import repository as profiles_repo
 from cdp.profiles.schemas import ConfigurationOut, ProfileOut
 from cdp.profiles.service import get_profile
 
@@ -35,7 +36,11 @@ class TimelineEntry:
 @dataclass
 class ConfigurationCard:
     configuration: ConfigurationOut
-    changes: list[str] = field(default_factory=list)  # what changed since the one before it
+    changes: list[str] = field(
+        default_factory=list
+    )  # what changed since `based_on` or the one before
+    # The configuration this one was made from (a tablet session that started from it).
+    based_on: ConfigurationOut | None = None
 
 
 @dataclass
@@ -229,13 +234,21 @@ def customer_page(
     names = leads_repo.staff_names(session, user_ids)
     open_leads = [lead for lead in leads if lead.stage in OPEN_STAGES]
     cards = []
+    by_code = {c.code: c for c in profile.configurations}
+    saved_with = profiles_repo.configuration_properties(session, ids)
     for index, configuration in enumerate(profile.configurations):
-        older = (
+        base_code = saved_with.get(configuration.code, {}).get("based_on_code")
+        base = by_code.get(base_code) if isinstance(base_code, str) else None
+        if base is configuration:
+            base = None
+        older = base or (
             profile.configurations[index + 1] if index + 1 < len(profile.configurations) else None
         )
         cards.append(
             ConfigurationCard(
-                configuration, configuration_changes(configuration, older) if older else []
+                configuration,
+                configuration_changes(configuration, older) if older else [],
+                based_on=base,
             )
         )
     prices = [c.total_price for c in profile.configurations if c.total_price is not None]

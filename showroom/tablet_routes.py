@@ -20,6 +20,7 @@ from cdp.forms import parse_choice_bool, parse_int
 from cdp.leads.labels import OPTIONS
 from cdp.models import TabletSession, utcnow
 from cdp.profiles.lookup import lookup
+from cdp.tablet import identity, returning
 from cdp.tablet import service as svc
 from cdp.web import CsrfStaff, is_htmx, redirect, render, require
 
@@ -93,12 +94,21 @@ def resume(request: Request, session: DbSession, staff: TabletStaff, session_id:
         page = "done"
     elif tablet.profile_id is None:
         page = "customer"
+    elif _welcome_first(tablet):
+        page = "welcome"
     else:
         page = "configure"
     return Response(status_code=303, headers={"Location": _url(tablet, page)})
 
 
 # --- the customer -----------------------------------------------------------------------------
+def _welcome_first(tablet: TabletSession) -> bool:
+    """A customer we knew before is welcomed (consent, saved cars) before configuring."""
+    return tablet.selection.get("customer") in ("existing", "known") and not tablet.selection.get(
+        "welcomed"
+    )
+
+
 def _customer_page(
     request: Request,
     session: DbSession,
@@ -108,6 +118,7 @@ def _customer_page(
     q: str = "",
     form: dict[str, Any] | None = None,
     problems: dict[str, str] | None = None,
+    question: identity.IdentityQuestion | None = None,
     status_code: int = 200,
 ) -> Response:
     found = lookup(session, q, phone_region=settings.default_phone_region) if q.strip() else None
@@ -120,6 +131,8 @@ def _customer_page(
             "found": found,
             "form": form or {"consents": []},
             "problems": problems or {},
+            "question": question,
+            "field_labels": identity.FIELD_LABELS,
             "wording": svc.CONSENT_WORDING,
         },
         status_code=status_code,
@@ -184,31 +197,51 @@ def choose_customer(
     except CdpError as error:
         session.rollback()
         return _error_page(request, error)
-    return redirect(request, _url(tablet, "configure"))
+    return redirect(request, _url(tablet, "welcome"))
+
+
+def _answers(form: dict[str, str]) -> dict[identity.Field, identity.Answer]:
+    """The rename question's answers (`answer_<field>`: ours or typed, with `shown_<field>`,
+    what the question showed as ours)."""
+    answers: dict[identity.Field, identity.Answer] = {}
+    for field in identity.FIELDS:
+        choice = form.get(f"answer_{field}", "")
+        if choice in ("ours", "typed"):
+            answers[field] = identity.Answer(
+                "ours" if choice == "ours" else "typed", form.get(f"shown_{field}", "")
+            )
+    return answers
 
 
 @router.post(f"{BASE}/{{session_id}}/customer/new")
-def new_customer(
+async def new_customer(
     request: Request,
     session: DbSession,
     settings: SettingsDep,
     staff: TabletCsrf,
     session_id: int,
-    first_name: Text = "",
-    last_name: Text = "",
-    email: Text = "",
-    phone: Text = "",
-    consent: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     tablet = _load(request, session, staff, session_id, change=True)
     if isinstance(tablet, HTMLResponse):
         return tablet
+    data = await request.form()
+    fields = {
+        name: str(data.get(name) or "").strip()
+        for name in (
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "answering",
+            *(f"{kind}_{f}" for kind in ("answer", "shown") for f in identity.FIELDS),
+        )
+    }
     customer = svc.NewCustomer(
-        first_name=first_name.strip(),
-        last_name=last_name.strip(),
-        email=email.strip(),
-        phone=phone.strip(),
-        consents=frozenset(c for c in (consent or []) if c),
+        first_name=fields["first_name"],
+        last_name=fields["last_name"],
+        email=fields["email"],
+        phone=fields["phone"],
+        consents=frozenset(str(c) for c in data.getlist("consent") if c),
     )
     form = {
         "first_name": customer.first_name,
@@ -216,21 +249,123 @@ def new_customer(
         "email": customer.email,
         "phone": customer.phone,
         "consents": sorted(customer.consents),
+        **{name: value for name, value in fields.items() if name.startswith("answer_")},
     }
     problems = svc.check_new_customer(customer, phone_region=settings.default_phone_region)
+    question = None
     if not problems:
         try:
             svc.create_customer(
-                session, tablet, customer, now=utcnow(), phone_region=settings.default_phone_region
+                session,
+                tablet,
+                customer,
+                answers=_answers(fields),
+                now=utcnow(),
+                phone_region=settings.default_phone_region,
             )
+        except identity.IdentityQuestion as asked:
+            session.rollback()
+            question = asked
+            if fields["answering"]:  # sent the question back without choosing
+                problems = {
+                    f"answer_{field}": f"Choose which {identity.FIELD_LABELS[field]} is right."
+                    for field in asked.unanswered
+                }
         except CdpError as error:
             session.rollback()
             if error.status_code != 400:
                 return _error_page(request, error)
             problems = {error.field or "form": error.message}
-    if problems:
+    if problems or question:
         return _customer_page(
-            request, session, settings, tablet, form=form, problems=problems, status_code=400
+            request,
+            session,
+            settings,
+            tablet,
+            form=form,
+            problems=problems,
+            question=question,
+            status_code=400 if problems else 409,
+        )
+    return redirect(request, _url(tablet, "welcome" if _welcome_first(tablet) else "configure"))
+
+
+# --- a returning customer -----------------------------------------------------------------------
+def _welcome_page(
+    request: Request,
+    session: DbSession,
+    tablet: TabletSession,
+    *,
+    form: dict[str, str] | None = None,
+    problems: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    profile_id = svc.live_profile_id(session, tablet)
+    assert profile_id is not None
+    return render(
+        request,
+        "showroom/tablet/welcome.html",
+        {
+            **_frame(session, tablet),
+            "on_record": returning.consent_on_record(session, profile_id),
+            "points": returning.starting_points(session, profile_id),
+            "wording": svc.CONSENT_WORDING,
+            "form": form or {},
+            "problems": problems or {},
+            "known_by_form": tablet.selection.get("customer") == "known",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get(f"{BASE}/{{session_id}}/welcome", response_class=HTMLResponse)
+def welcome_page(
+    request: Request, session: DbSession, staff: TabletStaff, session_id: int
+) -> Response:
+    tablet = _load(request, session, staff, session_id, change=False)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    if tablet.ended_at is not None or tablet.profile_id is None:
+        return Response(status_code=303, headers={"Location": _url(tablet)})
+    return _welcome_page(request, session, tablet)
+
+
+@router.post(f"{BASE}/{{session_id}}/welcome")
+async def welcome(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    staff: TabletCsrf,
+    session_id: int,
+) -> Response:
+    """Record what the customer said to each consent question, and continue from the saved
+    configuration tapped (or a new one)."""
+    tablet = _load(request, session, staff, session_id, change=True)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    data = await request.form()
+    answers = {
+        purpose: str(data.get(f"consent_{purpose}") or "").strip()
+        for purpose in svc.CONSENT_PURPOSES
+    }
+    start_from = str(data.get("start_from") or "").strip()
+    form = {f"consent_{purpose}": answer for purpose, answer in answers.items()}
+    now = utcnow()
+    try:
+        returning.record_consent(
+            session, tablet, answers, now=now, phone_region=settings.default_phone_region
+        )
+        returning.start_from(
+            session, tablet, code=start_from, now=now, phone_region=settings.default_phone_region
+        )
+    except CdpError as error:
+        session.rollback()
+        if error.status_code != 400:
+            return _error_page(request, error)
+        session.refresh(tablet)
+        problems = {error.field or "form": error.message}
+        return _welcome_page(
+            request, session, tablet, form=form, problems=problems, status_code=400
         )
     return redirect(request, _url(tablet, "configure"))
 
@@ -257,6 +392,7 @@ def _configurator(
         "summary": svc.summary_of(selection) if selection else None,
         "fuels_of": svc.fuels_of,
         "error": error,
+        "based_on": tablet.selection.get("based_on"),
         "notice": (
             "This e-mail address or phone number was already known: the session continues on "
             "that customer's profile."

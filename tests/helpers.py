@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import sys
 import uuid
 from dataclasses import dataclass
@@ -20,12 +21,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.auth.service import create_source, create_token
 from cdp.models import (
+    Event,
     Identity,
     Lead,
     Segment,
     SegmentMembership,
     SegmentRun,
     StaffUser,
+    TabletSession,
     utcnow,
 )
 
@@ -349,13 +352,15 @@ def customer(
             },
         )
     for delay, statement in consent_later or []:
+        # With the address, as analytics.js sends the traits it keeps: consent is given for one.
+        later = {"consent": statement, **({"email": address} if email else {})}
         send(
             client,
             source,
             "identify",
             {
                 "anonymousId": device,
-                "traits": {"consent": statement},
+                "traits": later,
                 "timestamp": iso(moment + delay),
             },
         )
@@ -557,3 +562,119 @@ class Run:
 
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def tablet_page(response: httpx.Response) -> BeautifulSoup:
+    return BeautifulSoup(response.text, "html.parser")
+
+
+def tablet_post(
+    staff: StaffClient, url: str, data: dict[str, Any] | None = None, **kw: Any
+) -> httpx.Response:
+    response = staff.post(url, data, **kw)
+    assert isinstance(response, httpx.Response)
+    return response
+
+
+def start(staff: StaffClient) -> int:
+    response = tablet_post(staff, "/showroom/tablet/sessions")
+    assert response.status_code == 303, response.text
+    match = re.fullmatch(r"/showroom/tablet/(\d+)/customer", response.headers["location"])
+    assert match, response.headers["location"]
+    return int(match.group(1))
+
+
+def add_customer(staff: StaffClient, sid: int, **fields: Any) -> httpx.Response:
+    return tablet_post(staff, f"/showroom/tablet/{sid}/customer/new", fields)
+
+
+def choose(
+    staff: StaffClient, sid: int, step: str, code: str, htmx: bool = False
+) -> httpx.Response:
+    return tablet_post(
+        staff,
+        f"/showroom/tablet/{sid}/choose",
+        {"step": step, "code": code},
+        headers=HTMX if htmx else {},
+    )
+
+
+def go(staff: StaffClient, sid: int, step: str, htmx: bool = False) -> httpx.Response:
+    return tablet_post(
+        staff, f"/showroom/tablet/{sid}/step", {"step": step}, headers=HTMX if htmx else {}
+    )
+
+
+def tablet_row(db: Session, sid: int) -> TabletSession:
+    db.expire_all()
+    row = db.get(TabletSession, sid)
+    assert row is not None
+    return row
+
+
+def event_count(db: Session) -> int:
+    db.expire_all()
+    return db.scalar(select(func.count()).select_from(Event)) or 0
+
+
+def save(staff: StaffClient, sid: int) -> str:
+    response = tablet_post(staff, f"/showroom/tablet/{sid}/save")
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == f"/showroom/tablet/{sid}/saved"
+    saved = tablet_page(staff.client.get(f"/showroom/tablet/{sid}/saved"))
+    code_el = saved.find(class_="t-code")
+    assert code_el is not None
+    code = code_el.get_text(strip=True)
+    assert re.fullmatch(r"NW-[ABCDEFGHJKLMNPQRSTUVWXYZ23456789]{6}", code)
+    return code
+
+
+def pack(
+    staff: StaffClient, sid: int, code: str, add: bool = True, htmx: bool = False
+) -> httpx.Response:
+    return tablet_post(
+        staff,
+        f"/showroom/tablet/{sid}/pack",
+        {"add" if add else "remove": code},
+        headers=HTMX if htmx else {},
+    )
+
+
+def events_of(db: Session, anonymous_id: str) -> list[Event]:
+    db.expire_all()
+    return list(
+        db.scalars(select(Event).where(Event.anonymous_id == anonymous_id).order_by(Event.id))
+    )
+
+
+def configure_a_car(staff: StaffClient, sid: int, *, htmx: bool) -> None:
+    """Sterna Dynamic, long range, Polar Blue, 20" wheels, nappa, Safety Pack (Winter removed)."""
+    for response in (
+        choose(staff, sid, "model", "sterna", htmx),
+        go(staff, sid, "trim", htmx),
+        choose(staff, sid, "trim", "dynamic", htmx),
+        go(staff, sid, "engine", htmx),
+        choose(staff, sid, "engine", "lr-rwd220", htmx),
+        go(staff, sid, "colour", htmx),
+        choose(staff, sid, "colour", "polar-blue", htmx),
+        go(staff, sid, "wheels", htmx),
+        choose(staff, sid, "wheels", "20-diamond", htmx),
+        go(staff, sid, "interior", htmx),
+        choose(staff, sid, "interior", "black-nappa", htmx),
+        go(staff, sid, "packs", htmx),
+        pack(staff, sid, "safety", htmx=htmx),
+        pack(staff, sid, "winter", htmx=htmx),
+        pack(staff, sid, "winter", add=False, htmx=htmx),
+        go(staff, sid, "summary", htmx),
+    ):
+        if htmx:
+            assert response.status_code == 200, response.text
+            assert tablet_page(response).find(id="configurator") is not None
+            assert "<html" not in response.text  # a partial, not the whole page
+        else:
+            assert response.status_code == 303, response.text
+            assert response.headers["location"] == f"/showroom/tablet/{sid}/configure"
+
+
+HTMX = {"HX-Request": "true"}

@@ -209,6 +209,8 @@ def test_token_create_prints_a_working_bearer_token(database_url: str, cwd: Path
         ("CDP_DATABASE_URL", "shop.db", "sqlite:///FILE"),
         ("CDP_DEFAULT_PHONE_REGION", "NL,XX", "CDP_DEFAULT_PHONE_REGION: XX is not a region"),
         ("CDP_DEFAULT_PHONE_REGION", " , ", "nothing is not a region"),
+        ("CDP_TRUSTED_PROXIES", "proxy.local", "CDP_TRUSTED_PROXIES: 'proxy.local' is not an IP"),
+        ("CDP_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.300", "'10.0.0.300' is not an IP address"),
     ],
 )
 def test_a_setting_that_cannot_be_used_is_a_one_line_error(

@@ -801,6 +801,12 @@ def test_json_columns_round_trip_as_with_the_stdlib(migrated_url: str, db_kind: 
     finally:
         ours.dispose()
         stdlib.dispose()
+    if db_kind == "sqlite":
+        # SQLAlchemy's defaults let SQLite store a whole value past 64 bits as a REAL, rounded
+        # (the column's numeric affinity); ours keep it exact, as PostgreSQL does.
+        assert got[1:3] == [2**70, -(2**65)]
+        assert expected[1:3] == [float(2**70), float(-(2**65))]
+        got, expected = got[:1] + got[3:], expected[:1] + expected[3:]
     assert [canonical(v) for v in got] == [canonical(v) for v in expected]
 
 

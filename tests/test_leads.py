@@ -590,6 +590,24 @@ def test_a_structured_note_becomes_traits_marketing_can_use(
     assert "Still considering the more expensive model." in text_at(deal, ".notes")
 
 
+def test_a_form_whose_next_page_holds_any_character_is_saved_and_goes_there(
+    staff_client: Callable[[str], StaffClient],
+    web_source: SourceKey,
+    session_factory: sessionmaker[Session],
+) -> None:
+    """A header holds Latin-1 only: a euro sign in `next` made the note a 500, and lost it."""
+    sales = staff_client("sales")
+    pid = make_customer(sales.client, web_source, session_factory)
+    response = post(
+        sales,
+        f"/showroom/customers/{pid}/notes",
+        {"text": "Asked about the €500 trade-in bonus.", "next": f"/showroom/customers/{pid}?€"},
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/showroom/customers/{pid}?%E2%82%AC"
+    assert count(session_factory, Note, Note.profile_id == pid) == 1
+
+
 def test_every_form_on_the_lead_pages_carries_the_csrf_token(
     staff_client: Callable[[str], StaffClient],
     web_source: SourceKey,

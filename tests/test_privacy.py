@@ -215,8 +215,10 @@ def test_erasure_deletes_every_row_about_the_person_and_nothing_else(
     page = sales.client.get(f"/showroom/customers/{bert.profile_id}")
     assert page.status_code == 404 and "erased on" in page.text
 
-    # They come back later: a new, empty profile, nothing of the old one.
+    # They come back later and agree again: a new, empty profile, nothing of the old one
+    # (without a consent grant the message is dropped: tests/test_suppression.py).
     later = {"userId": None, "anonymousId": bert.devices[0], "traits": {"email": bert.email},
+             "context": {"consent": {"categoryPreferences": {"email": True}}},
              "messageId": uuid.uuid4().hex}  # fmt: skip
     assert app_client.post("/v1/identify", json=later, headers=web_source.auth).status_code == 200
     [fresh] = app_client.get("/api/profiles", params={"q": bert.email}, headers=api).json()[

@@ -15,28 +15,15 @@ from typing import Any
 import httpx
 import pytest
 from bs4 import BeautifulSoup, Tag
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.models import Audience, ExportLog, Segment, SegmentRun, StaffUser
 from segmentation import job
-from segmentation.routes import router as segments_router
 from tests.helpers import HOSTILE_IDS, People, SourceKey, StaffClient, make_people, make_run
 
 HTMX = {"HX-Request": "true"}
-
-
-def ensure_segments_router(app: FastAPI) -> None:
-    """Mount the marketer pages if cdp.app does not include them yet."""
-    if not any(getattr(route, "path", None) == "/segments" for route in app.routes):
-        app.include_router(segments_router)
-
-
-@pytest.fixture(autouse=True)
-def segments_pages(app_client: TestClient) -> None:
-    ensure_segments_router(app_client.app)  # type: ignore[arg-type]
 
 
 @pytest.fixture()

@@ -164,3 +164,31 @@ def test_open_redirects_are_not_followed(
     assert form.status_code == 200
     kept = BeautifulSoup(form.text, "html.parser").find("input", attrs={"name": "next"})
     assert kept is not None and kept["value"] == "/showroom"
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_next_page_with_any_character_signs_in_and_goes_there(
+    app_client: TestClient, session_factory: sessionmaker[Session], htmx: bool
+) -> None:
+    """A header holds Latin-1 only: a euro sign in `next` made the sign-in a 500."""
+    email = make_staff(session_factory, role="sales")
+    form = app_client.get("/login?next=/customers/%E2%82%AC")
+    assert form.status_code == 200
+    page = BeautifulSoup(form.text, "html.parser")
+    kept = page.find("input", attrs={"name": "next"})
+    assert kept is not None and kept["value"] == "/customers/€"
+    token = page.find("input", attrs={"name": "csrf_token"})["value"]  # type: ignore[index]
+    response = app_client.post(
+        "/login",
+        data={
+            "email": email,
+            "password": STAFF_PASSWORD,
+            "csrf_token": token,
+            "next": "/customers/€ x",
+        },
+        headers={"HX-Request": "true"} if htmx else {},
+        follow_redirects=False,
+    )
+    where = response.headers["HX-Redirect" if htmx else "location"]
+    assert where == "/customers/%E2%82%AC%20x"
+    assert app_client.get("/account").status_code == 200

@@ -8,15 +8,11 @@ page at once, and ends with a structured note whose fields become profile traits
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import httpx
 import pytest
-from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -25,7 +21,6 @@ from cdp import catalogue
 from cdp.models import (
     Configuration,
     Consent,
-    Event,
     Identity,
     Lead,
     Note,
@@ -35,9 +30,24 @@ from cdp.models import (
 from cdp.profiles.service import get_profile
 from cdp.tablet.service import CONSENT_WORDING
 from showroom.tablet_routes import router as tablet_router
-from tests.helpers import SourceKey, StaffClient
-
-HTMX = {"HX-Request": "true"}
+from tests.helpers import (
+    HTMX,
+    SourceKey,
+    StaffClient,
+    add_customer,
+    choose,
+    configure_a_car,
+    event_count,
+    events_of,
+    go,
+    make_token,
+    pack,
+    save,
+    start,
+    tablet_page,
+    tablet_post,
+    tablet_row,
+)
 
 
 @pytest.fixture()
@@ -51,105 +61,6 @@ def tablet(
     yield staff_client
 
 
-# --- helpers ----------------------------------------------------------------------------------
-def page(response: httpx.Response) -> BeautifulSoup:
-    return BeautifulSoup(response.text, "html.parser")
-
-
-def post(
-    staff: StaffClient, url: str, data: dict[str, Any] | None = None, **kw: Any
-) -> httpx.Response:
-    response = staff.post(url, data, **kw)
-    assert isinstance(response, httpx.Response)
-    return response
-
-
-def start(staff: StaffClient) -> int:
-    response = post(staff, "/showroom/tablet/sessions")
-    assert response.status_code == 303, response.text
-    match = re.fullmatch(r"/showroom/tablet/(\d+)/customer", response.headers["location"])
-    assert match, response.headers["location"]
-    return int(match.group(1))
-
-
-def add_customer(staff: StaffClient, sid: int, **fields: Any) -> httpx.Response:
-    return post(staff, f"/showroom/tablet/{sid}/customer/new", fields)
-
-
-def choose(
-    staff: StaffClient, sid: int, step: str, code: str, htmx: bool = False
-) -> httpx.Response:
-    return post(
-        staff,
-        f"/showroom/tablet/{sid}/choose",
-        {"step": step, "code": code},
-        headers=HTMX if htmx else {},
-    )
-
-
-def go(staff: StaffClient, sid: int, step: str, htmx: bool = False) -> httpx.Response:
-    return post(staff, f"/showroom/tablet/{sid}/step", {"step": step}, headers=HTMX if htmx else {})
-
-
-def pack(
-    staff: StaffClient, sid: int, code: str, add: bool = True, htmx: bool = False
-) -> httpx.Response:
-    return post(
-        staff,
-        f"/showroom/tablet/{sid}/pack",
-        {"add" if add else "remove": code},
-        headers=HTMX if htmx else {},
-    )
-
-
-def tablet_row(db: Session, sid: int) -> TabletSession:
-    db.expire_all()
-    row = db.get(TabletSession, sid)
-    assert row is not None
-    return row
-
-
-def events_of(db: Session, anonymous_id: str) -> list[Event]:
-    db.expire_all()
-    return list(
-        db.scalars(select(Event).where(Event.anonymous_id == anonymous_id).order_by(Event.id))
-    )
-
-
-def event_count(db: Session) -> int:
-    db.expire_all()
-    return db.scalar(select(func.count()).select_from(Event)) or 0
-
-
-def configure_a_car(staff: StaffClient, sid: int, *, htmx: bool) -> None:
-    """Sterna Dynamic, long range, Polar Blue, 20" wheels, nappa, Safety Pack (Winter removed)."""
-    for response in (
-        choose(staff, sid, "model", "sterna", htmx),
-        go(staff, sid, "trim", htmx),
-        choose(staff, sid, "trim", "dynamic", htmx),
-        go(staff, sid, "engine", htmx),
-        choose(staff, sid, "engine", "lr-rwd220", htmx),
-        go(staff, sid, "colour", htmx),
-        choose(staff, sid, "colour", "polar-blue", htmx),
-        go(staff, sid, "wheels", htmx),
-        choose(staff, sid, "wheels", "20-diamond", htmx),
-        go(staff, sid, "interior", htmx),
-        choose(staff, sid, "interior", "black-nappa", htmx),
-        go(staff, sid, "packs", htmx),
-        pack(staff, sid, "safety", htmx=htmx),
-        pack(staff, sid, "winter", htmx=htmx),
-        pack(staff, sid, "winter", add=False, htmx=htmx),
-        go(staff, sid, "summary", htmx),
-    ):
-        if htmx:
-            assert response.status_code == 200, response.text
-            assert page(response).find(id="configurator") is not None
-            assert "<html" not in response.text  # a partial, not the whole page
-        else:
-            assert response.status_code == 303, response.text
-            assert response.headers["location"] == f"/showroom/tablet/{sid}/configure"
-
-
 STERNA_SELECTION = catalogue.Selection(
     model="sterna",
     trim="dynamic",
@@ -161,29 +72,17 @@ STERNA_SELECTION = catalogue.Selection(
 )
 
 
-def save(staff: StaffClient, sid: int) -> str:
-    response = post(staff, f"/showroom/tablet/{sid}/save")
-    assert response.status_code == 303, response.text
-    assert response.headers["location"] == f"/showroom/tablet/{sid}/saved"
-    saved = page(staff.client.get(f"/showroom/tablet/{sid}/saved"))
-    code_el = saved.find(class_="t-code")
-    assert code_el is not None
-    code = code_el.get_text(strip=True)
-    assert re.fullmatch(r"NW-[ABCDEFGHJKLMNPQRSTUVWXYZ23456789]{6}", code)
-    return code
-
-
 # --- the whole visit --------------------------------------------------------------------------
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain-forms", "htmx"])
 def test_a_full_session_for_a_new_customer(
     tablet: Callable[[str], StaffClient], db: Session, htmx: bool
 ) -> None:
     staff = tablet("sales")
-    start_page = page(staff.client.get("/showroom/tablet"))
+    start_page = tablet_page(staff.client.get("/showroom/tablet"))
     assert start_page.find("form", action="/showroom/tablet/sessions") is not None
     sid = start(staff)
 
-    form = page(staff.client.get(f"/showroom/tablet/{sid}/customer"))
+    form = tablet_page(staff.client.get(f"/showroom/tablet/{sid}/customer"))
     shown = {label.get_text(" ", strip=True) for label in form.select(".t-consents label")}
     assert CONSENT_WORDING["email"] in shown and CONSENT_WORDING["tracking"] in shown
     for f in form.find_all("form", method="post"):
@@ -212,12 +111,12 @@ def test_a_full_session_for_a_new_customer(
     assert consents["tracking"].wording == CONSENT_WORDING["tracking"]
     assert before - timedelta(seconds=1) <= consents["email"].stated_at <= datetime.now(UTC)
 
-    configure = page(staff.client.get(f"/showroom/tablet/{sid}/configure"))
+    configure = tablet_page(staff.client.get(f"/showroom/tablet/{sid}/configure"))
     assert "Sanne de Vries" in configure.get_text()
     assert len(configure.select(".t-tile-model")) == len(catalogue.MODELS)
     configure_a_car(staff, sid, htmx=htmx)
 
-    summary = page(staff.client.get(f"/showroom/tablet/{sid}/configure"))
+    summary = tablet_page(staff.client.get(f"/showroom/tablet/{sid}/configure"))
     total = catalogue.price(STERNA_SELECTION)
     total_text = summary.select_one(".t-total output")
     assert total_text is not None
@@ -281,20 +180,20 @@ def test_a_full_session_for_a_new_customer(
     assert configuration.total_price == total
 
     # ... and it is on the customer page at once.
-    customer = page(staff.client.get(f"/showroom/customers/{pid}"))
+    customer = tablet_page(staff.client.get(f"/showroom/customers/{pid}"))
     card = customer.find("article", attrs={"aria-label": f"Configuration {code}"})
     assert card is not None
     assert "Polar Blue" in card.get_text() and "Safety Pack" in card.get_text()
     assert "in the showroom" in card.get_text()
 
     # The note: under 30 seconds of tapping, and marketing can use it.
-    note_form = page(staff.client.get(f"/showroom/tablet/{sid}/note"))
+    note_form = tablet_page(staff.client.get(f"/showroom/tablet/{sid}/note"))
     assert {i["value"] for i in note_form.find_all("input", attrs={"name": "interest_level"})} == {
         "hot",
         "warm",
         "cold",
     }
-    response = post(
+    response = tablet_post(
         staff,
         f"/showroom/tablet/{sid}/note",
         {
@@ -337,7 +236,7 @@ def test_a_full_session_for_a_new_customer(
     [lead] = db.scalars(select(Lead).where(Lead.profile_id == pid)).all()
     assert (lead.channel, lead.stage, lead.assigned_user_id) == ("walk_in", "new", note.user_id)
 
-    done = page(staff.client.get(f"/showroom/tablet/{sid}/done"))
+    done = tablet_page(staff.client.get(f"/showroom/tablet/{sid}/done"))
     assert done.find("form", action="/showroom/tablet/sessions") is not None  # next customer
     assert code in done.get_text()
 
@@ -386,7 +285,7 @@ def test_a_customer_who_configured_online_ends_on_the_same_profile(
 
     staff = tablet("sales")
     sid = start(staff)
-    found = page(staff.client.get(f"/showroom/tablet/{sid}/customer", params={"q": email}))
+    found = tablet_page(staff.client.get(f"/showroom/tablet/{sid}/customer", params={"q": email}))
     chooser = found.find("input", attrs={"name": "profile_id", "value": str(web_profile)})
     assert chooser is not None, found.get_text()
     partial = staff.client.get(
@@ -394,7 +293,7 @@ def test_a_customer_who_configured_online_ends_on_the_same_profile(
     )
     assert str(web_profile) in partial.text and "<html" not in partial.text  # typo-tolerant
 
-    response = post(
+    response = tablet_post(
         staff, f"/showroom/tablet/{sid}/customer/existing", {"profile_id": str(web_profile)}
     )
     assert response.status_code == 303, response.text
@@ -412,7 +311,7 @@ def test_a_customer_who_configured_online_ends_on_the_same_profile(
     profile = get_profile(db, web_profile)
     assert set(profile.channels) == {"web", "showroom"}
     assert {c.code for c in profile.configurations} == {"NW-WEB234", code}
-    customer = page(staff.client.get(f"/showroom/customers/{web_profile}"))
+    customer = tablet_page(staff.client.get(f"/showroom/customers/{web_profile}"))
     assert customer.find("article", attrs={"aria-label": f"Configuration {code}"}) is not None
     assert "Pieter Bakker" in customer.get_text()
 
@@ -430,7 +329,7 @@ def test_two_customers_on_the_same_tablet_get_two_profiles(
     assert add_customer(staff, first, first_name="Anna", email="anna@example.nl").status_code == 303
     assert choose(staff, first, "model", "vela", htmx=True).status_code == 200
     save(staff, first)
-    assert post(staff, f"/showroom/tablet/{first}/end").status_code == 303
+    assert tablet_post(staff, f"/showroom/tablet/{first}/end").status_code == 303
 
     second = start(staff)  # "Next customer" on the done page
     assert (
@@ -461,8 +360,8 @@ def test_unknown_choices_are_refused_and_nothing_is_recorded(
 
     response = choose(staff, sid, "model", "model-t", htmx)
     assert response.status_code == 400
-    assert "no model 'model-t'" in page(response).get_text()
-    assert page(response).find(id="configurator") is not None
+    assert "no model 'model-t'" in tablet_page(response).get_text()
+    assert tablet_page(response).find(id="configurator") is not None
     assert event_count(db) == before
 
     assert choose(staff, sid, "model", "fjord").status_code == 303
@@ -471,11 +370,11 @@ def test_unknown_choices_are_refused_and_nothing_is_recorded(
     for step, code in (("colour", "hot-pink"), ("wheels", "30-gold"), ("step", "x")):
         response = choose(staff, sid, step, code, htmx)
         assert response.status_code == 400, (step, response.text)
-        error = page(response).find(class_="error")
+        error = tablet_page(response).find(class_="error")
         assert error is not None and error.get_text(strip=True)
     response = pack(staff, sid, "jetpack", htmx=htmx)
     assert response.status_code == 400
-    assert "no option pack 'jetpack'" in page(response).get_text()
+    assert "no option pack 'jetpack'" in tablet_page(response).get_text()
     assert go(staff, sid, "teleport", htmx).status_code == 400
     assert event_count(db) == before
     assert tablet_row(db, sid).selection == selection
@@ -489,11 +388,11 @@ def test_the_new_customer_form_explains_what_is_missing(
     before = event_count(db)
     response = add_customer(staff, sid, first_name="", email="", consent=["email"])
     assert response.status_code == 400
-    text = page(response).get_text()
+    text = tablet_page(response).get_text()
     assert "Enter the customer's name" in text and "e-mail address or a phone number" in text
     response = add_customer(staff, sid, first_name="Dirk", email="dirk-at-example", phone="12")
     assert response.status_code == 400
-    form = page(response)
+    form = tablet_page(response)
     assert "is not an e-mail address" in form.get_text()
     assert form.find("input", attrs={"name": "first_name"})["value"] == "Dirk"  # type: ignore[index]
     assert event_count(db) == before
@@ -527,7 +426,7 @@ def test_a_delivery_specialist_cannot_open_the_tablet(tablet: Callable[[str], St
     response = staff.client.get("/showroom/tablet")
     assert response.status_code == 403
     assert "does not give access" in response.text
-    assert post(staff, "/showroom/tablet/sessions").status_code == 403
+    assert tablet_post(staff, "/showroom/tablet/sessions").status_code == 403
 
 
 def test_an_ended_or_someone_elses_session_cannot_be_changed(
@@ -537,12 +436,12 @@ def test_an_ended_or_someone_elses_session_cannot_be_changed(
     sid = start(first)
     assert add_customer(first, sid, first_name="Fleur", email="fleur@example.nl").status_code == 303
     assert choose(first, sid, "model", "vela").status_code == 303
-    assert post(first, f"/showroom/tablet/{sid}/end").status_code == 303
+    assert tablet_post(first, f"/showroom/tablet/{sid}/end").status_code == 303
     before = event_count(db)
     response = choose(first, sid, "model", "fjord")
     assert response.status_code == 409
     assert "has ended" in response.text
-    response = post(first, f"/showroom/tablet/{sid}/note", {"interest_level": "hot"})
+    response = tablet_post(first, f"/showroom/tablet/{sid}/note", {"interest_level": "hot"})
     assert response.status_code == 409
     assert (
         first.client.get(f"/showroom/tablet/{sid}/configure", follow_redirects=False).headers[
@@ -567,16 +466,16 @@ def test_an_empty_note_is_refused_with_a_message(
     staff = tablet("sales")
     sid = start(staff)
     assert add_customer(staff, sid, first_name="Gijs", email="gijs@example.nl").status_code == 303
-    response = post(staff, f"/showroom/tablet/{sid}/note", {})
+    response = tablet_post(staff, f"/showroom/tablet/{sid}/note", {})
     assert response.status_code == 400
     assert "The note is empty" in response.text
-    response = post(
+    response = tablet_post(
         staff, f"/showroom/tablet/{sid}/note", {"interest_level": "warm", "trade_in_year": "1890"}
     )
     assert response.status_code == 400
     assert "trade-in year" in response.text
     assert (
-        page(response)
+        tablet_page(response)
         .find("input", attrs={"name": "interest_level", "value": "warm"})
         .has_attr(  # type: ignore[union-attr]
             "checked"
@@ -586,3 +485,30 @@ def test_an_empty_note_is_refused_with_a_message(
     assert (
         db.scalar(select(func.count()).select_from(Note).where(Note.tablet_session_id == sid)) == 0
     )
+
+
+def test_an_erased_customer_is_added_again_only_with_their_consent(
+    tablet: Callable[[str], StaffClient], app_client: TestClient, web_source: SourceKey, db: Session
+) -> None:
+    email = f"erased.{uuid.uuid4().hex[:6]}@example.nl"
+    known = {"anonymousId": uuid.uuid4().hex, "traits": {"email": email}}
+    assert app_client.post("/v1/identify", json=known, headers=web_source.auth).status_code == 200
+    factory = app_client.app.state.sessionmaker  # type: ignore[attr-defined]
+    search = app_client.get("/api/profiles", params={"q": email}, headers=make_token(factory))
+    [found] = search.json()["results"]
+    erased = app_client.post(
+        f"/api/profiles/{found['id']}/erasure",
+        json={"reason": "asked"},
+        headers=make_token(factory, role="admin"),
+    )
+    assert erased.status_code == 200, erased.text
+
+    staff = tablet("sales")
+    sid = start(staff)
+    response = add_customer(staff, sid, first_name="Erik", email=email)
+    assert response.status_code == 400
+    assert "erased at their request" in tablet_page(response).get_text()
+    assert tablet_row(db, sid).profile_id is None
+    response = add_customer(staff, sid, first_name="Erik", email=email, consent=["email"])
+    assert response.status_code == 303, response.text
+    assert tablet_row(db, sid).profile_id not in (None, uuid.UUID(found["id"]))

@@ -115,3 +115,39 @@ def test_a_nul_character_in_a_query_or_body_is_a_400_naming_the_field(
     assert erasure.status_code == 400 and erasure.json()["field"] == "reason"
     fine = app_client.get("/api/profiles", params={"q": "Jansen"}, headers=bearer)
     assert fine.status_code == 200
+
+
+def test_answers_holding_personal_data_are_not_stored_by_browsers_or_proxies(
+    staff_client: Callable[[str], StaffClient],
+    session_factory: sessionmaker[Session],
+    web_source: SourceKey,
+) -> None:
+    """A shared showroom computer's cache, or a proxy's, must not keep customers' data."""
+    sales = staff_client("sales")
+    client = sales.client
+    identify = {"anonymousId": "cache-visitor", "traits": {"email": "jan.cache@example.nl"}}
+    assert client.post("/v1/identify", json=identify, headers=web_source.auth).status_code == 200
+    bearer = make_token(session_factory, role="admin")
+    found = client.get("/api/profiles", params={"q": "jan.cache@example.nl"}, headers=bearer)
+    profile_id = found.json()["results"][0]["id"]
+    answers = {
+        "page": client.get("/showroom"),
+        "customer page": client.get(f"/showroom/customers/{profile_id}"),
+        "search partial": client.get("/showroom/search?q=jan", headers={"HX-Request": "true"}),
+        "account": client.get("/account"),
+        "sign-in page": client.get("/login"),
+        "API search": found,
+        "API download (GDPR art. 15)": client.get(
+            f"/api/profiles/{profile_id}/data", headers=bearer
+        ),
+        "API refusal": client.get("/api/profiles", params={"q": "jan"}),
+    }
+    for what, response in answers.items():
+        assert response.status_code in (200, 401), what
+        assert response.headers.get("cache-control") == "no-store", what
+    # What holds nobody's data may stay as it was: static files, the collection API.
+    static = client.get("/static/vendor/swagger-ui/swagger-ui.css")
+    assert static.status_code == 200 and "no-store" not in static.headers.get("cache-control", "")
+    message = {"anonymousId": "cache-visitor", "event": "Configuration Started"}
+    collected = client.post("/v1/track", json=message, headers=web_source.auth)
+    assert collected.status_code == 200 and "cache-control" not in collected.headers

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.auth.keys import digest, new_secret
@@ -147,8 +148,17 @@ def create_token(session: Session, *, name: str, role: str) -> tuple[ApiToken, s
     return token, secret
 
 
+_SOURCE_NOW = select(Source.active, Source.write_key_hash, Source.origins).where(
+    Source.id == bindparam("id")
+)
+
+
 class SourceCache:
-    """Write key -> source, cached briefly: every ingest request needs it, keys rarely change."""
+    """Write key -> source, cached briefly: every ingest request needs it, keys rarely change.
+
+    The cache is per worker process, so it alone would let a deactivated or rotated-away key
+    go on working for up to `ttl_seconds`: whoever stores with a cached source confirms it
+    with `current`, in the transaction that stores (one query for a whole group commit)."""
 
     def __init__(self, ttl_seconds: float = 30.0) -> None:
         self.ttl = ttl_seconds
@@ -176,6 +186,23 @@ class SourceCache:
             if len(self._entries) > 10_000:
                 self._entries.clear()  # unknown keys must not grow this without bound
             self._entries[key_hash] = (now + self.ttl, info)
+        return info
+
+    def current(self, session: Session, write_key: str, source: SourceInfo) -> SourceInfo | None:
+        """The source as it is now, read in the caller's transaction: None if it was
+        deactivated or its key rotated since it was cached (then forgotten here too)."""
+        key_hash = digest(write_key)
+        row = session.connection().execute(_SOURCE_NOW, {"id": source.id}).one_or_none()
+        if row is None or not row.active or row.write_key_hash != key_hash:
+            with self._lock:
+                self._entries.pop(key_hash, None)
+            return None
+        origins = tuple(row.origins)
+        if origins == source.origins:
+            return source
+        info = dataclasses.replace(source, origins=origins)  # changed meanwhile: cached anew
+        with self._lock:
+            self._entries[key_hash] = (time.monotonic() + self.ttl, info)
         return info
 
     def all_origins(self, session: Session) -> set[str]:

@@ -430,6 +430,20 @@ def insert_identities(
         )
 
 
+def repoint_identities(session: Session, rows: Sequence[tuple[Identifier, uuid.UUID]]) -> None:
+    """Point stored identifiers to another live profile (a shared browser's anonymousId that
+    follows the person identified on it last). The caller holds their identifier locks."""
+    if not rows:
+        return
+    table = cast(Table, Identity.__table__)
+    session.connection().execute(
+        update(table)
+        .where(table.c.kind == bindparam("k"), table.c.value == bindparam("v"))
+        .values(profile_id=bindparam("pid")),
+        [{"k": ident.kind, "v": ident.value, "pid": pid} for ident, pid in rows],
+    )
+
+
 def insert_warnings(session: Session, rows: list[dict[str, Any]]) -> None:
     """Rows with every column of the table but the id (Core: one statement for all of them)."""
     insert_rows(session, cast(Table, IdentityWarning.__table__), rows)

@@ -10,12 +10,18 @@ The rules (docs/identity.md explains them for operators):
   identified (have a userId, email or phone): a browser or a shared code is not a person.
 - On showroom sources an anonymousId already used by an identified customer never links a
   message that names someone else: the tablet was reused, so the new customer gets a new profile.
+- On web sources a message linked to a profile only by a weak identifier that brings a new
+  e-mail or userId, where that profile already names a person by one (a userId, or for a new
+  e-mail an e-mail too), starts a new profile: a shared home computer. The browser's
+  anonymousId then points to the new profile: it follows the person identified on it last.
+- Identity limits: a profile holds at most `limits[kind]` identifiers of a kind (one userId);
+  an identifier beyond the limit is not added, and a merge that would pass it is refused.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,7 +31,14 @@ from sqlalchemy.orm import Session
 from cdp.errors import Conflict
 from cdp.identity import repository as repo
 from cdp.identity.identifiers import KIND_RANK, STRONG_KINDS, Identifier
+from cdp.identity.rules import DEFAULT_IDENTITY_LIMITS
 from cdp.sql import dialect_of
+
+# The kinds that name a person (an account, a mailbox): a shared device that shows a new one
+# where the profile already has one shows a second person. A phone number is left out: a
+# household shares a landline, and a person adds a number to an e-mail profile every day.
+PERSON_KINDS = ("user_id", "email")
+_KIND_NAMES = {"user_id": "userIds", "email": "e-mail addresses", "phone": "phone numbers"}
 
 
 class ConcurrentMerge(Exception):
@@ -68,16 +81,29 @@ class Resolution:
     # What the rules refused or noticed (identity_warning rows), for the caller to store with
     # the events.
     warnings: list[dict[str, Any]]
+    # Position of a message -> the contact kinds ("email", "phone") it named whose identifier
+    # is not its profile's (refused by a rule, or another person's): the caller must not store
+    # those traits on the profile, where they would overwrite its own address.
+    foreign_contacts: dict[int, set[str]] = field(default_factory=dict)
 
 
 class _Resolver:
     def __init__(
-        self, session: Session, *, source_id: int | None, channel: str, now: datetime
+        self,
+        session: Session,
+        *,
+        source_id: int | None,
+        channel: str,
+        now: datetime,
+        limits: Mapping[str, int] = DEFAULT_IDENTITY_LIMITS,
     ) -> None:
         self.session = session
         self.source_id = source_id
         self.channel = channel
         self.now = now
+        self.limits = limits
+        # Stored identifiers re-pointed to another profile (a shared browser's anonymousId).
+        self.moved: dict[Identifier, uuid.UUID] = {}
         self.owner: dict[Identifier, uuid.UUID] = {}
         self.states: dict[uuid.UUID, _ProfileState] = {}
         self.parent: dict[uuid.UUID, uuid.UUID] = {}  # in-batch merges of new profiles
@@ -96,7 +122,10 @@ class _Resolver:
     def state(self, pid: uuid.UUID) -> _ProfileState:
         """What merge decisions need about a profile; loaded only when a decision needs it."""
         if pid not in self.states:
-            first_seen, strong = repo.profile_facts(self.session, [pid])[pid]
+            facts = repo.profile_facts(self.session, [pid])
+            if pid not in facts:  # erased since its owners were read: start over
+                raise ConcurrentMerge(f"profile {pid} was erased while resolving")
+            first_seen, strong = facts[pid]
             for ident in self.unflushed_strong.pop(pid, ()):
                 strong.setdefault(ident.kind, set()).add(ident.value)
             self.states[pid] = _ProfileState(first_seen=first_seen, strong=strong)
@@ -116,6 +145,14 @@ class _Resolver:
                 self.states[pid].strong.setdefault(ident.kind, set()).add(ident.value)
             else:  # not loaded yet: remember it, so a later load sees it (it is not flushed)
                 self.unflushed_strong.setdefault(pid, []).append(ident)
+
+    def repoint(self, ident: Identifier, pid: uuid.UUID) -> None:
+        """Make an owned (weak) identifier point to another profile from now on."""
+        self.owner[ident] = pid
+        if ident in self.new_identities:
+            self.new_identities[ident] = pid
+        else:
+            self.moved[ident] = pid
 
     def warn(
         self,
@@ -178,6 +215,14 @@ class _Resolver:
                 return pid
             anchor_ident, anchor = matches[0]
 
+        if (
+            self.channel == "web"
+            and not item.explicit_link
+            and anchor_ident.kind not in STRONG_KINDS
+            and (someone := self._shared_device_newcomer(anchor, strong_in_message))
+        ):
+            return self._start_newcomer(item, anchor, anchor_ident, someone)
+
         for ident, other in matches[1:]:
             anchor = self.live(anchor)
             other = self.live(other)
@@ -185,7 +230,16 @@ class _Resolver:
                 continue
             refusal = None if item.explicit_link else self._merge_refusal(anchor, other, ident)
             if refusal:
-                self.warn(refusal[0], refusal[1], item, anchor, other)
+                detail = refusal[1]
+                if (
+                    self.channel == "web"
+                    and refusal[0] == "weak_link_refused"
+                    and ident.kind == "anonymous_id"
+                ):
+                    # The person this message names strongly is the one at the browser now.
+                    self.repoint(ident, anchor)
+                    detail += "; the anonymousId now points to the profile this message names"
+                self.warn(refusal[0], detail, item, anchor, other)
                 continue
             anchor = self._merge(anchor, other, anchor_ident, ident, item)
 
@@ -193,22 +247,71 @@ class _Resolver:
         for ident in item.identifiers:
             if ident in self.owner:
                 continue
-            known_users = (
-                self.state(anchor).strong.get("user_id")
-                if ident.kind == "user_id" and not item.explicit_link
-                else None
-            )
-            if known_users:
-                self.warn(
-                    "user_id_conflict",
-                    f"userId {ident.value!r} not added: profile already has userId "
-                    f"{sorted(known_users)[0]!r}",
-                    item,
-                    anchor,
-                )
+            refusal = None if item.explicit_link else self._limit_refusal(anchor, ident)
+            if refusal:
+                self.warn(refusal[0], refusal[1], item, anchor)
                 continue
             self.attach(ident, anchor)
         return anchor
+
+    def _limit_refusal(self, pid: uuid.UUID, ident: Identifier) -> tuple[str, str] | None:
+        """Why `ident` may not join the profile: it holds as many of its kind as allowed."""
+        limit = self.limits.get(ident.kind)
+        if limit is None:
+            return None
+        known = self.state(pid).strong.get(ident.kind, set())
+        if len(known) < limit:
+            return None
+        if ident.kind == "user_id" and limit == 1:
+            return (
+                "user_id_conflict",
+                f"userId {ident.value!r} not added: profile already has userId "
+                f"{sorted(known)[0]!r}",
+            )
+        return (
+            "identity_limit",
+            f"{ident.kind} {ident.value!r} not added: the profile already has {len(known)} "
+            f"{_KIND_NAMES[ident.kind]}, the limit (CDP_IDENTITY_LIMITS)",
+        )
+
+    def _shared_device_newcomer(
+        self, pid: uuid.UUID, strong: list[Identifier]
+    ) -> Identifier | None:
+        """The new userId or e-mail of the message that shows a second person on a device whose
+        profile already names one: a userId beside a userId, an e-mail beside an e-mail or a
+        userId. (The message's strong identifiers belong to nobody: else one would anchor.)"""
+        known = self.state(pid).strong
+        for ident in strong:
+            if ident.kind == "user_id" and known.get("user_id"):
+                return ident
+            if ident.kind == "email" and (known.get("email") or known.get("user_id")):
+                return ident
+        return None
+
+    def _start_newcomer(
+        self, item: Resolvable, pid: uuid.UUID, via: Identifier, newcomer: Identifier
+    ) -> uuid.UUID:
+        new = self.new_profile(item.occurred_at)
+        for ident in item.identifiers:
+            if ident not in self.owner:
+                self.attach(ident, new)
+            elif ident.kind == "anonymous_id":
+                self.repoint(ident, new)
+        # The other profile's identifiers are not named: the warning shows on this person's
+        # profile, and they are someone else's.
+        moved = ""
+        if via.kind == "anonymous_id":
+            moved = ", and the anonymousId now points to this profile"
+        self.warn(
+            "shared_device",
+            f"{newcomer.kind} {newcomer.value!r} is new, and {via.kind} {via.value!r} belongs to "
+            f"a profile that already names another person: a shared device, so this person got "
+            f"a profile of their own{moved}",
+            item,
+            new,
+            pid,
+        )
+        return new
 
     def _names_someone_else(self, pid: uuid.UUID, strong: list[Identifier]) -> bool:
         known = self.state(pid).strong
@@ -221,12 +324,26 @@ class _Resolver:
     ) -> tuple[str, str] | None:
         a, b = self.state(anchor), self.state(other)
         a_users, b_users = a.strong.get("user_id", set()), b.strong.get("user_id", set())
-        if a_users and b_users and a_users != b_users:
+        if (
+            a_users
+            and b_users
+            and a_users != b_users
+            and len(a_users | b_users) > self.limits.get("user_id", 1)
+        ):
             return (
                 "user_id_conflict",
                 f"not merged: {via.kind} {via.value!r} links profiles with different userIds "
                 f"{sorted(a_users)[0]!r} and {sorted(b_users)[0]!r}",
             )
+        for kind, limit in self.limits.items():
+            together = a.strong.get(kind, set()) | b.strong.get(kind, set())
+            if len(together) > limit:
+                return (
+                    "identity_limit",
+                    f"not merged: {via.kind} {via.value!r} links profiles that together hold "
+                    f"{len(together)} {_KIND_NAMES[kind]}, more than the limit of {limit} "
+                    "(CDP_IDENTITY_LIMITS)",
+                )
         if via.kind not in STRONG_KINDS and a.has_strong() and b.has_strong():
             return (
                 "weak_link_refused",
@@ -286,6 +403,7 @@ def resolve_profiles(
     channel: str,
     now: datetime,
     commit_locked: Callable[[list[str]], None] | None = None,
+    limits: Mapping[str, int] = DEFAULT_IDENTITY_LIMITS,
 ) -> Resolution:
     """Resolve each item to a live profile, creating and merging profiles as the rules say.
 
@@ -301,7 +419,7 @@ def resolve_profiles(
     at the end (`repo.touch_written_profiles`). Should the rest fail, the profiles and
     identifiers stay, without events: a retry finds and uses them.
     """
-    resolver = _Resolver(session, source_id=source_id, channel=channel, now=now)
+    resolver = _Resolver(session, source_id=source_id, channel=channel, now=now, limits=limits)
     resolver.owner, locked = _owners_locking_what_may_change(session, items)
     assigned = [resolver.resolve(item) for item in items]
     created = [pid for pid in resolver.new_profiles if pid not in resolver.parent]
@@ -318,6 +436,21 @@ def resolve_profiles(
         session, [(pid, seen[pid][0], seen[pid][1]) for pid in created if pid in seen], now
     )
     repo.insert_identities(session, identities, source_id=source_id, now=now)
+    repo.repoint_identities(
+        session, [(ident, resolver.live(pid)) for ident, pid in resolver.moved.items()]
+    )
+    for warning in resolver.warnings:  # a profile made in this batch may have been merged
+        for key in ("profile_id", "other_profile_id"):
+            if warning[key] is not None:
+                warning[key] = resolver.live(warning[key])
+    foreign: dict[int, set[str]] = {}
+    for position, (item, pid) in enumerate(zip(items, profile_ids, strict=True)):
+        for ident in item.identifiers:
+            if ident.kind not in ("email", "phone"):
+                continue
+            owner = resolver.owner.get(ident)
+            if owner is None or resolver.live(owner) != pid:
+                foreign.setdefault(position, set()).add(ident.kind)
     committed = bool(locked) and commit_locked is not None
     if committed:
         assert commit_locked is not None
@@ -331,6 +464,7 @@ def resolve_profiles(
             if committed or pid not in created_set
         ],
         warnings=resolver.warnings,
+        foreign_contacts=foreign,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -19,6 +20,7 @@ from cdp.identity.identifiers import (
     normalise_phone,
     placeholder_reason,
 )
+from cdp.identity.rules import DEFAULT_CONSENT_CATEGORIES
 from cdp.ingestion.schemas import Message, aware
 from cdp.text import hex_colour_or_none, web_address
 
@@ -42,6 +44,8 @@ _ADDRESS_TRAITS = {
     "street": "street",
 }
 
+# The names our own `traits.consent` takes for each purpose (the collection API's format);
+# Segment's consent categories go through the operator's table (Settings.consent_categories).
 CONSENT_ALIASES = {
     "tracking": "tracking",
     "analytics": "tracking",
@@ -67,6 +71,10 @@ class ConsentStatement:
     purpose: str
     status: str
     wording: str | None
+    # The e-mail address (purpose email) or phone number (phone) of the message the statement
+    # came with, normalised: consent to be e-mailed is given for one address, not for whatever
+    # address the profile holds later. None when the message named none.
+    address: str | None = None
 
 
 @dataclass(slots=True)
@@ -198,14 +206,16 @@ def _consent_status(value: Any) -> tuple[str, str | None] | None:
     return None
 
 
-def _consents_of(message: Message) -> list[ConsentStatement]:
+def _consents_of(
+    message: Message, identifiers: list[Identifier], categories: Mapping[str, str]
+) -> list[ConsentStatement]:
     found: dict[str, ConsentStatement] = {}
     context_consent = (message.context or {}).get("consent")
     if isinstance(context_consent, dict):
         prefs = context_consent.get("categoryPreferences")
         if isinstance(prefs, dict):
             for category, value in prefs.items():
-                purpose = CONSENT_ALIASES.get(str(category).strip().lower())
+                purpose = categories.get(str(category).strip().lower())
                 status = _consent_status(value)
                 if purpose and status:
                     found[purpose] = ConsentStatement(purpose, status[0], status[1])
@@ -216,6 +226,10 @@ def _consents_of(message: Message) -> list[ConsentStatement]:
             status = _consent_status(value)
             if purpose and status:
                 found[purpose] = ConsentStatement(purpose, status[0], status[1])
+    if found:
+        contacts = {i.kind: i.value for i in identifiers if i.kind in ("email", "phone")}
+        for statement in found.values():
+            statement.address = contacts.get(statement.purpose)
     return list(found.values())
 
 
@@ -271,7 +285,12 @@ def _configuration_of(message: Message) -> SavedConfiguration | None:
 
 
 def prepare(
-    message: Message, *, index: int, received_at: datetime, phone_region: str
+    message: Message,
+    *,
+    index: int,
+    received_at: datetime,
+    phone_region: str,
+    consent_categories: Mapping[str, str] = DEFAULT_CONSENT_CATEGORIES,
 ) -> PreparedMessage:
     """Interpret one message: identifiers normalised, placeholders dropped with a warning."""
     warnings: list[str] = []
@@ -338,7 +357,7 @@ def prepare(
         occurred_at=event_time(message, received_at),
         identifiers=identifiers,
         traits=traits,
-        consents=_consents_of(message),
+        consents=_consents_of(message, identifiers, consent_categories),
         configuration=_configuration_of(message),
         warnings=warnings,
         also_matches=also_matches,

@@ -176,6 +176,7 @@ def _consent_history_statement(dialect: str) -> Any:
             Consent.status,
             Consent.wording,
             Consent.stated_at,
+            Consent.address,
         )
         .where(any_of(Consent.profile_id, "ids", dialect))
         .order_by(Consent.stated_at, Consent.id)
@@ -184,16 +185,16 @@ def _consent_history_statement(dialect: str) -> Any:
 
 def consent_history(
     session: Session, profile_ids: set[uuid.UUID]
-) -> dict[tuple[uuid.UUID, str], list[ConsentStatement]]:
-    """Every stored statement per (profile, purpose), oldest first."""
-    history: dict[tuple[uuid.UUID, str], list[ConsentStatement]] = {}
+) -> dict[tuple[uuid.UUID, str, str | None], list[ConsentStatement]]:
+    """Every stored statement per (profile, purpose, address), oldest first."""
+    history: dict[tuple[uuid.UUID, str, str | None], list[ConsentStatement]] = {}
     if not profile_ids:
         return history
     rows = session.connection().execute(
         _consent_history_statement(dialect_of(session)), {"ids": list(profile_ids)}
     )
-    for consent_id, pid, purpose, status, wording, stated_at in rows:
-        history.setdefault((pid, purpose), []).append(
+    for consent_id, pid, purpose, status, wording, stated_at, address in rows:
+        history.setdefault((pid, purpose, address), []).append(
             ConsentStatement(consent_id, status, wording, stated_at)
         )
     return history
@@ -214,4 +215,25 @@ def _delete_consents_statement(dialect: str) -> Any:
 
 
 def quarantine(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Keep refused messages. A row whose messageId a concurrent transaction kept first fails
+    the unique index (SQLSTATE 23505), and the retry of the whole transaction skips it."""
     insert_rows(session, cast(Table, QuarantinedMessage.__table__), rows)
+
+
+def quarantined_message_ids(
+    session: Session, source_id: int, message_ids: Sequence[str]
+) -> set[str]:
+    """Which of these messageIds of the source's refused messages are kept already."""
+    rows = session.connection().execute(
+        _quarantined_statement(dialect_of(session)),
+        {"source_id": source_id, "ids": list(message_ids)},
+    )
+    return {message_id for (message_id,) in rows}
+
+
+@functools.cache
+def _quarantined_statement(dialect: str) -> Any:
+    return select(QuarantinedMessage.message_id).where(
+        QuarantinedMessage.source_id == bindparam("source_id"),
+        any_of(QuarantinedMessage.message_id, "ids", dialect),
+    )

@@ -7,11 +7,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cdp.json_exact import WRITER_MAX_DEPTH
+
 MessageType = Literal["identify", "track", "page", "screen", "group", "alias"]
 MESSAGE_TYPES: tuple[str, ...] = ("identify", "track", "page", "screen", "group", "alias")
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
+# Objects and arrays nested in a message, the message itself counting as one: far above what
+# tracking sends (a handful), and what orjson writes, so one call to it checks a message.
+MAX_MESSAGE_DEPTH = WRITER_MAX_DEPTH
 
 
 def aware(value: datetime) -> datetime:

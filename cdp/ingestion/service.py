@@ -5,6 +5,7 @@ Takes a session and flushes; the caller commits, so a 2xx is only sent once all 
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from cdp import json_exact
 from cdp.auth.service import SourceInfo
 from cdp.identity.repository import (
     current_trait_values,
@@ -22,12 +24,15 @@ from cdp.identity.repository import (
     touch_written_profiles,
     upsert_traits,
 )
+from cdp.identity.rules import DEFAULT_RULES, IdentityRules
 from cdp.identity.service import ConcurrentMerge, resolve_profiles
 from cdp.ingestion import repository as repo
+from cdp.ingestion import suppression
 from cdp.ingestion.prepare import EventTimeOutOfRange, PreparedMessage, prepare
-from cdp.ingestion.schemas import MAX_MESSAGE_BYTES, Message, Rejection
+from cdp.ingestion.schemas import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, Message, Rejection
 from cdp.leads.ingest_hooks import LEAD_EVENTS, handle_lead_events
 from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
+from cdp.profiles.suppression import Screened, count_dropped, screen
 from cdp.sql import dialect_of
 from cdp.text import nul_character_at, search_text
 
@@ -55,6 +60,9 @@ class IngestResult:
     # Positions (in the messages given) of the accepted messages that were already stored, or
     # repeated earlier in the same call: `duplicates` of them.
     duplicate_indices: list[int] = field(default_factory=list)
+    # Messages dropped because they carry an identifier of an erased person (answered as
+    # accepted: a public write key must not tell who was erased). Refused ones included.
+    suppressed: int = 0
 
 
 def _describe(error: ValidationError) -> tuple[str | None, str]:
@@ -82,6 +90,32 @@ def _with_batch_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[
     return merged
 
 
+def _shape_problem(written: json_exact.Written) -> str | None:
+    if written.depth > MAX_MESSAGE_DEPTH:
+        return (
+            f"nested {written.depth} levels deep (objects and arrays); "
+            f"the limit is {MAX_MESSAGE_DEPTH}"
+        )
+    if written.oversize:
+        return f"holds an integer of more than {sys.get_int_max_str_digits()} digits"
+    return None
+
+
+def too_deep_or_oversize(defaults: dict[str, Any]) -> tuple[str, str] | None:
+    """The field and problem of a batch's context or integrations that would make every
+    message it is merged into refused (see validate_message), or None."""
+    try:
+        orjson.dumps(defaults)
+        return None
+    except TypeError:
+        pass
+    for name, value in defaults.items():
+        reason = _shape_problem(json_exact.write({name: value}))
+        if reason is not None:
+            return name, reason
+    return None
+
+
 def validate_message(
     raw: Any,
     *,
@@ -89,13 +123,24 @@ def validate_message(
     check_size: bool,
     defaults: dict[str, Any] | None = None,
     check_nul: bool = True,
+    check_depth: bool = True,
 ) -> Message | Rejection:
-    """One raw JSON value to a Message, or the reason it is refused."""
+    """One raw JSON value to a Message, or the reason it is refused.
+
+    `check_depth=False` only when no message can be nested more than MAX_MESSAGE_DEPTH levels
+    nor hold an integer orjson cannot write (the body has fewer objects and arrays than that,
+    and no long run of digits); `check_size` measures the message too."""
     if not isinstance(raw, dict):
         return Rejection(index=index, field=None, reason="a message must be a JSON object")
-    if check_size:
-        size = len(orjson.dumps(raw))
-        if size > MAX_MESSAGE_BYTES:
+    if check_size or check_depth:
+        try:  # orjson writes no more than MAX_MESSAGE_DEPTH levels: a cheap check of the depth
+            size = len(orjson.dumps(raw))
+        except TypeError:  # nested deeper, or an integer past 64 bits: measured the slow way
+            written = json_exact.write(raw)
+            if (reason := _shape_problem(written)) is not None:
+                return Rejection(index=index, field=None, reason=reason)
+            size = len(written.text.encode())
+        if check_size and size > MAX_MESSAGE_BYTES:
             return Rejection(
                 index=index,
                 field=None,
@@ -123,6 +168,8 @@ class Call:
     defaults: dict[str, Any] | None = None
     # False only when the body is known to hold no "\u0000" (the scan costs CPU per message).
     check_nul: bool = True
+    # False only when no message can be too deep (see validate_message).
+    check_depth: bool = True
 
 
 def ingest(
@@ -135,11 +182,17 @@ def ingest(
     phone_region: str,
     check_size: bool = True,
     defaults: dict[str, Any] | None = None,
+    rules: IdentityRules = DEFAULT_RULES,
 ) -> IngestResult:
     """Store the messages of one call."""
     call = Call(raw_messages, endpoint, check_size, defaults)
     return ingest_calls(
-        session, [call], source=source, received_at=received_at, phone_region=phone_region
+        session,
+        [call],
+        source=source,
+        received_at=received_at,
+        phone_region=phone_region,
+        rules=rules,
     )[0]
 
 
@@ -152,6 +205,7 @@ def ingest_calls(
     phone_region: str,
     check_stored: bool = True,
     commit_locked: Callable[[], None] | None = None,
+    rules: IdentityRules = DEFAULT_RULES,
 ) -> list[IngestResult]:
     """Store the messages of several calls of one source in one go (group commit), with one
     result per call, as if each had been stored on its own: indices are positions in the call,
@@ -175,9 +229,11 @@ def ingest_calls(
     results = [IngestResult() for _ in calls]
     prepared: list[tuple[int, PreparedMessage]] = []  # (call number, message)
     quarantined: list[dict[str, Any]] = []
+    refused: list[tuple[int, Screened]] = []  # (call number, what suppression reads of it)
 
     def reject(number: int, raw: Any, rejection: Rejection) -> None:
         results[number].rejected.append(rejection)
+        refused.append((number, suppression.refused(raw, phone_region=phone_region)))
         reason = f"{rejection.field}: {rejection.reason}" if rejection.field else rejection.reason
         quarantined.append(
             {
@@ -186,7 +242,8 @@ def ingest_calls(
                 "endpoint": calls[number].endpoint,
                 "batch_index": rejection.index,
                 "reason": reason,
-                "raw": orjson.dumps(raw, default=str).decode(),
+                "raw": json_exact.dumps(raw),  # at any depth, with exact integers
+                "message_id": _refused_message_id(raw),
             }
         )
 
@@ -198,13 +255,18 @@ def ingest_calls(
                 check_size=call.check_size,
                 defaults=call.defaults,
                 check_nul=call.check_nul,
+                check_depth=call.check_depth,
             )
             if isinstance(checked, Rejection):
                 reject(number, raw, checked)
                 continue
             try:
                 item = prepare(
-                    checked, index=index, received_at=received_at, phone_region=phone_region
+                    checked,
+                    index=index,
+                    received_at=received_at,
+                    phone_region=phone_region,
+                    consent_categories=rules.consent_categories,
                 )
             except EventTimeOutOfRange as error:
                 reject(number, raw, Rejection(index=index, field="timestamp", reason=str(error)))
@@ -233,6 +295,9 @@ def ingest_calls(
     for mid, (number, item) in unique.items():
         if mid in known:
             results[number].duplicate_indices.append(item.index)
+    fresh, quarantined = _without_suppressed(
+        session, fresh, quarantined, refused, results, source, received_at
+    )
     commit_checked = None
     if commit_locked is not None and len(fresh) >= EARLY_COMMIT_FROM:
         commit = commit_locked
@@ -243,14 +308,80 @@ def ingest_calls(
             commit()
 
     if fresh:
-        _store_fresh(session, fresh, results, source, received_at, commit_checked)
+        _store_fresh(session, fresh, results, source, received_at, commit_checked, rules)
     # Last, with the events: resolution may have committed on the way (see commit_locked), and a
     # retry of what follows must not quarantine these twice.
-    repo.quarantine(session, quarantined)
+    repo.quarantine(session, _not_quarantined_before(session, source.id, quarantined))
+    # Here, not as they are found: identities may have been committed early on the way, and a
+    # retry of what follows must not count them twice.
+    count_dropped(
+        session,
+        source_id=source.id,
+        day=received_at,
+        messages=sum(result.suppressed for result in results),
+    )
     for result in results:
         result.duplicate_indices.sort()
         result.duplicates = len(result.duplicate_indices)
     return results
+
+
+def _without_suppressed(
+    session: Session,
+    fresh: list[tuple[int, PreparedMessage]],
+    quarantined: list[dict[str, Any]],
+    refused: list[tuple[int, Screened]],
+    results: list[IngestResult],
+    source: SourceInfo,
+    received_at: datetime,
+) -> tuple[list[tuple[int, PreparedMessage]], list[dict[str, Any]]]:
+    """The messages to store and to quarantine, less those of erased people: nothing of them is
+    kept but a count (cdp.profiles.suppression). One lookup for the whole transaction."""
+    screened = [
+        *((number, suppression.screened(item)) for number, item in fresh),
+        *refused,
+    ]
+    if not screened:
+        return fresh, quarantined
+    dropped = screen(
+        session, [message for _, message in screened], source_name=source.name, now=received_at
+    )
+    if not dropped:
+        return fresh, quarantined
+    for position in dropped:
+        results[screened[position][0]].suppressed += 1
+    kept = [entry for n, entry in enumerate(fresh) if n not in dropped]
+    kept_refused = [row for n, row in enumerate(quarantined, len(fresh)) if n not in dropped]
+    return kept, kept_refused
+
+
+def _refused_message_id(raw: Any) -> str | None:
+    """The messageId of a refused message, as an accepted one would have it (numbers as
+    text), when it has a usable one."""
+    message_id = raw.get("messageId") if isinstance(raw, dict) else None
+    if isinstance(message_id, int) and not isinstance(message_id, bool):
+        message_id = str(message_id)
+    if not isinstance(message_id, str) or not 0 < len(message_id) <= 200 or "\x00" in message_id:
+        return None
+    return message_id
+
+
+def _not_quarantined_before(
+    session: Session, source_id: int, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The refused messages not kept yet: a retry (same source and messageId) is kept once."""
+    message_ids = {row["message_id"] for row in rows if row["message_id"] is not None}
+    if not message_ids:
+        return rows
+    seen = repo.quarantined_message_ids(session, source_id, sorted(message_ids))
+    kept = []
+    for row in rows:
+        if row["message_id"] is not None:
+            if row["message_id"] in seen:
+                continue
+            seen.add(row["message_id"])
+        kept.append(row)
+    return kept
 
 
 def _store_fresh(
@@ -260,6 +391,7 @@ def _store_fresh(
     source: SourceInfo,
     received_at: datetime,
     commit_locked: Callable[[list[str]], None] | None,
+    rules: IdentityRules = DEFAULT_RULES,
 ) -> None:
     resolution = resolve_profiles(
         session,
@@ -268,7 +400,12 @@ def _store_fresh(
         channel=source.kind,
         now=received_at,
         commit_locked=commit_locked,
+        limits=rules.limits,
     )
+    # An address the profile does not hold (refused, or another person's) is not its trait.
+    for position, kinds in resolution.foreign_contacts.items():
+        for kind in kinds:
+            fresh[position][1].traits.pop(kind, None)
     for (number, _item), pid in zip(fresh, resolution.profile_ids, strict=True):
         results[number].profile_ids.append(pid)
     stored = repo.insert_events(
@@ -445,7 +582,9 @@ def _store_consents(
     """Keep each purpose's history as its changes only, whatever order statements arrive in.
 
     A statement that repeats the one before it (same status, no new wording) is not stored; a
-    stored statement that now repeats a new, earlier one is replaced by it.
+    stored statement that now repeats a new, earlier one is replaced by it. Each address (e-mail
+    or phone number the statement was made with) has its own history: a grant for one address
+    is not a repeat of the grant for another.
     """
     stated = [(item, pid) for item, pid in effects if item.consents]
     if not stated:
@@ -454,7 +593,7 @@ def _store_consents(
     removed: list[int] = []
     for item, pid in sorted(stated, key=lambda pair: pair[0].occurred_at):
         for statement in item.consents:
-            timeline = history.setdefault((pid, statement.purpose), [])
+            timeline = history.setdefault((pid, statement.purpose, statement.address), [])
             at = item.occurred_at
             before = [c for c in timeline if c.stated_at <= at]
             if before and _repeats(statement.status, statement.wording, before[-1]):
@@ -473,6 +612,7 @@ def _store_consents(
                     "source_id": source.id,
                     "message_id": item.message_id,
                     "recorded_at": received_at,
+                    "address": statement.address,
                 },
             )
             timeline.insert(len(before), new)

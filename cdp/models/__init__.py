@@ -21,7 +21,7 @@ from cdp.models.crm import (
     TabletSession,
 )
 from cdp.models.event import Configuration, Event, QuarantinedMessage
-from cdp.models.privacy import Erasure
+from cdp.models.privacy import Erasure, SecretKey, SuppressedCount, Suppression
 from cdp.models.profile import (
     CONSENT_PURPOSES,
     CONSENT_STATUSES,
@@ -84,6 +84,7 @@ __all__ = [
     "ProfileTrait",
     "ProfileView",
     "QuarantinedMessage",
+    "SecretKey",
     "Segment",
     "SegmentEventChange",
     "SegmentEventState",
@@ -93,6 +94,8 @@ __all__ = [
     "Source",
     "StaffSession",
     "StaffUser",
+    "SuppressedCount",
+    "Suppression",
     "TabletSession",
     "utcnow",
 ]

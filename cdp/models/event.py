@@ -53,6 +53,11 @@ class QuarantinedMessage(Base):
     """A message we refused, kept raw with the reason so nothing is silently dropped."""
 
     __tablename__ = "quarantined_message"
+    # A client retrying a refused message sends it again: kept once per source and messageId
+    # (migration 0008). Messages without a messageId (NULL) are each kept.
+    __table_args__ = (
+        Index("ix_quarantined_message_source_message", "source_id", "message_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id"), default=None)
@@ -61,6 +66,7 @@ class QuarantinedMessage(Base):
     batch_index: Mapped[int | None] = mapped_column(Integer, default=None)
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class Configuration(Base):

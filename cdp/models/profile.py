@@ -90,7 +90,8 @@ class IdentityWarning(Base):
 
 
 class Consent(Base):
-    """One consent statement; the latest per (profile, purpose) by stated_at is in force."""
+    """One consent statement; the latest per (profile, purpose, address) by stated_at is in
+    force (docs/export.md: who may be e-mailed)."""
 
     __tablename__ = "consent"
     __table_args__ = (Index("ix_consent_profile_purpose", "profile_id", "purpose", "stated_at"),)
@@ -104,6 +105,9 @@ class Consent(Base):
     source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id"), default=None)
     message_id: Mapped[str | None] = mapped_column(String(200), default=None)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # The e-mail address (purpose email) or phone number (phone), normalised, the statement was
+    # made for: a grant covers that address only; a withdrawal without one covers them all.
+    address: Mapped[str | None] = mapped_column(String(400), default=None)
 
 
 CONSENT_PURPOSES = ("tracking", "email", "phone")

@@ -5,7 +5,8 @@ configurations, identifiers, traits, consent statements, search row, segment mem
 (with stage changes, contact attempts and deliveries), appointments, notes, tablet sessions,
 the record of who viewed them, and the refused messages in the quarantine that carry one of
 their identifiers (cdp.profiles.quarantine). Kept: one `erasure` row that says when, by whom
-and why, with counts and no personal data, so the erasure itself can be shown. What stays
+and why, with counts and no personal data, so the erasure itself can be shown; and keyed
+hashes of their identifiers, so their messages stay out (cdp.profiles.suppression). What stays
 outside this database (an email tool, a dealer system) must be erased there too.
 """
 
@@ -46,6 +47,7 @@ from cdp.models import (
 from cdp.profiles.projection import remove_search_rows
 from cdp.profiles.quarantine import delete_messages, quarantined_messages
 from cdp.profiles.repository import absorbed_ids, live_profile
+from cdp.profiles.suppression import SUPPRESSED_KINDS, record_suppression
 from cdp.text import counted
 
 
@@ -94,6 +96,11 @@ def erase(session: Session, person: Person, *, erased_by: str, reason: str) -> E
     lock_profiles(session, ids)
     # Found by the person's identifiers, so before those are deleted.
     rejected = quarantined_messages(session, ids)
+    identifiers = session.execute(
+        select(Identity.kind, Identity.value).where(
+            Identity.profile_id.in_(ids), Identity.kind.in_(sorted(SUPPRESSED_KINDS))
+        )
+    ).all()
     leads = select(Lead.id).where(Lead.profile_id.in_(ids)).scalar_subquery()
     tablets = select(TabletSession.id).where(TabletSession.profile_id.in_(ids)).scalar_subquery()
     # Children before parents: every foreign key points at a row deleted later.
@@ -139,6 +146,8 @@ def erase(session: Session, person: Person, *, erased_by: str, reason: str) -> E
     )
     session.add(record)
     session.flush()
+    # So that they stay erased: their identifiers, as keyed hashes, keep their messages out.
+    record_suppression(session, record, [(kind, value) for kind, value in identifiers])
     return record
 
 

@@ -95,3 +95,18 @@ def timeline(
         .offset(offset)
         .limit(limit)
     ).all()
+
+
+def configuration_properties(
+    session: Session, ids: Sequence[uuid.UUID]
+) -> dict[str, dict[str, Any]]:
+    """What each saved configuration's Configuration Saved event said, by code (the latest save
+    of a code wins): the choices' catalogue codes and the configuration it was based on live
+    there, not in the configuration row."""
+    rows = session.execute(
+        select(Configuration.code, Event.properties)
+        .join(Event, Event.id == Configuration.event_id)
+        .where(Configuration.profile_id.in_(ids))
+        .order_by(Configuration.saved_at, Configuration.id)
+    ).all()
+    return {code: properties if isinstance(properties, dict) else {} for code, properties in rows}

@@ -24,6 +24,8 @@ class ConsentOut(BaseModel):
     stated_at: datetime
     wording: str | None
     source: str | None
+    # The e-mail address or phone number it was made for (None: made for none).
+    address: str | None = None
 
 
 class ConfigurationOut(BaseModel):

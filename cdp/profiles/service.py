@@ -91,7 +91,12 @@ def get_profile(
     consent_rows = repo.consents(session, ids)
     history = [
         ConsentOut(
-            purpose=c.purpose, status=c.status, stated_at=c.stated_at, wording=c.wording, source=src
+            purpose=c.purpose,
+            status=c.status,
+            stated_at=c.stated_at,
+            wording=c.wording,
+            source=src,
+            address=c.address,
         )
         for c, src in consent_rows
     ]

@@ -28,7 +28,6 @@ from cdp.auth.service import SourceInfo, create_source
 from cdp.catalogue import CHOICE_STEPS, CURRENCY, Model, OptionPack, Selection
 from cdp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cdp.identity.identifiers import Identifier, normalise_email, normalise_phone
-from cdp.identity.repository import owners_of
 from cdp.identity.service import attach_identifier
 from cdp.ids import MAX_ROW_ID
 from cdp.ingestion.service import ingest
@@ -45,6 +44,7 @@ from cdp.models import (
     TabletSession,
 )
 from cdp.profiles.repository import live_profile
+from cdp.tablet import identity
 
 TABLET_SOURCE = "Showroom tablets"
 ENDPOINT = "showroom tablet"
@@ -171,7 +171,7 @@ def finish_with_note(
 ) -> Note:
     """Store the structured note on the customer (its fields become traits marketing can use)
     and end the session."""
-    _require_customer(tablet)
+    require_customer(tablet)
     profile_id = live_profile_id(session, tablet)
     assert profile_id is not None
     stored = add_note(
@@ -243,7 +243,7 @@ def live_profile_id(session: Session, tablet: TabletSession) -> uuid.UUID | None
 
 
 # --- sending ----------------------------------------------------------------------------------
-def _send(
+def send(
     session: Session,
     tablet: TabletSession,
     messages: list[dict[str, Any]],
@@ -288,6 +288,12 @@ def _send(
         first = result.rejected[0]
         where = f"{first.field}: " if first.field else ""
         raise InvalidInput(f"The choice could not be recorded ({where}{first.reason}).")
+    if result.suppressed and not result.profile_ids:
+        raise InvalidInput(
+            "This customer's data was erased at their request: record them again only with "
+            "their consent (tick what they agree to).",
+            field="consent",
+        )
     if result.profile_ids:
         tablet.profile_id = result.profile_ids[-1]
     session.flush()
@@ -354,33 +360,64 @@ def create_customer(
     tablet: TabletSession,
     customer: NewCustomer,
     *,
+    answers: dict[identity.Field, identity.Answer] | None = None,
     now: datetime,
     phone_region: str,
 ) -> uuid.UUID:
     """Identify the session's visitor with what the customer told us, and the consent they gave
     in the words shown on the screen. An e-mail address or phone number that is already known
-    lands the session on that customer's profile: one person, one profile."""
+    lands the session on that customer's profile (one person, one profile), and what was typed
+    replaces nothing of theirs unless `answers` say so: IdentityQuestion until they do."""
     _require_no_customer(tablet)
     problems = check_new_customer(customer, phone_region=phone_region)
     if problems:
         raise InvalidInput(next(iter(problems.values())), field=next(iter(problems)))
-    known = []
-    email = normalise_email(customer.email) if customer.email else None
-    phone = normalise_phone(customer.phone, phone_region) if customer.phone else None
-    if email:
-        known.append(Identifier("email", email))
-    if phone:
-        known.append(Identifier("phone", phone))
-    already_known = bool(owners_of(session, known))
-    traits: dict[str, Any] = {}
-    if customer.first_name:
-        traits["firstName"] = customer.first_name
-    if customer.last_name:
-        traits["lastName"] = customer.last_name
-    if customer.email:
-        traits["email"] = customer.email
-    if customer.phone:
-        traits["phone"] = customer.phone
+    typed = identity.Typed(
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        email=customer.email,
+        phone=customer.phone,
+    )
+    known = identity.find_known(session, typed, phone_region=phone_region)
+    traits: dict[str, Any]
+    if known is None:
+        traits = {
+            key: value
+            for key, value in (
+                ("firstName", customer.first_name),
+                ("lastName", customer.last_name),
+                ("email", customer.email),
+                ("phone", customer.phone),
+            )
+            if value
+        }
+    else:
+        traits = identity.agreed_traits(known, typed, answers or {})
+        # Bound explicitly, as when found by lookup: the identify below then carries only what
+        # may change, and no typed identifier has to lead it to the profile.
+        attach_identifier(
+            session,
+            profile_id=known.profile_id,
+            identifier=Identifier("anonymous_id", tablet.anonymous_id),
+            source_id=tablet.source_id,
+            now=now,
+        )
+        tablet.profile_id = known.profile_id
+        # An e-mail or phone new to us that staff chose is theirs too: bound the same way, so
+        # the identify names no stranger to the tablet's safety net (identity rule 7).
+        for kind, normalise in (
+            ("email", normalise_email),
+            ("phone", lambda raw: normalise_phone(raw, phone_region)),
+        ):
+            value = normalise(traits[kind]) if traits.get(kind) else None
+            if value:
+                attach_identifier(
+                    session,
+                    profile_id=known.profile_id,
+                    identifier=Identifier(kind, value),
+                    source_id=tablet.source_id,
+                    now=now,
+                )
     consent = {
         purpose: {"status": "granted", "wording": CONSENT_WORDING[purpose]}
         for purpose in CONSENT_PURPOSES
@@ -388,19 +425,18 @@ def create_customer(
     }
     if consent:
         traits["consent"] = consent
-    profile_id = _send(
-        session,
-        tablet,
-        [{"type": "identify", "traits": traits}],
-        now=now,
-        phone_region=phone_region,
-    )
-    tablet.selection = {
-        **tablet.selection,
-        "customer": "known" if already_known else "new",
-    }
+    if traits:
+        send(
+            session,
+            tablet,
+            [{"type": "identify", "traits": traits}],
+            now=now,
+            phone_region=phone_region,
+        )
+    tablet.selection = {**tablet.selection, "customer": "new" if known is None else "known"}
     session.flush()
-    return profile_id
+    assert tablet.profile_id is not None
+    return tablet.profile_id
 
 
 # --- the configuration ------------------------------------------------------------------------
@@ -420,7 +456,10 @@ def selection_of(tablet: TabletSession) -> Selection | None:
     )
 
 
-def _store_selection(tablet: TabletSession, selection: Selection, **extra: Any) -> None:
+SELECTION_KEYS = ("model", "trim", "engine", "colour", "wheels", "interior", "packs")
+
+
+def store_selection(tablet: TabletSession, selection: Selection, **extra: Any) -> None:
     # A new dict: the JSON column only notices assignment, not changes inside it.
     tablet.selection = {
         **tablet.selection,
@@ -435,7 +474,7 @@ def _store_selection(tablet: TabletSession, selection: Selection, **extra: Any) 
     }
 
 
-def _require_customer(tablet: TabletSession) -> None:
+def require_customer(tablet: TabletSession) -> None:
     if tablet.profile_id is None:
         raise Conflict("Find the customer or add them first: a session is always for someone.")
 
@@ -482,14 +521,14 @@ def choose_model(
     session: Session, tablet: TabletSession, *, code: str, now: datetime, phone_region: str
 ) -> None:
     """Start configuring a model (again): the configurator's base choices, no packs."""
-    _require_customer(tablet)
+    require_customer(tablet)
     model = _model(code)
     current = selection_of(tablet)
     if current is not None and current.model == model.code:
         return  # tapped the model that is already chosen: nothing changed
     selection = catalogue.base_selection(model)
-    _store_selection(tablet, selection)
-    _send(
+    store_selection(tablet, selection)
+    send(
         session,
         tablet,
         [
@@ -566,7 +605,7 @@ def choose(
     phone_region: str,
 ) -> None:
     """One choice in a step where exactly one is made (trim, engine, colour, wheels, interior)."""
-    _require_customer(tablet)
+    require_customer(tablet)
     if step == "model":
         choose_model(session, tablet, code=code, now=now, phone_region=phone_region)
         return
@@ -577,8 +616,8 @@ def choose(
     if selection.choice(step) == code:
         return
     selection = selection.choose(step, code)
-    _store_selection(tablet, selection)
-    _send(
+    store_selection(tablet, selection)
+    send(
         session,
         tablet,
         [
@@ -611,7 +650,7 @@ def set_pack(
     phone_region: str,
 ) -> None:
     """Add or remove an option pack (or single option); repeating either changes nothing."""
-    _require_customer(tablet)
+    require_customer(tablet)
     model, selection = _require_model(tablet)
     try:
         pack: OptionPack = model.pack(code)
@@ -632,8 +671,8 @@ def set_pack(
         interior=selection.interior,
         packs=(*others, pack.code) if add else others,
     )
-    _store_selection(tablet, selection)
-    _send(
+    store_selection(tablet, selection)
+    send(
         session,
         tablet,
         [
@@ -660,7 +699,7 @@ def view_step(
     session: Session, tablet: TabletSession, *, step: str, now: datetime, phone_region: str
 ) -> None:
     """Go to a step of the configurator (Back, Next, or a step's tab)."""
-    _require_customer(tablet)
+    require_customer(tablet)
     if step not in STEPS:
         raise InvalidInput(f"There is no step {step[:40]!r}.", field="step")
     selection = selection_of(tablet)
@@ -676,7 +715,7 @@ def view_step(
     }
     if model is not None:
         properties["model"] = model.name
-    _send(
+    send(
         session,
         tablet,
         [{"type": "track", "event": taxonomy.CONFIGURATION_STEP_VIEWED, "properties": properties}],
@@ -702,11 +741,11 @@ def save_configuration(
     session: Session, tablet: TabletSession, *, now: datetime, phone_region: str
 ) -> str:
     """Save the car as configured under a new code; it is on the customer page at once."""
-    _require_customer(tablet)
+    require_customer(tablet)
     model, selection = _require_model(tablet)
     code = _new_code(session)
     colour = model.colour(selection.colour)
-    _send(
+    send(
         session,
         tablet,
         [
@@ -730,6 +769,11 @@ def save_configuration(
                     ],
                     "total_price": catalogue.price(selection),
                     "currency": CURRENCY,
+                    **(
+                        {"based_on_code": tablet.selection["based_on"]}
+                        if tablet.selection.get("based_on")
+                        else {}
+                    ),
                     # Codes, so a configurator can open it again.
                     "selection": {
                         "model": selection.model,

@@ -46,6 +46,5 @@ def server_environment(database_url: str) -> dict[str, str]:
     """This process's environment without any CDP_ setting of the developer's own."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("CDP_")}
     env["CDP_DATABASE_URL"] = database_url
-    env["CDP_SECRET_KEY"] = "e2e-secret-key-not-for-production"
     env["PYTHONUNBUFFERED"] = "1"
     return env

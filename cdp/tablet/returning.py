@@ -1,0 +1,258 @@
+"""A returning customer on the tablet: what they agreed to, and the cars they saved before.
+
+The session can continue from any saved configuration (online or an earlier showroom one): its
+choices become the tablet's selection, and a save afterwards records which configuration it was
+based on, so the customer page shows what changed ("colour: Lava Red → Glacier White"). Consent
+is asked again in the words new customers read, next to what is on record now.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from cdp import catalogue, taxonomy
+from cdp.catalogue import Model, Selection
+from cdp.errors import InvalidInput
+from cdp.models import TabletSession
+from cdp.profiles import repository as profiles_repo
+from cdp.profiles.schemas import ConsentOut
+from cdp.tablet import service as svc
+
+Answer = Literal["yes", "no", ""]
+ANSWERS: tuple[Answer, ...] = ("yes", "no", "")
+
+
+@dataclass(frozen=True, slots=True)
+class StartingPoint:
+    """A saved configuration as the tablet offers it to start from."""
+
+    code: str
+    model: str | None
+    trim: str | None
+    colour: str | None
+    colour_hex: str | None
+    total_price: float | None
+    saved_at: datetime
+    channel: str  # web | showroom
+    source: str | None
+    selection: Selection | None  # None: not in today's catalogue, so it cannot be loaded
+
+
+def _ids(session: Session, profile_id: uuid.UUID) -> list[uuid.UUID]:
+    return [profile_id, *profiles_repo.absorbed_ids(session, profile_id)]
+
+
+def _by_name(items: Any, name: object) -> str | None:
+    for item in items:
+        if isinstance(name, str) and item.name.casefold() == name.strip().casefold():
+            return str(item.code)
+    return None
+
+
+def _valid(model: Model, codes: dict[str, Any]) -> Selection | None:
+    try:
+        selection = Selection(
+            model=model.code,
+            trim=model.trim(str(codes["trim"])).code,
+            engine=model.engine(str(codes["engine"])).code,
+            colour=model.colour(str(codes["colour"])).code,
+            wheels=model.wheel(str(codes["wheels"])).code,
+            interior=model.interior(str(codes["interior"])).code,
+            packs=tuple(model.pack(str(p)).code for p in codes.get("packs") or ()),
+        )
+    except (KeyError, TypeError):
+        return None
+    return selection
+
+
+def selection_of_saved(properties: dict[str, Any]) -> Selection | None:
+    """The catalogue choices of a saved configuration: from the codes it was saved with (the
+    configurator and the tablet send them), else matched by name; what cannot be matched falls
+    back to the model's base choice, and an unknown model gives None."""
+    codes = properties.get("selection")
+    if isinstance(codes, dict) and isinstance(codes.get("model"), str):
+        try:
+            model = catalogue.model_by_code(codes["model"])
+        except KeyError:
+            model = None
+        if model is not None and (found := _valid(model, codes)) is not None:
+            return found
+    model_code = _by_name(catalogue.MODELS, properties.get("model"))
+    if model_code is None:
+        return None
+    model = catalogue.model_by_code(model_code)
+    base = catalogue.base_selection(model)
+    options = properties.get("options")
+    wanted = [o for o in options if isinstance(o, dict)] if isinstance(options, list) else []
+    packs = tuple(
+        code
+        for option in wanted
+        if (
+            code := _pack_code(model, option.get("code"))
+            or _by_name(model.packs, option.get("label"))
+        )
+    )
+    return Selection(
+        model=model.code,
+        trim=_by_name(model.trims, properties.get("trim")) or base.trim,
+        engine=_by_name(model.engines, properties.get("engine")) or base.engine,
+        colour=_by_name(model.colours, properties.get("colour")) or base.colour,
+        wheels=_by_name(model.wheels, properties.get("wheels")) or base.wheels,
+        interior=_by_name(model.interiors, properties.get("interior")) or base.interior,
+        packs=tuple(dict.fromkeys(packs)),
+    )
+
+
+def _pack_code(model: Model, code: object) -> str | None:
+    try:
+        return model.pack(str(code)).code
+    except KeyError:
+        return None
+
+
+def starting_points(session: Session, profile_id: uuid.UUID) -> list[StartingPoint]:
+    """The customer's saved configurations, the latest first, each with what the tablet loads."""
+    ids = _ids(session, profile_id)
+    properties = profiles_repo.configuration_properties(session, ids)
+    points = []
+    for configuration, source in profiles_repo.configurations(session, ids):
+        points.append(
+            StartingPoint(
+                code=configuration.code,
+                model=configuration.model,
+                trim=configuration.trim,
+                colour=configuration.colour,
+                colour_hex=configuration.colour_hex,
+                total_price=float(configuration.total_price)
+                if configuration.total_price is not None
+                else None,
+                saved_at=configuration.saved_at,
+                channel=configuration.channel,
+                source=source,
+                selection=selection_of_saved(properties.get(configuration.code, {})),
+            )
+        )
+    return points
+
+
+def start_from(
+    session: Session, tablet: TabletSession, *, code: str, now: datetime, phone_region: str
+) -> None:
+    """Continue the session from one of the customer's saved configurations (an empty code: a
+    new one from the first step)."""
+    svc.require_customer(tablet)
+    profile_id = svc.live_profile_id(session, tablet)
+    assert profile_id is not None
+    if not code:
+        tablet.selection = {
+            key: value
+            for key, value in tablet.selection.items()
+            if key not in (*svc.SELECTION_KEYS, "based_on")
+        } | {"step": "model", "welcomed": True}
+        session.flush()
+        return
+    point = next((p for p in starting_points(session, profile_id) if p.code == code), None)
+    if point is None:
+        raise InvalidInput(
+            f"{code[:40]!r} is not one of this customer's configurations.", field="start_from"
+        )
+    if point.selection is None:
+        raise InvalidInput(
+            f"The {point.model or 'car'} of {code} is no longer in the catalogue: "
+            "start a new configuration instead.",
+            field="start_from",
+        )
+    svc.store_selection(tablet, point.selection, step="summary", based_on=code, welcomed=True)
+    model = catalogue.model_by_code(point.selection.model)
+    svc.send(
+        session,
+        tablet,
+        [
+            {
+                "type": "track",
+                "event": taxonomy.CONFIGURATION_LOADED,
+                "properties": {
+                    "configuration_code": code,
+                    "model": model.name,
+                    "total_price": catalogue.price(point.selection),
+                    "currency": catalogue.CURRENCY,
+                },
+            }
+        ],
+        now=now,
+        phone_region=phone_region,
+    )
+
+
+# --- consent ----------------------------------------------------------------------------------
+def consent_on_record(session: Session, profile_id: uuid.UUID) -> dict[str, ConsentOut | None]:
+    """The statement in force per purpose (the latest by time), None where there is none."""
+    found: dict[str, ConsentOut | None] = dict.fromkeys(svc.CONSENT_PURPOSES)
+    for consent, source in profiles_repo.consents(session, _ids(session, profile_id)):
+        if consent.purpose in found:
+            found[consent.purpose] = ConsentOut(
+                purpose=consent.purpose,
+                status=consent.status,
+                stated_at=consent.stated_at,
+                wording=consent.wording,
+                source=source,
+            )
+    return found
+
+
+def check_consent(
+    session: Session, profile_id: uuid.UUID, answers: dict[str, str]
+) -> dict[str, str]:
+    """What is wrong with the consent answers, per field (`consent_<purpose>`)."""
+    problems: dict[str, str] = {}
+    kinds = {i.kind for i in profiles_repo.identities(session, _ids(session, profile_id))}
+    for purpose, answer in answers.items():
+        field = f"consent_{purpose}"
+        if purpose not in svc.CONSENT_PURPOSES:
+            problems["consent"] = f"Unknown consent {purpose[:40]!r}."
+        elif answer not in ANSWERS:
+            problems[field] = "Choose yes, no or not asked."
+        elif answer == "yes" and purpose in ("email", "phone") and purpose not in kinds:
+            what = "e-mail address" if purpose == "email" else "phone number"
+            problems[field] = f"We have no {what} for this customer: add it first."
+    return problems
+
+
+def record_consent(
+    session: Session,
+    tablet: TabletSession,
+    answers: dict[str, str],
+    *,
+    now: datetime,
+    phone_region: str,
+) -> None:
+    """Record what the customer said, in the words they read; a purpose not asked records
+    nothing. A statement that repeats the one in force is not stored twice (ingest)."""
+    svc.require_customer(tablet)
+    profile_id = svc.live_profile_id(session, tablet)
+    assert profile_id is not None
+    problems = check_consent(session, profile_id, answers)
+    if problems:
+        field, message = next(iter(problems.items()))
+        raise InvalidInput(message, field=field)
+    consent = {
+        purpose: {
+            "status": "granted" if answer == "yes" else "withdrawn",
+            "wording": svc.CONSENT_WORDING[purpose],
+        }
+        for purpose, answer in answers.items()
+        if answer
+    }
+    if consent:
+        svc.send(
+            session,
+            tablet,
+            [{"type": "identify", "traits": {"consent": consent}}],
+            now=now,
+            phone_region=phone_region,
+        )
