@@ -20,7 +20,7 @@ from cdp.forms import parse_choice_bool, parse_int
 from cdp.leads.labels import OPTIONS
 from cdp.models import TabletSession, utcnow
 from cdp.profiles.lookup import lookup
-from cdp.tablet import identity, returning
+from cdp.tablet import configuring, identity, returning
 from cdp.tablet import service as svc
 from cdp.web import CsrfStaff, is_htmx, redirect, render, require
 
@@ -380,17 +380,17 @@ def _configurator(
     status_code: int = 200,
     partial: bool = False,
 ) -> Response:
-    selection = svc.selection_of(tablet)
+    selection = configuring.selection_of(tablet)
     step = str(tablet.selection.get("step") or "model")
     if selection is None:
         step = "model"
     context = {
         **_frame(session, tablet),
         "step": step,
-        "steps": svc.STEPS,
+        "steps": configuring.STEPS,
         "models": catalogue.MODELS,
-        "summary": svc.summary_of(selection) if selection else None,
-        "fuels_of": svc.fuels_of,
+        "summary": configuring.summary_of(selection) if selection else None,
+        "fuels_of": configuring.fuels_of,
         "error": error,
         "based_on": tablet.selection.get("based_on"),
         "notice": (
@@ -446,7 +446,7 @@ def choose(
     if isinstance(tablet, HTMLResponse):
         return tablet
     try:
-        svc.choose(
+        configuring.choose(
             session,
             tablet,
             step=step.strip(),
@@ -475,7 +475,7 @@ def pack(
     try:
         if bool(add) == bool(remove):
             raise InvalidInput("Tap a pack to add or remove it.", field="pack")
-        svc.set_pack(
+        configuring.set_pack(
             session,
             tablet,
             code=(add or remove).strip(),
@@ -501,7 +501,7 @@ def step(
     if isinstance(tablet, HTMLResponse):
         return tablet
     try:
-        svc.view_step(
+        configuring.view_step(
             session,
             tablet,
             step=step.strip(),
@@ -525,7 +525,7 @@ def save(
     if isinstance(tablet, HTMLResponse):
         return tablet
     try:
-        svc.save_configuration(
+        configuring.save_configuration(
             session, tablet, now=utcnow(), phone_region=settings.default_phone_region
         )
     except CdpError as error:
@@ -541,13 +541,17 @@ def saved_page(
     if isinstance(tablet, HTMLResponse):
         return tablet
     codes = list(tablet.selection.get("saved", []))
-    selection = svc.selection_of(tablet)
+    selection = configuring.selection_of(tablet)
     if not codes or selection is None:
         return Response(status_code=303, headers={"Location": _url(tablet)})
     return render(
         request,
         "showroom/tablet/saved.html",
-        {**_frame(session, tablet), "code": codes[-1], "summary": svc.summary_of(selection)},
+        {
+            **_frame(session, tablet),
+            "code": codes[-1],
+            "summary": configuring.summary_of(selection),
+        },
     )
 
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from cdp.tablet.service import CONSENT_WORDING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cdp import catalogue
 from cdp.models import Configuration, Consent, Event, Identity, ProfileSearch, ProfileTrait
+from cdp.tablet.service import CONSENT_WORDING
 from showroom.tablet_routes import router as tablet_router
 from tests.helpers import (
     HTMX,

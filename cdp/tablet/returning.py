@@ -21,6 +21,7 @@ from cdp.errors import InvalidInput
 from cdp.models import TabletSession
 from cdp.profiles import repository as profiles_repo
 from cdp.profiles.schemas import ConsentOut
+from cdp.tablet import configuring
 from cdp.tablet import service as svc
 
 Answer = Literal["yes", "no", ""]
@@ -152,7 +153,7 @@ def start_from(
         tablet.selection = {
             key: value
             for key, value in tablet.selection.items()
-            if key not in (*svc.SELECTION_KEYS, "based_on")
+            if key not in (*configuring.SELECTION_KEYS, "based_on")
         } | {"step": "model", "welcomed": True}
         session.flush()
         return
@@ -167,7 +168,9 @@ def start_from(
             "start a new configuration instead.",
             field="start_from",
         )
-    svc.store_selection(tablet, point.selection, step="summary", based_on=code, welcomed=True)
+    configuring.store_selection(
+        tablet, point.selection, step="summary", based_on=code, welcomed=True
+    )
     model = catalogue.model_by_code(point.selection.model)
     svc.send(
         session,
