@@ -7,7 +7,7 @@ Run by hand (a database of its own; the schema is migrated here):
         --batches 100 --batch-size 100 [--profiler cprofile|pyinstrument]
 
 It builds the same traffic as bench/ingest.py and feeds it, request by request, to the code the
-/v1 routes run in their worker thread (`ingest.routes._store`: source lookup, session, `ingest`,
+/v1 routes run in their worker thread (`ingest.routes.store`: source lookup, session, `ingest`,
 commit), after the same `orjson.loads` of the body. Each step of
 `cdp.ingestion.service.ingest` and of
 identity resolution is timed by wrapping the module attributes it calls (the product code is
@@ -185,7 +185,7 @@ def main() -> int:
     from cdp.db import make_sessionmaker
     from cdp.ingestion.schemas import MAX_MESSAGE_BYTES
     from cdp.ingestion.service import IngestResult
-    from ingest.routes import _store
+    from ingest.storing import store
 
     try:
         from cdp.ingestion.service import Call
@@ -237,7 +237,7 @@ def main() -> int:
             msgs, defaults = [{**data, "type": endpoint}], None
         check_size = endpoint == "batch" and len(item.body) > MAX_MESSAGE_BYTES
         if Call is None:  # trees before group commit of batches
-            outcome = _store(
+            outcome = store(
                 factory,
                 cache,
                 settings,
@@ -249,7 +249,7 @@ def main() -> int:
                 defaults=defaults,
             )
         else:
-            stored = _store(
+            stored = store(
                 factory,
                 cache,
                 settings,

@@ -100,7 +100,7 @@ def create_app(
         docs_url=None,  # served by cdp.web_security from a pinned package, not a CDN
         redoc_url=None,
     )
-    from ingest.routes import CollectionFastPath
+    from ingest.fast_path import CollectionFastPath
 
     # Outermost last: security headers > collection fast path > NUL guard > the app.
     app.add_middleware(NulGuard)

@@ -34,7 +34,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import cdp.ingestion.repository as ingest_repo
 import cdp.ingestion.service as ingest_service
-import ingest.routes as routes
 from cdp.app import create_app
 from cdp.auth.service import SourceInfo, create_source
 from cdp.config import Settings
@@ -55,6 +54,7 @@ from cdp.models import (
     Source,
 )
 from cdp.profiles.erasure import erase, find_person
+from ingest import answers, group_commit, storing
 from tests import test_concurrency as concurrency
 from tests.helpers import SourceKey, drop_database, fresh_database_url
 
@@ -433,7 +433,7 @@ def test_new_identities_are_committed_before_the_events_and_a_merge_in_between_i
     run = uid("early")
     email = f"{run}@example.com"
     seen_from_outside: list[uuid.UUID | None] = []
-    real_ingest_calls = routes.ingest_calls
+    real_ingest_calls = storing.ingest_calls
 
     def merge_right_after_the_identities(*args: Any, **kwargs: Any) -> Any:
         commit = kwargs["commit_locked"]
@@ -456,7 +456,7 @@ def test_new_identities_are_committed_before_the_events_and_a_merge_in_between_i
         assert (
             send(message("identify", f"{run}-old", 0, traits={"email": email})).status_code == 200
         )
-        monkeypatch.setattr(routes, "ingest_calls", merge_right_after_the_identities)
+        monkeypatch.setattr(storing, "ingest_calls", merge_right_after_the_identities)
         assert_stored_once(send(racing))
     [early] = seen_from_outside
     assert early is not None  # committed before the events were
@@ -883,8 +883,8 @@ def test_ingest_survives_connections_killed_under_the_pool(
 
 
 class FakeStore:
-    """Stands in for routes._store: records each call's messages, can hold calls until released,
-    fails a call holding a message marked "poison", rejects messages marked "bad"."""
+    """Stands in for ingest.storing.store: records each call's messages, can hold calls until
+    released, fails a call holding a message marked "poison", rejects messages marked "bad"."""
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
@@ -922,17 +922,17 @@ class FakeState:
 @pytest.fixture()
 def fake_store(monkeypatch: pytest.MonkeyPatch) -> FakeStore:
     fake = FakeStore()
-    monkeypatch.setattr(routes, "_store", fake)
+    monkeypatch.setattr(group_commit, "store", fake)
     return fake
 
 
 def test_messages_arriving_during_a_flush_share_the_next_transaction(
     fake_store: FakeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(routes, "GROUP_MAX_FLUSHES", 1)
+    monkeypatch.setattr(group_commit, "GROUP_MAX_FLUSHES", 1)
 
     async def scenario() -> list[Any]:
-        committer = routes._GroupCommit(FakeState())
+        committer = group_commit.GroupCommit(FakeState())
         fake_store.release.clear()
         first = committer.submit("key", None, Call([{"messageId": "m0"}], "track"))
         await asyncio.sleep(0.05)  # the first flush is running (held)
@@ -959,10 +959,10 @@ def test_messages_arriving_during_a_flush_share_the_next_transaction(
 def test_a_bad_message_in_a_group_gets_its_own_rejection(
     fake_store: FakeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(routes, "GROUP_MAX_FLUSHES", 1)
+    monkeypatch.setattr(group_commit, "GROUP_MAX_FLUSHES", 1)
 
     async def scenario() -> list[Any]:
-        committer = routes._GroupCommit(FakeState())
+        committer = group_commit.GroupCommit(FakeState())
         fake_store.release.clear()
         answers = [
             committer.submit("key", None, Call([{"messageId": mid}], "track"))
@@ -981,10 +981,10 @@ def test_a_bad_message_in_a_group_gets_its_own_rejection(
 def test_a_failing_group_is_stored_one_by_one_so_only_the_culprit_fails(
     fake_store: FakeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(routes, "GROUP_MAX_FLUSHES", 1)
+    monkeypatch.setattr(group_commit, "GROUP_MAX_FLUSHES", 1)
 
     async def scenario() -> list[Any]:
-        committer = routes._GroupCommit(FakeState())
+        committer = group_commit.GroupCommit(FakeState())
         fake_store.release.clear()
         answers = [
             committer.submit("key", None, Call([{"messageId": mid}], "track"))
@@ -1006,11 +1006,11 @@ def test_a_failing_group_is_stored_one_by_one_so_only_the_culprit_fails(
 
 
 def test_the_queue_is_bounded(fake_store: FakeStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(routes, "GROUP_MAX_FLUSHES", 1)
-    monkeypatch.setattr(routes, "GROUP_MAX_WAITING", 2)
+    monkeypatch.setattr(group_commit, "GROUP_MAX_FLUSHES", 1)
+    monkeypatch.setattr(group_commit, "GROUP_MAX_WAITING", 2)
 
     async def scenario() -> tuple[list[bool], list[Any]]:
-        committer = routes._GroupCommit(FakeState())
+        committer = group_commit.GroupCommit(FakeState())
         fake_store.release.clear()
         answers = [
             committer.submit("key", None, Call([{"messageId": f"m{n}"}], "track")) for n in range(5)
@@ -1030,11 +1030,11 @@ def test_the_queue_is_bounded(fake_store: FakeStore, monkeypatch: pytest.MonkeyP
 def test_draining_stores_everything_still_waiting(
     fake_store: FakeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(routes, "GROUP_MAX_FLUSHES", 1)
-    monkeypatch.setattr(routes, "GROUP_MAX_MESSAGES", 2)
+    monkeypatch.setattr(group_commit, "GROUP_MAX_FLUSHES", 1)
+    monkeypatch.setattr(group_commit, "GROUP_MAX_MESSAGES", 2)
 
     async def scenario() -> list[Any]:
-        committer = routes._GroupCommit(FakeState())
+        committer = group_commit.GroupCommit(FakeState())
         fake_store.release.clear()
         answers = [
             committer.submit("key", None, Call([{"messageId": f"m{n}"}], "track")) for n in range(7)
@@ -1054,12 +1054,14 @@ def test_a_refused_write_key_is_answered_to_every_request_of_the_group(
     fake_store: FakeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def refuse(*_args: Any, **_kwargs: Any) -> Any:
-        return routes._error(401, "unauthorized", "unknown or inactive write key", "writeKey")
+        return answers.error_answer(
+            401, "unauthorized", "unknown or inactive write key", "writeKey"
+        )
 
-    monkeypatch.setattr(routes, "_store", refuse)
+    monkeypatch.setattr(group_commit, "store", refuse)
 
     async def scenario() -> list[Any]:
-        committer = routes._GroupCommit(FakeState())
+        committer = group_commit.GroupCommit(FakeState())
         answers = [
             committer.submit("nope", None, Call([{"messageId": f"m{n}"}], "track"))
             for n in range(3)
@@ -1074,14 +1076,14 @@ def test_a_refused_write_key_is_answered_to_every_request_of_the_group(
 def test_batches_share_a_transaction_up_to_the_message_limit_and_a_large_one_goes_alone(
     fake_store: FakeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(routes, "GROUP_MAX_FLUSHES", 1)
-    monkeypatch.setattr(routes, "GROUP_MAX_MESSAGES", 5)
+    monkeypatch.setattr(group_commit, "GROUP_MAX_FLUSHES", 1)
+    monkeypatch.setattr(group_commit, "GROUP_MAX_MESSAGES", 5)
 
     def batch(prefix: str, size: int) -> Call:
         return Call([{"messageId": f"{prefix}{n}"} for n in range(size)], "batch")
 
     async def scenario() -> list[Any]:
-        committer = routes._GroupCommit(FakeState())
+        committer = group_commit.GroupCommit(FakeState())
         fake_store.release.clear()
         answers = [
             committer.submit("key", None, batch("w", 1)),  # held: the others queue behind it

@@ -1,0 +1,49 @@
+"""The collection API's answers: JSON bodies, and refusals in the shape Segment's libraries read
+(error, detail, field, and code and message for the libraries that log those)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi.responses import Response
+
+
+def json_answer(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def error_body(error: str, detail: str, field: str | None) -> dict[str, Any]:
+    # `code` and `message` too: Segment's libraries read those to report a refusal.
+    return {
+        "success": False,
+        "error": error,
+        "field": field,
+        "detail": detail,
+        "code": error,
+        "message": f"{field}: {detail}" if field else detail,
+    }
+
+
+def error_answer(
+    status: int,
+    error: str,
+    detail: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return json_answer(status, error_body(error, detail, field), headers)
+
+
+def unauthorized() -> Response:
+    return error_answer(401, "unauthorized", "unknown or inactive write key", "writeKey")
+
+
+def unregistered(origin: str) -> Response:
+    return error_answer(
+        403, "forbidden", f"origin {origin} is not registered for this source", "Origin"
+    )
