@@ -26,6 +26,7 @@ from cdp.db import make_engine, make_sessionmaker
 from cdp.errors import CdpError
 from cdp.local_time import to_local
 from cdp.nul_guard import NulGuard
+from cdp.table_stats import StatisticsKeeper
 from cdp.text import HEX_COLOUR, plural
 from cdp.web import SESSION_COOKIE, LoginRequired, PageForbidden, is_htmx, render
 
@@ -84,7 +85,13 @@ def create_app(
             settings.database_url, pool_size=settings.db_pool_size
         )
         app.state.sessionmaker = session_factory or make_sessionmaker(app.state.engine)
+        # A server on its own database keeps the planner's statistics up with a new
+        # installation's growth (tests hand in their engine, and their data is rolled back).
+        keeper = StatisticsKeeper(app.state.engine)
+        if own_engine:
+            keeper.start()
         yield
+        await keeper.stop()
         if own_engine:
             app.state.engine.dispose()
 

@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from cdp.table_stats import analyze_all
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -24,6 +26,8 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
+    """Apply pending migrations; then, if any ran, gather planner statistics (cdp.table_stats:
+    a new installation's plans are then made for the tables as they are, not guessed)."""
     config = alembic_config(engine)
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
@@ -38,7 +42,9 @@ def upgrade(engine: Engine) -> None:
         try:
             with connection.begin():
                 config.attributes["connection"] = connection
+                before = MigrationContext.configure(connection).get_current_revision()
                 command.upgrade(config, "head")
+                migrated = MigrationContext.configure(connection).get_current_revision() != before
                 if sqlite:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
                     if broken is not None:
@@ -46,6 +52,8 @@ def upgrade(engine: Engine) -> None:
         finally:
             if sqlite:
                 driver.execute("PRAGMA foreign_keys = ON")
+    if migrated:
+        analyze_all(engine)
 
 
 def pending(engine: Engine) -> bool:

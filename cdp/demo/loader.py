@@ -23,10 +23,14 @@ from cdp.demo.generator import SITE, Outgoing, generate
 from cdp.errors import Conflict
 from cdp.ingestion.service import ingest
 from cdp.models import Configuration, Profile, Source
+from cdp.table_stats import analyze_all, analyze_grown
 
 WEB_SOURCE = "Demo configurator"
 SHOWROOM_SOURCE = "Demo showroom"
 BATCH_SIZE = 500
+# Batches between two looks for tables grown enough to need new planner statistics: the
+# database may be new, and is then filled from nothing (cdp.table_stats).
+STATISTICS_EVERY = 10
 _BAR_WIDTH = 30
 
 
@@ -59,7 +63,8 @@ def load_demo(
     }
     configurations_before = _configuration_count(factory)
     bar = _ProgressBar(len(messages), sys.stderr) if progress else None
-    totals = _send_all(factory, sources, messages, bar)
+    totals = _send_all(engine, factory, sources, messages, bar)
+    analyze_all(engine)
     configurations = _configuration_count(factory) - configurations_before
     summary = (
         f"loaded {customers} customers, {totals.stored} events, {configurations} saved "
@@ -80,13 +85,16 @@ class _Totals:
 
 
 def _send_all(
+    engine: Engine,
     factory: sessionmaker[Session],
     sources: dict[str, SourceInfo],
     messages: list[Outgoing],
     bar: _ProgressBar | None,
 ) -> _Totals:
     totals, sent = _Totals(), 0
-    for batch in _batches(messages, BATCH_SIZE):
+    for number, batch in enumerate(_batches(messages, BATCH_SIZE), start=1):
+        if number % STATISTICS_EVERY == 0:
+            analyze_grown(engine)
         first = batch[0]
         with session_scope(factory) as session:
             result = ingest(
