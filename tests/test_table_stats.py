@@ -26,7 +26,7 @@ from cdp.db import make_engine, make_sessionmaker, session_scope
 from cdp.demo.loader import load_demo
 from cdp.migrate import upgrade
 from cdp.table_stats import MIN_ROWS, analyze_grown
-from tests.conftest import PG_AVAILABLE, drop_database, fresh_database_url
+from tests.helpers import PG_AVAILABLE, drop_database, fresh_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 CDP = Path(sys.executable).parent / "cdp"
