@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from cdp.models import (
     Event,
     Identity,
     Lead,
+    QuarantinedMessage,
     Segment,
     SegmentMembership,
     SegmentRun,
@@ -678,3 +680,54 @@ def configure_a_car(staff: StaffClient, sid: int, *, htmx: bool) -> None:
 
 
 HTMX = {"HX-Request": "true"}
+
+
+def uid(prefix: str = "a") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def post_v1(
+    client: TestClient,
+    source: SourceKey | None,
+    endpoint: str,
+    body: Any,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    all_headers = dict(source.auth) if source else {}
+    all_headers.update(headers or {})
+    response: httpx.Response = client.post(f"/v1/{endpoint}", json=body, headers=all_headers)
+    return response
+
+
+def post_v1_raw(
+    client: TestClient, source: SourceKey, endpoint: str, content: bytes
+) -> httpx.Response:
+    headers = {**source.auth, "Content-Type": "application/json"}
+    response: httpx.Response = client.post(f"/v1/{endpoint}", content=content, headers=headers)
+    return response
+
+
+def events_by_anonymous_id(db: Session, anonymous_id: str) -> list[Event]:
+    db.expire_all()
+    return list(
+        db.scalars(select(Event).where(Event.anonymous_id == anonymous_id).order_by(Event.id))
+    )
+
+
+def quarantine_of(db: Session, source: SourceKey) -> list[QuarantinedMessage]:
+    db.expire_all()
+    return list(
+        db.scalars(
+            select(QuarantinedMessage)
+            .where(QuarantinedMessage.source_id == source.id)
+            .order_by(QuarantinedMessage.id)
+        )
+    )
+
+
+def run_cdp(*args: str, database_url: str, cwd: Path, stdin: str = "") -> Result:
+    done = subprocess.run(
+        [str(CDP), *args], env=cdp_env(database_url), cwd=cwd, input=stdin,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return Result(done.returncode, done.stdout, done.stderr)

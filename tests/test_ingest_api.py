@@ -11,11 +11,9 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
@@ -32,7 +30,15 @@ from cdp.models import (
     QuarantinedMessage,
     Source,
 )
-from tests.helpers import SourceKey, make_source
+from tests.helpers import (
+    SourceKey,
+    events_by_anonymous_id,
+    make_source,
+    post_v1,
+    post_v1_raw,
+    quarantine_of,
+    uid,
+)
 
 ORIGIN = "https://configurator.example.com"  # registered on the web_source fixture
 
@@ -40,52 +46,9 @@ ORIGIN = "https://configurator.example.com"  # registered on the web_source fixt
 # --- small factories -------------------------------------------------------------------------
 
 
-def uid(prefix: str = "a") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def post(
-    client: TestClient,
-    source: SourceKey | None,
-    endpoint: str,
-    body: Any,
-    headers: dict[str, str] | None = None,
-) -> httpx.Response:
-    all_headers = dict(source.auth) if source else {}
-    all_headers.update(headers or {})
-    response: httpx.Response = client.post(f"/v1/{endpoint}", json=body, headers=all_headers)
-    return response
-
-
-def post_raw(
-    client: TestClient, source: SourceKey, endpoint: str, content: bytes
-) -> httpx.Response:
-    headers = {**source.auth, "Content-Type": "application/json"}
-    response: httpx.Response = client.post(f"/v1/{endpoint}", content=content, headers=headers)
-    return response
-
-
-def events_by_anonymous_id(db: Session, anonymous_id: str) -> list[Event]:
-    db.expire_all()
-    return list(
-        db.scalars(select(Event).where(Event.anonymous_id == anonymous_id).order_by(Event.id))
-    )
-
-
 def events_by_message_id(db: Session, message_id: str) -> list[Event]:
     db.expire_all()
     return list(db.scalars(select(Event).where(Event.message_id == message_id)))
-
-
-def quarantine_of(db: Session, source: SourceKey) -> list[QuarantinedMessage]:
-    db.expire_all()
-    return list(
-        db.scalars(
-            select(QuarantinedMessage)
-            .where(QuarantinedMessage.source_id == source.id)
-            .order_by(QuarantinedMessage.id)
-        )
-    )
 
 
 def iso(moment: datetime) -> str:
@@ -156,7 +119,7 @@ def test_each_call_type_is_stored_with_its_fields(
         **extras,
     }
 
-    response = post(app_client, web_source, endpoint, body)
+    response = post_v1(app_client, web_source, endpoint, body)
 
     assert response.status_code == 200, response.text
     assert response.json()["success"] is True
@@ -176,7 +139,7 @@ def test_the_endpoint_decides_the_type_not_the_body(
 ) -> None:
     message_id = uid("msg")
     body = {"type": "identify", "anonymousId": uid(), "messageId": message_id, "name": "Home"}
-    assert post(app_client, web_source, "page", body).status_code == 200
+    assert post_v1(app_client, web_source, "page", body).status_code == 200
     [event] = events_by_message_id(db, message_id)
     assert event.type == "page"
 
@@ -201,7 +164,7 @@ def test_explicit_nulls_for_optional_fields_are_accepted(
     }
     single_anon, batch_anon = uid(), uid()
     single = {"anonymousId": single_anon, "event": "Brochure Viewed", "messageId": uid(), **nulls}
-    response = post(app_client, web_source, "track", single)
+    response = post_v1(app_client, web_source, "track", single)
     assert response.status_code == 200, response.text
 
     batch = {
@@ -213,7 +176,7 @@ def test_explicit_nulls_for_optional_fields_are_accepted(
         "integrations": None,
         "sentAt": None,
     }
-    response = post(app_client, web_source, "batch", batch)
+    response = post_v1(app_client, web_source, "batch", batch)
     assert response.status_code == 200, response.text
     assert response.json()["rejected"] == []
 
@@ -244,7 +207,7 @@ def test_batch_stores_valid_messages_and_rejects_each_invalid_one_with_index_and
     }
     messages = [valid.get(i, invalid.get(i)) for i in range(9)]
 
-    response = post(app_client, web_source, "batch", {"batch": messages})
+    response = post_v1(app_client, web_source, "batch", {"batch": messages})
 
     assert response.status_code == 200, response.text
     body = response.json()
@@ -276,7 +239,7 @@ def test_batch_without_any_valid_message_is_a_400_and_everything_is_quarantined(
     app_client: TestClient, web_source: SourceKey, db: Session
 ) -> None:
     messages = [{"type": "track", "anonymousId": uid()}, "not a message"]
-    response = post(app_client, web_source, "batch", {"batch": messages})
+    response = post_v1(app_client, web_source, "batch", {"batch": messages})
     assert response.status_code == 400
     body = response.json()
     assert body["success"] is False
@@ -288,7 +251,7 @@ def test_batch_without_any_valid_message_is_a_400_and_everything_is_quarantined(
 def test_batch_field_must_be_a_list(
     app_client: TestClient, web_source: SourceKey, batch: Any
 ) -> None:
-    response = post(app_client, web_source, "batch", {"batch": batch})
+    response = post_v1(app_client, web_source, "batch", {"batch": batch})
     assert response.status_code == 400
     assert response.json()["field"] == "batch"
 
@@ -297,7 +260,7 @@ def test_invalid_single_message_is_a_400_naming_the_field_and_is_quarantined(
     app_client: TestClient, web_source: SourceKey, db: Session
 ) -> None:
     body = {"anonymousId": uid(), "properties": {"model": "Aurora"}}
-    response = post(app_client, web_source, "track", body)
+    response = post_v1(app_client, web_source, "track", body)
     assert response.status_code == 400
     error = response.json()
     assert error["success"] is False
@@ -316,7 +279,7 @@ def test_a_nul_character_is_refused_per_message_and_quarantined(
     request with a 500, losing the batch's valid messages with it."""
     anon = uid()
     single = {"anonymousId": anon, "event": "Option Selected", "properties": {"label": "a\x00b"}}
-    response = post(app_client, web_source, "track", single)
+    response = post_v1(app_client, web_source, "track", single)
     assert response.status_code == 400
     assert response.json()["field"] == "properties.label"
     assert "NUL" in response.json()["detail"]
@@ -328,7 +291,7 @@ def test_a_nul_character_is_refused_per_message_and_quarantined(
         {**good, "messageId": uid(), "anonymousId": "x\x00"},
         {**good, "messageId": uid(), "properties": {"path": "C:\\u0000"}},  # no NUL: stored
     ]
-    response = post(app_client, web_source, "batch", {"batch": batch})
+    response = post_v1(app_client, web_source, "batch", {"batch": batch})
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["accepted"] == 2
@@ -348,7 +311,7 @@ def test_a_nul_character_is_refused_per_message_and_quarantined(
     assert json.loads(quarantined[0].raw)["properties"] == {"label": "a\x00b"}
 
     # A NUL in the batch's own context reaches every message: nothing valid is left.
-    response = post(
+    response = post_v1(
         app_client, web_source, "batch", {"batch": [good], "context": {"page": {"title": "\x00"}}}
     )
     assert response.status_code == 400
@@ -363,7 +326,7 @@ def test_values_longer_than_their_columns_are_cut_or_ignored_not_a_500(
     longer than a code can be is neither an identifier nor a saved configuration."""
     anon = uid()
     long_email = "a" * 20000 + "@example.com"
-    response = post(
+    response = post_v1(
         app_client, web_source, "identify", {"anonymousId": anon, "traits": {"email": long_email}}
     )
     assert response.status_code == 200, response.text
@@ -378,11 +341,11 @@ def test_values_longer_than_their_columns_are_cut_or_ignored_not_a_500(
             "body_type": "B" * 100,
         },
     }
-    response = post(app_client, web_source, "track", saved)
+    response = post_v1(app_client, web_source, "track", saved)
     assert response.status_code == 200, response.text
     for code in ("C" * 101, "C" * 5000):
         overlong = {**saved, "properties": {"configuration_code": code, "model": "Aurora"}}
-        response = post(app_client, web_source, "track", overlong)
+        response = post_v1(app_client, web_source, "track", overlong)
         assert response.status_code == 200, response.text
     db.expire_all()
     [profile_id] = {e.profile_id for e in events_by_anonymous_id(db, anon)}
@@ -416,7 +379,7 @@ def test_batch_level_context_applies_to_messages_without_their_own(
             {"type": "page", "anonymousId": anon, "name": "Models", "context": None},
         ],
     }
-    assert post(app_client, web_source, "batch", batch).status_code == 200
+    assert post_v1(app_client, web_source, "batch", batch).status_code == 200
     events = events_by_anonymous_id(db, anon)
     assert [e.context for e in events] == [context, context]
 
@@ -430,7 +393,7 @@ def test_batch_level_context_is_merged_with_a_message_context(
         "context": {"library": {"name": "analytics-python"}, "ip": "192.0.2.7"},
         "batch": [{"type": "page", "anonymousId": anon, "context": {"page": {"path": "/x"}}}],
     }
-    assert post(app_client, web_source, "batch", batch).status_code == 200
+    assert post_v1(app_client, web_source, "batch", batch).status_code == 200
     [event] = events_by_anonymous_id(db, anon)
     assert event.context["page"] == {"path": "/x"}
     assert event.context["library"] == {"name": "analytics-python"}
@@ -502,7 +465,7 @@ def test_inactive_source_is_rejected(
         session.execute(update(Source).where(Source.id == source.id).values(active=False))
         session.commit()
     anon = uid()
-    response = post(app_client, source, "track", _track_body(anon))
+    response = post_v1(app_client, source, "track", _track_body(anon))
     assert response.status_code == 401
     assert events_by_anonymous_id(db, anon) == []
 
@@ -514,7 +477,7 @@ def test_post_from_a_registered_origin_gets_the_allow_origin_header(
     app_client: TestClient, web_source: SourceKey, db: Session
 ) -> None:
     anon = uid()
-    response = post(app_client, web_source, "track", _track_body(anon), {"Origin": ORIGIN})
+    response = post_v1(app_client, web_source, "track", _track_body(anon), {"Origin": ORIGIN})
     assert response.status_code == 200, response.text
     assert response.headers["access-control-allow-origin"] == ORIGIN
     assert "Origin" in response.headers.get("vary", "")
@@ -524,7 +487,7 @@ def test_post_from_a_registered_origin_gets_the_allow_origin_header(
 def test_error_responses_to_a_registered_origin_are_readable_by_the_page(
     app_client: TestClient, web_source: SourceKey
 ) -> None:
-    response = post(app_client, web_source, "track", {"anonymousId": uid()}, {"Origin": ORIGIN})
+    response = post_v1(app_client, web_source, "track", {"anonymousId": uid()}, {"Origin": ORIGIN})
     assert response.status_code == 400
     assert response.headers["access-control-allow-origin"] == ORIGIN
 
@@ -533,7 +496,7 @@ def test_a_malformed_origin_is_refused_not_a_500(
     app_client: TestClient, web_source: SourceKey
 ) -> None:
     for origin in ("http://x.example:99999", "http://[::1", "https://x.example:abc"):
-        response = post(
+        response = post_v1(
             app_client, web_source, "track", _track_body(uid()), headers={"Origin": origin}
         )
         assert response.status_code == 403, (origin, response.text)
@@ -550,7 +513,7 @@ def test_post_from_an_unregistered_origin_is_403_and_nothing_is_stored(
     app_client: TestClient, web_source: SourceKey, db: Session, origin: str
 ) -> None:
     anon = uid()
-    response = post(app_client, web_source, "track", _track_body(anon), {"Origin": origin})
+    response = post_v1(app_client, web_source, "track", _track_body(anon), {"Origin": origin})
     assert response.status_code == 403
     assert response.json()["field"] == "Origin"
     assert "access-control-allow-origin" not in response.headers
@@ -562,7 +525,7 @@ def test_origin_registered_on_another_source_is_403(
 ) -> None:
     """The web source registers ORIGIN; the showroom source has no origins at all."""
     anon = uid()
-    response = post(app_client, showroom_source, "track", _track_body(anon), {"Origin": ORIGIN})
+    response = post_v1(app_client, showroom_source, "track", _track_body(anon), {"Origin": ORIGIN})
     assert response.status_code == 403
     assert events_by_anonymous_id(db, anon) == []
 
@@ -607,7 +570,7 @@ def test_single_message_over_32_kb_is_413_and_not_stored(
 ) -> None:
     anon = uid()
     body = {**_track_body(anon), "properties": {"notes": "x" * MAX_MESSAGE_BYTES}}
-    response = post(app_client, web_source, "track", body)
+    response = post_v1(app_client, web_source, "track", body)
     assert response.status_code == 413
     error = response.json()
     assert error["success"] is False
@@ -620,7 +583,7 @@ def test_single_message_just_under_32_kb_is_stored(
 ) -> None:
     anon = uid()
     body = {**_track_body(anon), "properties": {"notes": "x" * (MAX_MESSAGE_BYTES - 500)}}
-    assert post(app_client, web_source, "track", body).status_code == 200
+    assert post_v1(app_client, web_source, "track", body).status_code == 200
     assert len(events_by_anonymous_id(db, anon)) == 1
 
 
@@ -635,7 +598,7 @@ def test_message_over_32_kb_inside_a_batch_is_rejected_alone(
         "properties": {"blob": "y" * 40_000},
     }
     small = {"type": "track", "anonymousId": anon, "event": "Small"}
-    response = post(app_client, web_source, "batch", {"batch": [small, big, small]})
+    response = post_v1(app_client, web_source, "batch", {"batch": [small, big, small]})
     assert response.status_code == 200, response.text
     body = response.json()
     [rejection] = body["rejected"]
@@ -657,7 +620,7 @@ def test_batch_request_over_500_kb_is_413_naming_the_limit(
         "properties": {"p": "z" * 20_000},
     }
     batch = {"batch": [message] * 30}  # about 600 KB, each message under 32 KB
-    response = post(app_client, web_source, "batch", batch)
+    response = post_v1(app_client, web_source, "batch", batch)
     assert response.status_code == 413
     error = response.json()
     assert error["success"] is False
@@ -669,7 +632,7 @@ def test_batch_request_over_500_kb_is_413_naming_the_limit(
 def test_malformed_json_is_400_saying_where(
     app_client: TestClient, web_source: SourceKey, endpoint: str
 ) -> None:
-    response = post_raw(app_client, web_source, endpoint, b'{"anonymousId": "a",\n  "event": }')
+    response = post_v1_raw(app_client, web_source, endpoint, b'{"anonymousId": "a",\n  "event": }')
     assert response.status_code == 400
     error = response.json()
     assert error["success"] is False
@@ -681,7 +644,7 @@ def test_malformed_json_is_400_saying_where(
 def test_non_object_json_is_400(
     app_client: TestClient, web_source: SourceKey, content: bytes
 ) -> None:
-    response = post_raw(app_client, web_source, "track", content)
+    response = post_v1_raw(app_client, web_source, "track", content)
     assert response.status_code == 400
     assert response.json()["success"] is False
 
@@ -693,8 +656,8 @@ def test_same_message_id_twice_is_stored_once(
     app_client: TestClient, web_source: SourceKey, db: Session
 ) -> None:
     body = _track_body(uid())
-    first = post(app_client, web_source, "track", body)
-    second = post(app_client, web_source, "track", body)
+    first = post_v1(app_client, web_source, "track", body)
+    second = post_v1(app_client, web_source, "track", body)
     assert first.status_code == second.status_code == 200
     assert second.json()["success"] is True
     assert second.json()["duplicates"] == 1
@@ -705,9 +668,11 @@ def test_message_id_already_stored_is_not_stored_again_from_a_batch(
     app_client: TestClient, web_source: SourceKey, db: Session
 ) -> None:
     body = _track_body(uid())
-    post(app_client, web_source, "track", body)
+    post_v1(app_client, web_source, "track", body)
     fresh = {"type": "page", "anonymousId": body["anonymousId"], "messageId": uid("msg")}
-    response = post(app_client, web_source, "batch", {"batch": [{**body, "type": "track"}, fresh]})
+    response = post_v1(
+        app_client, web_source, "batch", {"batch": [{**body, "type": "track"}, fresh]}
+    )
     assert response.status_code == 200
     assert response.json()["duplicates"] == 1
     assert len(events_by_message_id(db, body["messageId"])) == 1
@@ -730,14 +695,14 @@ def test_a_message_id_sent_again_with_other_identifiers_changes_no_profile(
     email = f"{uid('anna')}@example.nl"
     message_id = uid("msg")
     first = {"anonymousId": anna_device, "messageId": message_id, "traits": {"email": email}}
-    assert post(app_client, web_source, "identify", first).status_code == 200
-    assert post(app_client, web_source, "page", {"anonymousId": bram_device}).status_code == 200
+    assert post_v1(app_client, web_source, "identify", first).status_code == 200
+    assert post_v1(app_client, web_source, "page", {"anonymousId": bram_device}).status_code == 200
 
     for reused in (
         {"anonymousId": new_device, "messageId": message_id, "traits": {"email": uid() + "@x.nl"}},
         {"anonymousId": bram_device, "messageId": message_id, "traits": {"email": email}},
     ):
-        response = post(app_client, web_source, "identify", reused)
+        response = post_v1(app_client, web_source, "identify", reused)
         assert response.status_code == 200, response.text
         assert response.json()["duplicates"] == 1
 
@@ -763,7 +728,7 @@ def test_duplicates_within_one_batch_are_stored_once(
     app_client: TestClient, web_source: SourceKey, db: Session
 ) -> None:
     message = {"type": "track", **_track_body(uid())}
-    response = post(app_client, web_source, "batch", {"batch": [message, message, message]})
+    response = post_v1(app_client, web_source, "batch", {"batch": [message, message, message]})
     assert response.status_code == 200
     assert response.json()["duplicates"] == 2
     assert len(events_by_message_id(db, message["messageId"])) == 1
@@ -773,8 +738,8 @@ def test_same_message_id_from_another_source_is_stored(
     app_client: TestClient, web_source: SourceKey, showroom_source: SourceKey, db: Session
 ) -> None:
     body = _track_body(uid())
-    post(app_client, web_source, "track", body)
-    post(app_client, showroom_source, "track", body)
+    post_v1(app_client, web_source, "track", body)
+    post_v1(app_client, showroom_source, "track", body)
     events = events_by_message_id(db, body["messageId"])
     assert sorted(e.source_id for e in events) == sorted([web_source.id, showroom_source.id])
 
@@ -789,8 +754,8 @@ def test_a_retried_configuration_is_not_recorded_twice(
         "event": "Configuration Saved",
         "properties": {"configuration_code": code, "model": "Aurora"},
     }
-    post(app_client, web_source, "track", body)
-    post(app_client, web_source, "batch", {"batch": [{**body, "type": "track"}]})
+    post_v1(app_client, web_source, "track", body)
+    post_v1(app_client, web_source, "batch", {"batch": [{**body, "type": "track"}]})
     db.expire_all()
     assert db.scalar(select(func.count()).where(Configuration.code == code)) == 1
 
@@ -811,7 +776,7 @@ def test_clock_skew_is_corrected_with_sent_at(
         "sentAt": iso(device_now),
     }
     before = datetime.now(UTC)
-    assert post(app_client, web_source, "track", body).status_code == 200
+    assert post_v1(app_client, web_source, "track", body).status_code == 200
     after = datetime.now(UTC)
     [event] = events_by_anonymous_id(db, anon)
     assert before <= event.received_at <= after
@@ -845,7 +810,7 @@ def test_batch_level_sent_at_corrects_every_message(
         ],
     }
     before = datetime.now(UTC)
-    assert post(app_client, web_source, "batch", batch).status_code == 200
+    assert post_v1(app_client, web_source, "batch", batch).status_code == 200
     after = datetime.now(UTC)
     events = events_by_anonymous_id(db, anon)
     ago = [timedelta(minutes=5), timedelta(minutes=1), timedelta(minutes=1)]
@@ -859,7 +824,7 @@ def test_timestamp_without_sent_at_is_taken_as_is(
 ) -> None:
     anon = uid()
     body = {**_track_body(anon), "timestamp": "2026-02-03T04:05:06.789+01:00"}
-    post(app_client, web_source, "track", body)
+    post_v1(app_client, web_source, "track", body)
     [event] = events_by_anonymous_id(db, anon)
     assert event.occurred_at == datetime(2026, 2, 3, 3, 5, 6, 789000, tzinfo=UTC)
 
@@ -869,7 +834,7 @@ def test_original_timestamp_is_used_when_timestamp_is_missing(
 ) -> None:
     anon = uid()
     body = {**_track_body(anon), "originalTimestamp": "2026-02-03T04:05:06Z"}
-    post(app_client, web_source, "track", body)
+    post_v1(app_client, web_source, "track", body)
     [event] = events_by_anonymous_id(db, anon)
     assert event.occurred_at == datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
 
@@ -879,7 +844,7 @@ def test_message_without_any_time_happened_when_received(
 ) -> None:
     anon = uid()
     before = datetime.now(UTC)
-    post(app_client, web_source, "track", _track_body(anon))
+    post_v1(app_client, web_source, "track", _track_body(anon))
     after = datetime.now(UTC)
     [event] = events_by_anonymous_id(db, anon)
     assert before <= event.occurred_at <= after
@@ -899,7 +864,7 @@ def test_impossible_event_times_are_refused_and_quarantined(
     app_client: TestClient, web_source: SourceKey, db: Session, fields: dict[str, str], says: str
 ) -> None:
     anon = uid()
-    response = post(app_client, web_source, "track", {**_track_body(anon), **fields})
+    response = post_v1(app_client, web_source, "track", {**_track_body(anon), **fields})
     assert response.status_code == 400
     assert response.json()["field"] == "timestamp" and says in response.json()["detail"]
     assert events_by_anonymous_id(db, anon) == []
@@ -909,7 +874,7 @@ def test_impossible_event_times_are_refused_and_quarantined(
             _track_body(uid()) | {"type": "track"},
         ]
     }
-    mixed = post(app_client, web_source, "batch", batch)
+    mixed = post_v1(app_client, web_source, "batch", batch)
     assert mixed.status_code == 200 and mixed.json()["accepted"] == 1
     assert [r["index"] for r in mixed.json()["rejected"]] == [0]
 
@@ -920,7 +885,9 @@ def test_a_clock_a_few_hours_ahead_is_still_accepted(
     anon = uid()
     ahead = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
     assert (
-        post(app_client, web_source, "track", {**_track_body(anon), "timestamp": ahead}).status_code
+        post_v1(
+            app_client, web_source, "track", {**_track_body(anon), "timestamp": ahead}
+        ).status_code
         == 200
     )
     assert len(events_by_anonymous_id(db, anon)) == 1

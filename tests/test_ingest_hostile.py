@@ -25,8 +25,16 @@ from cdp.auth.service import rotate_write_key, set_source_active
 from cdp.config import Settings
 from cdp.ingestion.schemas import MAX_MESSAGE_DEPTH
 from cdp.models import Event, Identity
-from tests.helpers import SourceKey, make_source, make_token
-from tests.test_ingest_api import events_by_anonymous_id, post, post_raw, quarantine_of, uid
+from tests.helpers import (
+    SourceKey,
+    events_by_anonymous_id,
+    make_source,
+    make_token,
+    post_v1,
+    post_v1_raw,
+    quarantine_of,
+    uid,
+)
 
 
 def nested(levels: int, inner: bytes = b"1") -> bytes:
@@ -77,7 +85,7 @@ def test_a_message_nested_too_deep_is_refused_alone_and_the_batch_is_stored(
         good_message(good),
     )
     for _attempt in range(2):  # as a client retries: the same answer, never a 500
-        response = post_raw(app_client, web_source, "batch", body)
+        response = post_v1_raw(app_client, web_source, "batch", body)
         assert response.status_code == 200, response.text
         answer = response.json()
         [rejected] = answer["rejected"]
@@ -103,7 +111,7 @@ def test_a_message_at_the_depth_limit_is_stored_and_read_back(
     body = message_text(
         nested(MAX_MESSAGE_DEPTH - 2, b"12345678901234567890123"), anonymous_id=anon
     )
-    response = post_raw(app_client, web_source, "track", body)
+    response = post_v1_raw(app_client, web_source, "track", body)
     assert response.status_code == 200, response.text
     [stored] = events_by_anonymous_id(db, anon)
     value: Any = stored.properties
@@ -122,7 +130,7 @@ def test_a_single_message_nested_too_deep_is_a_400_and_quarantined(
 ) -> None:
     anon = uid()
     body = message_text(nested(600, b"12345678901234567890123"), anonymous_id=anon)
-    response = post_raw(app_client, web_source, "track", body.replace(b'"type":"track",', b""))
+    response = post_v1_raw(app_client, web_source, "track", body.replace(b'"type":"track",', b""))
     assert response.status_code == 400, response.text
     assert "nested 601 levels deep" in response.json()["detail"]
     [kept] = quarantine_of(db, web_source)
@@ -134,7 +142,7 @@ def test_a_batch_context_nested_too_deep_is_a_400_naming_it(
 ) -> None:
     anon = uid()
     body = b'{"context":' + nested(300) + b',"batch":[' + good_message(anon) + b"]}"
-    response = post_raw(app_client, web_source, "batch", body)
+    response = post_v1_raw(app_client, web_source, "batch", body)
     assert response.status_code == 400, response.text
     assert response.json()["field"] == "context"
     assert "nested 301 levels deep" in response.json()["detail"]
@@ -148,7 +156,7 @@ def test_a_body_deeper_than_the_parser_reads_is_a_clear_400(
     body = message_text(nested(1100), anonymous_id=uid())
     if endpoint == "batch":
         body = batch_text(body)
-    response = post_raw(app_client, web_source, endpoint, body)
+    response = post_v1_raw(app_client, web_source, endpoint, body)
     assert response.status_code == 400, response.text
     assert "nested more than 1024 levels deep" in response.json()["detail"]
     assert f"at most {MAX_MESSAGE_DEPTH} levels" in response.json()["detail"]
@@ -169,7 +177,7 @@ def test_numeric_user_ids_past_64_bits_stay_two_people(
         + b'{"type":"identify","userId":-9223372036854775809,"traits":{"city":"Ede"}}'
         + b"]}"
     )
-    response = post_raw(app_client, web_source, "batch", body)
+    response = post_v1_raw(app_client, web_source, "batch", body)
     assert response.json() == {"success": True, "accepted": 3, "duplicates": 0, "rejected": []}
     db.expire_all()
     values = {str(BIG), str(BIG + 1), "-9223372036854775809"}
@@ -204,7 +212,7 @@ def test_large_integer_properties_and_traits_are_stored_and_read_back_exactly(
         + numbers
         + b'},"context":{"counter":-123456789012345678901234}}'
     )
-    assert post_raw(app_client, web_source, "identify", body).status_code == 200
+    assert post_v1_raw(app_client, web_source, "identify", body).status_code == 200
     expected = json.loads(numbers)  # json.loads keeps integers exact
     assert expected["n"] == BIG + 1
     [event] = events_by_anonymous_id(db, anon)
@@ -216,7 +224,7 @@ def test_large_integer_properties_and_traits_are_stored_and_read_back_exactly(
         + numbers
         + b"}"
     )
-    assert post_raw(app_client, web_source, "track", body).status_code == 200
+    assert post_v1_raw(app_client, web_source, "track", body).status_code == 200
     big_event = next(e for e in events_by_anonymous_id(db, anon) if e.name == "Big")
     assert big_event.properties == expected
 
@@ -245,7 +253,7 @@ def test_a_refused_message_with_a_large_integer_is_quarantined_exactly(
         + b"9" * 5000
         + b"}}",
     )
-    response = post_raw(app_client, web_source, "batch", body)
+    response = post_v1_raw(app_client, web_source, "batch", body)
     assert response.status_code == 400, response.text
     reasons = [r["reason"] for r in response.json()["rejected"]]
     assert "a track call needs a non-empty event name" in reasons[0]
@@ -265,8 +273,8 @@ def test_a_refused_message_retried_with_its_message_id_is_quarantined_once(
     numeric = {"type": "track", "anonymousId": uid(), "messageId": 42}  # as "42"
     anonymous = {"type": "track", "anonymousId": uid()}  # no messageId: nothing to tell by
     for _attempt in range(3):
-        assert post(app_client, web_source, "track", refused).status_code == 400
-        response = post(
+        assert post_v1(app_client, web_source, "track", refused).status_code == 400
+        response = post_v1(
             app_client,
             web_source,
             "batch",
@@ -290,7 +298,7 @@ def test_the_same_message_id_refused_for_another_source_is_kept_for_each(
 ) -> None:
     refused = {"anonymousId": uid(), "messageId": uid("m")}
     for source in (web_source, showroom_source, web_source):
-        assert post(app_client, source, "track", refused).status_code == 400
+        assert post_v1(app_client, source, "track", refused).status_code == 400
     assert len(quarantine_of(db, web_source)) == 1
     assert len(quarantine_of(db, showroom_source)) == 1
 
@@ -311,13 +319,15 @@ def test_a_deactivated_write_key_stops_at_once_in_every_app(
     second = create_app(settings, engine=engine, session_factory=session_factory)
     with TestClient(first) as one, TestClient(second) as two:
         for client in (one, two):  # both have the key cached now
-            assert post(client, source, "track", _track(uid())).status_code == 200
+            assert post_v1(client, source, "track", _track(uid())).status_code == 200
         with session_factory() as session:  # as `cdp source deactivate` does
             set_source_active(session, source.name, active=False)
             session.commit()
         for client in (one, two):
             anon = uid()
-            response = post(client, source, "batch", {"batch": [{**_track(anon), "type": "track"}]})
+            response = post_v1(
+                client, source, "batch", {"batch": [{**_track(anon), "type": "track"}]}
+            )
             assert response.status_code == 401, response.text
             assert response.json()["field"] == "writeKey"
             assert events_by_anonymous_id(db, anon) == []
@@ -332,13 +342,13 @@ def test_a_rotated_away_write_key_stops_at_once(
     source = make_source(session_factory)
     app = create_app(settings, engine=engine, session_factory=session_factory)
     with TestClient(app) as client:
-        assert post(client, source, "track", _track(uid())).status_code == 200
+        assert post_v1(client, source, "track", _track(uid())).status_code == 200
         with session_factory() as session:  # as `cdp source rotate-key` does
             _rotated, new_key = rotate_write_key(session, source.name)
             session.commit()
         anon = uid()
-        assert post(client, source, "track", _track(anon)).status_code == 401
+        assert post_v1(client, source, "track", _track(anon)).status_code == 401
         assert events_by_anonymous_id(db, anon) == []
         renewed = SourceKey(id=source.id, name=source.name, key=new_key)
-        assert post(client, renewed, "track", _track(anon)).status_code == 200
+        assert post_v1(client, renewed, "track", _track(anon)).status_code == 200
         assert len(events_by_anonymous_id(db, anon)) == 1

@@ -11,7 +11,6 @@ either; the CLI asks before it erases and reports bad input in one line.
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,15 +28,13 @@ from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import upgrade
 from tests.helpers import (
-    CDP,
-    Result,
     SourceKey,
     StaffClient,
-    cdp_env,
     drop_database,
     fresh_database_url,
     make_source,
     make_token,
+    run_cdp,
 )
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -272,14 +269,6 @@ def test_erasure_needs_a_reason_and_an_existing_person(
     assert "reason" in no_reason.text
 
 
-def run(*args: str, database_url: str, cwd: Path, stdin: str = "") -> Result:
-    done = subprocess.run(
-        [str(CDP), *args], env=cdp_env(database_url), cwd=cwd, input=stdin,
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    return Result(done.returncode, done.stdout, done.stderr)
-
-
 def test_the_command_line_copies_then_erases_after_asking(db_kind: str, tmp_path: Path) -> None:
     url = fresh_database_url(db_kind, tmp_path, f"privacy_{uuid.uuid4().hex[:6]}")
     engine = make_engine(url)
@@ -308,7 +297,7 @@ def cli_erases(
     out = tmp_path / "emma.json"
     out.write_text("an older copy", encoding="utf-8")
     out.chmod(0o644)
-    copied = run("profile", "export", emma.email.upper(), "-o", str(out), database_url=url,
+    copied = run_cdp("profile", "export", emma.email.upper(), "-o", str(out), database_url=url,
                  cwd=tmp_path)  # fmt: skip
     assert copied.code == 0, copied.err
     assert json.loads(out.read_text("utf-8"))["profile_id"] == str(emma.profile_id)
@@ -317,7 +306,7 @@ def cli_erases(
     assert oct(out.stat().st_mode & 0o777) == "0o600"
     folder = tmp_path / "copies"
     folder.mkdir()
-    into_folder = run("profile", "export", emma.email, "-o", str(folder), database_url=url,
+    into_folder = run_cdp("profile", "export", emma.email, "-o", str(folder), database_url=url,
                       cwd=tmp_path)  # fmt: skip
     assert into_folder.code == 1 and "Traceback" not in into_folder.err
     assert into_folder.err.strip() == f"error: {folder} is a directory; give a file name with -o"
@@ -328,31 +317,31 @@ def cli_erases(
     solo = {"anonymousId": f"solo-{uuid.uuid4().hex[:6]}", "traits": {"email": "solo@example.test"},
             "messageId": uuid.uuid4().hex}  # fmt: skip
     assert client.post("/v1/identify", json=solo, headers=source.auth).status_code == 200
-    single = run("profile", "export", "solo@example.test", "-o", str(tmp_path / "solo.json"),
+    single = run_cdp("profile", "export", "solo@example.test", "-o", str(tmp_path / "solo.json"),
                  database_url=url, cwd=tmp_path)  # fmt: skip
     assert single.code == 0, single.err
     assert "(1 profile, 2 identifiers, 1 trait, 1 event)" in single.out, single.out
-    gone = run("profile", "erase", "solo@example.test", "--reason", "asked", "--yes",
+    gone = run_cdp("profile", "erase", "solo@example.test", "--reason", "asked", "--yes",
                database_url=url, cwd=tmp_path)  # fmt: skip
     assert gone.code == 0, gone.err
     assert ": 1 search row, 1 event, 1 trait, 2 identifiers, 1 profile" in gone.out, gone.out
 
-    refused = run("profile", "erase", emma.email, "--reason", "asked", database_url=url,
+    refused = run_cdp("profile", "erase", emma.email, "--reason", "asked", database_url=url,
                   cwd=tmp_path)  # fmt: skip
     assert refused.code != 0 and len(refused.err.strip().splitlines()) == 1
     assert "--yes" in refused.err
     assert client.get(f"/api/profiles/{emma.profile_id}", headers=api).status_code == 200
 
-    erased = run("profile", "erase", str(emma.profile_id), "--reason", "asked by phone",
+    erased = run_cdp("profile", "erase", str(emma.profile_id), "--reason", "asked by phone",
                  "--yes", "--by", "dpo@dealer.example", database_url=url, cwd=tmp_path)  # fmt: skip
     assert erased.code == 0, erased.err
     assert "erased" in erased.out and "dpo@dealer.example" in erased.out
     assert client.get(f"/api/profiles/{emma.profile_id}", headers=api).status_code == 404
 
-    again = run("profile", "erase", str(emma.profile_id), "--reason", "x", "--yes",
+    again = run_cdp("profile", "erase", str(emma.profile_id), "--reason", "x", "--yes",
                 database_url=url, cwd=tmp_path)  # fmt: skip
     assert again.code == 1 and again.err.startswith("error: no profile matches")
-    nonsense = run("profile", "export", "not an id", "-o", str(out), database_url=url,
+    nonsense = run_cdp("profile", "export", "not an id", "-o", str(out), database_url=url,
                    cwd=tmp_path)  # fmt: skip
     assert nonsense.code == 1 and "neither a profile id nor an e-mail" in nonsense.err
 

@@ -27,8 +27,14 @@ from cdp.app import create_app
 from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import upgrade
-from tests.helpers import SourceKey, drop_database, fresh_database_url, make_source, make_token
-from tests.test_privacy import run
+from tests.helpers import (
+    SourceKey,
+    drop_database,
+    fresh_database_url,
+    make_source,
+    make_token,
+    run_cdp,
+)
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 CONSENT = {"consent": {"categoryPreferences": {"email": True}}}
@@ -238,7 +244,7 @@ def test_erasure_on_the_command_line_leaves_suppression_and_the_key_rotates(
         with TestClient(create_app(Settings(database_url=url), engine=engine)) as client:
             jan = make_person(client, source)
             kim = make_person(client, source)
-            erased = run("profile", "erase", jan.email, "--reason", "asked", "--yes",
+            erased = run_cdp("profile", "erase", jan.email, "--reason", "asked", "--yes",
                          database_url=url, cwd=tmp_path)  # fmt: skip
             assert erased.code == 0, erased.err
 
@@ -261,7 +267,7 @@ def test_erasure_on_the_command_line_leaves_suppression_and_the_key_rotates(
 
             with factory() as session:
                 first_key = session.execute(text("SELECT secret FROM secret_key")).scalar_one()
-            rotated = run("secret", "rotate", database_url=url, cwd=tmp_path)
+            rotated = run_cdp("secret", "rotate", database_url=url, cwd=tmp_path)
             assert rotated.code == 0, rotated.err
             assert rotated.out.strip() == (
                 "secret key version 2 is current; kept version 1 (3 suppression entries)"
@@ -294,20 +300,20 @@ def test_erasure_on_the_command_line_leaves_suppression_and_the_key_rotates(
                 dump = every_row_as_text(session).lower()
             assert sorted(versions) == [(2, 6)]
             assert not [s for p in (jan, kim) for s in p.spellings if s.lower() in dump]
-            pruned = run("secret", "rotate", database_url=url, cwd=tmp_path)
+            pruned = run_cdp("secret", "rotate", database_url=url, cwd=tmp_path)
             assert pruned.out.strip() == (
                 "secret key version 3 is current; kept version 2 (6 suppression entries); "
                 "deleted 1 unused version"
             )
 
             # Staff record that Jan agreed again (on paper): new messages are stored again.
-            no_reason = run("suppression", "lift", jan.email, "--reason", " ",
+            no_reason = run_cdp("suppression", "lift", jan.email, "--reason", " ",
                             database_url=url, cwd=tmp_path)  # fmt: skip
             assert no_reason.code == 1 and no_reason.err.startswith("error: say why")
-            nobody = run("suppression", "lift", "nobody@example.test", "--reason", "x",
+            nobody = run_cdp("suppression", "lift", "nobody@example.test", "--reason", "x",
                          database_url=url, cwd=tmp_path)  # fmt: skip
             assert nobody.code == 1 and "no erased person" in nobody.err
-            lifted = run("suppression", "lift", f"+316{jan.phone_digits}", "--reason",
+            lifted = run_cdp("suppression", "lift", f"+316{jan.phone_digits}", "--reason",
                          "consent form signed 2026-12-01", "--by", "dpo@dealer.example",
                          database_url=url, cwd=tmp_path)  # fmt: skip
             assert lifted.code == 0, lifted.err
