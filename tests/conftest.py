@@ -7,24 +7,35 @@ recipe), so commits inside the app only release a savepoint.
 
 from __future__ import annotations
 
+import base64
 import os
+import socket
+import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.app import create_app
+from cdp.auth.service import create_source
 from cdp.config import Settings
-from cdp.db import make_engine
+from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import upgrade
 from tests.helpers import (
+    PARALLEL,
     PG_ADMIN_URL,
     PG_AVAILABLE,
+    TIMEOUT,
     WORKER,
     SourceKey,
     StaffClient,
+    ThreadedServer,
     drop_database,
     fresh_database_url,
     make_source,
@@ -149,3 +160,46 @@ def staff_client(
         return StaffClient(client=app_client, email=email, csrf=csrf)
 
     return login
+
+
+@pytest.fixture()
+def threaded_server(db_kind: str, tmp_path: Path) -> Iterator[ThreadedServer]:
+    if db_kind != "postgresql":
+        pytest.skip("SQLite has one writer at a time: concurrency is a PostgreSQL concern")
+    url = fresh_database_url("postgresql", tmp_path, f"concurrency_{uuid.uuid4().hex[:6]}")
+    engine = make_engine(url)
+    upgrade(engine)
+    with make_sessionmaker(engine)() as session:
+        _source, key = create_source(session, name="concurrent site", kind="web", origins=[])
+        session.commit()
+
+    app = create_app(Settings(database_url=url, db_pool_size=PARALLEL * 2))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + TIMEOUT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    basic = base64.b64encode(f"{key}:".encode()).decode()
+    try:
+        yield ThreadedServer(
+            f"http://127.0.0.1:{port}", {"Authorization": f"Basic {basic}"}, engine
+        )
+    finally:
+        server.should_exit = True
+        thread.join(TIMEOUT)
+        sock.close()
+        engine.dispose()
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            db_name = url.rsplit("/", 1)[1]
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        admin.dispose()

@@ -8,7 +8,9 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 import httpx
 from bs4 import BeautifulSoup, Tag
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.auth.service import create_source, create_token
@@ -731,3 +733,41 @@ def run_cdp(*args: str, database_url: str, cwd: Path, stdin: str = "") -> Result
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     return Result(done.returncode, done.stdout, done.stderr)
+
+
+PARALLEL = 8
+
+
+TIMEOUT = 30.0
+
+
+@dataclass
+class ThreadedServer:
+    base_url: str
+    auth: dict[str, str]
+    engine: Engine
+
+    def session(self) -> Session:
+        return Session(self.engine)
+
+
+def fire_together(
+    server: ThreadedServer, calls: list[tuple[str, dict[str, Any]]]
+) -> list[httpx.Response]:
+    """POST every (endpoint, body) at the same moment, one thread and connection each."""
+    barrier = threading.Barrier(len(calls), timeout=TIMEOUT)
+
+    def call(endpoint: str, body: dict[str, Any]) -> httpx.Response:
+        with httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as client:
+            client.get("/healthz")  # open the connection before the barrier
+            barrier.wait()
+            return client.post(f"/v1/{endpoint}", json=body, headers=server.auth)
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(call, endpoint, body) for endpoint, body in calls]
+        return [f.result(timeout=TIMEOUT * 2) for f in futures]
+
+
+def post_to_server(server: ThreadedServer, endpoint: str, body: dict[str, Any]) -> None:
+    response = httpx.post(f"{server.base_url}/v1/{endpoint}", json=body, headers=server.auth)
+    assert response.status_code == 200, response.text

@@ -55,12 +55,18 @@ from cdp.models import (
 )
 from cdp.profiles.erasure import erase, find_person
 from ingest import answers, group_commit, storing
-from tests import test_concurrency as concurrency
-from tests.helpers import SourceKey, drop_database, fresh_database_url
+from tests.helpers import (
+    PARALLEL,
+    SourceKey,
+    ThreadedServer,
+    drop_database,
+    fire_together,
+    fresh_database_url,
+    post_to_server,
+)
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 # The live uvicorn server of the concurrency tests (PostgreSQL only), shared.
-live_server = concurrency.live_server
 
 
 T = TypeVar("T")
@@ -283,9 +289,9 @@ def test_writing_an_event_already_stored_is_a_unique_violation_on_postgresql(
 
 
 def test_racing_batches_that_share_messages_store_each_message_once(
-    live_server: concurrency.LiveServer,
+    threaded_server: ThreadedServer,
 ) -> None:
-    parallel = concurrency.PARALLEL
+    parallel = PARALLEL
     run = uuid.uuid4().hex[:8]
     shared = [
         {
@@ -309,11 +315,11 @@ def test_racing_batches_that_share_messages_store_each_message_once(
         for i in range(parallel)
     }
     calls = [("batch", {"batch": [*shared, *own[i]]}) for i in range(parallel)]
-    responses = concurrency.fire_together(live_server, calls)
+    responses = fire_together(threaded_server, calls)
     for response in responses:
         assert response.status_code == 200, response.text
     assert sum(r.json()["duplicates"] for r in responses) == len(shared) * (parallel - 1)
-    with live_server.session() as session:
+    with threaded_server.session() as session:
         counts = dict(
             session.execute(
                 select(Event.message_id, func.count())
@@ -1153,12 +1159,14 @@ def test_calls_stored_together_are_answered_as_if_stored_alone(
 
 
 def test_simultaneous_single_messages_each_get_their_own_answer(
-    live_server: concurrency.LiveServer,
+    threaded_server: ThreadedServer,
 ) -> None:
     run = uuid.uuid4().hex[:8]
     stored_before = f"{run}-stored"
-    concurrency.post(
-        live_server, "track", {"anonymousId": f"{run}-v", "messageId": stored_before, "event": "X"}
+    post_to_server(
+        threaded_server,
+        "track",
+        {"anonymousId": f"{run}-v", "messageId": stored_before, "event": "X"},
     )
     calls: list[tuple[str, dict[str, Any]]] = [
         ("track", {"anonymousId": f"{run}-v{n}", "messageId": f"{run}-new-{n}", "event": "Y"})
@@ -1171,7 +1179,7 @@ def test_simultaneous_single_messages_each_get_their_own_answer(
         ("track", {"anonymousId": f"{run}-v", "messageId": f"{run}-no-event"}),
         ("identify", {"userId": "undefined", "messageId": f"{run}-placeholder"}),
     ]
-    responses = concurrency.fire_together(live_server, calls)
+    responses = fire_together(threaded_server, calls)
     bodies = [r.json() for r in responses]
     for response, body in zip(responses[:6], bodies[:6], strict=True):
         assert response.status_code == 200 and body["duplicates"] == 0, body
@@ -1180,7 +1188,7 @@ def test_simultaneous_single_messages_each_get_their_own_answer(
     assert responses[9].status_code == 400 and bodies[9]["field"] == "event"
     assert bodies[9]["rejected"][0]["index"] == 0
     assert responses[10].status_code == 400 and bodies[10]["field"] == "userId"
-    with live_server.session() as session:
+    with threaded_server.session() as session:
         counts = dict(
             session.execute(
                 select(Event.message_id, func.count())
