@@ -200,6 +200,7 @@ def create_app(
     from showroom.funnel_routes import router as funnel_router
     from showroom.leads_routes import router as leads_router
     from showroom.lookup_routes import router as lookup_router
+    from showroom.tablet_configure_routes import router as tablet_configure_router
     from showroom.tablet_routes import router as tablet_router
     from showroom.today_routes import router as today_router
 
@@ -211,6 +212,7 @@ def create_app(
         lookup_router,
         customer_router,
         tablet_router,
+        tablet_configure_router,
         admin_router,
         today_router,
         leads_router,
