@@ -196,6 +196,7 @@ def create_app(
     from showroom.admin_routes import router as admin_router
     from showroom.auth_routes import router as auth_router
     from showroom.customer_routes import router as customer_router
+    from showroom.deal_routes import router as deal_router
     from showroom.deliveries_routes import router as deliveries_router
     from showroom.funnel_routes import router as funnel_router
     from showroom.leads_routes import router as leads_router
@@ -216,6 +217,7 @@ def create_app(
         admin_router,
         today_router,
         leads_router,
+        deal_router,
         deliveries_router,
         funnel_router,
         # The segments pages' three routers in this order: /segments/audiences/count must

@@ -9,16 +9,19 @@ from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext, resolve_session
 from cdp.deps import DbSession
+from cdp.errors import NotFound
 from cdp.ids import row_id
+from cdp.leads import service
 from cdp.leads.labels import OPTIONS
-from cdp.models import utcnow
+from cdp.models import Lead, utcnow
 
 SESSION_COOKIE = "cdp_session"
 
@@ -177,3 +180,16 @@ def id_or_404(raw: str, what: str) -> int:
 
 def customer_url(profile_id: uuid.UUID) -> str:
     return f"/showroom/customers/{profile_id}"
+
+
+Text = Annotated[str, Form(max_length=5000)]
+
+
+Short = Annotated[str, Form(max_length=400)]
+
+
+def lead_or_404(session: Session, lead_id: str, *, for_update: bool = False) -> Lead:
+    try:
+        return service.get_lead(session, id_or_404(lead_id, "lead"), for_update=for_update)
+    except NotFound as error:
+        raise not_found("lead") from error

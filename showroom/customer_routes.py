@@ -17,7 +17,7 @@ from cdp.profiles.repository import live_profile
 from cdp.web import PageForbidden, render, require
 from segmentation.service import current_segment
 from showroom.customer_view import customer_page
-from showroom.leads_routes import deal_panel
+from showroom.deal_panel import deal_panel
 
 router = APIRouter(include_in_schema=False)
 LookupStaff = Annotated[StaffContext, Depends(require(Permission.LOOKUP))]

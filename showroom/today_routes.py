@@ -30,7 +30,7 @@ from cdp.web import (
     render,
     require,
 )
-from showroom.leads_routes import deal_panel
+from showroom.deal_panel import deal_panel
 
 router = APIRouter(include_in_schema=False)
 
