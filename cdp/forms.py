@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from urllib.parse import urlsplit
 
 from cdp.errors import InvalidInput
 from cdp.ids import row_id
@@ -91,17 +92,27 @@ def parse_id(raw: str | None, *, field_name: str, what: str) -> int | None:
     return value
 
 
-def safe_next(raw: str | None, default: str) -> str:
-    """Where to go after a form: only a local showroom path (no open redirect)."""
+def safe_next(raw: str | None, default: str, *, within: str = "/showroom") -> str:
+    """Where to go after a form or a sign-in: a local path under `within`, else `default`.
+
+    Only local paths: an open redirect would let a phishing link bounce through us. Browsers read
+    "/\\host" as "//host" and drop tabs and newlines before they look, so those are refused too.
+    """
     text = (raw or "").strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # a malformed port or IPv6 literal ("http://[::1"): no place to go
+        return default
     if (
-        text.startswith("/showroom")
-        and "//" not in text
-        and "\\" not in text
-        and not any(ch in text for ch in "\r\n")
+        not text.startswith(within)
+        or parts.scheme
+        or parts.netloc
+        or "//" in text
+        or "\\" in text
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
     ):
-        return text
-    return default
+        return default
+    return text
 
 
 @dataclass

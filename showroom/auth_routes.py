@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -13,31 +12,11 @@ from cdp.auth import staff as staff_service
 from cdp.auth.permissions import home_for
 from cdp.deps import DbSession
 from cdp.errors import CdpError
+from cdp.forms import safe_next
 from cdp.web import SESSION_COOKIE, Staff, check_csrf, redirect, render
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "cdp_login_csrf"
-
-
-def _safe_next(next_url: str | None) -> str:
-    """Only local paths: an open redirect would let a phishing link bounce through us."""
-    if not next_url:
-        return "/showroom"
-    try:
-        parts = urlsplit(next_url)
-    except ValueError:  # a malformed port or IPv6 literal ("http://[::1"): no place to go
-        return "/showroom"
-    if (
-        parts.scheme
-        or parts.netloc
-        or not next_url.startswith("/")
-        or next_url.startswith("//")
-        # Browsers read "/\host" as "//host", and drop tabs and newlines before they look.
-        or "\\" in next_url
-        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in next_url)
-    ):
-        return "/showroom"
-    return next_url
 
 
 def _secure(request: Request) -> bool:
@@ -72,7 +51,7 @@ def _login_page(
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str | None = None) -> Response:
-    return _login_page(request, next_url=_safe_next(next))
+    return _login_page(request, next_url=safe_next(next, "/showroom", within="/"))
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -84,7 +63,7 @@ def login(
     csrf_token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/showroom",
 ) -> Response:
-    next_url = _safe_next(next)
+    next_url = safe_next(next, "/showroom", within="/")
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not secrets.compare_digest(cookie, csrf_token):
         return _login_page(
