@@ -46,22 +46,7 @@ _ADDRESS_TRAITS = {
 
 # The names our own `traits.consent` takes for each purpose (the collection API's format);
 # Segment's consent categories go through the operator's table (Settings.consent_categories).
-CONSENT_ALIASES = {
-    "tracking": "tracking",
-    "analytics": "tracking",
-    "profiling": "tracking",
-    "personalization": "tracking",
-    "personalisation": "tracking",
-    "email": "email",
-    "email_marketing": "email",
-    "emailmarketing": "email",
-    "marketing_email": "email",
-    "phone": "phone",
-    "sms": "phone",
-    "phone_marketing": "phone",
-    "sms_marketing": "phone",
-    "phone_and_sms": "phone",
-}
+CONSENT_ALIASES = DEFAULT_CONSENT_CATEGORIES  # the same words, for our own format too
 _GRANTED = {"granted", "true", "yes", "opt-in", "opt_in", "optin", "given", "1"}
 _WITHDRAWN = {"withdrawn", "false", "no", "opt-out", "opt_out", "optout", "denied", "revoked", "0"}
 
