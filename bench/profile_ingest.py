@@ -7,7 +7,7 @@ Run by hand (a database of its own; the schema is migrated here):
         --batches 100 --batch-size 100 [--profiler cprofile|pyinstrument]
 
 It builds the same traffic as bench/ingest.py and feeds it, request by request, to the code the
-/v1 routes run in their worker thread (`ingest.routes.store`: source lookup, session, `ingest`,
+/v1 routes run in their worker thread (`ingest.storing.store`: source lookup, session, `ingest`,
 commit), after the same `orjson.loads` of the body. Each step of
 `cdp.ingestion.service.ingest` and of
 identity resolution is timed by wrapping the module attributes it calls (the product code is
@@ -122,10 +122,10 @@ def instrument(clock: Clock, engine: Any) -> None:
         setattr(service, name, clock.wrap(name, getattr(service, name), sql=False))
     for name in (
         "resolve_profiles",
-        "_store_configurations",
-        "_store_traits",
-        "_store_consents",
-        "_store_identifier_warnings",
+        "store_configurations",
+        "store_traits",
+        "store_consents",
+        "store_identifier_warnings",
         "touch_written_profiles",
         "handle_lead_events",
     ):

@@ -24,11 +24,8 @@ from cdp.ingestion.schemas import (
     IngestResponse,
     Message,
 )
-from cdp.ingestion.service import (
-    Call,
-    IngestResult,
-    too_deep_or_oversize,
-)
+from cdp.ingestion.service import Call, IngestResult
+from cdp.ingestion.validation import too_deep_or_oversize
 from cdp.json_exact import PARSER_MAX_DEPTH, has_long_digits
 from cdp.json_exact import loads as json_loads_exact
 from ingest.answers import error_answer, error_body, json_answer

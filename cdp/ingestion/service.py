@@ -5,45 +5,46 @@ Takes a session and flushes; the caller commits, so a 2xx is only sent once all 
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from cdp import json_exact
 from cdp.auth.service import SourceInfo
 from cdp.identity.repository import (
-    current_trait_values,
     insert_warnings,
     touch_written_profiles,
-    upsert_traits,
 )
 from cdp.identity.rules import DEFAULT_RULES, IdentityRules
 from cdp.identity.service import ConcurrentMerge, resolve_profiles
 from cdp.ingestion import repository as repo
 from cdp.ingestion import suppression
+from cdp.ingestion.effects import (
+    store_configurations,
+    store_consents,
+    store_identifier_warnings,
+    store_traits,
+)
 from cdp.ingestion.prepare import EventTimeOutOfRange, PreparedMessage, prepare
-from cdp.ingestion.schemas import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, Message, Rejection
+from cdp.ingestion.schemas import Rejection
+from cdp.ingestion.validation import (
+    validate_message,
+)
 from cdp.leads.ingest_hooks import LEAD_EVENTS, handle_lead_events
-from cdp.profiles.projection import SEARCH_TRAITS, refresh_search
+from cdp.profiles.projection import refresh_search
 from cdp.profiles.suppression import Screened, count_dropped, screen
 from cdp.sql import dialect_of
-from cdp.text import nul_character_at, search_text
 
-_MAX_TRAIT_NAME = 100
 # Committing identities early costs a commit of its own; it pays where the rest of the
 # transaction is long enough for others to queue behind its identity locks (a batch's hundred
 # messages and more), not for a few single messages, whose latency it would only add to.
 # Measured (batch phase, 3 rounds): from 1 message 20,657-23,560 events/s, from 100
 # 21,112-23,659, from 200 only 17,821-19,931 (smaller flushes then held their locks).
 EARLY_COMMIT_FROM = 100
-_MISSING = object()
 
 
 class StoredBefore(Exception):
@@ -63,99 +64,6 @@ class IngestResult:
     # Messages dropped because they carry an identifier of an erased person (answered as
     # accepted: a public write key must not tell who was erased). Refused ones included.
     suppressed: int = 0
-
-
-def _describe(error: ValidationError) -> tuple[str | None, str]:
-    first = error.errors(include_url=False)[0]
-    loc = ".".join(str(part) for part in first["loc"])
-    message = first["msg"]
-    if not loc and ": " in message:  # our own cross-field checks name the field first
-        message = message.removeprefix("Value error, ")
-        loc, message = message.split(": ", 1)
-    return (loc or None), message.removeprefix("Value error, ")
-
-
-def _with_batch_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """A batch's context, integrations and sentAt apply to each message: a message's own keys
-    win, its explicit nulls do not erase the batch's values, and objects merge one level deep."""
-    merged = dict(raw)
-    for key, batch_value in defaults.items():
-        own = raw.get(key)
-        if batch_value is None:
-            continue
-        if own is None:
-            merged[key] = batch_value
-        elif isinstance(own, dict) and isinstance(batch_value, dict):
-            merged[key] = {**batch_value, **own}
-    return merged
-
-
-def _shape_problem(written: json_exact.Written) -> str | None:
-    if written.depth > MAX_MESSAGE_DEPTH:
-        return (
-            f"nested {written.depth} levels deep (objects and arrays); "
-            f"the limit is {MAX_MESSAGE_DEPTH}"
-        )
-    if written.oversize:
-        return f"holds an integer of more than {sys.get_int_max_str_digits()} digits"
-    return None
-
-
-def too_deep_or_oversize(defaults: dict[str, Any]) -> tuple[str, str] | None:
-    """The field and problem of a batch's context or integrations that would make every
-    message it is merged into refused (see validate_message), or None."""
-    try:
-        orjson.dumps(defaults)
-        return None
-    except TypeError:
-        pass
-    for name, value in defaults.items():
-        reason = _shape_problem(json_exact.write({name: value}))
-        if reason is not None:
-            return name, reason
-    return None
-
-
-def validate_message(
-    raw: Any,
-    *,
-    index: int,
-    check_size: bool,
-    defaults: dict[str, Any] | None = None,
-    check_nul: bool = True,
-    check_depth: bool = True,
-) -> Message | Rejection:
-    """One raw JSON value to a Message, or the reason it is refused.
-
-    `check_depth=False` only when no message can be nested more than MAX_MESSAGE_DEPTH levels
-    nor hold an integer orjson cannot write (the body has fewer objects and arrays than that,
-    and no long run of digits); `check_size` measures the message too."""
-    if not isinstance(raw, dict):
-        return Rejection(index=index, field=None, reason="a message must be a JSON object")
-    if check_size or check_depth:
-        try:  # orjson writes no more than MAX_MESSAGE_DEPTH levels: a cheap check of the depth
-            size = len(orjson.dumps(raw))
-        except TypeError:  # nested deeper, or an integer past 64 bits: measured the slow way
-            written = json_exact.write(raw)
-            if (reason := _shape_problem(written)) is not None:
-                return Rejection(index=index, field=None, reason=reason)
-            size = len(written.text.encode())
-        if check_size and size > MAX_MESSAGE_BYTES:
-            return Rejection(
-                index=index,
-                field=None,
-                reason=f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes",
-            )
-    if defaults:
-        raw = _with_batch_defaults(raw, defaults)
-    if check_nul and (where := nul_character_at(raw)) is not None:
-        reason = "contains a NUL character (\\u0000), which cannot be stored"
-        return Rejection(index=index, field=where[:200], reason=reason)
-    try:
-        return Message.model_validate(raw)
-    except ValidationError as error:
-        loc, reason = _describe(error)
-        return Rejection(index=index, field=loc, reason=reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,8 +332,8 @@ def _store_fresh(
         for (_, item), pid in zip(fresh, resolution.profile_ids, strict=True)
         if item.message_id in stored
     ]
-    _store_configurations(session, effects, stored, source, received_at)
-    search_changed = _store_traits(session, effects)
+    store_configurations(session, effects, stored, source, received_at)
+    search_changed = store_traits(session, effects)
     given_leads = handle_lead_events(
         session,
         [
@@ -449,9 +357,9 @@ def _store_fresh(
         | given_leads
         | resolution.merged,
     )
-    _store_consents(session, effects, source, received_at)
+    store_consents(session, effects, source, received_at)
     insert_warnings(session, resolution.warnings)
-    _store_identifier_warnings(session, effects, source, received_at)
+    store_identifier_warnings(session, effects, source, received_at)
     absorbed = touch_written_profiles(session, resolution.touches)
     if absorbed:
         raise ConcurrentMerge(f"profile {absorbed[0]} was merged away or erased while storing")
@@ -484,173 +392,3 @@ def _event_row(
         "traits": msg.traits or {},
         "context": msg.context or {},
     }
-
-
-def _store_configurations(
-    session: Session,
-    effects: list[tuple[PreparedMessage, uuid.UUID]],
-    event_ids: dict[str, int],
-    source: SourceInfo,
-    received_at: datetime,
-) -> None:
-    rows = []
-    for item, pid in effects:
-        conf = item.configuration
-        if conf is None:
-            continue
-        rows.append(
-            {
-                "profile_id": pid,
-                "event_id": event_ids[item.message_id],
-                "code": conf.code,
-                "channel": source.kind,
-                "source_id": source.id,
-                "saved_at": item.occurred_at,
-                "model": conf.model,
-                "trim": conf.trim,
-                "engine": conf.engine,
-                "colour": conf.colour,
-                "colour_hex": conf.colour_hex,
-                "wheels": conf.wheels,
-                "interior": conf.interior,
-                "body_type": conf.body_type,
-                "fuel": conf.fuel,
-                "options": conf.options,
-                "total_price": conf.total_price,
-                "currency": conf.currency,
-                "url": conf.url,
-                "recorded_at": received_at,
-            }
-        )
-    repo.insert_configurations(session, rows)
-
-
-def _store_traits(
-    session: Session, effects: list[tuple[PreparedMessage, uuid.UUID]]
-) -> set[uuid.UUID]:
-    """Upsert the traits; returns the profiles whose searchable traits may have changed value.
-
-    A profile whose incoming search traits equal the stored values keeps its search row (most
-    messages repeat `context.traits.email`): whichever of the two wins by time, the value stays.
-    """
-    merged: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
-    for item, pid in effects:
-        for name, value in item.traits.items():
-            if not name or len(name) > _MAX_TRAIT_NAME:
-                continue
-            row = merged.get((pid, name))
-            at = item.occurred_at
-            if row is None:
-                merged[(pid, name)] = {
-                    "profile_id": pid,
-                    "name": name,
-                    "value": value,
-                    "value_at": at,
-                    "first_value": value,
-                    "first_at": at,
-                    "search_text": search_text(value),
-                }
-                continue
-            if at >= row["value_at"]:
-                row["value"], row["value_at"] = value, at
-                row["search_text"] = search_text(value)
-            if at < row["first_at"]:
-                row["first_value"], row["first_at"] = value, at
-    searchable = [key for key in merged if key[1] in SEARCH_TRAITS]
-    stored = current_trait_values(session, searchable, lock=True)
-    changed = {
-        pid
-        for pid, name in searchable
-        if not _same_value(stored.get((pid, name), _MISSING), merged[(pid, name)]["value"])
-    }
-    # In key order, so concurrent batches lock the rows they share in the same order.
-    upsert_traits(session, [merged[key] for key in sorted(merged)])
-    return changed
-
-
-def _same_value(stored: Any, incoming: Any) -> bool:
-    """Equal JSON values of the same type (1, 1.0 and true are equal in Python, not here)."""
-    return type(stored) is type(incoming) and bool(stored == incoming)
-
-
-def _store_consents(
-    session: Session,
-    effects: list[tuple[PreparedMessage, uuid.UUID]],
-    source: SourceInfo,
-    received_at: datetime,
-) -> None:
-    """Keep each purpose's history as its changes only, whatever order statements arrive in.
-
-    A statement that repeats the one before it (same status, no new wording) is not stored; a
-    stored statement that now repeats a new, earlier one is replaced by it. Each address (e-mail
-    or phone number the statement was made with) has its own history: a grant for one address
-    is not a repeat of the grant for another.
-    """
-    stated = [(item, pid) for item, pid in effects if item.consents]
-    if not stated:
-        return
-    history = repo.consent_history(session, {pid for _, pid in stated})
-    removed: list[int] = []
-    for item, pid in sorted(stated, key=lambda pair: pair[0].occurred_at):
-        for statement in item.consents:
-            timeline = history.setdefault((pid, statement.purpose, statement.address), [])
-            at = item.occurred_at
-            before = [c for c in timeline if c.stated_at <= at]
-            if before and _repeats(statement.status, statement.wording, before[-1]):
-                continue
-            new = repo.ConsentStatement(
-                None,
-                statement.status,
-                statement.wording,
-                at,
-                {
-                    "profile_id": pid,
-                    "purpose": statement.purpose,
-                    "status": statement.status,
-                    "stated_at": at,
-                    "wording": statement.wording,
-                    "source_id": source.id,
-                    "message_id": item.message_id,
-                    "recorded_at": received_at,
-                    "address": statement.address,
-                },
-            )
-            timeline.insert(len(before), new)
-            after = timeline[len(before) + 1 :]
-            if after and _repeats(after[0].status, after[0].wording, new):
-                repeat = timeline.pop(len(before) + 1)
-                if repeat.id is not None:  # stored before; one added just now is simply dropped
-                    removed.append(repeat.id)
-    repo.write_consents(
-        session,
-        [c.row for timeline in history.values() for c in timeline if c.row is not None],
-        removed,
-    )
-
-
-def _repeats(status: str, wording: str | None, earlier: repo.ConsentStatement) -> bool:
-    return status == earlier.status and (wording is None or wording == earlier.wording)
-
-
-def _store_identifier_warnings(
-    session: Session,
-    effects: list[tuple[PreparedMessage, uuid.UUID]],
-    source: SourceInfo,
-    received_at: datetime,
-) -> None:
-    insert_warnings(
-        session,
-        [
-            {
-                "kind": "ignored_identifier",
-                "detail": warning,
-                "profile_id": pid,
-                "other_profile_id": None,
-                "source_id": source.id,
-                "message_id": item.message_id,
-                "created_at": received_at,
-            }
-            for item, pid in effects
-            for warning in item.warnings
-        ],
-    )
