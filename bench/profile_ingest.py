@@ -116,7 +116,7 @@ def instrument(clock: Clock, engine: Any) -> None:
 
     import cdp.identity.service as identity_service
     import cdp.ingestion.service as service
-    import ingest.routes as routes
+    import ingest.storing as storing
 
     for name in ("validate_message", "prepare"):  # per message, no SQL
         setattr(service, name, clock.wrap(name, getattr(service, name), sql=False))
@@ -149,8 +149,8 @@ def instrument(clock: Clock, engine: Any) -> None:
         "record_merge",
     ):
         setattr(identity_service.repo, name, clock.wrap(name, getattr(identity_service.repo, name)))
-    own = "ingest_calls" if hasattr(routes, "ingest_calls") else "ingest"  # older trees: ingest
-    setattr(routes, own, clock.wrap("ingest (own code)", getattr(routes, own)))
+    own = "ingest_calls"
+    setattr(storing, own, clock.wrap("ingest (own code)", getattr(storing, own)))
     engine.dialect.do_ping = clock.wrap("pool pre-ping (SELECT 1)", engine.dialect.do_ping)
     Session.commit = clock.wrap("commit", Session.commit)  # type: ignore[method-assign]
     event.listen(engine, "before_cursor_execute", clock.before_sql)

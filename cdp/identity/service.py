@@ -131,6 +131,18 @@ class _Resolver:
             self.states[pid] = _ProfileState(first_seen=first_seen, strong=strong)
         return self.states[pid]
 
+    def load_states(self, pids: set[uuid.UUID]) -> None:
+        """Load the state of these stored profiles in one query (instead of one per profile
+        as decisions come to need them)."""
+        wanted = pids - self.states.keys()
+        if not wanted:
+            return
+        facts = repo.profile_facts(self.session, wanted)
+        for pid, (first_seen, strong) in facts.items():
+            for ident in self.unflushed_strong.pop(pid, ()):
+                strong.setdefault(ident.kind, set()).add(ident.value)
+            self.states[pid] = _ProfileState(first_seen=first_seen, strong=strong)
+
     def new_profile(self, first_seen: datetime) -> uuid.UUID:
         pid = uuid.uuid4()
         self.states[pid] = _ProfileState(first_seen=first_seen, stored=False)
@@ -219,6 +231,9 @@ class _Resolver:
             self.channel == "web"
             and not item.explicit_link
             and anchor_ident.kind not in STRONG_KINDS
+            # Most messages (a known visitor's track and page calls) name nobody: they must not
+            # cost a look at the profile's identifiers.
+            and strong_in_message
             and (someone := self._shared_device_newcomer(anchor, strong_in_message))
         ):
             return self._start_newcomer(item, anchor, anchor_ident, someone)
@@ -395,6 +410,22 @@ class _Resolver:
         return survivor
 
 
+def _profiles_to_weigh(
+    owner: Mapping[Identifier, uuid.UUID], items: Sequence[Resolvable]
+) -> set[uuid.UUID]:
+    """The stored profiles whose identifiers a decision may weigh: those a message that names
+    someone (a strong identifier) or links two profiles is matched to. A known visitor's track
+    and page calls, most of the traffic, need none."""
+    pids: set[uuid.UUID] = set()
+    for item in items:
+        matched = [owner[i] for i in (*item.identifiers, *item.also_matches) if i in owner]
+        if matched and (
+            len(set(matched)) > 1 or any(i.kind in STRONG_KINDS for i in item.identifiers)
+        ):
+            pids.update(matched)
+    return pids
+
+
 def resolve_profiles(
     session: Session,
     items: Sequence[Resolvable],
@@ -421,6 +452,7 @@ def resolve_profiles(
     """
     resolver = _Resolver(session, source_id=source_id, channel=channel, now=now, limits=limits)
     resolver.owner, locked = _owners_locking_what_may_change(session, items)
+    resolver.load_states(_profiles_to_weigh(resolver.owner, items))
     assigned = [resolver.resolve(item) for item in items]
     created = [pid for pid in resolver.new_profiles if pid not in resolver.parent]
     created_set = set(created)

@@ -36,7 +36,7 @@ from cdp.ingestion.validation import (
 )
 from cdp.leads.ingest_hooks import LEAD_EVENTS, handle_lead_events
 from cdp.profiles.projection import refresh_search
-from cdp.profiles.suppression import Screened, count_dropped, screen
+from cdp.profiles.suppression import Screened, any_entries, count_dropped, screen
 from cdp.sql import dialect_of
 
 # Committing identities early costs a commit of its own; it pays where the rest of the
@@ -245,6 +245,8 @@ def _without_suppressed(
 ) -> tuple[list[tuple[int, PreparedMessage]], list[dict[str, Any]]]:
     """The messages to store and to quarantine, less those of erased people: nothing of them is
     kept but a count (cdp.profiles.suppression). One lookup for the whole transaction."""
+    if not (fresh or refused) or not any_entries(session):
+        return fresh, quarantined
     screened = [
         *((number, suppression.screened(item)) for number, item in fresh),
         *refused,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, or_, select, update
+from sqlalchemy import Table, bindparam, delete, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -87,6 +87,16 @@ def record_suppression(
     )
     session.flush()
     return len(wanted)
+
+
+_ANY_ENTRY = text("SELECT EXISTS (SELECT 1 FROM suppression)")
+
+
+def any_entries(session: Session) -> bool:
+    """Whether anyone is suppressed at all: until the first erasure (and on most days after),
+    ingest skips hashing every identifier it is sent. Read live, so every worker sees an
+    erasure committed elsewhere at once."""
+    return bool(session.connection().execute(_ANY_ENTRY).scalar())
 
 
 def screen(
