@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 from fastapi.responses import Response
 
+from cdp.rate_limits import refusal_detail
+
 
 def json_answer(
     status: int, body: dict[str, Any], headers: dict[str, str] | None = None
@@ -46,4 +48,12 @@ def unauthorized() -> Response:
 def unregistered(origin: str) -> Response:
     return error_answer(
         403, "forbidden", f"origin {origin} is not registered for this source", "Origin"
+    )
+
+
+def rate_limited(wait: int, rate: float, cors: dict[str, str] | None) -> Response:
+    """429 with Retry-After: Segment's libraries wait that long and send the call again."""
+    detail = refusal_detail(wait, rate, "write key")
+    return error_answer(
+        429, "rate limited", detail, "writeKey", {**(cors or {}), "Retry-After": str(wait)}
     )

@@ -31,7 +31,8 @@ from cdp.ingestion.service import (
 )
 from cdp.json_exact import PARSER_MAX_DEPTH, has_long_digits
 from cdp.json_exact import loads as json_loads_exact
-from ingest.answers import error_answer, error_body, json_answer
+from cdp.rate_limits import RateLimiter
+from ingest.answers import error_answer, error_body, json_answer, rate_limited
 from ingest.body import BadEncoding, basic_user, read_body
 from ingest.group_commit import (
     GROUP_COMMIT,
@@ -69,6 +70,12 @@ async def collect(request: Request, endpoint: str) -> Response:
         except InvalidInput:
             return error_answer(403, "forbidden", f"origin {raw_origin!r} is not allowed", "Origin")
     cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else None
+    # Over its write key's rate limit, a call is answered before its body is read. A key sent
+    # in the body (analytics.js does) is counted once the body, within its size limit, is read.
+    limits: RateLimiter = request.app.state.write_key_limits
+    header_key = basic_user(request)
+    if header_key is not None and (wait := limits.take(header_key)) is not None:
+        return rate_limited(wait, limits.rate, cors)
 
     try:
         body = await read_body(request, limit)
@@ -94,7 +101,7 @@ async def collect(request: Request, endpoint: str) -> Response:
     if not isinstance(data, dict):
         return error_answer(400, "invalid request", "the body must be a JSON object", None, cors)
 
-    write_key = basic_user(request) or data.get("writeKey")
+    write_key = header_key or data.get("writeKey")
     if not isinstance(write_key, str) or not write_key:
         return error_answer(
             401,
@@ -103,6 +110,8 @@ async def collect(request: Request, endpoint: str) -> Response:
             "writeKey",
             cors,
         )
+    if header_key is None and (wait := limits.take(write_key)) is not None:
+        return rate_limited(wait, limits.rate, cors)
 
     defaults: dict[str, Any] | None = None
     if is_batch:
