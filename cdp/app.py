@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from cdp import web_security
+from cdp import api_answers, web_security
 from cdp.auth.service import SourceCache
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker
@@ -236,6 +236,7 @@ def create_app(
         exports_router,
     ):
         app.include_router(router)
+    api_answers.install_openapi(app)
     app.mount("/static/vendor/htmx", StaticFiles(directory=HTMX_DIR), name="htmx")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

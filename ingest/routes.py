@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPBasic
 from starlette.concurrency import run_in_threadpool
 
+from cdp.api_answers import error_responses
 from cdp.auth.service import normalise_origin
 from cdp.db import session_scope
 from cdp.errors import InvalidInput
@@ -32,7 +33,13 @@ from cdp.ingestion.service import (
 from cdp.json_exact import PARSER_MAX_DEPTH, has_long_digits
 from cdp.json_exact import loads as json_loads_exact
 from cdp.rate_limits import RateLimiter
-from ingest.answers import error_answer, error_body, json_answer, rate_limited
+from ingest.answers import (
+    CollectionError,
+    error_answer,
+    error_body,
+    json_answer,
+    rate_limited,
+)
 from ingest.body import BadEncoding, basic_user, read_body
 from ingest.group_commit import (
     GROUP_COMMIT,
@@ -192,7 +199,14 @@ _MESSAGE_SCHEMA = {
         "required": True,
         "content": {"application/json": {"schema": Message.model_json_schema()}},
     },
-    "responses": {"200": {"description": "Stored (committed) or recognised as a duplicate"}},
+}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": IngestResponse,
+        "description": "Stored (committed) or recognised as a duplicate; in a batch, the "
+        "invalid messages listed in `rejected`",
+    },
+    **error_responses(400, 401, 403, 413, 429, 503, model=CollectionError),
 }
 
 
@@ -217,6 +231,7 @@ def _register(endpoint: str) -> None:
         summary=f"Segment {endpoint} call",
         openapi_extra=_MESSAGE_SCHEMA,
         response_model=None,
+        responses=_RESPONSES,
         dependencies=[Security(_WRITE_KEY)],
     )
     # analytics.js posts to one-letter paths (/v1/t, /v1/i, ..., /v1/b for its batching mode).
