@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from cdp import web_security
+from cdp import api_answers, web_security
 from cdp.auth.service import SourceCache
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.errors import CdpError
 from cdp.local_time import to_local
 from cdp.nul_guard import NulGuard
+from cdp.rate_limits import ApiRateLimit, RateLimiter
 from cdp.table_stats import StatisticsKeeper
 from cdp.text import HEX_COLOUR, plural
 from cdp.web import SESSION_COOKIE, LoginRequired, PageForbidden, is_htmx, render
@@ -109,8 +110,16 @@ def create_app(
     )
     from ingest.fast_path import CollectionFastPath
 
-    # Outermost last: security headers > collection fast path > NUL guard > the app.
+    # Outermost last: security headers > collection fast path > API rate limit > NUL guard >
+    # the app. The rate limits answer before anything reads a body.
+    app.state.write_key_limits = RateLimiter(
+        settings.write_key_rate_limit, settings.write_key_burst
+    )
     app.add_middleware(NulGuard)
+    app.add_middleware(
+        ApiRateLimit,
+        limiter=RateLimiter(settings.api_token_rate_limit, settings.api_token_burst),
+    )
     app.add_middleware(CollectionFastPath)
     web_security.install(app)
     if settings.trusted_proxies:  # outermost: every part of the app sees the client's address
@@ -227,6 +236,7 @@ def create_app(
         exports_router,
     ):
         app.include_router(router)
+    api_answers.install_openapi(app)
     app.mount("/static/vendor/htmx", StaticFiles(directory=HTMX_DIR), name="htmx")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -90,6 +90,27 @@ class Settings(BaseSettings):
                 ) from None
         return ",".join(proxies)
 
+    # Rate limits (cdp/rate_limits.py): far above a busy brand's traffic, they stop a runaway
+    # or hostile client before it costs the database anything. Counted per worker process.
+    write_key_rate_limit: float = Field(
+        default=2000,
+        ge=0,
+        description="Collection API (/v1) requests per second per write key, per worker "
+        "process (a batch counts once); 0 is no limit",
+    )
+    write_key_burst: int = Field(
+        default=4000, ge=1, description="Collection API requests a write key may send at once"
+    )
+    api_token_rate_limit: float = Field(
+        default=100,
+        ge=0,
+        description="Profile API (/api) requests per second per API token, per worker process; "
+        "0 is no limit",
+    )
+    api_token_burst: int = Field(
+        default=200, ge=1, description="Profile API requests an API token may send at once"
+    )
+
     identity_limits: dict[str, int] = Field(
         default_factory=lambda: dict(DEFAULT_IDENTITY_LIMITS),
         description='Most identifiers of a kind one profile holds, JSON: {"email": 3}; kinds '

@@ -3,23 +3,15 @@ gzip or deflate encoded as the tracking libraries send it."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import zlib
 
 from fastapi import Request
 
+from cdp.rate_limits import basic_user as basic_user_of
+
 
 def basic_user(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value:
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return decoded.partition(":")[0] or None
+    return basic_user_of(request.headers.get("authorization", ""))
 
 
 class BadEncoding(ValueError):

@@ -15,6 +15,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from cdp.api_answers import error_responses
+from ingest.answers import CollectionError, error_answer
+
 router = APIRouter(prefix="/v1", tags=["collection (Segment Tracking API)"])
 
 # The settings are as public as the write key they are fetched with: any page may read them.
@@ -49,20 +52,20 @@ def browser_settings(write_key: str, api_host: str, protocol: str) -> dict[str, 
     }
 
 
-@router.get("/projects/{write_key}/settings", summary="Settings for analytics.js")
+@router.get(
+    "/projects/{write_key}/settings",
+    summary="Settings for analytics.js",
+    responses=error_responses(404, model=CollectionError),
+)
 async def settings_for_analytics_js(request: Request, write_key: str) -> Response:
     """Point analytics.js at this server: `AnalyticsBrowser.load({writeKey, cdnURL: "<this
     server>"})`. 404 for a write key that belongs to no active source."""
     state = request.app.state
     source = await run_in_threadpool(state.sources.lookup, state.sessionmaker, write_key)
     if source is None:
-        body = {
-            "success": False,
-            "error": "not found",
-            "field": "writeKey",
-            "detail": "no active source has this write key",
-        }
-        return Response(orjson.dumps(body), 404, headers=_CORS, media_type="application/json")
+        return error_answer(
+            404, "not found", "no active source has this write key", "writeKey", _CORS
+        )
     base = str(request.base_url).rstrip("/")
     protocol, _, host = base.partition("://")
     answer = browser_settings(write_key, f"{host}/v1", protocol)

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPBasic
 from starlette.concurrency import run_in_threadpool
 
+from cdp.api_answers import error_responses
 from cdp.auth.service import normalise_origin
 from cdp.db import session_scope
 from cdp.errors import InvalidInput
@@ -28,7 +29,14 @@ from cdp.ingestion.service import Call, IngestResult
 from cdp.ingestion.validation import too_deep_or_oversize
 from cdp.json_exact import PARSER_MAX_DEPTH, has_long_digits
 from cdp.json_exact import loads as json_loads_exact
-from ingest.answers import error_answer, error_body, json_answer
+from cdp.rate_limits import RateLimiter
+from ingest.answers import (
+    CollectionError,
+    error_answer,
+    error_body,
+    json_answer,
+    rate_limited,
+)
 from ingest.body import BadEncoding, basic_user, read_body
 from ingest.group_commit import (
     GROUP_COMMIT,
@@ -66,6 +74,12 @@ async def collect(request: Request, endpoint: str) -> Response:
         except InvalidInput:
             return error_answer(403, "forbidden", f"origin {raw_origin!r} is not allowed", "Origin")
     cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else None
+    # Over its write key's rate limit, a call is answered before its body is read. A key sent
+    # in the body (analytics.js does) is counted once the body, within its size limit, is read.
+    limits: RateLimiter = request.app.state.write_key_limits
+    header_key = basic_user(request)
+    if header_key is not None and (wait := limits.take(header_key)) is not None:
+        return rate_limited(wait, limits.rate, cors)
 
     try:
         body = await read_body(request, limit)
@@ -91,7 +105,7 @@ async def collect(request: Request, endpoint: str) -> Response:
     if not isinstance(data, dict):
         return error_answer(400, "invalid request", "the body must be a JSON object", None, cors)
 
-    write_key = basic_user(request) or data.get("writeKey")
+    write_key = header_key or data.get("writeKey")
     if not isinstance(write_key, str) or not write_key:
         return error_answer(
             401,
@@ -100,6 +114,8 @@ async def collect(request: Request, endpoint: str) -> Response:
             "writeKey",
             cors,
         )
+    if header_key is None and (wait := limits.take(write_key)) is not None:
+        return rate_limited(wait, limits.rate, cors)
 
     defaults: dict[str, Any] | None = None
     if is_batch:
@@ -180,7 +196,14 @@ _MESSAGE_SCHEMA = {
         "required": True,
         "content": {"application/json": {"schema": Message.model_json_schema()}},
     },
-    "responses": {"200": {"description": "Stored (committed) or recognised as a duplicate"}},
+}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": IngestResponse,
+        "description": "Stored (committed) or recognised as a duplicate; in a batch, the "
+        "invalid messages listed in `rejected`",
+    },
+    **error_responses(400, 401, 403, 413, 429, 503, model=CollectionError),
 }
 
 
@@ -205,6 +228,7 @@ def _register(endpoint: str) -> None:
         summary=f"Segment {endpoint} call",
         openapi_extra=_MESSAGE_SCHEMA,
         response_model=None,
+        responses=_RESPONSES,
         dependencies=[Security(_WRITE_KEY)],
     )
     # analytics.js posts to one-letter paths (/v1/t, /v1/i, ..., /v1/b for its batching mode).

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from cdp.api_answers import error_responses
 from cdp.auth.permissions import Permission, allows
 from cdp.deps import ApiCaller, DbSession, SettingsDep
 from cdp.errors import Forbidden
@@ -19,7 +20,11 @@ from cdp.profiles.schemas import ProfileList, ProfileOut
 from cdp.profiles.service import get_profile, search_profiles
 from cdp.profiles.subject_access import person_data
 
-router = APIRouter(prefix="/api/profiles", tags=["profiles"])
+router = APIRouter(
+    prefix="/api/profiles",
+    tags=["profiles"],
+    responses=error_responses(400, 401, 403, 404, 422, 429),
+)
 # Far beyond any one person's events (paging never gets near it), and within the 64-bit integer
 # the databases take for OFFSET: 2^63 or more failed the request there.
 MAX_TIMELINE_OFFSET = 2**31 - 1
