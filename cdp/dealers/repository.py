@@ -65,3 +65,19 @@ def replace_memberships(session: Session, user_id: int, dealer_ids: Iterable[int
         StaffDealer(user_id=user_id, dealer_id=dealer_id) for dealer_id in sorted(set(dealer_ids))
     )
     session.flush()
+
+
+def first_dealer_of(session: Session, user_id: int) -> int | None:
+    return session.scalar(
+        select(func.min(StaffDealer.dealer_id)).where(StaffDealer.user_id == user_id)
+    )
+
+
+def default_dealer_id(session: Session, code: str) -> int | None:
+    """The dealer with this code if active, else the oldest active dealer."""
+    found = session.scalar(select(Dealer.id).where(Dealer.code == code, Dealer.active.is_(True)))
+    if found is not None:
+        return found
+    return session.scalar(
+        select(Dealer.id).where(Dealer.active.is_(True)).order_by(Dealer.id).limit(1)
+    )

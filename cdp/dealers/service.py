@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from cdp.dealers import repository
 from cdp.dealers.schemas import DealerFields
 from cdp.errors import Conflict, InvalidInput, NotFound
-from cdp.models import Dealer
+from cdp.models import DEFAULT_DEALER_CODE, Dealer
 
 CODE_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,19}")
 AREA_PATTERN = re.compile(r"[A-Z0-9]{1,10}")
@@ -156,3 +156,15 @@ def dealer_ids_of(session: Session, user_id: int) -> list[int]:
 
 def dealer_codes_by_user(session: Session, user_ids: Sequence[int]) -> dict[int, list[str]]:
     return repository.dealer_codes_by_user(session, user_ids)
+
+
+def acting_dealer_id(session: Session, user_id: int | None) -> int | None:
+    """The dealer a new lead, note, appointment or tablet session belongs to when nothing it
+    hangs off (a lead, a tablet session) says: the acting staff member's dealer (the first, for
+    staff at several), else the network's default dealer (MAIN, or the oldest active one), so a
+    lead from the website or made by importer staff lands somewhere a dealer's staff see it."""
+    if user_id is not None:
+        own = repository.first_dealer_of(session, user_id)
+        if own is not None:
+            return own
+    return repository.default_dealer_id(session, DEFAULT_DEALER_CODE)
