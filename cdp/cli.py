@@ -16,6 +16,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from cdp.config import Settings, SettingsError, get_settings
 from cdp.db import make_engine, make_sessionmaker, session_scope
+from cdp.dealers.cli import dealer_app
 from cdp.errors import CdpError
 from cdp.output import cannot_write, check_output, private_partial
 from cdp.text import counted
@@ -45,6 +46,7 @@ suppression_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(db_app, name="db")
+app.add_typer(dealer_app, name="dealer")
 app.add_typer(secret_app, name="secret")
 app.add_typer(suppression_app, name="suppression")
 app.add_typer(user_app, name="user")
@@ -242,14 +244,19 @@ def token_create(
     role: Annotated[
         str, typer.Option(help="sales, reception, delivery, marketing, manager or admin")
     ],
+    dealer: Annotated[
+        str | None,
+        typer.Option(help="The dealer whose data it reads (none: the whole network)"),
+    ] = None,
 ) -> None:
     """Create an API token for the read API and print it (shown once; only a hash is stored)."""
     from cdp.auth.service import create_token
 
     engine = _migrated_engine(get_settings())
     with session_scope(make_sessionmaker(engine)) as session:
-        token, secret = create_token(session, name=name, role=role)
-        typer.echo(f"token {token.name!r} with role {token.role} created")
+        token, secret = create_token(session, name=name, role=role, dealer=dealer)
+        scope = f"dealer {dealer.strip().upper()}" if dealer else "the whole network"
+        typer.echo(f"token {token.name!r} with role {token.role} for {scope} created")
     typer.echo(f"API token (shown once, send as 'Authorization: Bearer ...'): {secret}")
     engine.dispose()
 
@@ -261,9 +268,18 @@ def user_create(
         str, typer.Option(help="sales, reception, delivery, marketing, manager or admin")
     ],
     name: Annotated[str | None, typer.Option(help="Full name shown in the app")] = None,
+    dealer: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="The code of a dealer they work at; repeat for several. Sales, reception and "
+            "delivery need one when the network has several dealers; a manager or admin "
+            "without one works for the whole network"
+        ),
+    ] = None,
 ) -> None:
     """Create a staff account. The password is asked for (or read from standard input)."""
     from cdp.auth.staff import create_user
+    from cdp.dealers.service import dealer_codes_by_user
 
     if sys.stdin.isatty():
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -271,8 +287,12 @@ def user_create(
         password = sys.stdin.readline().rstrip("\r\n")
     engine = _migrated_engine(get_settings())
     with session_scope(make_sessionmaker(engine)) as session:
-        user = create_user(session, email=email, role=role, name=name, password=password)
-        typer.echo(f"staff user {user.email} ({user.role}) created")
+        user = create_user(
+            session, email=email, role=role, name=name, password=password, dealers=dealer or []
+        )
+        codes = dealer_codes_by_user(session, [user.id])[user.id]
+        where = f"at {', '.join(codes)}" if codes else "for the whole network"
+        typer.echo(f"staff user {user.email} ({user.role}) created, working {where}")
     engine.dispose()
 
 

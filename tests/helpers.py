@@ -116,16 +116,34 @@ STAFF_PASSWORD = "correct-horse-battery"
 
 
 def make_staff(
-    factory: sessionmaker[Session], *, role: str = "sales", name: str | None = None
+    factory: sessionmaker[Session],
+    *,
+    role: str = "sales",
+    name: str | None = None,
+    dealers: tuple[str, ...] = (),
 ) -> str:
-    """A staff user with STAFF_PASSWORD; returns their e-mail address."""
+    """A staff user with STAFF_PASSWORD, working at the dealers with these codes (none: the
+    rule of cdp/dealers/service.py); returns their e-mail address."""
     from cdp.auth.staff import create_user
 
     email = f"{role}.{uuid.uuid4().hex[:8]}@dealer.example"
     with factory() as session:
-        create_user(session, email=email, role=role, name=name, password=STAFF_PASSWORD)
+        create_user(
+            session, email=email, role=role, name=name, password=STAFF_PASSWORD, dealers=dealers
+        )
         session.commit()
     return email
+
+
+def make_dealer(factory: sessionmaker[Session], code: str) -> int:
+    """A dealer with this code (and its code as name); returns its id."""
+    from cdp.dealers.schemas import DealerFields
+    from cdp.dealers.service import create_dealer
+
+    with factory() as session:
+        dealer = create_dealer(session, DealerFields(code=code, name=code))
+        session.commit()
+        return dealer.id
 
 
 def sign_in(client: TestClient, email: str, password: str = STAFF_PASSWORD) -> str:

@@ -92,7 +92,7 @@ def create_then_sign_in(tmp_path: Path, url: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == (
-        "staff user eva.smit@dealer.example (manager) created"
+        "staff user eva.smit@dealer.example (manager) created, working for the whole network"
     )
     assert PASSWORD not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.auth.keys import digest, new_secret
+from cdp.dealers.service import dealer_by_code
 from cdp.errors import Conflict, InvalidInput, NotFound
 from cdp.models import ROLES, SOURCE_KINDS, ApiToken, Source
 
@@ -135,14 +136,18 @@ def revoke_token(session: Session, token_id: int) -> ApiToken:
     return token
 
 
-def create_token(session: Session, *, name: str, role: str) -> tuple[ApiToken, str]:
+def create_token(
+    session: Session, *, name: str, role: str, dealer: str | None = None
+) -> tuple[ApiToken, str]:
+    """A token reading one dealer's data, or the whole network's when no dealer is given."""
     name = name.strip()
     if not name:
         raise InvalidInput("name must not be empty", field="name")
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+    dealer_id = dealer_by_code(session, dealer).id if dealer else None
     secret = new_secret("cdp")
-    token = ApiToken(name=name, role=role, token_hash=digest(secret))
+    token = ApiToken(name=name, role=role, token_hash=digest(secret), dealer_id=dealer_id)
     session.add(token)
     session.flush()
     return token, secret

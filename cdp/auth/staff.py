@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import struct
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from cdp.auth.keys import digest
 from cdp.auth.permissions import Permission, allows
+from cdp.dealers.service import dealers_for_staff, set_staff_dealers
 from cdp.errors import Conflict, InvalidInput, NotAuthenticated
 from cdp.identity.identifiers import normalise_email
 from cdp.models import ROLES, LoginAttempt, StaffSession, StaffUser, utcnow
@@ -84,10 +86,14 @@ def create_user(
     role: str,
     name: str | None = None,
     password: str | None = None,
+    dealers: Sequence[str] = (),
 ) -> StaffUser:
+    """A staff account working at the dealers with these codes (the rule for none given is
+    in cdp/dealers/service.py)."""
     address = _valid_email(email)
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+    works_at = dealers_for_staff(session, role=role, codes=dealers)
     if session.scalar(select(StaffUser.id).where(StaffUser.email == address)) is not None:
         raise Conflict(f"a staff user {address} already exists", field="email")
     if password is not None:
@@ -100,14 +106,15 @@ def create_user(
     )
     session.add(user)
     session.flush()
+    set_staff_dealers(session, user.id, works_at)
     return user
 
 
 def invite_user(
-    session: Session, *, email: str, role: str, name: str | None
+    session: Session, *, email: str, role: str, name: str | None, dealers: Sequence[str] = ()
 ) -> tuple[StaffUser, str]:
     """A user without a password, and a one-time token (7 days) to set one."""
-    user = create_user(session, email=email, role=role, name=name)
+    user = create_user(session, email=email, role=role, name=name, dealers=dealers)
     token = secrets.token_urlsafe(32)
     user.invite_token_hash = digest(token)
     user.invite_expires_at = utcnow() + timedelta(days=7)

@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy.orm import Session
 
 from cdp.auth.permissions import Permission
+from cdp.dealers.service import acting_dealer_id
 from cdp.errors import InvalidInput, NotFound
 from cdp.leads import repository as repo
 from cdp.leads.checks import (
@@ -105,6 +106,7 @@ def create_appointment(
     else:
         lead = repo.open_leads_by_profile(session, [profile.id]).get(profile.id)
     appointment = Appointment(
+        dealer_id=lead.dealer_id if lead else acting_dealer_id(session, created_by_user_id),
         profile_id=profile.id,
         lead_id=lead.id if lead else None,
         user_id=user_id,

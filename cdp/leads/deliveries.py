@@ -81,6 +81,7 @@ def schedule_delivery(
         starts_at = local_start(delivery_date, at or DEFAULT_VISIT_TIME)
         if planned is None:
             planned = Appointment(
+                dealer_id=delivery.dealer_id,
                 profile_id=delivery.profile_id,
                 lead_id=delivery.lead_id,
                 kind="delivery",

@@ -34,6 +34,7 @@ def queue_delivery(session: Session, lead: Lead, *, now: datetime) -> Delivery:
         return existing[0]
     configuration = repo.configuration_for_sale(session, lead.profile_id, lead.model)
     delivery = Delivery(
+        dealer_id=lead.dealer_id,
         profile_id=lead.profile_id,
         lead_id=lead.id,
         car=describe_car(configuration, lead.model),

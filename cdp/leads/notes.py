@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from cdp.dealers.service import acting_dealer_id
 from cdp.errors import InvalidInput
 from cdp.identity.repository import upsert_traits
 from cdp.leads.checks import (
@@ -17,10 +18,7 @@ from cdp.leads.checks import (
     live_profile_or_not_found,
 )
 from cdp.leads.labels import BUDGET_BANDS, INTEREST_LEVELS, MODEL_DIRECTIONS, TIMEFRAMES
-from cdp.models import (
-    Note,
-    utcnow,
-)
+from cdp.models import Note, TabletSession, utcnow
 from cdp.text import search_text
 
 
@@ -100,7 +98,9 @@ def add_note(
     }
     if free is None and all(value is None for value in structured.values()):
         raise InvalidInput("The note is empty: fill in at least one field.", field="text")
+    tablet = session.get(TabletSession, tablet_session_id) if tablet_session_id else None
     note = Note(
+        dealer_id=tablet.dealer_id if tablet else acting_dealer_id(session, user_id),
         profile_id=profile.id,
         user_id=user_id,
         tablet_session_id=tablet_session_id,

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cdp.auth.permissions import Permission, allows
+from cdp.dealers.service import acting_dealer_id
 from cdp.errors import InvalidInput, NotFound
 from cdp.leads import repository as repo
 from cdp.leads.checks import (
@@ -59,6 +60,7 @@ def _new_lead(
     at: datetime,
 ) -> Lead:
     lead = Lead(
+        dealer_id=acting_dealer_id(session, assigned_user_id or created_by_user_id),
         profile_id=profile_id,
         channel=channel,
         stage="new",
@@ -183,6 +185,7 @@ def log_contact_attempt(
             field="outcome",
         )
     attempt = ContactAttempt(
+        dealer_id=lead.dealer_id,
         lead_id=lead.id,
         profile_id=lead.profile_id,
         user_id=by_user_id,

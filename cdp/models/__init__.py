@@ -20,6 +20,7 @@ from cdp.models.crm import (
     ProfileSearch,
     TabletSession,
 )
+from cdp.models.dealer import DEFAULT_DEALER_CODE, Dealer, StaffDealer
 from cdp.models.event import Configuration, Event, QuarantinedMessage
 from cdp.models.privacy import Erasure, SecretKey, SuppressedCount, Suppression
 from cdp.models.profile import (
@@ -53,6 +54,7 @@ __all__ = [
     "CONSENT_STATUSES",
     "CONTACT_METHODS",
     "CONTACT_OUTCOMES",
+    "DEFAULT_DEALER_CODE",
     "IDENTITY_KINDS",
     "LEAD_CHANNELS",
     "LEAD_STAGES",
@@ -68,6 +70,7 @@ __all__ = [
     "Configuration",
     "Consent",
     "ContactAttempt",
+    "Dealer",
     "Delivery",
     "Erasure",
     "Event",
@@ -92,6 +95,7 @@ __all__ = [
     "SegmentMembership",
     "SegmentRun",
     "Source",
+    "StaffDealer",
     "StaffSession",
     "StaffUser",
     "SuppressedCount",

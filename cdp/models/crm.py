@@ -55,6 +55,7 @@ class Lead(Base):
     __table_args__ = (Index("ix_lead_assigned_stage", "assigned_user_id", "stage"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    dealer_id: Mapped[int | None] = mapped_column(ForeignKey("dealer.id"), default=None, index=True)
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), index=True)
     channel: Mapped[str] = mapped_column(String(20))
     stage: Mapped[str] = mapped_column(String(20), default="new")
@@ -89,6 +90,7 @@ class ContactAttempt(Base):
     __tablename__ = "contact_attempt"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    dealer_id: Mapped[int | None] = mapped_column(ForeignKey("dealer.id"), default=None, index=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
@@ -102,6 +104,7 @@ class Appointment(Base):
     __tablename__ = "appointment"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    dealer_id: Mapped[int | None] = mapped_column(ForeignKey("dealer.id"), default=None, index=True)
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), index=True)
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id"), default=None)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), default=None)
@@ -126,6 +129,7 @@ class TabletSession(Base):
     __tablename__ = "tablet_session"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    dealer_id: Mapped[int | None] = mapped_column(ForeignKey("dealer.id"), default=None, index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
     profile_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("profile.id"), default=None, index=True
@@ -144,6 +148,7 @@ class Note(Base):
     __tablename__ = "note"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    dealer_id: Mapped[int | None] = mapped_column(ForeignKey("dealer.id"), default=None, index=True)
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     tablet_session_id: Mapped[int | None] = mapped_column(
@@ -169,6 +174,7 @@ class Delivery(Base):
     __tablename__ = "delivery"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    dealer_id: Mapped[int | None] = mapped_column(ForeignKey("dealer.id"), default=None, index=True)
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), index=True)
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id"), default=None)
     specialist_user_id: Mapped[int | None] = mapped_column(

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from cdp import catalogue
 from cdp.auth.permissions import Permission, allows
 from cdp.auth.service import SourceInfo, create_source
+from cdp.dealers.service import acting_dealer_id
 from cdp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cdp.identity.identifiers import Identifier, normalise_email, normalise_phone
 from cdp.identity.service import attach_identifier
@@ -98,6 +99,7 @@ def start_session(session: Session, *, user_id: int, now: datetime) -> TabletSes
     """A new session with a fresh anonymous id: nothing of an earlier customer carries over."""
     source = tablet_source(session)
     tablet = TabletSession(
+        dealer_id=acting_dealer_id(session, user_id),
         user_id=user_id,
         anonymous_id=str(uuid.uuid4()),
         source_id=source.id,
