@@ -1185,7 +1185,7 @@ def explain_samples(factory: sessionmaker[Session], queries: list[Query], k: int
     for q in queries[:k]:
         folded = fold(q.text)
         with factory() as s:
-            statement, params = name_query(s, folded, LIMIT)
+            statement, params, _ = name_query(s, folded, LIMIT)
             plan = s.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + statement.text), params)
             print(f"\n-- {q.text!r} (folded {folded!r}, {q.variant}); {params}")
             for line in plan.scalars():

@@ -33,6 +33,27 @@ def fold(text: str) -> str:
     return plain.translate(_FOLDED_LETTERS)
 
 
+# One spelling for the sounds Dutch and Flemish write several ways, in this order: "sch" before
+# "ch", "ck" before "c", "dt" before a final "d".
+_DUTCH_SOUNDS = (
+    ("sch", "s"), ("ch", "g"), ("ph", "f"), ("th", "t"), ("ck", "k"), ("qu", "kw"), ("c", "k"),
+    ("x", "ks"), ("dt", "t"), ("ae", "a"), ("uij", "ui"), ("uy", "ui"), ("ij", "ei"),
+    ("y", "ei"), ("ou", "au"),
+)  # fmt: skip
+_DOUBLED = re.compile(r"(.)\1+")
+
+
+def dutch_spelling(word: str) -> str:
+    """A folded word as it sounds in Dutch, so that its spellings compare equal: "meijer",
+    "meyer" and "meier"; "claes" and "klaas"; "hendrickx" and "hendriks"; "de smedt" and
+    "de smet"; "philips" and "filips"; "schouten" and "souten"; "goossens" and "gosens"."""
+    for written, sound in _DUTCH_SOUNDS:
+        word = word.replace(written, sound)
+    if word.endswith("d"):
+        word = word[:-1] + "t"
+    return _DOUBLED.sub(r"\1", word)
+
+
 def search_text(value: Any) -> str | None:
     """The searchable form of a trait value: strings only, at most 200 characters."""
     if isinstance(value, str) and value.strip():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import re
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.auth.service import create_source, create_token
+from cdp.demo.people import Person, Registry, make_person
 from cdp.models import (
     Event,
     Identity,
@@ -789,3 +791,32 @@ def fire_together(
 def post_to_server(server: ThreadedServer, endpoint: str, body: dict[str, Any]) -> None:
     response = httpx.post(f"{server.base_url}/v1/{endpoint}", json=body, headers=server.auth)
     assert response.status_code == 200, response.text
+
+
+def send_people(client: TestClient, source: SourceKey, count: int, seed: int) -> list[Person]:
+    """Demo people (cdp/demo/people.py) with their names, e-mail and address, sent as identify
+    calls; the people, in order."""
+    rng, registry = random.Random(seed), Registry()
+    people = [make_person(rng, registry) for _ in range(count)]
+    messages = [
+        {
+            "type": "identify",
+            "messageId": str(uuid.uuid4()),
+            "anonymousId": f"device-{uuid.uuid4().hex}",
+            "timestamp": (datetime(2026, 6, 1, 10, tzinfo=UTC) + timedelta(seconds=i))
+            .isoformat()
+            .replace("+00:00", "Z"),
+            "traits": {
+                "email": p.email,
+                "firstName": p.first_name,
+                "lastName": p.last_name,
+                "address": {"postalCode": p.postal_code, "city": p.city, "country": p.country},
+            },
+        }
+        for i, p in enumerate(people)
+    ]
+    for start in range(0, len(messages), 100):
+        batch = {"batch": messages[start : start + 100]}
+        response = client.post("/v1/batch", json=batch, headers=source.auth)
+        assert response.status_code == 200, response.text
+    return people

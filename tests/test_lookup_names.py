@@ -57,6 +57,12 @@ CUSTOMERS = (
     ("Þórunn", "Ægisdóttir"),
     ("Anne-Marie", "van 't Hof"),
     ("Daan", "de Jong"),
+    ("Lien", "Claes"),
+    ("Koen", "De Smedt"),
+    ("Femke", "van den Berg"),
+    ("Philip", "Schouten"),
+    ("Joke", "Vandenberghe"),
+    ("Gert-Jan", "Bruijn"),
 )
 
 
@@ -90,6 +96,18 @@ def customers(app_client: TestClient, web_source: SourceKey) -> TestClient:
         ("Anne-Marie van t Hof", "Anne-Marie van 't Hof"),
         ("de jong", "Daan de Jong"),
         ("Daan de Jonk", "Daan de Jong"),
+        ("lien klaes", "Lien Claes"),  # c/k
+        ("Koen de Smet", "Koen De Smedt"),  # dt/t
+        ("koen desmedt", "Koen De Smedt"),  # particle run together
+        ("femke vandenberg", "Femke van den Berg"),
+        ("Femke Van Den Berg", "Femke van den Berg"),
+        ("femke berg", "Femke van den Berg"),
+        ("filip souten", "Philip Schouten"),  # ph/f, sch/s
+        ("joke van den berghe", "Joke Vandenberghe"),
+        ("gert bruyn", "Gert-Jan Bruijn"),  # ij/y, half a double first name
+        ("bruin gert-jan", "Gert-Jan Bruijn"),
+        ("jna jansen", "Jan Jansen"),  # a slip in a short first name
+        ("jansen ja", "Jan Jansen"),  # the first name begun, after the surname
     ],
 )
 def test_a_misspelt_or_plainly_typed_name_finds_that_customer_first(
@@ -112,6 +130,29 @@ def test_a_name_nobody_has_finds_nobody(
     customers: TestClient, api_auth: dict[str, str], query: str
 ) -> None:
     assert found(customers, api_auth, query) == []
+
+
+def test_a_postal_code_or_town_typed_with_the_name_narrows_to_the_customers_there(
+    app_client: TestClient, web_source: SourceKey, api_auth: dict[str, str]
+) -> None:
+    for first, code, town in (
+        ("Kees", "5612 AB", "Eindhoven"),
+        ("Anna", "3511 CD", "Utrecht"),
+        ("Rik", "1000", "Brussel"),
+        ("Lore", "4000", "Liège"),
+    ):
+        address = {"postalCode": code, "city": town}
+        identify(app_client, web_source, f"device-{uuid.uuid4().hex}", firstName=first,
+                 lastName="Jansen", address=address)  # fmt: skip
+    assert found(app_client, api_auth, "jansen 5612") == ["Kees Jansen"]
+    assert found(app_client, api_auth, "Jansen 5612ab") == ["Kees Jansen"]
+    assert found(app_client, api_auth, "jansen eindhoven") == ["Kees Jansen"]
+    assert found(app_client, api_auth, "Utrecht, Jansen") == ["Anna Jansen"]
+    assert found(app_client, api_auth, "jansn brussel") == ["Rik Jansen"]
+    assert found(app_client, api_auth, "jansen liège") == ["Lore Jansen"]
+    # A town is matched as stored, accents and all: without them it only ranks (no folded town).
+    assert found(app_client, api_auth, "jansen liege")[0] == "Lore Jansen"
+    assert len(found(app_client, api_auth, "jansen 9999")) == 4  # no such place: everyone
 
 
 def test_a_new_surname_is_found_misspelt_and_the_old_one_no_longer(

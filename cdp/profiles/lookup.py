@@ -1,22 +1,29 @@
 """Finding a customer in seconds: by e-mail, phone, configuration code, postal code or name.
 
 Names are matched word by word, typo- and accent-tolerantly and in any order. Each typed word is
-corrected against the words that stored names are made of: a word that is spelt close enough
-(rapidfuzz ratio of at least 75, "ij" and "y" taken as one letter) counts, and the last word
-typed may also be the start of a word (the search runs as the salesperson types). A name matches
-when it holds, for every typed word that could be corrected, one of its corrections; particles
-("van", "de", ...) need not match when other words were typed. Names holding the typed words
-exactly come first, then the rest by trigram similarity to the whole query.
+corrected against the words that stored names are made of: a stored word counts when it is one
+slip of a finger away (rapidfuzz's OSA distance: a letter inserted, dropped, replaced or two
+swapped; two in a long word), sounds the same in Dutch (cdp.text.dutch_spelling: ij/y/ei, ou/au,
+c/k, ph/f, dt/d/t, sch/s, doubled letters) or is close to it (rapidfuzz ratio of at least 75),
+and the last word typed may also be the start of a word (the search runs as the salesperson
+types). Particles run into a surname are looked up without them ("vandenberg" -> "berg"). A
+name matches when it holds, for every typed word that could be corrected, one of its
+corrections; particles ("van", "de", ...) need not match when other words were typed. A postal
+code or a town at either end of the query narrows the names to the customers there. Names holding
+the typed words exactly come first, then the rest, each tier ranked by how well each typed word
+fits its best word of the name (_rank).
 
-On PostgreSQL that is two statements at any size: the typed words against the dictionary of name
-words (`name_word`, kept by cdp.profiles.projection), then the names holding the corrections
-(a GIN index on the words of `profile_search.name_folded`, migration 0004) ranked and fetched
-with everything a result line shows. On SQLite (the embedded default, demo scale) the same rules
-run in Python over every stored name.
+On PostgreSQL that is a few indexed statements at any size: a town typed with the name (an index
+on lower(city), migration 0014), the typed words against the dictionary of name words
+(`name_word`, kept by cdp.profiles.projection), the names holding the corrections (a GIN index on
+the words of `profile_search.name_folded`, migration 0004; at most 1,500 candidates, ranked
+here), and the result lines of the first ones. On SQLite (the embedded default, demo scale) the
+same rules run in Python over every stored name.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from dataclasses import dataclass
@@ -26,14 +33,15 @@ from typing import Any
 
 import phonenumbers
 from rapidfuzz import fuzz
-from sqlalchemy import TextClause, select, text
+from rapidfuzz.distance import OSA
+from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.orm import Session
 
 from cdp.identity.identifiers import normalise_code, normalise_email, normalise_phone
 from cdp.models import Identity, Profile, ProfileSearch
 from cdp.profiles.projection import NAME_WORDS_SQL
 from cdp.sql import among, dialect_of
-from cdp.text import fold, postal_code
+from cdp.text import dutch_spelling, fold, postal_code
 
 _POSTAL_CODE = re.compile(r"^(\d{4}\s?[a-z]{2}|\d{4})$")  # NL "1234 AB", BE "1000"
 _CODE_LIKE = re.compile(r"^[A-Z0-9][A-Z0-9\-]{3,}$")
@@ -42,7 +50,16 @@ _CODE_LIKE = re.compile(r"^[A-Z0-9][A-Z0-9\-]{3,}$")
 _WORD_SPLIT = re.compile(r"[\s,\-]+")
 _MAX_WORDS = 6
 _MIN_WORD_SCORE = 75.0  # rapidfuzz ratio of a typed word and a stored word it may stand for
-_MIN_PREFIX = 3  # the last word typed also matches the words it starts, from 3 letters on
+_MIN_PREFIX = 2  # the last word typed also matches the words it starts, from 2 letters on
+_MAX_PROBES = 4
+# Spellings of the start of a word that sound the same (the dictionary looks words up by
+# their first letter): Claes/Klaes, Philip/Filip, Ijzer/Yzer, Schouten/Souten.
+_START_SPELLINGS = (
+    ("c", "k"), ("k", "c"), ("ph", "f"), ("f", "ph"), ("ij", "y"), ("y", "ij"), ("ei", "ij"),
+    ("sch", "s"), ("s", "sch"),
+)  # fmt: skip
+# Particles as people run them into the surname: "vandenberg", "vdberg", "devries", "terhorst".
+_JOINED_PARTICLES = ("van", "den", "der", "de", "ter", "ten", "vd")
 _TRIGRAM_THRESHOLD = 0.3  # pg_trgm's default similarity_threshold (the `%` operator)
 # Names ranked at most: more only when a query names thousands anyway ("jansen", "daan de
 # jong"), where the 20 shown are then the best of the first ones found. Names holding every
@@ -105,10 +122,14 @@ def lookup(session: Session, query: str, *, phone_region: str, limit: int = 20) 
         ids, matched_by = _by_postal_code(session, folded, limit), "postal code"
     if not ids and "@" not in q and any(ch.isalpha() for ch in folded):
         matched_by = "name"
-        if dialect_of(session) == "postgresql":
-            results = _by_name_postgres(session, folded, limit)
-        else:
-            ids = _by_name_sqlite(session, folded, limit)
+        name, place = _place_in(session, folded, q.lower())
+        for where in [place, None] if place else [None]:  # a place that narrows to nobody
+            if dialect_of(session) == "postgresql":  # was no place (a house number, ...)
+                results = _by_name_postgres(session, name, limit, where)
+            else:
+                ids = _by_name_sqlite(session, name, limit, where)
+            if results or ids:
+                break
     if results is None:
         results = _results(session, list(dict.fromkeys(ids))[:limit])
     return Lookup(query=q, matched_by=matched_by if results else None, results=results)
@@ -188,20 +209,46 @@ def _word_set(folded_name: str) -> frozenset[str]:
     return frozenset(_name_words(folded_name))
 
 
-def _spelling(word: str) -> str:
-    """Dutch "ij" and "y" are one sound, and often one letter to whoever types: Wijk, Wyk."""
-    return word.replace("ij", "y")
-
-
 def _corrects(typed: str, word: str, last: bool) -> bool:
-    """Whether a stored word may be what this typed word stands for."""
+    """Whether a stored word may be what this typed word stands for: the start of it (the last
+    word, still being typed), one slip of a finger away (two in a long word), or spelt the
+    same way in Dutch (dutch_spelling: Meyer, Meijer; Claes, Klaas) or nearly so."""
     if word == typed or (last and len(typed) >= _MIN_PREFIX and word.startswith(typed)):
         return True
-    return fuzz.ratio(_spelling(typed), _spelling(word)) >= _MIN_WORD_SCORE
+    if not typed.isalpha():  # "j%n": a slip of the finger is a letter for a letter
+        return fuzz.ratio(typed, word) >= _MIN_WORD_SCORE
+    if min(len(typed), len(word)) >= 3 and OSA.distance(
+        typed, word, score_cutoff=2
+    ) <= _slips_allowed(typed):
+        return True
+    typed_key, word_key = dutch_spelling(typed), dutch_spelling(word)
+    return typed_key == word_key or fuzz.ratio(typed_key, word_key) >= _MIN_WORD_SCORE
+
+
+def _slips_allowed(typed: str) -> int:
+    return 1 if len(typed) < 8 else 2
+
+
+def _probes(typed: str) -> list[str]:
+    """What the dictionary is asked for a typed word: the word, its other Dutch spellings at
+    its start (the first letter finds the words of about its length: "Klaes" -> "claes"), and
+    the surname in particles run together with it ("vandenberg" -> "berg")."""
+    out = [typed]
+    for a, b in _START_SPELLINGS:
+        if typed.startswith(a) and len(typed) > len(a) + 1:
+            out.append(b + typed[len(a) :])
+    rest = typed
+    while len(rest) > 3:
+        particle = next((p for p in _JOINED_PARTICLES if rest.startswith(p)), None)
+        if particle is None or len(rest) - len(particle) < 3:
+            break
+        rest = rest[len(particle) :]
+        out.append(rest)
+    return list(dict.fromkeys(out))[:_MAX_PROBES]
 
 
 def _considered(typed: str, word: str, last: bool) -> bool:
-    """The stored words the dictionary query (_DICTIONARY) returns for a typed word."""
+    """The stored words the dictionary query (_DICTIONARY) returns for a probe."""
     return (
         (word[:1] == typed[:1] and abs(len(word) - len(typed)) <= 1)
         or (last and len(typed) >= _MIN_PREFIX and word.startswith(typed))
@@ -230,25 +277,120 @@ def _similarity(a: str, b: str) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class _Place:
+    """Where the customer lives, typed with the name: "jansen 5612", "jansen eindhoven"."""
+
+    postal: str | None  # the four digits of a postal code
+    towns: tuple[str, ...]  # lower-cased town names, as profile_search.city lower-cased holds
+
+
+_POSTAL_PART = re.compile(r"^(\d{4})([a-z]{2})?$")
+
+
+def _place_in(session: Session, folded: str, lower: str) -> tuple[str, _Place | None]:
+    """The name part of a query and the place typed with it, if any: a postal code (its four
+    digits), or one or two words at either end that are a stored town (lower(city), indexed),
+    as typed or without accents ("liège", "liege")."""
+    words = [w for w in re.split(r"[\s,]+", folded) if w]
+    postal = next((m.group(1) for w in words if (m := _POSTAL_PART.match(w))), None)
+    words = [w for w in words if not _POSTAL_PART.match(w)]
+    typed = [w for w in re.split(r"[\s,]+", lower) if w and not _POSTAL_PART.match(w)]
+    towns: tuple[str, ...] = ()
+    if len(words) >= 2:
+        ends: dict[str, int] = {}  # a town as it may be stored: how many words it takes
+        for ws in (words, typed) if len(typed) == len(words) else (words,):
+            for n in (1, 2):
+                if n < len(ws):
+                    ends[" ".join(ws[-n:])] = -n
+                    ends[" ".join(ws[:n])] = n
+        town_of = func.lower(ProfileSearch.city)
+        known = {  # one index probe each: a DISTINCT would read every customer of a big town
+            end
+            for end in sorted(ends)
+            if session.scalar(select(town_of).where(town_of == end).limit(1)) is not None
+        }
+        if known:  # the longest town named at an end
+            town = max(known, key=lambda t: (abs(ends[t]), t))
+            towns = (town,)
+            n = ends[town]
+            words = words[n:] if n > 0 else words[:n]
+    if postal is None and not towns:
+        return folded, None
+    return " ".join(words), _Place(postal, towns)
+
+
+@dataclass(frozen=True, slots=True)
 class _NamePlan:
     typed: list[str]  # the words of the query
     required: list[str]  # the ones a name must hold (particles only if nothing else was typed)
+    probes: list[tuple[str, str]]  # (required word, what the dictionary is asked for it)
 
     @classmethod
     def of(cls, folded: str) -> _NamePlan:
         typed = _name_words(folded)[:_MAX_WORDS]
         required = [w for w in typed if w not in _PARTICLES] or typed
-        return cls(typed, required)
+        probes = []
+        for word in required:
+            probes += [(word, p) for p in _probes(word)]
+            i = typed.index(word)
+            before = list(itertools.takewhile(lambda w: w in _PARTICLES, typed[:i][::-1]))
+            if before:  # "van den berghe" may be stored as "Vandenberghe"
+                probes.append((word, "".join(before[::-1]) + word))
+        return cls(typed, required, probes)
+
+    def is_last(self, word: str) -> bool:
+        return word == self.typed[-1]
 
     def groups(self, corrections: dict[str, set[str]]) -> list[list[str]]:
         """For each required word with at least one correction, its corrections."""
         return [sorted(corrections[w]) for w in self.required if corrections.get(w)]
 
 
+def _rank(plan: _NamePlan, folded: str, name: str, corrections: dict[str, set[str]]) -> float:
+    """How well a name fits what was typed: each typed word by the best of the name's words
+    for it (exact, then the same Dutch spelling, then fewer slips), and the name's words that
+    nothing typed stands for counting a little against it."""
+    words = _word_set(name)
+    score = 0.0
+    used: set[str] = set()
+    for typed in plan.typed:
+        best, which = 0.0, ""
+        for word in words:
+            if word == typed:
+                s = 1.0
+            elif plan.is_last(typed) and word.startswith(typed):
+                s = 0.95
+            elif word in corrections.get(typed, ()):
+                s = 0.9 if dutch_spelling(word) == dutch_spelling(typed) else 0.85
+                s -= 0.001 * OSA.distance(typed, word)
+            else:
+                continue
+            if s > best:
+                best, which = s, word
+        score += best if typed not in _PARTICLES else best * 0.2
+        used.add(which)
+    unused = sum(1 for w in words if w not in used and w not in _PARTICLES)
+    return score - 0.05 * unused + 0.01 * _similarity(name, folded)
+
+
 # --- names on SQLite ------------------------------------------------------------------------
 
 
-def _by_name_sqlite(session: Session, folded: str, limit: int) -> list[uuid.UUID]:
+def _place_filter(place: _Place | None) -> list[Any]:
+    if place is None:
+        return []
+    where: list[Any] = []
+    if place.postal:  # a range, so that the btree index serves it whatever the collation
+        upper = str(int(place.postal) + 1).zfill(4)
+        where += [ProfileSearch.postal_code >= place.postal, ProfileSearch.postal_code < upper]
+    if place.towns:
+        where.append(func.lower(ProfileSearch.city).in_(place.towns))
+    return where
+
+
+def _by_name_sqlite(
+    session: Session, folded: str, limit: int, place: _Place | None
+) -> list[uuid.UUID]:
     plan = _NamePlan.of(folded)
     if not plan.typed:
         return []
@@ -256,22 +398,19 @@ def _by_name_sqlite(session: Session, folded: str, limit: int) -> list[uuid.UUID
         name
         for name in session.scalars(
             select(ProfileSearch.name_folded)
-            .where(ProfileSearch.name_folded.is_not(None))
+            .where(ProfileSearch.name_folded.is_not(None), *_place_filter(place))
             .distinct()
         )
         if name
     ]
     words_of = {name: _word_set(name) for name in names}
     vocabulary: set[str] = set().union(*words_of.values())
-    last = plan.typed[-1]
-    corrections = {
-        typed: {
-            w
-            for w in vocabulary
-            if _corrects(typed, w, typed == last) and _considered(typed, w, typed == last)
-        }
-        for typed in plan.required
-    }
+    corrections: dict[str, set[str]] = {}
+    for typed, probe in plan.probes:
+        last = plan.is_last(typed)
+        corrections.setdefault(typed, set()).update(
+            w for w in vocabulary if _considered(probe, w, last) and _corrects(probe, w, last)
+        )
     groups = [set(g) for g in plan.groups(corrections)]
     exact = set(plan.required)
     ranked = []
@@ -282,7 +421,7 @@ def _by_name_sqlite(session: Session, folded: str, limit: int) -> list[uuid.UUID
             tier = 1
         else:
             continue
-        ranked.append((tier, -_similarity(name, folded), name))
+        ranked.append((tier, -_rank(plan, folded, name, corrections), name))
     ranked.sort()
     top = {name: k for k, (*_, name) in enumerate(ranked[:limit])}  # each is someone's name
     if not top:
@@ -290,7 +429,7 @@ def _by_name_sqlite(session: Session, folded: str, limit: int) -> list[uuid.UUID
     found = sorted(
         session.execute(
             select(ProfileSearch.profile_id, ProfileSearch.name_folded).where(
-                ProfileSearch.name_folded.in_(list(top))
+                ProfileSearch.name_folded.in_(list(top)), *_place_filter(place)
             )
         ),
         key=lambda row: (top[row[1] or ""], row[0]),
@@ -300,7 +439,7 @@ def _by_name_sqlite(session: Session, folded: str, limit: int) -> list[uuid.UUID
 
 # --- names on PostgreSQL --------------------------------------------------------------------
 
-# Candidate corrections of each typed word, checked with _corrects afterwards: trigram-similar
+# Candidate corrections of each probe, checked with _corrects afterwards: trigram-similar
 # words (the `%` operator, GIN), words of about its length with the same first letter (whatever
 # trigrams say: "jasnen" / "jansen") and, for the last word typed, the words it starts.
 _DICTIONARY = text(
@@ -322,10 +461,17 @@ def _like_prefix(s: str) -> str:
     return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-@lru_cache(maxsize=_MAX_WORDS + 1)
-def _names_statement(groups: int) -> TextClause:
-    """Names holding every required word exactly (tier 0), then, unless those already fill the
-    page, names holding a correction of each (tier 1); ranked, with what a result line shows.
+_PLACE_SQL = {
+    "postal": "postal_code >= :postal AND postal_code < :postal_next",
+    "towns": "lower(city) = ANY(CAST(:towns AS text[]))",
+}
+
+
+@lru_cache(maxsize=4 * (_MAX_WORDS + 1))
+def _names_statement(groups: int, place: tuple[str, ...] = ()) -> TextClause:
+    """The candidates for a query: names holding every required word exactly (tier 0), then,
+    unless those already fill the page, names holding a correction of each (tier 1), in the
+    place typed if one was. _rank orders them.
 
     Each tier is a MATERIALIZED CTE without a LIMIT of its own: PostgreSQL plans it for all its
     rows (the word index, unless a word is in a large share of the names), and the LIMIT
@@ -333,6 +479,7 @@ def _names_statement(groups: int) -> TextClause:
     cheap for a frequent first name ("daan"), evaluating the word split on tens of thousands of
     rows to find the first 1,000.
     """
+    where_place = "".join(f" AND {_PLACE_SQL[p]}" for p in place)
     close = " AND ".join(f"{NAME_WORDS_SQL} && CAST(:g{k} AS text[])" for k in range(groups))
     tiers = "(SELECT profile_id, name_folded, 0 AS tier FROM exact LIMIT :exact_cap)"
     with_close = ""
@@ -340,56 +487,65 @@ def _names_statement(groups: int) -> TextClause:
         with_close = (
             ", close AS MATERIALIZED (SELECT profile_id, name_folded FROM profile_search "
             "WHERE (SELECT count(*) FROM (SELECT FROM exact LIMIT :limit) AS e) < :limit "
-            f"AND {close})"
+            f"AND {close}{where_place})"
         )
         tiers += " UNION ALL (SELECT profile_id, name_folded, 1 FROM close LIMIT :close_cap)"
     return text(
         "WITH exact AS MATERIALIZED (SELECT profile_id, name_folded FROM profile_search "
-        f"WHERE {NAME_WORDS_SQL} @> CAST(:exact AS text[])){with_close}, "
-        "ranked AS (SELECT profile_id, min(tier) AS tier, "
-        "similarity(name_folded, :q) AS score, name_folded "
-        f"FROM ({tiers}) AS c GROUP BY profile_id, name_folded "
-        "ORDER BY 2, 3 DESC, 4, 1 LIMIT :limit) "
-        "SELECT s.profile_id, s.name, s.email, s.phone, s.postal_code, s.city, s.latest_model, "
-        "s.latest_colour, s.latest_colour_hex, s.lead_stage, p.last_seen_at "
-        "FROM ranked AS r JOIN profile_search AS s ON s.profile_id = r.profile_id "
-        "JOIN profile AS p ON p.id = r.profile_id "
-        "ORDER BY r.tier, r.score DESC, r.name_folded, r.profile_id"
+        f"WHERE {NAME_WORDS_SQL} @> CAST(:exact AS text[]){where_place}){with_close} "
+        f"SELECT profile_id, min(tier), name_folded FROM ({tiers}) AS c "
+        "GROUP BY profile_id, name_folded"
     )
 
 
-def name_query(session: Session, folded: str, limit: int) -> tuple[TextClause, dict[str, Any]]:
-    """The statement that finds and ranks the names for a folded query on PostgreSQL, and its
-    parameters, once the typed words are corrected (the bench EXPLAINs it)."""
+def name_query(
+    session: Session, folded: str, limit: int, place: _Place | None = None
+) -> tuple[TextClause, dict[str, Any], dict[str, set[str]]]:
+    """The statement that finds the candidate names for a folded query on PostgreSQL, its
+    parameters, and the corrections of each typed word (the bench EXPLAINs it)."""
     plan = _NamePlan.of(folded)
-    last = plan.typed[-1]
-    required = plan.required
+    probes = plan.probes
     corrections: dict[str, set[str]] = {}
     for i, word in session.execute(
         _DICTIONARY,
         {
-            "typed": required,
-            "first": [_like_prefix(w[:1]) for w in required],
+            "typed": [p for _, p in probes],
+            "first": [_like_prefix(p[:1]) for _, p in probes],
             "prefix": [
-                _like_prefix(w) if w == last and len(w) >= _MIN_PREFIX else None for w in required
+                _like_prefix(p) if plan.is_last(t) and len(p) >= _MIN_PREFIX else None
+                for t, p in probes
             ],
         },
     ):
-        typed = required[i - 1]
-        if _corrects(typed, word, typed == last):
+        typed, probe = probes[i - 1]
+        if _corrects(probe, word, plan.is_last(typed)):
             corrections.setdefault(typed, set()).add(word)
     groups = plan.groups(corrections)
-    params: dict[str, Any] = {"exact": required, "q": folded, "limit": limit}
+    params: dict[str, Any] = {"exact": plan.required, "limit": limit}
     params.update(exact_cap=_EXACT_CAP, close_cap=_CLOSE_CAP)
     params.update({f"g{k}": group for k, group in enumerate(groups)})
-    return _names_statement(len(groups)), params
+    where: tuple[str, ...] = ()
+    if place and place.postal:
+        where += ("postal",)
+        params.update(postal=place.postal, postal_next=str(int(place.postal) + 1).zfill(4))
+    if place and place.towns:
+        where += ("towns",)
+        params["towns"] = list(place.towns)
+    return _names_statement(len(groups), where), params, corrections
 
 
-def _by_name_postgres(session: Session, folded: str, limit: int) -> list[LookupResult]:
-    if not _name_words(folded):
+def _by_name_postgres(
+    session: Session, folded: str, limit: int, place: _Place | None
+) -> list[LookupResult]:
+    plan = _NamePlan.of(folded)
+    if not plan.typed:
         return []
-    statement, params = name_query(session, folded, limit)
-    return [_result(*row) for row in session.execute(statement, params)]
+    statement, params, corrections = name_query(session, folded, limit, place)
+    candidates = session.execute(statement, params).all()
+    ranked = sorted(
+        candidates, key=lambda row: (row[1], -_rank(plan, folded, row[2], corrections), row[0])
+    )
+    return _results(session, [pid for pid, *_ in ranked[:limit]])
 
 
 # --- result lines ---------------------------------------------------------------------------
