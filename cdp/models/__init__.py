@@ -31,6 +31,7 @@ from cdp.models.profile import (
     IdentityWarning,
     Profile,
     ProfileMerge,
+    ProfileMergeRow,
     ProfileTrait,
 )
 from cdp.models.segments import (
@@ -80,6 +81,7 @@ __all__ = [
     "Note",
     "Profile",
     "ProfileMerge",
+    "ProfileMergeRow",
     "ProfileSearch",
     "ProfileTrait",
     "ProfileView",
