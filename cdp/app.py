@@ -210,6 +210,8 @@ def create_app(
     from showroom.funnel_routes import router as funnel_router
     from showroom.leads_routes import router as leads_router
     from showroom.lookup_routes import router as lookup_router
+    from showroom.merge_routes import router as merge_router
+    from showroom.privacy_routes import router as privacy_router
     from showroom.tablet_configure_routes import router as tablet_configure_router
     from showroom.tablet_routes import router as tablet_router
     from showroom.today_routes import router as today_router
@@ -221,9 +223,11 @@ def create_app(
         auth_router,
         lookup_router,
         customer_router,
+        merge_router,
         tablet_router,
         tablet_configure_router,
         admin_router,
+        privacy_router,
         today_router,
         leads_router,
         deal_router,

@@ -34,7 +34,8 @@ source_app = typer.Typer(
 token_app = typer.Typer(help="API tokens for staff apps reading profiles.", no_args_is_help=True)
 user_app = typer.Typer(help="Staff accounts for the showroom pages.", no_args_is_help=True)
 profile_app = typer.Typer(
-    help="One person's data: a copy of all of it (GDPR art. 15), or its erasure (art. 17).",
+    help="One person's data: a copy of all of it (GDPR art. 15), or its erasure (art. 17); "
+    "undoing a wrong merge.",
     no_args_is_help=True,
 )
 secret_app = typer.Typer(
@@ -369,6 +370,32 @@ def profile_erase(
         record = erase(session, person, erased_by=by, reason=reason)
         typer.echo(f"profile {person.profile_id} {describe(record)}")
     engine.dispose()
+
+
+@profile_app.command("split")
+def profile_split(
+    profile_id: Annotated[str, typer.Argument(help="The profile id (either side of the merge)")],
+    merge_id: Annotated[int, typer.Argument(help="The merge's id (the profile API's merges)")],
+    reason: Annotated[str, typer.Option(help="Why the merge was wrong, for the record")],
+    by: Annotated[str, typer.Option(help="Who carries it out, for the record")] = "command line",
+) -> None:
+    """Undo a wrong merge: the absorbed profile gets back its events, identifiers,
+    configurations, consent, leads and notes, and is a customer of its own again."""
+    import uuid
+
+    from cdp.models import utcnow
+    from cdp.profiles.split import split_merge
+
+    try:
+        pid = uuid.UUID(profile_id.strip())
+    except ValueError:
+        raise CdpError(f"{profile_id!r} is not a profile id") from None
+    engine = _migrated_engine(get_settings())
+    with session_scope(make_sessionmaker(engine)) as session:
+        counts = split_merge(session, pid, merge_id, split_by=by, reason=reason, now=utcnow())
+    engine.dispose()
+    moved = ", ".join(f"{n} {table.replace('_', ' ')} rows" for table, n in counts.items())
+    typer.echo(f"merge {merge_id} split: {moved or 'no rows moved back'}")
 
 
 @secret_app.command("rotate")

@@ -31,6 +31,7 @@ class TimelineEntry:
     kind: str  # web_session | showroom_visit | note | stage | contact | appointment | merge
     title: str
     detail: str = ""
+    merge_id: int | None = None  # a merge that may still be split
 
 
 @dataclass
@@ -156,7 +157,16 @@ def _timeline(
             )
         )
     for m in profile.merges:
-        entries.append(TimelineEntry(m.merged_at, "merge", "Profiles merged", m.reason))
+        if m.split_at is None:
+            entries.append(TimelineEntry(m.merged_at, "merge", "Profiles merged", m.reason, m.id))
+            continue
+        entries.append(TimelineEntry(m.merged_at, "merge", "Profiles merged (undone)", m.reason))
+        other = m.absorbed_id if m.survivor_id == profile.id else m.survivor_id
+        entries.append(
+            TimelineEntry(
+                m.split_at, "split", "Merge undone", f"{m.split_reason} · other profile {other}"
+            )
+        )
     if show_deal:
         for note in notes:
             who = names.get(note.user_id or 0, "someone")

@@ -17,6 +17,7 @@ class Permission(StrEnum):
     FUNNEL = "funnel"  # the lead funnel and plans
     USERS = "users"  # invite staff, change roles, deactivate
     PRIVACY = "privacy"  # a person's data: a full copy, or its erasure (GDPR art. 15 and 17)
+    SPLIT_MERGE = "split_merge"  # undo a wrong merge: two people again
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -43,6 +44,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.DELIVERIES,
             Permission.SEGMENTS,
             Permission.FUNNEL,
+            Permission.SPLIT_MERGE,
         }
     ),
     "admin": frozenset(Permission),

@@ -139,7 +139,7 @@ def profile_facts(
 
 
 @functools.cache
-def _profile_owned_tables() -> list[Table]:
+def profile_owned_tables() -> list[Table]:
     """Tables whose rows belong to a profile through a `profile_id` column; merges move them."""
     # Traits merge by rule; the search projection is rebuilt for the survivor; segment
     # memberships belong to a clustering run (the next run places the merged person);
@@ -165,7 +165,7 @@ def _move_statements() -> tuple[Any, ...]:
         update(table)
         .where(table.c.profile_id == bindparam("absorbed"))
         .values(profile_id=bindparam("survivor"))
-        for table in _profile_owned_tables()
+        for table in profile_owned_tables()
     )
 
 
@@ -280,8 +280,10 @@ def record_merge(
     source_id: int | None,
     message_id: str | None,
     now: datetime,
-) -> None:
-    """Mark `absorbed` (and whatever it had absorbed) as resolving to `survivor`."""
+    traits_before: dict[str, Any],
+) -> int:
+    """Mark `absorbed` (and whatever it had absorbed) as resolving to `survivor`; the id of the
+    merge record (the caller records the rows it moves under it, see `merge_rows`)."""
     session.execute(
         update(Profile)
         .where((Profile.id == absorbed) | (Profile.merged_into_id == absorbed))
@@ -291,16 +293,19 @@ def record_merge(
         select(Profile.first_seen_at, Profile.last_seen_at).where(Profile.id == absorbed)
     ).one()
     touch_profiles(session, [(survivor, first_last[0], first_last[1])])
-    session.add(
-        ProfileMerge(
-            survivor_id=survivor,
-            absorbed_id=absorbed,
-            merged_at=now,
-            reason=reason,
-            source_id=source_id,
-            message_id=message_id,
-        )
+    merge = ProfileMerge(
+        survivor_id=survivor,
+        absorbed_id=absorbed,
+        merged_at=now,
+        reason=reason,
+        source_id=source_id,
+        message_id=message_id,
+        rows_recorded=True,
+        traits_before=traits_before,
     )
+    session.add(merge)
+    session.flush()
+    return merge.id
 
 
 # First and last seen of many profiles, as (id, first, last) rows in one JSON text (see JsonList).

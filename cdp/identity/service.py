@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from cdp.errors import Conflict
+from cdp.identity import merge_rows
 from cdp.identity import repository as repo
 from cdp.identity.identifiers import KIND_RANK, STRONG_KINDS, Identifier
 from cdp.identity.rules import DEFAULT_IDENTITY_LIMITS
@@ -359,6 +360,11 @@ class _Resolver:
                     f"{len(together)} {_KIND_NAMES[kind]}, more than the limit of {limit} "
                     "(CDP_IDENTITY_LIMITS)",
                 )
+        if a.stored and b.stored and merge_rows.was_split(self.session, anchor, other):
+            return (
+                "split_refused",
+                f"not merged: {via.kind} {via.value!r} links two profiles that staff split apart",
+            )
         if via.kind not in STRONG_KINDS and a.has_strong() and b.has_strong():
             return (
                 "weak_link_refused",
@@ -394,8 +400,13 @@ class _Resolver:
                 self.new_identities[ident] = survivor
         if x_state.stored:
             repo.lock_profiles(self.session, [survivor, absorbed])
-            repo.move_profile_rows(self.session, absorbed=absorbed, survivor=survivor)
-            repo.record_merge(
+            # What a split needs to undo it: both profiles' traits, then the rows that move.
+            traits_before = {
+                "survivor": merge_rows.traits_snapshot(self.session, survivor),
+                "absorbed": merge_rows.traits_snapshot(self.session, absorbed),
+                "survivor_seen": merge_rows.seen_snapshot(self.session, survivor),
+            }
+            merge_id = repo.record_merge(
                 self.session,
                 survivor=survivor,
                 absorbed=absorbed,
@@ -405,7 +416,10 @@ class _Resolver:
                 source_id=self.source_id,
                 message_id=item.message_id,
                 now=self.now,
+                traits_before=traits_before,
             )
+            merge_rows.record_moving_rows(self.session, merge_id=merge_id, absorbed=absorbed)
+            repo.move_profile_rows(self.session, absorbed=absorbed, survivor=survivor)
             self.merged.update((survivor, absorbed))
         return survivor
 

@@ -32,6 +32,7 @@ from cdp.models.profile import (
     IdentityWarning,
     Profile,
     ProfileMerge,
+    ProfileMergeRow,
     ProfileTrait,
 )
 from cdp.models.segments import (
@@ -83,6 +84,7 @@ __all__ = [
     "Note",
     "Profile",
     "ProfileMerge",
+    "ProfileMergeRow",
     "ProfileSearch",
     "ProfileTrait",
     "ProfileView",

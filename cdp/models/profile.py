@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cdp.models.base import Base, BigIntPK, JsonType, UtcDateTime, utcnow
@@ -66,6 +66,24 @@ class ProfileMerge(Base):
     reason: Mapped[str] = mapped_column(Text)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("source.id"), default=None)
     message_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # What a split needs (docs/identity.md, undoing a merge), recorded since migration 0013:
+    # the moved rows are in profile_merge_row; the traits of both profiles as they were before.
+    rows_recorded: Mapped[bool] = mapped_column(Boolean, default=False)
+    traits_before: Mapped[Any] = mapped_column(JsonType, default=None, nullable=True)
+    # Set when staff undid the merge: the two profiles are two people again.
+    split_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    split_by: Mapped[str | None] = mapped_column(String(320), default=None)
+    split_reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class ProfileMergeRow(Base):
+    """One row a merge moved from the absorbed profile to the survivor: a split moves it back."""
+
+    __tablename__ = "profile_merge_row"
+
+    merge_id: Mapped[int] = mapped_column(ForeignKey("profile_merge.id"), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    row_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
 class IdentityWarning(Base):

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from cdp.errors import InvalidInput, NotFound
 from cdp.identity.identifiers import normalise_email
+from cdp.identity.merge_rows import forget_moved_rows
 from cdp.identity.repository import lock_profiles
 from cdp.models import (
     Appointment,
@@ -131,6 +132,13 @@ def erase(session: Session, person: Person, *, erased_by: str, reason: str) -> E
     ]  # fmt: skip
     # The search rows, and the words of the name dictionary that only this person's name held.
     counts: dict[str, int] = {"search rows": remove_search_rows(session, ids)}
+    # Which rows their merges moved (ids only, not counted: the merges are).
+    forget_moved_rows(
+        session,
+        select(ProfileMerge.id).where(
+            or_(ProfileMerge.survivor_id.in_(ids), ProfileMerge.absorbed_id.in_(ids))
+        ),
+    )
     for label, statement in steps:
         counts[label] = session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
     counts["quarantined messages"] = delete_messages(session, rejected)

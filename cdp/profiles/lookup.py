@@ -14,7 +14,7 @@ the typed words exactly come first, then the rest, each tier ranked by how well 
 fits its best word of the name (_rank).
 
 On PostgreSQL that is a few indexed statements at any size: a town typed with the name (an index
-on lower(city), migration 0014), the typed words against the dictionary of name words
+on lower(city), migration 0012), the typed words against the dictionary of name words
 (`name_word`, kept by cdp.profiles.projection), the names holding the corrections (a GIN index on
 the words of `profile_search.name_folded`, migration 0004; at most 1,500 candidates, ranked
 here), and the result lines of the first ones. On SQLite (the embedded default, demo scale) the

@@ -67,11 +67,15 @@ class SessionOut(BaseModel):
 
 
 class MergeOut(BaseModel):
+    id: int
     survivor_id: uuid.UUID
     absorbed_id: uuid.UUID
     merged_at: datetime
     reason: str
     message_id: str | None
+    # Set when staff split the merge again (docs/identity.md, undoing a merge).
+    split_at: datetime | None = None
+    split_reason: str | None = None
 
 
 class EventOut(BaseModel):

@@ -194,11 +194,14 @@ def get_profile(
         event_counts=dict(event_counts.most_common()),
         merges=[
             MergeOut(
+                id=m.id,
                 survivor_id=m.survivor_id,
                 absorbed_id=m.absorbed_id,
                 merged_at=m.merged_at,
                 reason=m.reason,
                 message_id=m.message_id,
+                split_at=m.split_at,
+                split_reason=m.split_reason,
             )
             for m in repo.merges(session, profile.id)
         ],

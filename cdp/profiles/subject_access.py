@@ -97,11 +97,15 @@ def person_data(session: Session, person: Person, *, now: datetime) -> dict[str,
         "saved_configurations": rows(
             Configuration, Configuration.profile_id.in_(ids), order=Configuration.saved_at
         ),
-        "merges": rows(
-            ProfileMerge,
-            ProfileMerge.survivor_id.in_(ids) | ProfileMerge.absorbed_id.in_(ids),
-            order=ProfileMerge.merged_at,
-        ),
+        "merges": [
+            # A split merge was two people: its traits from before are the other one's too.
+            {k: v for k, v in merge.items() if k != "traits_before" or not merge["split_at"]}
+            for merge in rows(
+                ProfileMerge,
+                ProfileMerge.survivor_id.in_(ids) | ProfileMerge.absorbed_id.in_(ids),
+                order=ProfileMerge.merged_at,
+            )
+        ],
         "leads": [_row(lead) for lead in leads],
         "lead_stage_changes": rows(
             LeadStageChange, LeadStageChange.lead_id.in_(lead_ids), order=LeadStageChange.id
