@@ -283,10 +283,14 @@ WHO_HELP = "The profile id (from the customer page's address) or the person's e-
 def profile_export(
     who: Annotated[str, typer.Argument(metavar="PROFILE", help=WHO_HELP)],
     output: Annotated[Path, typer.Option("--output", "-o", help="The JSON file to write")],
+    by: Annotated[str, typer.Option(help="Who asks for the copy, for the audit trail")] = (
+        "command line"
+    ),
 ) -> None:
     """Write everything stored about one person to a JSON file (a subject access request)."""
     import json
 
+    from cdp.audit.service import record
     from cdp.models import utcnow
     from cdp.profiles.erasure import find_person
     from cdp.profiles.subject_access import person_data
@@ -301,6 +305,10 @@ def profile_export(
             with session_scope(make_sessionmaker(engine)) as session:
                 person = find_person(session, who)
                 data = person_data(session, person, now=utcnow())
+                record(
+                    session, "subject_access", actor=by, profile_id=person.profile_id,
+                    detail="command line",
+                )  # fmt: skip
         finally:
             engine.dispose()
     except BaseException:

@@ -49,6 +49,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.FUNNEL: "the lead funnel and plans",
     Permission.USERS: "invite staff, change roles, deactivate",
     Permission.PRIVACY: "copy or erase a person's data on request",
+    Permission.AUDIT: "the audit trail: who viewed, exported, edited or erased whom",
 }
 
 # Confirmations after a redirect: a fixed key in the URL, never text taken from it.

@@ -197,6 +197,9 @@ def test_erasure_deletes_every_row_about_the_person_and_nothing_else(
     if on_postgresql:
         assert db.execute(words, {"w": rare.lower()}).scalar_one() == 0
     after = rows_about(db, ids, bert.devices)
+    # The audit trail keeps who viewed, copied and erased them, by profile id alone
+    # (tests/test_audit.py checks it holds nothing else about them).
+    assert after.pop("audit_record.profile_id") == 3
     assert {name: n for name, n in after.items() if n} == {}
     assert rows_about(db, carla_ids, carla.devices) == carla_before
 

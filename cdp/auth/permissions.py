@@ -17,6 +17,7 @@ class Permission(StrEnum):
     FUNNEL = "funnel"  # the lead funnel and plans
     USERS = "users"  # invite staff, change roles, deactivate
     PRIVACY = "privacy"  # a person's data: a full copy, or its erasure (GDPR art. 15 and 17)
+    AUDIT = "audit"  # the audit trail: who did what to which profile, sign-ins
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -60,6 +61,7 @@ def home_for(role: str) -> str:
         (Permission.SEGMENTS, "/segments"),
         (Permission.DELIVERIES, "/showroom/deliveries"),
         (Permission.USERS, "/admin/users"),
+        (Permission.AUDIT, "/admin/audit"),
     ):
         if allows(role, permission):
             return path
