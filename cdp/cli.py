@@ -44,7 +44,12 @@ suppression_app = typer.Typer(
     help="Erased people stay erased: their identifiers keep their messages out.",
     no_args_is_help=True,
 )
+retention_app = typer.Typer(
+    help="Deleting what has been kept long enough (periods: CDP_RETENTION_* settings).",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
+app.add_typer(retention_app, name="retention")
 app.add_typer(secret_app, name="secret")
 app.add_typer(suppression_app, name="suppression")
 app.add_typer(user_app, name="user")
@@ -357,6 +362,51 @@ def profile_erase(
         record = erase(session, person, erased_by=by, reason=reason)
         typer.echo(f"profile {person.profile_id} {describe(record)}")
     engine.dispose()
+
+
+@retention_app.command("run")
+def retention_run(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what is due, delete nothing")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Rows deleted per transaction")
+    ] = 2000,
+) -> None:
+    """Delete anonymous events, idle leads, refused messages and audit records older than their
+    retention periods; one line per kind. Meant to run daily (docs/privacy.md)."""
+    from cdp.models import utcnow
+    from cdp.retention.service import run
+
+    settings = get_settings()
+    engine = _migrated_engine(settings)
+
+    def progress(kind: str, deleted: int, due: int) -> None:
+        if due > batch_size:  # only runs of several batches say how far they are
+            typer.echo(f"{kind}: {deleted:,} of {due:,} deleted", err=True)
+
+    try:
+        outcomes = run(
+            make_sessionmaker(engine),
+            settings,
+            now=utcnow(),
+            dry_run=dry_run,
+            batch=batch_size,
+            progress=progress,
+        )
+    finally:
+        engine.dispose()
+    for outcome in outcomes:
+        if outcome.days == 0:
+            typer.echo(f"{outcome.kind}: kept forever (retention period 0)")
+        elif dry_run:
+            typer.echo(
+                f"{outcome.kind}: {outcome.due:,} older than {outcome.days} days would be deleted"
+            )
+        else:
+            typer.echo(
+                f"{outcome.kind}: {outcome.deleted:,} older than {outcome.days} days deleted"
+            )
 
 
 @secret_app.command("rotate")
