@@ -203,6 +203,7 @@ def create_app(
     from segmentation.exports_routes import router as exports_router
     from segmentation.routes import router as segments_router
     from showroom.admin_routes import router as admin_router
+    from showroom.audit_routes import router as audit_router
     from showroom.auth_routes import router as auth_router
     from showroom.customer_routes import router as customer_router
     from showroom.deal_routes import router as deal_router
@@ -228,6 +229,7 @@ def create_app(
         tablet_configure_router,
         admin_router,
         privacy_router,
+        audit_router,
         today_router,
         leads_router,
         deal_router,

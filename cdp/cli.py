@@ -46,8 +46,13 @@ suppression_app = typer.Typer(
     help="Erased people stay erased: their identifiers keep their messages out.",
     no_args_is_help=True,
 )
+retention_app = typer.Typer(
+    help="Deleting what has been kept long enough (periods: CDP_RETENTION_* settings).",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(dealer_app, name="dealer")
+app.add_typer(retention_app, name="retention")
 app.add_typer(secret_app, name="secret")
 app.add_typer(suppression_app, name="suppression")
 app.add_typer(user_app, name="user")
@@ -304,10 +309,14 @@ WHO_HELP = "The profile id (from the customer page's address) or the person's e-
 def profile_export(
     who: Annotated[str, typer.Argument(metavar="PROFILE", help=WHO_HELP)],
     output: Annotated[Path, typer.Option("--output", "-o", help="The JSON file to write")],
+    by: Annotated[str, typer.Option(help="Who asks for the copy, for the audit trail")] = (
+        "command line"
+    ),
 ) -> None:
     """Write everything stored about one person to a JSON file (a subject access request)."""
     import json
 
+    from cdp.audit.service import record
     from cdp.models import utcnow
     from cdp.profiles.erasure import find_person
     from cdp.profiles.subject_access import person_data
@@ -322,6 +331,10 @@ def profile_export(
             with session_scope(make_sessionmaker(engine)) as session:
                 person = find_person(session, who)
                 data = person_data(session, person, now=utcnow())
+                record(
+                    session, "subject_access", actor=by, profile_id=person.profile_id,
+                    detail="command line",
+                )  # fmt: skip
         finally:
             engine.dispose()
     except BaseException:
@@ -396,6 +409,51 @@ def profile_split(
     engine.dispose()
     moved = ", ".join(f"{n} {table.replace('_', ' ')} rows" for table, n in counts.items())
     typer.echo(f"merge {merge_id} split: {moved or 'no rows moved back'}")
+
+
+@retention_app.command("run")
+def retention_run(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what is due, delete nothing")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Rows deleted per transaction")
+    ] = 2000,
+) -> None:
+    """Delete anonymous events, idle leads, refused messages and audit records older than their
+    retention periods; one line per kind. Meant to run daily (docs/privacy.md)."""
+    from cdp.models import utcnow
+    from cdp.retention.service import run
+
+    settings = get_settings()
+    engine = _migrated_engine(settings)
+
+    def progress(kind: str, deleted: int, due: int) -> None:
+        if due > batch_size:  # only runs of several batches say how far they are
+            typer.echo(f"{kind}: {deleted:,} of {due:,} deleted", err=True)
+
+    try:
+        outcomes = run(
+            make_sessionmaker(engine),
+            settings,
+            now=utcnow(),
+            dry_run=dry_run,
+            batch=batch_size,
+            progress=progress,
+        )
+    finally:
+        engine.dispose()
+    for outcome in outcomes:
+        if outcome.days == 0:
+            typer.echo(f"{outcome.kind}: kept forever (retention period 0)")
+        elif dry_run:
+            typer.echo(
+                f"{outcome.kind}: {outcome.due:,} older than {outcome.days} days would be deleted"
+            )
+        else:
+            typer.echo(
+                f"{outcome.kind}: {outcome.deleted:,} older than {outcome.days} days deleted"
+            )
 
 
 @secret_app.command("rotate")

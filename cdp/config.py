@@ -123,6 +123,28 @@ class Settings(BaseSettings):
         "the default table",
     )
 
+    # Retention (cdp.retention, `cdp retention run`): days each kind is kept; 0 keeps it forever.
+    retention_anonymous_event_days: int = Field(
+        default=395,
+        ge=0,
+        description="Events of visitors never linked to a person (no e-mail, phone or user id), "
+        "by when they happened; 0 keeps them",
+    )
+    retention_idle_lead_days: int = Field(
+        default=730,
+        ge=0,
+        description="Leads nobody changed for this long, with their stage changes and contact "
+        "attempts; 0 keeps them",
+    )
+    retention_refused_message_days: int = Field(
+        default=90, ge=0, description="Refused (quarantined) messages; 0 keeps them"
+    )
+    retention_audit_days: int = Field(
+        default=1095,
+        ge=0,
+        description="Audit records (who did what to which profile); 0 keeps them",
+    )
+
     @field_validator("identity_limits")
     @classmethod
     def _known_limits(cls, value: dict[str, int]) -> dict[str, int]:

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from cdp.audit.service import record
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext, resolve_session
 from cdp.deps import DbSession
@@ -193,3 +194,17 @@ def lead_or_404(session: Session, lead_id: str, *, for_update: bool = False) -> 
         return service.get_lead(session, id_or_404(lead_id, "lead"), for_update=for_update)
     except NotFound as error:
         raise not_found("lead") from error
+
+
+def audit(
+    session: Session, staff: StaffContext, action: str, profile_id: uuid.UUID, detail: str = ""
+) -> None:
+    """Record a staff member's action on a customer in the audit trail (cdp.audit)."""
+    record(
+        session,
+        action,
+        actor=staff.email,
+        staff_user_id=staff.user_id,
+        profile_id=profile_id,
+        detail=detail,
+    )

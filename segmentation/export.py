@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from sqlalchemy import ColumnElement, Select, and_, func, literal, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from cdp.audit.service import record as audit
 from cdp.errors import NotFound
 from cdp.models import Audience, ExportLog, Profile, ProfileTrait, Segment, utcnow
 from cdp.text import web_address
@@ -285,6 +286,13 @@ def record_export(
         exported_at=utcnow(),
     )
     session.add(entry)
+    audit(
+        session,
+        "export",
+        actor=exported_by,
+        staff_user_id=exported_by_user_id,
+        detail=f"{what}: {rows} rows",
+    )
     session.flush()
     return entry
 

@@ -50,6 +50,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.USERS: "invite staff, change roles, deactivate",
     Permission.PRIVACY: "copy or erase a person's data on request",
     Permission.SPLIT_MERGE: "undo a wrong merge of two customers",
+    Permission.AUDIT: "the audit trail: who viewed, exported, edited or erased whom",
 }
 
 # Confirmations after a redirect: a fixed key in the URL, never text taken from it.

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from cdp.audit.service import record
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.leads import repository as leads_repo
@@ -233,6 +234,7 @@ def customer_page(
     session.add(
         ProfileView(profile_id=profile.id, user_id=staff.user_id, via="page", viewed_at=now)
     )
+    record(session, "view", actor=staff.email, staff_user_id=staff.user_id, profile_id=profile.id)
     show_deal = staff.can(Permission.CUSTOMER_DEAL)
     ids = [profile.id, *profile.absorbed_ids]
     leads = list(leads_repo.leads_of(session, ids))

@@ -26,6 +26,7 @@ from cdp.web import (
     PageForbidden,
     Short,
     Text,
+    audit,
     customer_url,
     lead_or_404,
     not_found,
@@ -97,6 +98,7 @@ def create_lead(
             values=values,
             next_url=destination,
         )
+    audit(session, staff, "lead_edit", pid, f"lead created ({channel[:40]})")
     return redirect(request, destination)
 
 
@@ -180,6 +182,7 @@ def add_note(
             values=values,
             next_url=destination,
         )
+    audit(session, staff, "note", pid, "note added")
     return redirect(request, destination)
 
 
@@ -219,6 +222,7 @@ def change_stage(
             target_id=lead.id,
             next_url=destination,
         )
+    audit(session, staff, "lead_edit", profile_id, f"lead {lead.id}: stage {stage[:30]}")
     return redirect(request, destination)
 
 
@@ -267,4 +271,5 @@ def set_next_action(
             target_id=lead.id,
             next_url=destination,
         )
+    audit(session, staff, "lead_edit", profile_id, f"lead {lead.id}: next action")
     return redirect(request, destination)

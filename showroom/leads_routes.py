@@ -33,6 +33,7 @@ from cdp.web import (
     PageForbidden,
     Short,
     Text,
+    audit,
     lead_or_404,
     posting,
     redirect,
@@ -168,6 +169,7 @@ def assign(
             error=form_error,
             status_code=400,
         )
+    audit(session, staff, "lead_edit", lead.profile_id, f"lead {lead.id}: assigned")
     return redirect(request, destination)
 
 
@@ -253,4 +255,5 @@ def log_contact(
             error=error.message,
             status_code=error.status_code,
         )
+    audit(session, staff, "lead_edit", lead.profile_id, f"lead {lead.id}: contact {method}")
     return redirect(request, next_url)

@@ -20,13 +20,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.app import create_app
 from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import upgrade
+from cdp.models import AuditRecord
 from tests.helpers import (
     SourceKey,
     StaffClient,
@@ -197,6 +198,9 @@ def test_erasure_deletes_every_row_about_the_person_and_nothing_else(
     if on_postgresql:
         assert db.execute(words, {"w": rare.lower()}).scalar_one() == 0
     after = rows_about(db, ids, bert.devices)
+    # The audit trail keeps who viewed, copied and erased them, by profile id alone
+    # (tests/test_audit.py checks it holds nothing else about them).
+    assert after.pop("audit_record.profile_id") == 3
     assert {name: n for name, n in after.items() if n} == {}
     assert rows_about(db, carla_ids, carla.devices) == carla_before
 
@@ -344,6 +348,23 @@ def cli_erases(
     nonsense = run_cdp("profile", "export", "not an id", "-o", str(out), database_url=url,
                    cwd=tmp_path)  # fmt: skip
     assert nonsense.code == 1 and "neither a profile id nor an e-mail" in nonsense.err
+
+    # The copy and the erasure from the command line are in the audit trail, by profile id.
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as session:
+        trail = session.execute(
+            select(AuditRecord.action, AuditRecord.actor)
+            .where(
+                AuditRecord.profile_id == emma.profile_id,
+                AuditRecord.action.in_(["subject_access", "erasure"]),
+            )
+            .order_by(AuditRecord.id)
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in trail] == [
+        ("subject_access", "command line"),
+        ("erasure", "dpo@dealer.example"),
+    ]
 
 
 def test_rejected_messages_carrying_the_persons_identifiers_are_copied_and_erased(

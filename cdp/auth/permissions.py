@@ -18,6 +18,7 @@ class Permission(StrEnum):
     USERS = "users"  # invite staff, change roles, deactivate
     PRIVACY = "privacy"  # a person's data: a full copy, or its erasure (GDPR art. 15 and 17)
     SPLIT_MERGE = "split_merge"  # undo a wrong merge: two people again
+    AUDIT = "audit"  # the audit trail: who did what to which profile, sign-ins
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -62,6 +63,7 @@ def home_for(role: str) -> str:
         (Permission.SEGMENTS, "/segments"),
         (Permission.DELIVERIES, "/showroom/deliveries"),
         (Permission.USERS, "/admin/users"),
+        (Permission.AUDIT, "/admin/audit"),
     ):
         if allows(role, permission):
             return path

@@ -15,6 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from cdp.audit.service import record
 from cdp.auth.keys import digest
 from cdp.auth.permissions import Permission, allows
 from cdp.dealers.service import dealers_for_staff, set_staff_dealers
@@ -219,6 +220,13 @@ def authenticate(session: Session, *, email: str, password: str, ip: str | None)
         ok = False
     ok = ok and user is not None and user.active and user.password_hash is not None
     session.add(LoginAttempt(email=address, ip=ip, succeeded=ok))
+    record(
+        session,
+        "sign_in" if ok else "sign_in_failed",
+        actor=address,
+        staff_user_id=user.id if user is not None else None,
+        detail=f"from {ip}" if ip else "",
+    )
     session.flush()
     if not ok or user is None:
         raise NotAuthenticated("e-mail address or password is wrong", field="password")

@@ -1,6 +1,7 @@
 """All tables, imported here so Alembic and the app see one metadata."""
 
 from cdp.models.access import ROLES, SOURCE_KINDS, ApiToken, Source
+from cdp.models.audit import AUDIT_ACTIONS, AuditRecord
 from cdp.models.base import Base, utcnow
 from cdp.models.crm import (
     APPOINTMENT_KINDS,
@@ -51,6 +52,7 @@ from cdp.models.staff import LoginAttempt, ProfileView, StaffSession, StaffUser
 __all__ = [
     "APPOINTMENT_KINDS",
     "APPOINTMENT_STATUSES",
+    "AUDIT_ACTIONS",
     "CONSENT_PURPOSES",
     "CONSENT_STATUSES",
     "CONTACT_METHODS",
@@ -67,6 +69,7 @@ __all__ = [
     "ApiToken",
     "Appointment",
     "Audience",
+    "AuditRecord",
     "Base",
     "Configuration",
     "Consent",

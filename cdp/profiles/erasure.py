@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import Delete, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from cdp.audit.service import record as audit
 from cdp.errors import InvalidInput, NotFound
 from cdp.identity.identifiers import normalise_email
 from cdp.identity.merge_rows import forget_moved_rows
@@ -85,8 +86,17 @@ def find_person(session: Session, who: str) -> Person:
     return Person(profile.id, tuple(absorbed_ids(session, profile.id)))
 
 
-def erase(session: Session, person: Person, *, erased_by: str, reason: str) -> Erasure:
-    """Delete everything about the person; the caller commits (or rolls back: all or nothing)."""
+def erase(
+    session: Session,
+    person: Person,
+    *,
+    erased_by: str,
+    reason: str,
+    staff_user_id: int | None = None,
+    api_token_id: int | None = None,
+) -> Erasure:
+    """Delete everything about the person; the caller commits (or rolls back: all or nothing).
+    The audit trail keeps who erased which profile id (never the reason: it may name them)."""
     reason = reason.strip()
     if not reason:
         raise InvalidInput("say why (e.g. 'request by e-mail of 2026-11-20')", field="reason")
@@ -156,6 +166,15 @@ def erase(session: Session, person: Person, *, erased_by: str, reason: str) -> E
     session.flush()
     # So that they stay erased: their identifiers, as keyed hashes, keep their messages out.
     record_suppression(session, record, [(kind, value) for kind, value in identifiers])
+    audit(
+        session,
+        "erasure",
+        actor=erased_by,
+        profile_id=person.profile_id,
+        staff_user_id=staff_user_id,
+        api_token_id=api_token_id,
+        detail=f"{counts['profiles']} profiles, {sum(counts.values())} rows",
+    )
     return record
 
 

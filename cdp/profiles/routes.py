@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from cdp.api_answers import error_responses
+from cdp.audit.service import record
 from cdp.auth.permissions import Permission, allows
 from cdp.deps import ApiCaller, DbSession, SettingsDep
 from cdp.errors import Forbidden
@@ -76,7 +77,15 @@ def read_profile(
     )
     # Accountability: every read of a person's profile is recorded, API reads included.
     session.add(ProfileView(profile_id=profile.id, api_token_id=caller.id, via="api"))
+    record(
+        session, "api_read", actor=_token_label(caller), api_token_id=caller.id,
+        profile_id=profile.id,
+    )  # fmt: skip
     return profile
+
+
+def _token_label(caller: ApiToken) -> str:
+    return f"API token {caller.name}"
 
 
 def _person(session: DbSession, profile_id: uuid.UUID) -> Person:
@@ -92,6 +101,10 @@ def person_data_export(
     person = _person(session, profile_id)
     data = person_data(session, person, now=utcnow())
     session.add(ProfileView(profile_id=person.profile_id, api_token_id=caller.id, via="api"))
+    record(
+        session, "subject_access", actor=_token_label(caller), api_token_id=caller.id,
+        profile_id=person.profile_id,
+    )  # fmt: skip
     return data
 
 
@@ -113,10 +126,13 @@ def erase_person(
     """Deletes the person's profile and every profile merged into it, with all their rows, in one
     transaction; keeps a record of the erasure (no personal data). Cannot be undone."""
     person = _person(session, profile_id)
-    record = erase(session, person, erased_by=f"API token {caller.name}", reason=body.reason)
+    erased = erase(
+        session, person, erased_by=_token_label(caller), reason=body.reason,
+        api_token_id=caller.id,
+    )  # fmt: skip
     return ErasureOut(
-        profile_id=record.profile_id,
-        erased_at=record.erased_at.isoformat(),
-        erased_by=record.erased_by,
-        deleted=record.counts,
+        profile_id=erased.profile_id,
+        erased_at=erased.erased_at.isoformat(),
+        erased_by=erased.erased_by,
+        deleted=erased.counts,
     )
