@@ -325,12 +325,13 @@ def appointments_between(
 
 
 def planned_delivery_appointment(
-    session: Session, *, profile_id: uuid.UUID, lead_id: int | None
+    session: Session, *, profile_id: uuid.UUID, lead_id: int | None, status: str = "planned"
 ) -> Appointment | None:
+    """The delivery appointment of a handover (`status` "showed" once it was handed over)."""
     stmt = select(Appointment).where(
         Appointment.profile_id == profile_id,
         Appointment.kind == "delivery",
-        Appointment.status == "planned",
+        Appointment.status == status,
     )
     if lead_id is not None:
         stmt = stmt.where(Appointment.lead_id == lead_id)
