@@ -15,6 +15,7 @@ from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.errors import CdpError, NotFound
 from cdp.forms import FormError, parse_date, parse_id, parse_time
+from cdp.ids import row_id
 from cdp.leads import checks as lead_checks
 from cdp.leads import deliveries as delivery_service
 from cdp.local_time import local_today
@@ -73,10 +74,11 @@ UNDO_OFFER_SECONDS = 10
 
 def _recent(session: Session, delivery_id: str) -> DeliveryView | None:
     """The delivery named in the address after an action, for the message of what happened."""
-    if not delivery_id.isdigit() or len(delivery_id) > 12:
+    row = row_id(delivery_id)
+    if row is None:
         return None
     try:
-        delivery = delivery_service.get_delivery(session, int(delivery_id))
+        delivery = delivery_service.get_delivery(session, row)
     except CdpError:
         return None
     return DeliveryView(delivery, delivery_service.customer_name(session, delivery))

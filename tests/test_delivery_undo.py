@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdp.local_time import local_today
 from cdp.models import Appointment, Delivery, LeadStageChange, utcnow
 from tests.helpers import (
+    HOSTILE_IDS,
     SourceKey,
     StaffClient,
     get_lead,
@@ -146,3 +147,14 @@ def test_undo_is_refused_after_its_window_or_without_the_form_token(
     assert "can no longer be undone" in soup(late.text).select_one("[role=alert]").get_text()  # type: ignore[union-attr]
     assert _delivery(session_factory, delivery_id).status == "delivered"
     assert get_lead(session_factory, lead_id).stage == "delivered"
+
+
+def test_odd_ids_in_the_queue_address_are_ignored(
+    staff_client: Callable[[str], StaffClient],
+) -> None:
+    specialist = staff_client("delivery")
+    for bad in ("abc", "0", "-1", *HOSTILE_IDS):
+        for name in ("done", "undone"):
+            response = specialist.client.get("/showroom/deliveries", params={name: bad})
+            assert response.status_code == 200, (name, bad)
+            assert soup(response.text).select_one("[role=status]") is None
