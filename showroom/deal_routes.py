@@ -201,7 +201,9 @@ def change_stage(
     values = {"stage": stage, "lost_reason": lost_reason, "lost_detail": lost_detail}
     destination = safe_next(next, customer_url(lead.profile_id))
     profile_id = lead.profile_id
-    what = (f"{lead.model} " if lead.model else "") + f"({OPTIONS.label('channel', lead.channel)})"
+    what = f"{OPTIONS.label('channel', lead.channel)} lead" + (
+        f" for the {lead.model}" if lead.model else ""
+    )
     try:
         lead_stages.change_stage(
             session,
@@ -219,7 +221,7 @@ def change_stage(
                 request,
                 question="Mark this lead lost?",
                 details=[
-                    f"The lead {what} closes as lost: {reason}"
+                    f"The {what} closes as lost: {reason.lower()}"
                     + (f" ({lost_detail.strip()})." if lost_detail.strip() else "."),
                     "It leaves the open leads and follow-ups; its history keeps every step.",
                 ],

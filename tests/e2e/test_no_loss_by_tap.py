@@ -115,3 +115,50 @@ def test_an_unsaved_car_is_kept_as_a_draft_and_resumed(new_page: NewPage) -> Non
     page.get_by_role("button", name="Save configuration").click()
     page.wait_for_url(re.compile(r"/saved$"))
     expect(page.locator("p.t-code")).to_have_text(re.compile(r"NW-\w{6}"))
+
+
+def test_a_lead_card_is_called_logged_and_lost_after_asking(
+    new_page: NewPage, live_server: LiveServer
+) -> None:
+    rows = live_server.query(
+        """
+        SELECT s.profile_id, s.name FROM profile_search AS s
+        WHERE s.name IS NOT NULL AND s.phone IS NOT NULL AND s.email IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM lead WHERE lead.profile_id = s.profile_id)
+        ORDER BY s.name
+        """
+    )
+    if not rows:
+        pytest.fail("the demo has no customer with a phone, an e-mail and no lead")
+    profile_id, name = str(uuid.UUID(str(rows[0][0]))), rows[0][1]
+    page = new_page("sales")
+    page.goto(f"/showroom/customers/{profile_id}")
+    page.locator("#deal").get_by_label("Came in through").select_option(label="Walk-in")
+    page.locator("#deal").get_by_role("button", name="Create lead").click()
+    expect(page.locator("#deal")).to_contain_text("Walk-in")
+
+    page.get_by_role("link", name="My leads").click()
+    card = page.locator("li.lead-row", has=page.get_by_role("link", name=name, exact=True))
+    expect(card.locator("a.tel")).to_have_attribute("href", re.compile(r"^tel:\+?\d+$"))
+    expect(card.locator("a.mail")).to_have_attribute("href", re.compile(r"^mailto:.+@.+"))
+    shoot(page, "lead-cards-desk")
+
+    card.get_by_role("link", name="Call", exact=True).click()
+    page.locator("form.outcomes").get_by_role("button", name="No answer").click()
+    page.wait_for_url(re.compile(r"/contact/logged\?"))
+    expect(page.get_by_role("status")).to_contain_text("Call: no answer")
+    expect(page.get_by_label("Next action")).to_have_value("Try again")
+    shoot(page, "contact-logged-desk")
+    page.get_by_role("button", name="Set next action").click()
+    page.wait_for_url(re.compile(r"/showroom/leads$"))
+    expect(card).to_contain_text("Try again")
+
+    page.goto(f"/showroom/customers/{profile_id}")
+    form = page.locator("form.stage-form").first
+    form.locator("select[name=stage]").select_option("lost")
+    form.locator("select[name=lost_reason]").select_option("price")
+    form.get_by_role("button", name="Change stage").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mark this lead lost?")
+    shoot(page, "lost-confirm-desk")
+    page.get_by_role("button", name="Mark lost").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
