@@ -147,7 +147,7 @@ def test_a_lead_card_is_called_logged_and_lost_after_asking(
     page.locator("form.outcomes").get_by_role("button", name="No answer").click()
     page.wait_for_url(re.compile(r"/contact/logged\?"))
     expect(page.get_by_role("status")).to_contain_text("Call: no answer")
-    expect(page.get_by_label("Next action")).to_have_value("Try again")
+    expect(page.get_by_role("textbox", name="Next action")).to_have_value("Try again")
     shoot(page, "contact-logged-desk")
     page.get_by_role("button", name="Set next action").click()
     page.wait_for_url(re.compile(r"/showroom/leads$"))
