@@ -68,6 +68,36 @@ def render(
     return templates.TemplateResponse(request, template, values, status_code=status_code)
 
 
+def confirm_step(
+    request: Request,
+    *,
+    question: str,
+    details: list[str],
+    action: str,
+    fields: dict[str, str],
+    yes: str,
+    back_url: str,
+    back_label: str = "No, go back",
+    staff: StaffContext | None = None,
+) -> HTMLResponse:
+    """Ask once before an action that discards or finalises: a page of its own (it works without
+    JS) whose form sends the same fields again, with confirm=yes."""
+    return render(
+        request,
+        "confirm.html",
+        {
+            "question": question,
+            "details": details,
+            "action": action,
+            "fields": {**fields, "confirm": "yes"},
+            "yes": yes,
+            "back_url": back_url,
+            "back_label": back_label,
+        },
+        staff=staff,
+    )
+
+
 # What an address may hold as it is (RFC 3986's reserved characters, and escapes already made).
 _URL_CHARACTERS = ":/?#[]@!$&'()*+,;=%"
 

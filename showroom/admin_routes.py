@@ -25,7 +25,7 @@ from cdp.deps import DbSession
 from cdp.errors import CdpError
 from cdp.ids import row_id
 from cdp.models import ROLES, StaffUser, utcnow
-from cdp.web import CsrfStaff, PageForbidden, redirect, render, require
+from cdp.web import CsrfStaff, PageForbidden, confirm_step, redirect, render, require
 
 router = APIRouter(include_in_schema=False)
 AdminStaff = Annotated[StaffContext, Depends(require(Permission.USERS))]
@@ -254,7 +254,13 @@ def change_role(
 
 
 @router.post(f"{USERS_URL}/{{user_id}}/deactivate", response_class=HTMLResponse)
-def deactivate(request: Request, session: DbSession, staff: AdminCsrf, user_id: str) -> Response:
+def deactivate(
+    request: Request,
+    session: DbSession,
+    staff: AdminCsrf,
+    user_id: str,
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
     user = _user_or_404(session, user_id)
     if user.id == staff.user_id:
         return _page(
@@ -264,6 +270,22 @@ def deactivate(request: Request, session: DbSession, staff: AdminCsrf, user_id: 
             error="You cannot deactivate your own account. Ask another admin to do it.",
             error_user_id=user.id,
             status_code=400,
+        )
+    if user.active and confirm != "yes":
+        return confirm_step(
+            request,
+            question=f"Deactivate {user.name}?",
+            details=[
+                f"{user.name} ({user.email}, {user.role}) is signed out everywhere and can no "
+                "longer sign in; an unused invitation stops working.",
+                "Their leads, notes and history stay. You can reactivate the account later.",
+            ],
+            action=f"{USERS_URL}/{user.id}/deactivate",
+            fields={},
+            yes="Deactivate",
+            back_url=USERS_URL,
+            back_label="No, keep the account",
+            staff=staff,
         )
     user.active = False
     # An unused invitation must not let a deactivated person set a password later.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cdp.auth.permissions import Permission
@@ -24,7 +25,14 @@ LookupStaff = Annotated[StaffContext, Depends(require(Permission.LOOKUP))]
 
 
 @router.get("/showroom/customers/{profile_id}", response_class=HTMLResponse)
-def customer(request: Request, session: DbSession, staff: LookupStaff, profile_id: str) -> Response:
+def customer(
+    request: Request,
+    session: DbSession,
+    staff: LookupStaff,
+    profile_id: str,
+    q: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """`q` is the search the customer was found with: the page links back to it."""
     try:
         pid: uuid.UUID | None = uuid.UUID(profile_id)
     except ValueError:
@@ -41,7 +49,10 @@ def customer(request: Request, session: DbSession, staff: LookupStaff, profile_i
             "There is no customer with this link. It may have been mistyped.", status_code=404
         )
     if live.id != pid:  # an absorbed profile: send people to the surviving one, counted there
-        return Response(status_code=308, headers={"Location": f"/showroom/customers/{live.id}"})
+        back = f"?{urlencode({'q': q})}" if q.strip() else ""
+        return Response(
+            status_code=308, headers={"Location": f"/showroom/customers/{live.id}{back}"}
+        )
     now = utcnow()
     page = customer_page(session, pid, staff=staff, now=now)
     deal = (
@@ -53,5 +64,5 @@ def customer(request: Request, session: DbSession, staff: LookupStaff, profile_i
     return render(
         request,
         "showroom/customer/detail.html",
-        {"page": page, "deal": deal, "segment": segment},
+        {"page": page, "deal": deal, "segment": segment, "search": q.strip()},
     )

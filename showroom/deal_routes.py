@@ -21,12 +21,14 @@ from cdp.forms import (
 from cdp.leads import notes as note_service
 from cdp.leads import service
 from cdp.leads import stages as lead_stages
+from cdp.leads.labels import OPTIONS
 from cdp.models import utcnow
 from cdp.web import (
     PageForbidden,
     Short,
     Text,
     audit,
+    confirm_step,
     customer_url,
     lead_or_404,
     not_found,
@@ -196,11 +198,15 @@ def change_stage(
     lost_reason: Short = "",
     lost_detail: Text = "",
     next: Short = "",
+    confirm: Short = "",
 ) -> Response:
     lead = lead_or_404(session, lead_id, for_update=True)
     values = {"stage": stage, "lost_reason": lost_reason, "lost_detail": lost_detail}
     destination = safe_next(next, customer_url(lead.profile_id))
     profile_id = lead.profile_id
+    what = f"{OPTIONS.label('channel', lead.channel)} lead" + (
+        f" for the {lead.model}" if lead.model else ""
+    )
     try:
         lead_stages.change_stage(
             session,
@@ -210,6 +216,24 @@ def change_stage(
             lost_detail=lost_detail,
             by_user_id=staff.user_id,
         )
+        if stage == "lost" and confirm != "yes":
+            # Checked and valid, but lost closes the lead: ask once before it counts.
+            session.rollback()
+            reason = OPTIONS.label("lost_reason", lost_reason)
+            return confirm_step(
+                request,
+                question="Mark this lead lost?",
+                details=[
+                    f"The {what} closes as lost: {reason.lower()}"
+                    + (f" ({lost_detail.strip()})." if lost_detail.strip() else "."),
+                    "It leaves the open leads and follow-ups; its history keeps every step.",
+                ],
+                action=f"/showroom/leads/{lead_id}/stage",
+                fields={**values, "next": next},
+                yes="Mark lost",
+                back_url=destination,
+                back_label="No, keep the lead open",
+            )
     except CdpError as error:
         return refuse_on_deal_page(
             request,

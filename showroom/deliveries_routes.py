@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -13,6 +15,7 @@ from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.errors import CdpError, NotFound
 from cdp.forms import FormError, parse_date, parse_id, parse_time
+from cdp.ids import row_id
 from cdp.leads import checks as lead_checks
 from cdp.leads import deliveries as delivery_service
 from cdp.local_time import local_today
@@ -27,6 +30,12 @@ Short = Annotated[str, Form(max_length=400)]
 QUEUE = "/showroom/deliveries"
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    delivery: Delivery
+    name: str | None
+
+
 def _queue_page(
     request: Request,
     session: Session,
@@ -36,8 +45,11 @@ def _queue_page(
     error: FormError | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
+    done: str = "",
+    undone: str = "",
 ) -> Response:
     rows = delivery_service.delivery_queue(session, specialist_id=staff.user_id if mine else None)
+    now = utcnow()
     return render(
         request,
         "showroom/deliveries/list.html",
@@ -45,17 +57,52 @@ def _queue_page(
             "rows": rows,
             "mine": mine,
             "specialists": lead_checks.delivery_specialists(session),
-            "today": local_today(utcnow()),
+            "today": local_today(now),
             "error": error,
             "values": values or {},
+            "done": _just_delivered(session, done, now=now),
+            "undone": _recent(session, undone),
+            "undo_seconds": UNDO_OFFER_SECONDS,
         },
         status_code=status_code,
     )
 
 
+# How long the page offers "Undo" after "Mark delivered" (the server allows a little longer).
+UNDO_OFFER_SECONDS = 10
+
+
+def _recent(session: Session, delivery_id: str) -> DeliveryView | None:
+    """The delivery named in the address after an action, for the message of what happened."""
+    row = row_id(delivery_id)
+    if row is None:
+        return None
+    try:
+        delivery = delivery_service.get_delivery(session, row)
+    except CdpError:
+        return None
+    return DeliveryView(delivery, delivery_service.customer_name(session, delivery))
+
+
+def _just_delivered(session: Session, delivery_id: str, *, now: datetime) -> DeliveryView | None:
+    view = _recent(session, delivery_id)
+    if view is None or not delivery_service.can_undo_delivered(view.delivery, now=now):
+        return None
+    return view
+
+
 @router.get(QUEUE, response_class=HTMLResponse)
-def queue(request: Request, session: DbSession, staff: DeliveriesStaff, mine: str = "") -> Response:
-    return _queue_page(request, session, staff, mine=mine in ("1", "on", "true"))
+def queue(
+    request: Request,
+    session: DbSession,
+    staff: DeliveriesStaff,
+    mine: str = "",
+    done: Annotated[str, Query(max_length=20)] = "",
+    undone: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    return _queue_page(
+        request, session, staff, mine=mine in ("1", "on", "true"), done=done, undone=undone
+    )
 
 
 def _delivery_or_404(session: Session, delivery_id: str) -> Delivery:
@@ -129,4 +176,25 @@ def delivered(
             ),
             status_code=error.status_code,
         )
-    return redirect(request, QUEUE)
+    return redirect(request, f"{QUEUE}?done={delivery.id}")
+
+
+@router.post(QUEUE + "/{delivery_id}/undo-delivered", response_class=HTMLResponse)
+def undo_delivered(
+    request: Request, session: DbSession, staff: DeliveriesPoster, delivery_id: str
+) -> Response:
+    """Take a "Mark delivered" back within a short window: the car is in the queue again."""
+    delivery = _delivery_or_404(session, delivery_id)
+    try:
+        delivery_service.undo_delivered(session, delivery=delivery, by_user_id=staff.user_id)
+    except CdpError as error:
+        session.rollback()
+        return _queue_page(
+            request,
+            session,
+            staff,
+            mine=False,
+            error=FormError(form="delivered", message=error.message, field=None, target_id=None),
+            status_code=error.status_code,
+        )
+    return redirect(request, f"{QUEUE}?undone={delivery.id}")

@@ -8,9 +8,11 @@ of it is stored.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -27,7 +29,7 @@ from cdp.ids import row_id, whole_number
 from cdp.leads import checks as lead_checks
 from cdp.leads import service
 from cdp.leads.labels import OPTIONS
-from cdp.local_time import to_local
+from cdp.local_time import local_today, to_local
 from cdp.models import CONTACT_METHODS, Lead, utcnow
 from cdp.web import (
     PageForbidden,
@@ -236,7 +238,7 @@ def log_contact(
     lead = lead_or_404(session, lead_id, for_update=True)
     next_url = safe_next(next, "/showroom/leads")
     try:
-        service.log_contact_attempt(
+        attempt = service.log_contact_attempt(
             session,
             lead=lead,
             method=method,
@@ -256,4 +258,45 @@ def log_contact(
             status_code=error.status_code,
         )
     audit(session, staff, "lead_edit", lead.profile_id, f"lead {lead.id}: contact {method}")
-    return redirect(request, next_url)
+    return redirect(
+        request,
+        f"/showroom/leads/{lead.id}/contact/logged?attempt={attempt.id}&next={quote(next_url)}",
+    )
+
+
+@router.get("/showroom/leads/{lead_id}/contact/logged", response_class=HTMLResponse)
+def contact_logged(
+    request: Request,
+    session: DbSession,
+    staff: DealStaff,
+    lead_id: str,
+    attempt: Annotated[str, Query(max_length=20)] = "",
+    next: Annotated[str, Query(max_length=400)] = "",
+) -> Response:
+    """After a contact is logged: say what was recorded, and ask for the next action (a plain
+    form, prefilled with what usually comes next; skipping it is a link back)."""
+    lead = lead_or_404(session, lead_id)
+    next_url = safe_next(next, "/showroom/leads")
+    attempt_id = row_id(attempt)
+    logged = (
+        service.logged_attempt(session, lead=lead, attempt_id=attempt_id)
+        if attempt_id is not None
+        else None
+    )
+    if logged is None:
+        return Response(status_code=303, headers={"Location": next_url})
+    tomorrow = local_today(utcnow()) + timedelta(days=1)
+    return render(
+        request,
+        "showroom/leads/logged.html",
+        {
+            "lead": lead,
+            "attempt": logged,
+            "at": to_local(logged.attempted_at),
+            "next_url": next_url,
+            "suggested": lead.next_action or service.suggested_next_action(logged),
+            "suggested_date": (
+                to_local(lead.next_action_at).date() if lead.next_action_at else tomorrow
+            ),
+        },
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -41,6 +42,13 @@ def lookup_results(
         if q.strip()
         else None
     )
-    return render(
+    response = render(
         request, "showroom/_lookup_results.html", {"q": q, "found": found, "limit": RESULTS}
     )
+    # The address keeps the search, so Back from a customer page finds it (and its results).
+    response.headers["HX-Replace-Url"] = search_url(q)
+    return response
+
+
+def search_url(q: str) -> str:
+    return f"/showroom?{urlencode({'q': q})}" if q.strip() else "/showroom"

@@ -12,7 +12,7 @@ from cdp.errors import CdpError, InvalidInput
 from cdp.forms import parse_choice_bool, parse_int
 from cdp.leads.labels import OPTIONS
 from cdp.models import TabletSession, utcnow
-from cdp.tablet import configuring
+from cdp.tablet import configuring, drafts
 from cdp.tablet import service as svc
 from cdp.web import is_htmx, redirect, render
 from showroom.tablet_pages import (
@@ -56,6 +56,11 @@ def _configurator(
             "This e-mail address or phone number was already known: the session continues on "
             "that customer's profile."
             if tablet.selection.get("customer") == "known"
+            else None
+        ),
+        "draft_notice": (
+            "This is the car that was not saved: change it or save it."
+            if tablet.selection.get("resumed_from") and not tablet.selection.get("saved")
             else None
         ),
     }
@@ -214,6 +219,11 @@ def saved_page(
     )
 
 
+def _model_name(tablet: TabletSession) -> str | None:
+    selection = configuring.selection_of(tablet)
+    return configuring.summary_of(selection).model.name if selection else None
+
+
 # --- the note, and the end ----------------------------------------------------------------------
 NOTE_FIELDS = (
     "interest_level",
@@ -247,6 +257,7 @@ def _note_page(
             "form": form or {},
             "problems": problems or {},
             "options": OPTIONS,
+            "unsaved": drafts.has_unsaved_car(tablet),
         },
         status_code=status_code,
     )
@@ -307,7 +318,7 @@ async def save_note(
     now = utcnow()
     try:
         note = _parse_note(form, now_year=now.year)
-        svc.finish_with_note(session, tablet, note, user_id=staff.user_id, now=now)
+        drafts.finish_with_note_keeping_draft(session, tablet, note, user_id=staff.user_id, now=now)
     except CdpError as error:
         session.rollback()
         if error.status_code != 400:
@@ -324,12 +335,46 @@ async def save_note(
 
 
 @router.post(f"{BASE}/{{session_id}}/end")
-def end(request: Request, session: DbSession, staff: TabletCsrf, session_id: int) -> Response:
+def end(
+    request: Request,
+    session: DbSession,
+    staff: TabletCsrf,
+    session_id: int,
+    confirm: Text = "",
+) -> Response:
+    """End the session. With a car not saved, ask once first (a server-rendered step, so it
+    works without JS); ending then keeps the car as a draft to resume."""
     tablet = load_tablet(request, session, staff, session_id, change=False)
     if isinstance(tablet, HTMLResponse):
         return tablet
-    svc.end_session(session, tablet, now=utcnow())
+    if tablet.ended_at is None and drafts.has_unsaved_car(tablet) and confirm != "yes":
+        selection = configuring.selection_of(tablet)
+        return render(
+            request,
+            "showroom/tablet/end_confirm.html",
+            {
+                **frame(session, tablet),
+                "summary": configuring.summary_of(selection) if selection else None,
+            },
+        )
+    drafts.end_keeping_draft(session, tablet, now=utcnow())
     return redirect(request, tablet_url(tablet, "done"))
+
+
+@router.post(f"{BASE}/{{session_id}}/resume")
+def resume_draft(
+    request: Request, session: DbSession, staff: TabletCsrf, session_id: int
+) -> Response:
+    """Continue an unsaved car in a new session for the same customer."""
+    tablet = load_tablet(request, session, staff, session_id, change=False)
+    if isinstance(tablet, HTMLResponse):
+        return tablet
+    try:
+        resumed = drafts.resume_draft(session, tablet, user_id=staff.user_id, now=utcnow())
+    except CdpError as error:
+        session.rollback()
+        return error_page(request, error)
+    return redirect(request, tablet_url(resumed, "configure"))
 
 
 @router.get(f"{BASE}/{{session_id}}/done", response_class=HTMLResponse)
@@ -348,5 +393,8 @@ def done_page(
             **frame(session, tablet),
             "saved": list(tablet.selection.get("saved", [])),
             "noted": bool(tablet.selection.get("noted")),
+            "draft": tablet.selection.get("draft") is True,
+            "resumed_into": tablet.selection.get("resumed_into"),
+            "model_name": _model_name(tablet),
         },
     )

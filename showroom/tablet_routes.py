@@ -17,7 +17,7 @@ from cdp.deps import DbSession, SettingsDep
 from cdp.errors import CdpError, InvalidInput
 from cdp.models import TabletSession, utcnow
 from cdp.profiles.lookup import lookup
-from cdp.tablet import identity, returning
+from cdp.tablet import drafts, identity, returning
 from cdp.tablet import service as svc
 from cdp.web import redirect, render
 from showroom.tablet_pages import (
@@ -39,8 +39,13 @@ router = APIRouter(include_in_schema=False)
 @router.get(BASE, response_class=HTMLResponse)
 def start_page(request: Request, session: DbSession, staff: TabletStaff) -> Response:
     sessions = svc.open_sessions(session, user_id=staff.user_id)
-    names = {t.id: svc.customer_label(session, t.profile_id) for t in sessions}
-    return render(request, "showroom/tablet/start.html", {"sessions": sessions, "names": names})
+    kept = drafts.drafts(session, user_id=staff.user_id, now=utcnow())
+    names = {t.id: svc.customer_label(session, t.profile_id) for t in [*sessions, *kept]}
+    return render(
+        request,
+        "showroom/tablet/start.html",
+        {"sessions": sessions, "drafts": kept, "names": names},
+    )
 
 
 @router.post(f"{BASE}/sessions")

@@ -18,9 +18,10 @@ from cdp.forms import FormError, parse_id, parse_local_datetime, safe_next
 from cdp.leads import appointments as appointment_service
 from cdp.leads import checks as lead_checks
 from cdp.leads.labels import OPTIONS
-from cdp.local_time import local_today
+from cdp.local_time import local_today, to_local
 from cdp.models import utcnow
 from cdp.web import (
+    confirm_step,
     customer_url,
     id_or_404,
     not_found,
@@ -174,6 +175,30 @@ def plan(
     return redirect(request, destination)
 
 
+def _confirm_cancel(
+    request: Request, session: Session, appointment_id: int, next: str, destination: str
+) -> Response:
+    """Checked and valid; the change is taken back until the cancellation is confirmed."""
+    session.rollback()
+    appointment = appointment_service.get_appointment(session, appointment_id)
+    kind = OPTIONS.label("kind", appointment.kind)
+    name = appointment_service.customer_name(session, appointment) or "the customer"
+    when = to_local(appointment.starts_at).strftime("%a %d-%m-%Y %H:%M")
+    return confirm_step(
+        request,
+        question=f"Cancel the {kind.lower()}?",
+        details=[
+            f"{kind} with {name} on {when}.",
+            "It leaves the visitor list; plan a new one if they want to come another time.",
+        ],
+        action=f"/showroom/appointments/{appointment_id}/status",
+        fields={"status": "cancelled", "next": next},
+        yes=f"Cancel the {kind.lower()}",
+        back_url=destination,
+        back_label="No, keep it",
+    )
+
+
 @router.post("/showroom/appointments/{appointment_id}/status", response_class=HTMLResponse)
 def set_status(
     request: Request,
@@ -182,8 +207,10 @@ def set_status(
     appointment_id: str,
     status: Short = "",
     next: Short = "",
+    confirm: Short = "",
 ) -> Response:
-    """Arrived, no show or cancelled: one tap on the visitor list or the customer page."""
+    """Arrived, no show or cancelled: one tap on the visitor list or the customer page (a
+    cancellation asks once first)."""
     destination = safe_next(next, "/showroom/today")
     try:
         appointment = appointment_service.get_appointment(
@@ -195,6 +222,8 @@ def set_status(
         appointment_service.set_appointment_status(
             session, appointment=appointment, status=status, by_user_id=staff.user_id
         )
+        if status == "cancelled" and confirm != "yes":
+            return _confirm_cancel(request, session, appointment.id, next, destination)
     except CdpError as error:
         session.rollback()
         return _today_page(

@@ -429,7 +429,7 @@ def test_deactivating_ends_their_sessions_and_reactivating_lets_them_back(
     assert laptop.get("/showroom").status_code == 200
     uid = user_id(db, email)
 
-    response = post(admin.client, f"/admin/users/{uid}/deactivate", admin.csrf)
+    response = post(admin.client, f"/admin/users/{uid}/deactivate", admin.csrf, confirm="yes")
     assert response.status_code == 303
     page = html(admin.client.get(response.headers["location"]))
     assert "signed out everywhere" in page.select_one("[role=status]").get_text()  # type: ignore[union-attr]
@@ -469,7 +469,10 @@ def test_deactivating_an_invited_person_voids_their_link(
     admin = staff_client("admin")
     link = invite(admin, "vertrokken@dealer.example")
     uid = user_id(db, "vertrokken@dealer.example")
-    assert post(admin.client, f"/admin/users/{uid}/deactivate", admin.csrf).status_code == 303
+    assert (
+        post(admin.client, f"/admin/users/{uid}/deactivate", admin.csrf, confirm="yes").status_code
+        == 303
+    )
     assert accept(second_browser(admin.client), link, NEW_PASSWORD).status_code == 400
 
 

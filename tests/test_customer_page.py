@@ -234,7 +234,7 @@ def test_the_lookup_finds_the_survivor(
     found = BeautifulSoup(
         sales.client.get("/showroom/search", params={"q": EMAIL}).text, "html.parser"
     )
-    assert [a["href"] for a in found.select("a.result")] == [jan.url]
+    assert [str(a["href"]).split("?")[0] for a in found.select("a.result")] == [jan.url]
 
 
 def test_the_head_shows_name_contact_details_and_consent(

@@ -199,7 +199,7 @@ def test_a_deal_that_falls_through_leaves_the_queue(
     response = post(
         sales,
         f"/showroom/leads/{lead_id}/stage",
-        {"stage": "lost", "lost_reason": "price"},
+        {"stage": "lost", "lost_reason": "price", "confirm": "yes"},
     )
     assert response.status_code == 303
     with session_factory() as session:

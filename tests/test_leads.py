@@ -123,7 +123,12 @@ def test_lost_needs_a_reason_and_a_refused_form_changes_nothing(
     response = post(
         sales,
         f"/showroom/leads/{lead.id}/stage",
-        {"stage": "lost", "lost_reason": "bought_elsewhere", "lost_detail": "Kia, Autohaus Noord"},
+        {
+            "stage": "lost",
+            "lost_reason": "bought_elsewhere",
+            "lost_detail": "Kia, Autohaus Noord",
+            "confirm": "yes",
+        },
     )
     assert response.status_code == 303
     lost = get_lead(session_factory, lead.id)
@@ -313,7 +318,8 @@ def test_two_taps_log_a_contact_and_move_a_new_lead_along(
         {"method": "call", "outcome": "no_answer", "next": hidden["next"]},
     )
     assert response.status_code == 303
-    assert response.headers["location"] == "/showroom/leads"
+    assert response.headers["location"].startswith(f"/showroom/leads/{lead.id}/contact/logged?")
+    assert response.headers["location"].endswith("&next=/showroom/leads")
     assert get_lead(session_factory, lead.id).stage == "attempted"
 
     response = post(

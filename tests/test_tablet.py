@@ -436,7 +436,7 @@ def test_an_ended_or_someone_elses_session_cannot_be_changed(
     sid = start(first)
     assert add_customer(first, sid, first_name="Fleur", email="fleur@example.nl").status_code == 303
     assert choose(first, sid, "model", "vela").status_code == 303
-    assert tablet_post(first, f"/showroom/tablet/{sid}/end").status_code == 303
+    assert tablet_post(first, f"/showroom/tablet/{sid}/end", {"confirm": "yes"}).status_code == 303
     before = event_count(db)
     response = choose(first, sid, "model", "fjord")
     assert response.status_code == 409

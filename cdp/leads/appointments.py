@@ -139,6 +139,10 @@ def get_appointment(session: Session, appointment_id: int) -> Appointment:
     return appointment
 
 
+def customer_name(session: Session, appointment: Appointment) -> str | None:
+    return repo.profile_names(session, {appointment.profile_id}).get(appointment.profile_id)
+
+
 def set_appointment_status(
     session: Session,
     *,

@@ -3,12 +3,12 @@ flushes; the caller commits."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
 from cdp.auth.permissions import Permission
-from cdp.errors import InvalidInput, NotFound
+from cdp.errors import Conflict, InvalidInput, NotFound
 from cdp.leads import repository as repo
 from cdp.leads.checks import (
     DEFAULT_VISIT_TIME,
@@ -24,10 +24,15 @@ from cdp.local_time import local_start, local_today, to_local
 from cdp.models import (
     Appointment,
     Delivery,
+    LeadStageChange,
     utcnow,
 )
+from cdp.profiles.projection import refresh_search
 
 DELIVERY_STATUSES = ("scheduled", "delivered", "cancelled")
+# How long "Mark delivered" can be taken back: the page offers it for a few seconds, the server
+# allows a little longer for a slow network.
+UNDO_WINDOW = timedelta(minutes=2)
 
 
 def get_delivery(session: Session, delivery_id: int) -> Delivery:
@@ -112,6 +117,57 @@ def mark_delivered(
     if delivery.status == "scheduled":  # a delivery without a sold lead
         finish_delivery(session, delivery, now=now)
     session.flush()
+    return delivery
+
+
+def customer_name(session: Session, delivery: Delivery) -> str | None:
+    return repo.profile_names(session, {delivery.profile_id}).get(delivery.profile_id)
+
+
+def can_undo_delivered(delivery: Delivery, *, now: datetime) -> bool:
+    return (
+        delivery.status == "delivered"
+        and delivery.delivered_at is not None
+        and now - delivery.delivered_at <= UNDO_WINDOW
+    )
+
+
+def undo_delivered(
+    session: Session, *, delivery: Delivery, by_user_id: int | None, now: datetime | None = None
+) -> Delivery:
+    """Take a "Mark delivered" back (a mis-tap): the car is in the queue again, as it was, and
+    its lead is sold again; the lead's history records both steps."""
+    now = now or utcnow()
+    if not can_undo_delivered(delivery, now=now):
+        raise Conflict(
+            "This handover can no longer be undone: it was marked delivered more than "
+            f"{int(UNDO_WINDOW.total_seconds() // 60)} minutes ago, or not at all."
+        )
+    showed = repo.planned_delivery_appointment(
+        session, profile_id=delivery.profile_id, lead_id=delivery.lead_id, status="showed"
+    )
+    if showed is not None:
+        showed.status = "planned"
+    else:  # the day was only filled in by marking it delivered
+        delivery.delivery_date = None
+    delivery.status = "scheduled"
+    delivery.delivered_at = None
+    lead = repo.lead(session, delivery.lead_id) if delivery.lead_id else None
+    if lead is not None and lead.stage == "delivered":
+        lead.stage = "sold"
+        lead.updated_at = now
+        session.add(
+            LeadStageChange(
+                lead_id=lead.id,
+                from_stage="delivered",
+                to_stage="sold",
+                changed_by_user_id=by_user_id,
+                changed_at=now,
+            )
+        )
+    session.flush()
+    if lead is not None:
+        refresh_search(session, [lead.profile_id])
     return delivery
 
 

@@ -51,6 +51,10 @@ def notes_of(session: Session, ids: Sequence[uuid.UUID]) -> Sequence[Note]:
     ).all()
 
 
+def contact_attempt(session: Session, attempt_id: int) -> ContactAttempt | None:
+    return session.get(ContactAttempt, attempt_id)
+
+
 def contacts_of(session: Session, ids: Sequence[uuid.UUID]) -> Sequence[ContactAttempt]:
     return session.scalars(
         select(ContactAttempt)
@@ -235,6 +239,20 @@ def profile_names(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUI
     return {profile_id: name for profile_id, name in rows}
 
 
+def profile_contacts(
+    session: Session, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str | None, str | None]]:
+    """E-mail address and phone number per profile, as the lookup shows them."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(ProfileSearch.profile_id, ProfileSearch.email, ProfileSearch.phone).where(
+            ProfileSearch.profile_id.in_(list(ids))
+        )
+    )
+    return {profile_id: (email, phone) for profile_id, email, phone in rows}
+
+
 def latest_configurations(
     session: Session, profile_ids: Collection[uuid.UUID]
 ) -> dict[uuid.UUID, Configuration]:
@@ -325,12 +343,13 @@ def appointments_between(
 
 
 def planned_delivery_appointment(
-    session: Session, *, profile_id: uuid.UUID, lead_id: int | None
+    session: Session, *, profile_id: uuid.UUID, lead_id: int | None, status: str = "planned"
 ) -> Appointment | None:
+    """The delivery appointment of a handover (`status` "showed" once it was handed over)."""
     stmt = select(Appointment).where(
         Appointment.profile_id == profile_id,
         Appointment.kind == "delivery",
-        Appointment.status == "planned",
+        Appointment.status == status,
     )
     if lead_id is not None:
         stmt = stmt.where(Appointment.lead_id == lead_id)

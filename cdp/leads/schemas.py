@@ -35,6 +35,8 @@ class LeadRow:
     age: str
     overdue: bool
     next_action_local: datetime | None
+    email: str | None = None
+    phone: str | None = None
 
 
 @dataclass

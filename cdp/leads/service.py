@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from cdp.auth.permissions import Permission, allows
 from cdp.dealers.service import acting_dealer_id
 from cdp.errors import InvalidInput, NotFound
+from cdp.ids import MAX_ROW_ID
 from cdp.leads import repository as repo
 from cdp.leads.checks import (
     check_time,
@@ -208,6 +209,21 @@ def log_contact_attempt(
     return attempt
 
 
+def logged_attempt(session: Session, *, lead: Lead, attempt_id: int) -> ContactAttempt | None:
+    """A contact attempt of this lead (the confirmation after logging it shows it)."""
+    attempt = repo.contact_attempt(session, attempt_id) if 0 < attempt_id <= MAX_ROW_ID else None
+    return attempt if attempt is not None and attempt.lead_id == lead.id else None
+
+
+def suggested_next_action(attempt: ContactAttempt) -> str:
+    """What usually comes next, to prefill the question after a contact is logged."""
+    if attempt.outcome == "wrong_number":
+        return "Find the right number"
+    if attempt.outcome in NOT_REACHED_OUTCOMES:
+        return "Try again" if attempt.method == "call" else "Call them"
+    return "Follow up"
+
+
 def set_next_action(
     session: Session,
     *,
@@ -262,6 +278,7 @@ def my_leads(
     names = repo.staff_names(
         session, {lead.assigned_user_id for lead, *_ in rows if lead.assigned_user_id}
     )
+    contacts = repo.profile_contacts(session, {lead.profile_id for lead, *_ in rows})
     return LeadList(
         rows=[
             LeadRow(
@@ -274,6 +291,8 @@ def my_leads(
                 age=format_age(now - lead.created_at),
                 overdue=lead.next_action_at is not None and lead.next_action_at < now,
                 next_action_local=to_local(lead.next_action_at) if lead.next_action_at else None,
+                email=contacts.get(lead.profile_id, (None, None))[0],
+                phone=contacts.get(lead.profile_id, (None, None))[1],
             )
             for lead, name, model, colour, hex_ in rows
         ],

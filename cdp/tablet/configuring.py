@@ -48,6 +48,11 @@ def selection_of(tablet: TabletSession) -> Selection | None:
 SELECTION_KEYS = ("model", "trim", "engine", "colour", "wheels", "interior", "packs")
 
 
+def car_of(tablet: TabletSession) -> dict[str, Any]:
+    """The car's choices as stored, to compare with the last one saved (cdp/tablet/drafts.py)."""
+    return {key: tablet.selection.get(key) for key in SELECTION_KEYS}
+
+
 def store_selection(tablet: TabletSession, selection: Selection, **extra: Any) -> None:
     # A new dict: the JSON column only notices assignment, not changes inside it.
     tablet.selection = {
@@ -375,7 +380,7 @@ def save_configuration(
         phone_region=phone_region,
     )
     saved = [*tablet.selection.get("saved", []), code]
-    tablet.selection = {**tablet.selection, "saved": saved}
+    tablet.selection = {**tablet.selection, "saved": saved, "saved_car": car_of(tablet)}
     session.flush()
     return code
 

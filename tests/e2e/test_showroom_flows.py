@@ -112,17 +112,20 @@ def test_lookup_with_a_typo_finds_the_customer_and_their_configuration(
 
     search(page, known_customer.typo)
     results = page.locator("#results a.result")
-    target = page.locator(f'#results a.result[href="{known_customer.url}"]')
+    target = page.locator(f'#results a.result[href^="{known_customer.url}?q="]')
     expect(target).to_be_visible()
     expect(target).to_contain_text(known_customer.name)
     expect(target).to_contain_text(known_customer.model)
-    expect(results.first).to_have_attribute("href", known_customer.url)  # best match first
+    # best match first
+    expect(results.first).to_have_attribute("href", re.compile(re.escape(known_customer.url)))
     assert urlsplit(page.url).path == "/showroom", "the results must come in without a page load"
+    # The address keeps the search, for Back from the customer page.
+    expect(page).to_have_url(re.compile(r"/showroom\?q="))
 
     page.keyboard.press("ArrowDown")
     expect(results.first).to_be_focused()
     page.keyboard.press("Enter")
-    page.wait_for_url(f"**{known_customer.url}")
+    page.wait_for_url(f"**{known_customer.url}?q=*")
 
     expect(page.get_by_role("heading", level=1)).to_have_text(known_customer.name)
     card = page.get_by_role("article", name=f"Configuration {known_customer.code}")
@@ -136,6 +139,16 @@ def test_lookup_with_a_typo_finds_the_customer_and_their_configuration(
     assert saved_on is not None
     signal = page.locator(".signals li", has_text="Saved configuration")
     expect(signal).to_contain_text(f"saved {saved_on.group(1)} ({known_customer.code})")
+
+    # Back (the page's link, or the browser's) returns to the search with its text and results.
+    page.locator("nav.back-to-search a").click()
+    expect(page.get_by_role("searchbox")).to_have_value(known_customer.typo)
+    expect(target).to_be_visible()
+    target.click()
+    page.wait_for_url(f"**{known_customer.url}?q=*")
+    page.go_back()
+    expect(page.get_by_role("searchbox")).to_have_value(known_customer.typo)
+    expect(target).to_be_visible()
 
 
 # --- 2. a tablet session end to end, then the customer page ---------------------------------------
