@@ -73,22 +73,28 @@ def postal_code(raw: str) -> str:
 
 def nul_character_at(value: Any, path: str = "") -> str | None:
     """Where a NUL character (\\u0000, valid JSON) sits in a message, or None. PostgreSQL
-    stores it neither in text nor in JSON, so it would fail the whole transaction."""
-    if isinstance(value, str):
-        return (path or "message") if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            name = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return name.replace("\x00", "\\u0000")
-            found = nul_character_at(item, name)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for position, item in enumerate(value):
-            found = nul_character_at(item, f"{path}[{position}]")
-            if found is not None:
-                return found
+    stores it neither in text nor in JSON, so it would fail the whole transaction.
+
+    Walked with a stack of its own, not by recursion: a document nested up to the parser's
+    1,024 levels would exhaust Python's call stack (a 500 instead of a 400)."""
+    # (kind, value, path): "key" entries are checked before the value they name, in order.
+    pending: list[tuple[str, Any, str]] = [("value", value, path)]
+    while pending:
+        kind, current, where = pending.pop()
+        if kind == "key":
+            if "\x00" in str(current):
+                return where.replace("\x00", "\\u0000")
+        elif isinstance(current, str):
+            if "\x00" in current:
+                return where or "message"
+        elif isinstance(current, dict):
+            for key, item in reversed(current.items()):
+                name = f"{where}.{key}" if where else str(key)
+                pending.append(("value", item, name))
+                pending.append(("key", key, name))
+        elif isinstance(current, list):
+            for position in range(len(current) - 1, -1, -1):
+                pending.append(("value", current[position], f"{where}[{position}]"))
     return None
 
 

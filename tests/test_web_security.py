@@ -117,6 +117,22 @@ def test_a_nul_character_in_a_query_or_body_is_a_400_naming_the_field(
     assert fine.status_code == 200
 
 
+def test_a_nul_character_deep_in_an_api_body_is_a_400_not_a_500(
+    app_client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    """As deep as the JSON parser accepts (1,024 levels), the NUL check answers: it used to
+    recurse once per level and fail past Python's stack."""
+    bearer = make_token(session_factory, role="admin")
+    body = "[" * 1000 + '"x\\u0000"' + "]" * 1000
+    response = app_client.post(
+        "/api/profiles/00000000-0000-0000-0000-000000000000/erasure",
+        content=body,
+        headers={**bearer, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["field"].startswith("[0][0][0]")
+
+
 def test_answers_holding_personal_data_are_not_stored_by_browsers_or_proxies(
     staff_client: Callable[[str], StaffClient],
     session_factory: sessionmaker[Session],
