@@ -41,7 +41,7 @@ def lead_through(
     for stage in stages:
         data = {"stage": stage}
         if stage == "lost":
-            data |= {"lost_reason": "price"}
+            data |= {"lost_reason": "price", "confirm": "yes"}  # the question answered
         response = post(manager, f"/showroom/leads/{lead.id}/stage", data)
         assert response.status_code == 303, response.text
 
