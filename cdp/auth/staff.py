@@ -19,6 +19,7 @@ from cdp.audit.service import record
 from cdp.auth.keys import digest
 from cdp.auth.permissions import Permission, allows
 from cdp.dealers.service import dealers_for_staff, set_staff_dealers
+from cdp.dealers.visibility import DealerScope, scope_of_staff
 from cdp.errors import Conflict, InvalidInput, NotAuthenticated
 from cdp.identity.identifiers import normalise_email
 from cdp.models import ROLES, LoginAttempt, StaffSession, StaffUser, utcnow
@@ -45,6 +46,8 @@ class StaffContext:
     role: str
     csrf_token: str
     session_id: int
+    # Whose leads, notes and appointments they see (cdp/dealers/visibility.py).
+    scope: DealerScope
 
     def can(self, permission: Permission) -> bool:
         return allows(self.role, permission)
@@ -275,6 +278,7 @@ def resolve_session(
         role=user.role,
         csrf_token=staff_session.csrf_token,
         session_id=staff_session.id,
+        scope=scope_of_staff(session, user_id=user.id, role=user.role),
     )
 
 
