@@ -197,6 +197,7 @@ def create_app(
 
     # Every router of every area, mounted here and nowhere else (docs/architecture.md).
     from cdp.profiles.routes import router as profiles_router
+    from ingest.adf_routes import router as adf_router
     from ingest.browser_settings import router as browser_settings_router
     from ingest.routes import router as ingest_router
     from segmentation.audiences_routes import router as audiences_router
@@ -219,6 +220,7 @@ def create_app(
 
     for router in (
         ingest_router,
+        adf_router,
         browser_settings_router,
         profiles_router,
         auth_router,

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 # typer (pinned) carries its own copy of click; its usage errors are only importable from here.
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
+from cdp.adf.cli import leads_app
 from cdp.cli_support import fail, migrated_engine
 from cdp.config import SettingsError, get_settings
 from cdp.db import make_sessionmaker, session_scope
@@ -39,6 +40,7 @@ token_app = typer.Typer(help="API tokens for staff apps reading profiles.", no_a
 user_app = typer.Typer(help="Staff accounts for the showroom pages.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(dealer_app, name="dealer")
+app.add_typer(leads_app, name="leads")
 app.add_typer(retention_app, name="retention")
 app.add_typer(secret_app, name="secret")
 app.add_typer(suppression_app, name="suppression")
@@ -69,7 +71,11 @@ def db_upgrade() -> None:
 def source_create(
     name: Annotated[str, typer.Argument(help="A name people recognise, e.g. 'Brand configurator'")],
     kind: Annotated[
-        str, typer.Option(help="web (a website) or showroom (tablets in a dealership)")
+        str,
+        typer.Option(
+            help="web (a website), showroom (tablets in a dealership), importer or marketplace "
+            "(their leads arrive with that channel, e.g. ADF from Marktplaats)"
+        ),
     ],
     origin: Annotated[
         list[str] | None,

@@ -35,6 +35,7 @@ from cdp.ingestion.validation import (
     validate_message,
 )
 from cdp.leads.ingest_hooks import LEAD_EVENTS, handle_lead_events
+from cdp.models import SOURCE_CHANNELS
 from cdp.profiles.projection import refresh_search
 from cdp.profiles.suppression import Screened, any_entries, count_dropped, screen
 from cdp.sql import dialect_of
@@ -349,7 +350,7 @@ def _store_fresh(
             for item, pid in effects
             if item.message.type == "track" and item.name in LEAD_EVENTS
         ],
-        channel="walk_in" if source.kind == "showroom" else "website",
+        channel=SOURCE_CHANNELS.get(source.kind, "website"),
         now=received_at,
     )
     refresh_search(

@@ -1,6 +1,6 @@
 """All tables, imported here so Alembic and the app see one metadata."""
 
-from cdp.models.access import ROLES, SOURCE_KINDS, ApiToken, Source
+from cdp.models.access import ROLES, SOURCE_CHANNELS, SOURCE_KINDS, ApiToken, Source
 from cdp.models.audit import AUDIT_ACTIONS, AuditRecord
 from cdp.models.base import Base, utcnow
 from cdp.models.crm import (
@@ -65,6 +65,7 @@ __all__ = [
     "OPEN_STAGES",
     "ROLES",
     "RUN_STATUSES",
+    "SOURCE_CHANNELS",
     "SOURCE_KINDS",
     "ApiToken",
     "Appointment",

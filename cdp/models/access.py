@@ -7,7 +7,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cdp.models.base import Base, JsonType, UtcDateTime, utcnow
 
-SOURCE_KINDS = ("web", "showroom")
+SOURCE_KINDS = ("web", "showroom", "importer", "marketplace")
+# The lead channel of what each kind of source sends: a marketplace's or importer's source
+# declares its channel, so its leads arrive with it.
+SOURCE_CHANNELS = {
+    "web": "website",
+    "showroom": "walk_in",
+    "importer": "importer",
+    "marketplace": "marketplace",
+}
 ROLES = ("sales", "reception", "delivery", "marketing", "manager", "admin")
 
 
