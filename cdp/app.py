@@ -210,6 +210,7 @@ def create_app(
     from showroom.deal_routes import router as deal_router
     from showroom.deliveries_routes import router as deliveries_router
     from showroom.funnel_routes import router as funnel_router
+    from showroom.lead_export_routes import router as lead_export_router
     from showroom.leads_routes import router as leads_router
     from showroom.lookup_routes import router as lookup_router
     from showroom.merge_routes import router as merge_router
@@ -234,6 +235,7 @@ def create_app(
         audit_router,
         today_router,
         leads_router,
+        lead_export_router,
         deal_router,
         deliveries_router,
         funnel_router,

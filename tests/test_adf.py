@@ -7,16 +7,19 @@ from __future__ import annotations
 import mailbox
 import random
 import time
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cdp.adf.parse import parse
 from cdp.models import Configuration, Event, Identity, Lead, ProfileTrait
-from tests.helpers import SourceKey, make_source, quarantine_of, run_cdp, uid
+from tests.helpers import SourceKey, StaffClient, make_source, quarantine_of, run_cdp, uid
 
 
 def adf(
@@ -265,3 +268,67 @@ def test_cdp_leads_import_reads_xml_eml_and_mbox(
         "leads", "import", "lead.xml", "--source", "Nobody", database_url=migrated_url, cwd=tmp_path
     )
     assert unknown.code == 1 and "no source is named 'Nobody'" in unknown.err
+
+
+# The order the ADF DTD's content models give the children of each element we write.
+DTD_ORDER = {
+    "prospect": ["id", "requestdate", "vehicle", "customer", "vendor", "provider"],
+    "vehicle": ["id", "year", "make", "model", "vin", "stock", "trim", "doors", "bodystyle",
+                "transmission", "odometer", "condition", "colorcombination", "imagetag",
+                "price", "pricecomments", "option", "finance", "comments"],
+    "customer": ["contact", "id", "timeframe", "comments"],
+    "contact": ["name", "email", "phone", "address"],
+    "address": ["street", "apartment", "city", "regioncode", "postalcode", "country"],
+    "vendor": ["id", "vendorname", "url", "contact"],
+    "provider": ["id", "name", "service", "url", "email", "phone", "contact"],
+    "colorcombination": ["interiorcolor", "exteriorcolor", "preference"],
+    "option": ["optionname", "manufacturercode", "stock", "weighting", "price"],
+}  # fmt: skip
+
+
+def assert_dtd_order(element: ElementTree.Element) -> None:
+    order = DTD_ORDER.get(element.tag)
+    if order is not None:
+        tags = [child.tag for child in element]
+        assert all(tag in order for tag in tags), (element.tag, tags)
+        positions = [order.index(tag) for tag in tags]
+        assert positions == sorted(positions), (element.tag, tags)
+    for child in element:
+        assert_dtd_order(child)
+
+
+def test_a_lead_downloads_as_adf_that_reads_back_the_same(
+    app_client: TestClient,
+    session_factory: sessionmaker[Session],
+    db: Session,
+    staff_client: Callable[[str], StaffClient],
+) -> None:
+    source = make_source(session_factory, kind="marketplace")
+    email = f"{uid('out')}@example.nl"
+    assert post_adf(app_client, source, adf(email, ids="<id>OUT-1</id>")).status_code == 200
+    [lead] = leads_of(db, email)
+
+    manager = staff_client("manager")
+    answer = manager.client.get(f"/showroom/leads/{lead.id}/adf")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("application/x-adf+xml")
+    assert f'filename="lead-{lead.id}.adf.xml"' in answer.headers["content-disposition"]
+    root = ElementTree.fromstring(answer.content)
+    assert root.tag == "adf"
+    assert_dtd_order(root)
+
+    [read] = parse(answer.content)
+    assert (read.customer.first_name, read.customer.last_name) == ("Ruben", "de Jong")
+    assert read.customer.emails == (email,)
+    assert read.customer.phones[0].number.startswith("+316")
+    assert read.customer.postal_code == "5611 ET" and read.customer.city == "Eindhoven"
+    wanted = read.wanted
+    assert wanted is not None
+    assert (wanted.make, wanted.model, wanted.trim) == ("Veltra", "Aurelia", "Sport")
+    assert wanted.exterior_colour == "Glacier White"
+    assert [o.name for o in wanted.options] == ["Panorama roof"]
+    assert read.ids[0] == ("car-retail-cdp", str(lead.id))
+
+    assert manager.client.get("/showroom/leads/999999999/adf").status_code == 404
+    marketing = staff_client("marketing")
+    assert marketing.client.get(f"/showroom/leads/{lead.id}/adf").status_code == 403
