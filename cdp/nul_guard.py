@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cdp.text import nul_character_at
 
+_XML_TYPES = (b"application/xml", b"text/xml", b"application/x-adf+xml")
 MAX_CHECKED_BODY = 1024 * 1024  # staff forms and API bodies are small; larger ones pass through
 
 
@@ -79,6 +80,8 @@ def _body_field_with_nul(scope: Scope, body: bytes) -> str | None:
         except orjson.JSONDecodeError:
             return None  # the route says what is wrong with it
         return nul_character_at(data)
+    if content_type in _XML_TYPES:
+        return None  # XML holds no NUL character; a UTF-16 document's bytes do, legitimately
     return "body" if b"\x00" in body else None
 
 

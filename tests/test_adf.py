@@ -332,3 +332,25 @@ def test_a_lead_downloads_as_adf_that_reads_back_the_same(
     assert manager.client.get("/showroom/leads/999999999/adf").status_code == 404
     marketing = staff_client("marketing")
     assert marketing.client.get(f"/showroom/leads/{lead.id}/adf").status_code == 403
+
+
+def test_documents_in_other_encodings(
+    app_client: TestClient, session_factory: sessionmaker[Session], db: Session
+) -> None:
+    source = make_source(session_factory, kind="importer")
+    cases = {
+        "ISO-8859-1": "ISO-8859-1",
+        "windows-1252": "windows-1252",
+        "UTF-16": "UTF-16",
+        "UTF-8": "windows-1252",  # declared UTF-8, written in Windows-1252: a common deviation
+    }
+    for declared, written in cases.items():
+        email = f"{uid('enc')}@example.be"
+        document = (
+            f'<?xml version="1.0" encoding="{declared}"?><adf><prospect><customer><contact>'
+            f"<name part='first'>Zoë</name><name part='last'>Müller</name>"
+            f"<email>{email}</email></contact></customer></prospect></adf>"
+        )
+        answer = post_adf(app_client, source, document.encode(written))
+        assert answer.status_code == 200, (declared, answer.text)
+        assert answer.json()["prospects"][0]["name"] == "Zoë Müller", declared

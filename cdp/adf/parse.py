@@ -140,13 +140,38 @@ def parse(raw: bytes) -> list[AdfLead]:
     """Every prospect of one ADF document; NotAdf says why a document is no lead."""
     if len(raw) > MAX_BYTES:
         raise NotAdf(f"the document is over {MAX_BYTES} bytes; an ADF lead is a few KB")
-    root = _read_tree(raw)
+    try:
+        root = _read_tree(raw)
+    except NotAdf:
+        if (fixed := _as_declared_utf8(raw)) is None:
+            raise
+        root = _read_tree(fixed)
     if _local(root.tag) != "adf":
         raise NotAdf(f"the root element is <{_local(root.tag)}>, not <adf>")
     prospects = [child for child in root if _local(child.tag) == "prospect"]
     if not prospects:
         raise NotAdf("the document holds no <prospect>")
     return [_prospect(p) for p in prospects]
+
+
+_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*\?>")
+_DECLARED_UTF8 = re.compile(rb"encoding\s*=\s*[\"']utf-?8[\"']", re.I)
+
+
+def _as_declared_utf8(raw: bytes) -> bytes | None:
+    """A document said (or assumed) to be UTF-8 but written in Windows-1252, as mail systems
+    and older CRMs send them: read as what it is. None when that is not the problem."""
+    try:
+        raw.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    declaration = _DECLARATION.match(raw)
+    named = declaration.group(0) if declaration else b""
+    if b"encoding" in named and not _DECLARED_UTF8.search(named):
+        return None  # it names its own encoding: that one was used
+    body = raw[declaration.end() :] if declaration else raw
+    return body.decode("cp1252", errors="replace").encode("utf-8")
 
 
 def _read_tree(raw: bytes) -> Element:
