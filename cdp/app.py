@@ -206,6 +206,7 @@ def create_app(
     from showroom.admin_routes import router as admin_router
     from showroom.audit_routes import router as audit_router
     from showroom.auth_routes import router as auth_router
+    from showroom.crm_routes import router as crm_router
     from showroom.customer_routes import router as customer_router
     from showroom.deal_routes import router as deal_router
     from showroom.deliveries_routes import router as deliveries_router
@@ -236,6 +237,7 @@ def create_app(
         today_router,
         leads_router,
         lead_export_router,
+        crm_router,
         deal_router,
         deliveries_router,
         funnel_router,

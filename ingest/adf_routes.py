@@ -4,16 +4,19 @@ as for the rest of the collection API; the body is the XML (or text holding it).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Security
+from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from fastapi.security import HTTPBasic
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
+from cdp.adf.delivery_loop import DeliveryLoop
 from cdp.adf.parse import MAX_BYTES
 from cdp.adf.service import ProspectOutcome, import_document
 from cdp.api_answers import error_responses
@@ -31,7 +34,19 @@ from ingest.answers import (
 )
 from ingest.body import BadEncoding, basic_user, read_body
 
-router = APIRouter(prefix="/v1", tags=["leads (ADF)"])
+
+@asynccontextmanager
+async def _deliveries(app: FastAPI) -> AsyncIterator[None]:
+    """Each server process sends new leads to dealers' CRMs in the background."""
+    loop = DeliveryLoop(app.state.sessionmaker)
+    loop.start()
+    try:
+        yield
+    finally:
+        await loop.stop()
+
+
+router = APIRouter(prefix="/v1", tags=["leads (ADF)"], lifespan=_deliveries)
 
 _WRITE_KEY = HTTPBasic(
     auto_error=False,

@@ -11,7 +11,9 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -820,3 +822,43 @@ def send_people(client: TestClient, source: SourceKey, count: int, seed: int) ->
         response = client.post("/v1/batch", json=batch, headers=source.auth)
         assert response.status_code == 200, response.text
     return people
+
+
+@dataclass
+class CrmReceiver:
+    """A dealer's CRM as a real HTTP server: records what is POSTed to it, and answers 503 to
+    the first `failures` requests."""
+
+    url: str
+    received: list[tuple[str, bytes]]
+    failures: int
+
+
+@contextmanager
+def crm_receiver(failures: int = 0) -> Iterator[CrmReceiver]:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = CrmReceiver(url="", received=[], failures=failures)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length)
+            state.received.append((self.headers.get("content-type") or "", body))
+            failing = len(state.received) <= state.failures
+            self.send_response(503 if failing else 200)
+            self.end_headers()
+            self.wfile.write(b"busy" if failing else b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/adf"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -98,3 +98,49 @@ def leads_import(
     )
     if counts["refused"]:
         raise typer.Exit(code=1)
+
+
+@leads_app.command("deliver")
+def leads_deliver() -> None:
+    """Send new leads to the dealers' CRMs that asked for them (`cdp leads crm`), and retry
+    the ones whose CRM did not take them yet. Running servers do this by themselves every
+    20 seconds; schedule this where no server runs."""
+    from cdp.adf.delivery import deliver_due
+
+    engine = migrated_engine(get_settings())
+    try:
+        with session_scope(make_sessionmaker(engine)) as session:
+            run = deliver_due(session)
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"{run.queued} queued, {run.delivered} delivered, {run.retrying} to retry, "
+        f"{run.failed} given up"
+    )
+
+
+@leads_app.command("crm")
+def leads_crm(
+    code: Annotated[str, typer.Argument(help="The dealer's code, e.g. NL-EIN1")],
+    url: Annotated[
+        str | None,
+        typer.Argument(help="Where its new leads are POSTed as ADF, e.g. https://crm.example/adf"),
+    ] = None,
+    off: Annotated[bool, typer.Option("--off", help="Stop delivering to the CRM")] = False,
+) -> None:
+    """Deliver a dealer's new leads to its own CRM as ADF (leads from now on, not older ones)."""
+    from cdp.adf.delivery import set_address
+    from cdp.dealers.service import dealer_by_code
+    from cdp.models import utcnow
+
+    if (url is None) == (not off):
+        raise fail("give either the CRM's address or --off")
+    engine = migrated_engine(get_settings())
+    try:
+        with session_scope(make_sessionmaker(engine)) as session:
+            dealer = dealer_by_code(session, code)
+            set_address(session, dealer, None if off else url, now=utcnow())
+            said = f"to {dealer.adf_url}" if dealer.adf_url else "no more"
+            typer.echo(f"{dealer.code}: new leads are delivered {said}")
+    finally:
+        engine.dispose()

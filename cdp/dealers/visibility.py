@@ -10,9 +10,10 @@ answered as if it did not exist (404), never as forbidden, so its existence is n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, false, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from cdp.dealers import repository
 from cdp.dealers.service import FLOOR_ROLES
@@ -33,7 +34,7 @@ class DealerScope:
             return True
         return dealer_id is not None and dealer_id in self.dealer_ids
 
-    def where(self, column: ColumnElement[int | None]) -> ColumnElement[bool]:
+    def where(self, column: ColumnElement[Any] | QueryableAttribute[Any]) -> ColumnElement[bool]:
         """A WHERE clause keeping rows of `column` (a dealer_id column) inside the scope."""
         if self.dealer_ids is None:
             return true()

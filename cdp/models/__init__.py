@@ -22,6 +22,7 @@ from cdp.models.crm import (
     TabletSession,
 )
 from cdp.models.dealer import DEFAULT_DEALER_CODE, Dealer, StaffDealer
+from cdp.models.delivery_log import ADF_DELIVERY_STATUSES, AdfDelivery
 from cdp.models.event import Configuration, Event, QuarantinedMessage
 from cdp.models.privacy import Erasure, SecretKey, SuppressedCount, Suppression
 from cdp.models.profile import (
@@ -50,6 +51,7 @@ from cdp.models.segments import (
 from cdp.models.staff import LoginAttempt, ProfileView, StaffSession, StaffUser
 
 __all__ = [
+    "ADF_DELIVERY_STATUSES",
     "APPOINTMENT_KINDS",
     "APPOINTMENT_STATUSES",
     "AUDIT_ACTIONS",
@@ -67,6 +69,7 @@ __all__ = [
     "RUN_STATUSES",
     "SOURCE_CHANNELS",
     "SOURCE_KINDS",
+    "AdfDelivery",
     "ApiToken",
     "Appointment",
     "Audience",

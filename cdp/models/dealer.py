@@ -31,6 +31,10 @@ class Dealer(Base):
     postal_areas: Mapped[list[str]] = mapped_column(JsonType, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Where new leads are POSTed as ADF (the dealer's own CRM), and since when: leads older than
+    # that were never meant for it (docs/adf.md).
+    adf_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    adf_since: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
 
 
 class StaffDealer(Base):

@@ -26,6 +26,7 @@ from cdp.identity.identifiers import normalise_email
 from cdp.identity.merge_rows import forget_moved_rows
 from cdp.identity.repository import lock_profiles
 from cdp.models import (
+    AdfDelivery,
     Appointment,
     Configuration,
     Consent,
@@ -122,6 +123,7 @@ def erase(
         ("contact attempts", delete(ContactAttempt).where(
             or_(ContactAttempt.profile_id.in_(ids), ContactAttempt.lead_id.in_(leads)))),
         ("lead stage changes", delete(LeadStageChange).where(LeadStageChange.lead_id.in_(leads))),
+        ("ADF deliveries", delete(AdfDelivery).where(AdfDelivery.lead_id.in_(leads))),
         ("deliveries", delete(Delivery).where(
             or_(Delivery.profile_id.in_(ids), Delivery.lead_id.in_(leads)))),
         ("appointments", delete(Appointment).where(

@@ -9,6 +9,7 @@ from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cdp.models import (
+    AdfDelivery,
     Appointment,
     AuditRecord,
     Configuration,
@@ -76,6 +77,7 @@ def delete_leads(session: Session, ids: Sequence[int]) -> int:
     # Its history goes with it; appointments and deliveries are the customer's, and stay.
     session.execute(delete(LeadStageChange).where(LeadStageChange.lead_id.in_(ids)))
     session.execute(delete(ContactAttempt).where(ContactAttempt.lead_id.in_(ids)))
+    session.execute(delete(AdfDelivery).where(AdfDelivery.lead_id.in_(ids)))
     for linked in (Appointment, Delivery):
         session.execute(update(linked).where(linked.lead_id.in_(ids)).values(lead_id=None))
     return session.execute(delete(Lead).where(Lead.id.in_(ids))).rowcount or 0  # type: ignore[attr-defined]
