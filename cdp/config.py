@@ -34,6 +34,12 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000", description="Base URL used in exported links"
     )
     db_pool_size: int = 10
+    adf_delivery_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        description="How often each server process sends new leads to dealers' CRMs (0: never; "
+        "then schedule `cdp leads deliver`)",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -38,8 +38,10 @@ from ingest.body import BadEncoding, basic_user, read_body
 @asynccontextmanager
 async def _deliveries(app: FastAPI) -> AsyncIterator[None]:
     """Each server process sends new leads to dealers' CRMs in the background."""
-    loop = DeliveryLoop(app.state.sessionmaker)
-    loop.start()
+    every = app.state.settings.adf_delivery_seconds
+    loop = DeliveryLoop(app.state.sessionmaker, every=every)
+    if every > 0:
+        loop.start()
     try:
         yield
     finally:

@@ -120,7 +120,9 @@ def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @pytest.fixture()
 def settings(migrated_url: str) -> Settings:
-    return Settings(database_url=migrated_url)
+    # No background delivery to CRMs: it would share the test's one connection from a thread
+    # (tests/test_adf_delivery.py runs deliveries itself, with an injected clock).
+    return Settings(database_url=migrated_url, adf_delivery_seconds=0)
 
 
 @pytest.fixture()
