@@ -34,6 +34,7 @@ from cdp.ingestion.schemas import Rejection
 from cdp.ingestion.validation import (
     validate_message,
 )
+from cdp.leads.attribution import attribute_new_leads
 from cdp.leads.ingest_hooks import LEAD_EVENTS, handle_lead_events
 from cdp.models import SOURCE_CHANNELS
 from cdp.profiles.projection import refresh_search
@@ -353,6 +354,7 @@ def _store_fresh(
         channel=SOURCE_CHANNELS.get(source.kind, "website"),
         now=received_at,
     )
+    attribute_new_leads(session, given_leads)
     refresh_search(
         session,
         {pid for item, pid in effects if item.configuration is not None}

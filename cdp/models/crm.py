@@ -6,10 +6,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cdp.models.base import Base, JsonType, UtcDateTime, utcnow
+
+# JSON whose None is SQL NULL (not the JSON value null), so "not set" is one thing to ask for.
+NullableJson = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 LEAD_CHANNELS = (
     "website",
@@ -72,6 +76,10 @@ class Lead(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # The campaign (utm fields) and referring site of the customer's first and last visit
+    # before the lead (cdp/leads/attribution.py); None: direct, or made by staff.
+    first_touch: Mapped[dict[str, str] | None] = mapped_column(NullableJson, default=None)
+    last_touch: Mapped[dict[str, str] | None] = mapped_column(NullableJson, default=None)
 
 
 class LeadStageChange(Base):
