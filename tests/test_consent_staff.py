@@ -216,6 +216,11 @@ def test_a_reason_is_required_and_every_problem_is_marked(
     assert "words the customer agreed to" in text_at(form, "#wording-error")
     chosen = form.select_one("select[name=address] option[selected]")
     assert chosen is not None and chosen["value"] == address  # kept as chosen
+    # Fields a form never sends (a hand-made request) are named too.
+    odd = grant(staff, pid, address, purpose="advertising", status="maybe")
+    assert odd.status_code == 400
+    assert text_at(soup(odd.text), "#purpose-error") == "Choose e-mail, phone or tracking."
+    assert text_at(soup(odd.text), "#status-error")
     # A withdrawal without a reason is refused before any confirmation.
     refused = withdraw(staff, pid, address, reason="", confirm="")
     assert refused.status_code == 400 and soup(refused.text).select_one("#reason-error")
