@@ -28,6 +28,10 @@ What it does
    - lost: acknowledged but not stored (must be 0);
    - duplicated: messageIds stored more than once (must be 0);
    - given up: messages whose batch the library dropped after its retries (on_error);
+   - sent again after a failure: messages of a request that failed (refused connection, reset,
+     timeout, 5xx), which the library sent again with the same messageId;
+   - answered as duplicates: what the server's answers counted as stored already, i.e. stored
+     by a request whose answer the kill cut off (de-duplication by messageId at work);
    - stored, not acknowledged: the server committed, the answer never arrived (the kill), and
      the retry was answered by then or given up. Not a loss; shown for completeness.
 Prints a report and, with --json FILE, writes it as JSON.
@@ -80,6 +84,9 @@ class Tally:
     given_up: set[str] = field(default_factory=set)
     attempts: int = 0
     failed_attempts: int = 0
+    retried: set[str] = field(default_factory=set)  # sent in a request that failed
+    # Messages the server answered as duplicates: stored by a request whose answer was lost.
+    answered_duplicate: int = 0
 
 
 def instrument(tally: Tally) -> None:
@@ -95,10 +102,16 @@ def instrument(tally: Tally) -> None:
             with tally.lock:
                 tally.attempts += 1
                 tally.failed_attempts += 1
+                tally.retried.update(ids)
             raise
+        try:
+            duplicates = int(response.json().get("duplicates", 0))
+        except (ValueError, AttributeError):
+            duplicates = 0
         with tally.lock:
             tally.attempts += 1
             tally.acknowledged.update(ids)
+            tally.answered_duplicate += duplicates
         return response
 
     segment_consumer.post = counted_post  # type: ignore[attr-defined]
@@ -393,6 +406,8 @@ def main() -> None:
         "requests": tally.attempts,
         "failed_requests": tally.failed_attempts,
         "acknowledged": len(tally.acknowledged),
+        "sent_again_after_a_failure": len(tally.retried),
+        "answered_as_duplicates": tally.answered_duplicate,
         "given_up": len(tally.given_up - tally.acknowledged),
         "stored_rows": total,
         "stored_distinct": len(stored),
