@@ -206,6 +206,7 @@ def create_app(
     from showroom.admin_routes import router as admin_router
     from showroom.audit_routes import router as audit_router
     from showroom.auth_routes import router as auth_router
+    from showroom.consent_routes import router as consent_router
     from showroom.crm_routes import router as crm_router
     from showroom.customer_routes import router as customer_router
     from showroom.deal_routes import router as deal_router
@@ -229,6 +230,7 @@ def create_app(
         lookup_router,
         customer_router,
         merge_router,
+        consent_router,
         tablet_router,
         tablet_configure_router,
         admin_router,

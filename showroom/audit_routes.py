@@ -43,6 +43,7 @@ ACTION_LABELS = {
     "erasure": "Erased a person",
     "lead_edit": "Changed a lead",
     "note": "Wrote a note",
+    "consent": "Recorded consent",
     "sign_in": "Signed in",
     "sign_in_failed": "Sign-in failed",
 }

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
+from cdp.consent.history import consent_history
 from cdp.deps import DbSession
 from cdp.models import utcnow
 from cdp.profiles.erasure import erasure_of
@@ -64,5 +65,11 @@ def customer(
     return render(
         request,
         "showroom/customer/detail.html",
-        {"page": page, "deal": deal, "segment": segment, "search": q.strip()},
+        {
+            "page": page,
+            "deal": deal,
+            "segment": segment,
+            "search": q.strip(),
+            "consent": consent_history(session, pid),
+        },
     )

@@ -125,7 +125,7 @@ def store_consents(
     A statement that repeats the one before it (same status, no new wording) is not stored; a
     stored statement that now repeats a new, earlier one is replaced by it. Each address (e-mail
     or phone number the statement was made with) has its own history: a grant for one address
-    is not a repeat of the grant for another.
+    is not a repeat of the grant for another. A statement recorded by staff is never replaced.
     """
     stated = [(item, pid) for item, pid in effects if item.consents]
     if not stated:
@@ -158,7 +158,8 @@ def store_consents(
             )
             timeline.insert(len(before), new)
             after = timeline[len(before) + 1 :]
-            if after and _repeats(after[0].status, after[0].wording, new):
+            # A statement staff recorded stays, with its reason, even when it now repeats.
+            if after and not after[0].by_staff and _repeats(after[0].status, after[0].wording, new):
                 repeat = timeline.pop(len(before) + 1)
                 if repeat.id is not None:  # stored before; one added just now is simply dropped
                     removed.append(repeat.id)

@@ -164,6 +164,8 @@ class ConsentStatement:
     wording: str | None
     stated_at: datetime
     row: dict[str, Any] | None = None  # every column, for one not stored yet
+    # Recorded by staff (cdp.consent.service): kept whatever arrives, with its reason.
+    by_staff: bool = False
 
 
 @functools.cache
@@ -177,6 +179,7 @@ def _consent_history_statement(dialect: str) -> Any:
             Consent.wording,
             Consent.stated_at,
             Consent.address,
+            Consent.recorded_by_user_id,
         )
         .where(any_of(Consent.profile_id, "ids", dialect))
         .order_by(Consent.stated_at, Consent.id)
@@ -193,9 +196,9 @@ def consent_history(
     rows = session.connection().execute(
         _consent_history_statement(dialect_of(session)), {"ids": list(profile_ids)}
     )
-    for consent_id, pid, purpose, status, wording, stated_at, address in rows:
+    for consent_id, pid, purpose, status, wording, stated_at, address, staff_id in rows:
         history.setdefault((pid, purpose, address), []).append(
-            ConsentStatement(consent_id, status, wording, stated_at)
+            ConsentStatement(consent_id, status, wording, stated_at, by_staff=staff_id is not None)
         )
     return history
 

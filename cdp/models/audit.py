@@ -16,6 +16,7 @@ AUDIT_ACTIONS = (
     "erasure",  # a person erased (GDPR art. 17)
     "lead_edit",  # a lead created, moved, assigned or contacted
     "note",  # a note written on a customer
+    "consent",  # consent granted or withdrawn by staff on the customer page
     "sign_in",
     "sign_in_failed",
 )

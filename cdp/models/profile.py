@@ -126,6 +126,15 @@ class Consent(Base):
     # The e-mail address (purpose email) or phone number (phone), normalised, the statement was
     # made for: a grant covers that address only; a withdrawal without one covers them all.
     address: Mapped[str | None] = mapped_column(String(400), default=None)
+    # Set when a member of staff recorded the statement (the customer page, migration 0022): who,
+    # why ("customer asked by phone"), how it came in ("staff page") and the dealer they work at.
+    # Statements from a source leave these empty: the source says where they came from.
+    recorded_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_user.id"), default=None
+    )
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    recorded_via: Mapped[str | None] = mapped_column(String(40), default=None)
+    dealer_id: Mapped[int | None] = mapped_column(ForeignKey("dealer.id"), default=None)
 
 
 CONSENT_PURPOSES = ("tracking", "email", "phone")
