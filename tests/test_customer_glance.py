@@ -40,8 +40,15 @@ FIRST = {
     "colour_hex": "#24507A",
     "wheels": '20" Turbine',
     "interior": "Cognac Leather",
-    # As a website sends them: names; the spoiler is not in the catalogue.
-    "options": ["Comfort Pack", "Tow bar", "Rear spoiler"],
+    # As a website sends them: names; the spoiler is not in the catalogue; the rest is noise
+    # anyone with the public write key could send.
+    "options": [
+        "Comfort Pack",
+        "Tow bar",
+        "Rear spoiler",
+        None,
+        {"label": "Roof box", "price": "1e999"},
+    ],
     "total_price": 72830,
 }
 # Saved later, without a price and without a colour code: the catalogue supplies both.
@@ -121,6 +128,7 @@ def test_an_online_configuration_prices_every_option_from_the_catalogue(
         ("Comfort Pack", "€ 1.490"),
         ("Tow bar", "€ 950"),
         ("Rear spoiler", "price not known"),  # kept, not dropped
+        ("Roof box", "price not known"),
     ]
     # The price the configurator sent; with an unknown option there is no catalogue total.
     assert text_at(first, "header .price") == "€ 72.830"

@@ -101,6 +101,8 @@ def _option_parts(option: Any) -> tuple[str, object, object]:
         code, label = option.get("code"), option.get("label") or option.get("name")
         shown = str(label or code or "").strip()
         return shown, code, option.get("price")
+    if option is None or isinstance(option, list | bool):  # not an option, whoever sent it
+        return "", None, None
     return str(option).strip(), None, None
 
 
