@@ -280,12 +280,14 @@ def user_create(
 
 def _load_demo(engine: Engine, *, customers: int, seed: int) -> None:
     from cdp.demo.loader import load_demo
+    from cdp.demo.segments import build_demo_segments
     from cdp.demo.showroom import demo_staff_lines, seed_showroom
     from cdp.models import utcnow
 
     now = utcnow()
     typer.echo(load_demo(engine, customers=customers, seed=seed, progress=True, reference=now))
     typer.echo(seed_showroom(engine, seed=seed, now=now))
+    typer.echo(build_demo_segments(engine, progress=True))
     typer.echo("sign in to the staff pages as (demo accounts):")
     for line in demo_staff_lines():
         typer.echo(line)
@@ -293,8 +295,9 @@ def _load_demo(engine: Engine, *, customers: int, seed: int) -> None:
 
 def _ensure_demo(engine: Engine) -> None:
     """Load what of the demo is missing: customers when there are none, then the showroom
-    (staff and a working funnel), which is one transaction and so either fully in or not."""
+    (staff and a working funnel, one transaction and so either fully in or not), then segments."""
     from cdp.demo.loader import demo_needed
+    from cdp.demo.segments import build_demo_segments, segments_missing
     from cdp.demo.showroom import demo_staff_lines, demo_staff_missing, seed_showroom
     from cdp.models import utcnow
 
@@ -303,9 +306,9 @@ def _ensure_demo(engine: Engine) -> None:
         return
     if demo_staff_missing(engine):
         typer.echo(seed_showroom(engine, seed=7, now=utcnow()))
-        typer.echo("sign in to the staff pages as (demo accounts):")
-    else:
-        typer.echo("demo data already loaded; demo accounts:")
+    if segments_missing(engine):  # a demo loaded before the demo built segments
+        typer.echo(build_demo_segments(engine, progress=True))
+    typer.echo("demo data loaded; sign in to the staff pages as (demo accounts):")
     for line in demo_staff_lines():
         typer.echo(line)
 

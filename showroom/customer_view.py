@@ -19,6 +19,7 @@ from cdp.leads.labels import OPTIONS
 from cdp.local_time import to_local
 from cdp.models import OPEN_STAGES, Appointment, Lead, Note, ProfileView
 from cdp.profiles import repository as profiles_repo
+from cdp.profiles.configuration_prices import ConfigurationPrices, price_configuration
 from cdp.profiles.schemas import ConfigurationOut, ProfileOut
 from cdp.profiles.service import get_profile
 
@@ -43,6 +44,18 @@ class ConfigurationCard:
     )  # what changed since `based_on` or the one before
     # The configuration this one was made from (a tablet session that started from it).
     based_on: ConfigurationOut | None = None
+    # Each option's price and the totals, from the catalogue (online ones too).
+    prices: ConfigurationPrices = field(default_factory=ConfigurationPrices)
+
+
+@dataclass
+class LatestNote:
+    """The newest note, as the top of the customer page shows it."""
+
+    note: Note
+    author: str
+    facts: list[str]  # its structured fields in words ("budget € 40.000 – 60.000", ...)
+    count: int  # all the notes this person may read
 
 
 @dataclass
@@ -58,6 +71,7 @@ class CustomerPage:
     upcoming: list[Appointment]
     staff_names: dict[int, str]
     show_deal: bool
+    latest_note: LatestNote | None = None
 
 
 def _option_labels(options: list[Any]) -> set[str]:
@@ -87,6 +101,27 @@ def configuration_changes(newer: ConfigurationOut, older: ConfigurationOut) -> l
                 f"price {'+' if delta > 0 else '−'}€ {abs(delta):,.0f}".replace(",", ".")
             )
     return changes
+
+
+def note_facts(note: Note) -> list[str]:
+    """A note's structured fields in the words staff read, in the order they were asked."""
+    trade_in = " ".join(
+        str(part) for part in (note.trade_in_make, note.trade_in_model, note.trade_in_year) if part
+    )
+    if trade_in and note.trade_in_km is not None:
+        trade_in += f", {note.trade_in_km:,} km".replace(",", ".")
+    facts = (
+        note.interest_level and f"interest {OPTIONS.label('interest_level', note.interest_level)}",
+        note.budget_band and f"budget {OPTIONS.label('budget_band', note.budget_band)}",
+        note.timeframe and f"buying {OPTIONS.label('timeframe', note.timeframe)}",
+        trade_in and f"trade-in {trade_in}",
+        note.financing_interest is not None
+        and f"financing: {'yes' if note.financing_interest else 'no'}",
+        note.model_direction
+        and f"considering {OPTIONS.label('model_direction', note.model_direction)}",
+        note.competitor and f"also looking at {note.competitor}",
+    )
+    return [fact for fact in facts if fact]
 
 
 def intent_signals(profile: ProfileOut) -> list[tuple[str, str]]:
@@ -171,18 +206,7 @@ def _timeline(
     if show_deal:
         for note in notes:
             who = names.get(note.user_id or 0, "someone")
-            summary = ", ".join(
-                part
-                for part in (
-                    note.interest_level
-                    and f"interest {OPTIONS.label('interest_level', note.interest_level)}",
-                    note.budget_band and f"budget {OPTIONS.label('budget_band', note.budget_band)}",
-                    note.timeframe and f"buying {OPTIONS.label('timeframe', note.timeframe)}",
-                    note.model_direction
-                    and f"considering {OPTIONS.label('model_direction', note.model_direction)}",
-                )
-                if part
-            )
+            summary = ", ".join(note_facts(note))
             entries.append(
                 TimelineEntry(
                     note.created_at,
@@ -261,6 +285,7 @@ def customer_page(
                 configuration,
                 configuration_changes(configuration, older) if older else [],
                 based_on=base,
+                prices=price_configuration(configuration, saved_with.get(configuration.code, {})),
             )
         )
     prices = [c.total_price for c in profile.configurations if c.total_price is not None]
@@ -286,4 +311,9 @@ def customer_page(
         upcoming=[a for a in appointments if a.starts_at >= now and a.status == "planned"],
         staff_names=names,
         show_deal=show_deal,
+        latest_note=LatestNote(
+            notes[0], names.get(notes[0].user_id or 0, "someone"), note_facts(notes[0]), len(notes)
+        )
+        if notes
+        else None,
     )

@@ -325,6 +325,9 @@ def test_cdp_demo_command_loads_a_fresh_sqlite_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("loaded 40 customers, ")
     assert "100%" in result.stderr  # the progress bar
+    # Segments are built as part of loading, each stage on a line of its own.
+    assert re.search(r"^segments: \d+ profiles in \d+ segments in ", result.stdout, re.M)
+    assert re.search(r"^segments +100%  done$", result.stderr, re.M)
 
 
 @pytest.mark.parametrize("local_hour", [6, 23])
