@@ -1,6 +1,7 @@
 """All tables, imported here so Alembic and the app see one metadata."""
 
 from cdp.models.access import ROLES, SOURCE_KINDS, ApiToken, Source
+from cdp.models.alert import ALERT_KINDS, Alert
 from cdp.models.audit import AUDIT_ACTIONS, AuditRecord
 from cdp.models.base import Base, utcnow
 from cdp.models.crm import (
@@ -50,6 +51,7 @@ from cdp.models.segments import (
 from cdp.models.staff import LoginAttempt, ProfileView, StaffSession, StaffUser
 
 __all__ = [
+    "ALERT_KINDS",
     "APPOINTMENT_KINDS",
     "APPOINTMENT_STATUSES",
     "AUDIT_ACTIONS",
@@ -66,6 +68,7 @@ __all__ = [
     "ROLES",
     "RUN_STATUSES",
     "SOURCE_KINDS",
+    "Alert",
     "ApiToken",
     "Appointment",
     "Audience",
