@@ -6,19 +6,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.alerts import service as alerts
+from cdp.alerts.jobs import PeriodicJob, run_once
+from cdp.db import make_engine, make_sessionmaker
 from cdp.dealers.visibility import DealerScope
 from cdp.leads import service as leads
+from cdp.migrate import upgrade
 from cdp.models import Alert, Appointment, utcnow
 from tests.helpers import (
     HTMX,
     SourceKey,
     StaffClient,
+    drop_database,
+    fresh_database_url,
     make_customer,
     make_dealer,
     make_staff,
@@ -341,3 +347,31 @@ def test_alert_pages_and_the_stream_need_a_sign_in(app_client: TestClient) -> No
     assert app_client.get("/alerts", follow_redirects=False).status_code == 303
     assert app_client.get("/alerts/stream").status_code == 401
     assert app_client.get("/static/vendor/htmx-ext-sse/sse.js").status_code == 200
+
+
+def test_a_periodic_job_runs_in_its_own_transaction_and_one_process_at_a_time(
+    db_kind: str, tmp_path: Path
+) -> None:
+    url = fresh_database_url(db_kind, tmp_path, f"alerts_jobs_{uuid.uuid4().hex[:6]}")
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        factory = make_sessionmaker(engine)
+        manager = user_id(factory, make_staff(factory, role="manager"))
+        runs: list[datetime] = []
+
+        def warn(session: Session, now: datetime) -> None:
+            runs.append(now)
+            alerts.notify(session, user_id=manager, kind="sla_warning", text="due", now=now)
+
+        job = PeriodicJob("sla warnings", 60, warn)
+        assert run_once(factory, job, now=utcnow())
+        assert len(alerts_of(factory, manager)) == 1  # committed
+        if db_kind == "postgresql":  # another worker holds the job: this one skips the round
+            with factory() as other, other.begin():
+                other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": job.lock_key})
+                assert not run_once(factory, job, now=utcnow())
+            assert len(runs) == 1
+    finally:
+        engine.dispose()
+        drop_database(url)
