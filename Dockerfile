@@ -1,6 +1,8 @@
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+# setup.py fetches the front-end files no PyPI package ships (scripts/vendor_assets.py).
+COPY pyproject.toml README.md setup.py ./
+COPY scripts/vendor_assets.py ./scripts/
 COPY cdp ./cdp
 COPY ingest ./ingest
 COPY showroom ./showroom

@@ -128,6 +128,7 @@ def instrument(clock: Clock, engine: Any) -> None:
         "store_identifier_warnings",
         "touch_written_profiles",
         "handle_lead_events",
+        "customer_activity",
     ):
         if hasattr(service, name):
             setattr(service, name, clock.wrap(name, getattr(service, name)))

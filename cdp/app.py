@@ -20,6 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from cdp import api_answers, web_security
+from cdp.alerts.delivery import AlertHub
+from cdp.alerts.jobs import PeriodicJobs
 from cdp.auth.service import SourceCache
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker
@@ -91,7 +93,13 @@ def create_app(
         keeper = StatisticsKeeper(app.state.engine)
         if own_engine:
             keeper.start()
+            # Alerts reach open pages; jobs (the SLA check) run. Tests that hand in their
+            # engine read alerts from their own rolled-back transaction instead.
+            app.state.alert_hub.start(app.state.engine, app.state.sessionmaker)
+            app.state.jobs.start(app.state.sessionmaker)
         yield
+        await app.state.jobs.stop()
+        await app.state.alert_hub.stop()
         await keeper.stop()
         if own_engine:
             app.state.engine.dispose()
@@ -126,6 +134,8 @@ def create_app(
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.state.settings = settings
     app.state.sources = SourceCache()
+    app.state.alert_hub = AlertHub()
+    app.state.jobs = PeriodicJobs()  # the SLA check is wired here (cdp/alerts/jobs.py)
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     # Times are stored in UTC and shown in the showroom's time zone.
     app.state.templates.env.filters["local"] = local_format
@@ -204,6 +214,7 @@ def create_app(
     from segmentation.exports_routes import router as exports_router
     from segmentation.routes import router as segments_router
     from showroom.admin_routes import router as admin_router
+    from showroom.alerts_routes import router as alerts_router
     from showroom.audit_routes import router as audit_router
     from showroom.auth_routes import router as auth_router
     from showroom.consent_routes import router as consent_router
@@ -243,6 +254,7 @@ def create_app(
         deal_router,
         deliveries_router,
         funnel_router,
+        alerts_router,
         # The segments pages' three routers in this order: /segments/audiences/count must
         # match before /segments/{segment_id}/count.
         segments_router,

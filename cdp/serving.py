@@ -37,6 +37,9 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "log_level": "warning",
     "access_log": False,
     "proxy_headers": False,
+    # A stopping worker waits this long for open requests, then ends the rest: the alert
+    # streams (cdp/alerts/delivery.py) never end by themselves, and their browsers reconnect.
+    "timeout_graceful_shutdown": 5,
 }
 
 

@@ -144,7 +144,7 @@ def assign(
             user_id != staff.user_id or lead.assigned_user_id is not None
         ):
             raise PageForbidden("Only sales managers assign leads; you can take unassigned ones.")
-        service.assign_lead(session, lead=lead, user_id=user_id)
+        service.assign_lead(session, lead=lead, user_id=user_id, by_user_id=staff.user_id)
     except CdpError as error:
         session.rollback()
         form_error = FormError(

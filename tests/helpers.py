@@ -7,9 +7,12 @@ import base64
 import os
 import random
 import re
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -862,3 +865,80 @@ def crm_receiver(failures: int = 0) -> Iterator[CrmReceiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def served(database_url: str, cwd: Path, *, workers: int = 1) -> Iterator[str]:
+    """`cdp serve` (with `workers` processes) as its own process; its base URL. Stopped with
+    SIGTERM afterwards, as an operator would, and killed if it does not stop."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (cwd / f"serve-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [str(CDP), "serve", "--port", str(port), "--workers", str(workers)],
+        env=cdp_env(database_url), cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120  # a loaded machine starts two workers slowly
+        while True:
+            assert process.poll() is None, (cwd / f"serve-{port}.log").read_text()
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "cdp serve did not start"
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        log.close()
+
+
+def http_sign_in(client: httpx.Client, email: str, password: str = STAFF_PASSWORD) -> str:
+    """Sign an httpx client in to a running server through the form; the CSRF token."""
+    form = BeautifulSoup(client.get("/login").text, "html.parser")
+    token = form.find("input", attrs={"name": "csrf_token"})
+    assert token is not None
+    answer = client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token["value"], "next": "/"},
+    )
+    assert answer.status_code == 303, answer.text
+    account = BeautifulSoup(client.get("/account").text, "html.parser")
+    csrf = account.find("input", attrs={"name": "csrf_token"})
+    assert csrf is not None
+    return str(csrf["value"])
+
+
+@dataclass
+class ServerSentEvent:
+    event: str
+    id: str | None
+    data: str
+
+
+def next_sse_event(lines: Iterator[str], *, named: str) -> ServerSentEvent:
+    """The next event called `named` from a text/event-stream's lines (comments, `retry:` and
+    other events are skipped)."""
+    fields: dict[str, list[str]] = {}
+    for line in lines:
+        if line == "":
+            if fields.get("event", [""])[0] == named:
+                ids = fields.get("id")
+                return ServerSentEvent(named, ids[0] if ids else None, "\n".join(fields["data"]))
+            fields = {}
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        fields.setdefault(name, []).append(value.removeprefix(" "))
+    raise AssertionError(f"the stream ended without an {named!r} event")

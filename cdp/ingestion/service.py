@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cdp import json_exact
+from cdp.alerts.service import customer_activity
 from cdp.auth.service import SourceInfo
 from cdp.identity.repository import (
     insert_warnings,
@@ -355,6 +356,16 @@ def _store_fresh(
         now=received_at,
     )
     attribute_new_leads(session, given_leads)
+    if source.kind != "showroom":  # the tablet is the salesperson's own doing
+        customer_activity(
+            session,
+            [
+                (pid, item.name, item.configuration is not None)
+                for item, pid in effects
+                if item.message.type in ("track", "page")
+            ],
+            now=received_at,
+        )
     refresh_search(
         session,
         {pid for item, pid in effects if item.configuration is not None}

@@ -9,6 +9,7 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
+from cdp.alerts import service as alerts
 from cdp.auth.permissions import Permission
 from cdp.dealers.service import acting_dealer_id
 from cdp.errors import InvalidInput, NotFound
@@ -120,6 +121,7 @@ def create_appointment(
     )
     session.add(appointment)
     session.flush()
+    alerts.test_drive_booked(session, appointment, lead=lead, by_user_id=created_by_user_id)
     if kind in ("visit", "test_drive"):
         _move_forward(
             session,
@@ -168,8 +170,10 @@ def set_appointment_status(
         )
     appointment.status = status
     session.flush()
-    if status == "showed" and appointment.lead_id is not None:
-        lead = repo.lead(session, appointment.lead_id)
+    lead = repo.lead(session, appointment.lead_id) if appointment.lead_id is not None else None
+    if status == "showed":
+        alerts.checked_in(session, appointment, lead=lead, by_user_id=by_user_id)
+    if status == "showed" and lead is not None:
         if appointment.kind == "test_drive":
             _move_forward(
                 session,

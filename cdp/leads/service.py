@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from cdp.alerts import service as alerts
 from cdp.auth.permissions import Permission, allows
 from cdp.dealers.service import acting_dealer_id
 from cdp.errors import InvalidInput, NotFound
@@ -120,6 +121,7 @@ def create_lead(
         source_event_id=None,
         at=now,
     )
+    alerts.lead_assigned(session, lead, assigned_user_id, by_user_id=created_by_user_id, now=now)
     refresh_search(session, [profile.id])
     return lead
 
@@ -136,9 +138,11 @@ def assign_lead(
     *,
     lead: Lead,
     user_id: int | None,
+    by_user_id: int | None = None,
     now: datetime | None = None,
 ) -> Lead:
-    """Give an open lead to a salesperson (None: back to the unassigned pool)."""
+    """Give an open lead to a salesperson (None: back to the unassigned pool); they are told,
+    unless they took it themselves (`by_user_id`)."""
     now = now or utcnow()
     if lead.stage not in OPEN_STAGES:
         raise InvalidInput(
@@ -150,9 +154,12 @@ def assign_lead(
         staff_member(
             session, user_id, Permission.LEADS, field="assigned_user_id", what="a salesperson"
         )
+    previous = lead.assigned_user_id
     lead.assigned_user_id = user_id
     lead.updated_at = now
     session.flush()
+    if user_id != previous:
+        alerts.lead_assigned(session, lead, user_id, by_user_id=by_user_id, now=now)
     return lead
 
 

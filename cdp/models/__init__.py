@@ -1,6 +1,7 @@
 """All tables, imported here so Alembic and the app see one metadata."""
 
 from cdp.models.access import ROLES, SOURCE_CHANNELS, SOURCE_KINDS, ApiToken, Source
+from cdp.models.alert import ALERT_KINDS, Alert
 from cdp.models.audit import AUDIT_ACTIONS, AuditRecord
 from cdp.models.base import Base, utcnow
 from cdp.models.crm import (
@@ -52,6 +53,7 @@ from cdp.models.staff import LoginAttempt, ProfileView, StaffSession, StaffUser
 
 __all__ = [
     "ADF_DELIVERY_STATUSES",
+    "ALERT_KINDS",
     "APPOINTMENT_KINDS",
     "APPOINTMENT_STATUSES",
     "AUDIT_ACTIONS",
@@ -70,6 +72,7 @@ __all__ = [
     "SOURCE_CHANNELS",
     "SOURCE_KINDS",
     "AdfDelivery",
+    "Alert",
     "ApiToken",
     "Appointment",
     "Audience",

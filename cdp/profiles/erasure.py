@@ -27,6 +27,7 @@ from cdp.identity.merge_rows import forget_moved_rows
 from cdp.identity.repository import lock_profiles
 from cdp.models import (
     AdfDelivery,
+    Alert,
     Appointment,
     Configuration,
     Consent,
@@ -120,6 +121,7 @@ def erase(
         ("segment memberships", delete(SegmentMembership).where(
             SegmentMembership.profile_id.in_(ids))),
         ("views", delete(ProfileView).where(ProfileView.profile_id.in_(ids))),
+        ("alerts", delete(Alert).where(Alert.profile_id.in_(ids))),
         ("contact attempts", delete(ContactAttempt).where(
             or_(ContactAttempt.profile_id.in_(ids), ContactAttempt.lead_id.in_(leads)))),
         ("lead stage changes", delete(LeadStageChange).where(LeadStageChange.lead_id.in_(leads))),

@@ -1,0 +1,1 @@
+"""Alerts for staff: stored, counted, read, and pushed to their open pages (docs/alerts.md)."""
