@@ -58,6 +58,7 @@ class CustomerPage:
     upcoming: list[Appointment]
     staff_names: dict[int, str]
     show_deal: bool
+    plate: str | None = None  # the car's licence plate, as lookup finds it
 
 
 def _option_labels(options: list[Any]) -> set[str]:
@@ -286,4 +287,5 @@ def customer_page(
         upcoming=[a for a in appointments if a.starts_at >= now and a.status == "planned"],
         staff_names=names,
         show_deal=show_deal,
+        plate=profiles_repo.plate_of(session, profile.id),
     )
