@@ -153,7 +153,7 @@ def test_one_plate_on_two_profiles_never_merges_them(
 ) -> None:
     """The car was sold on: the old and the new owner both have its plate, and stay two people."""
     old_owner = {"email": "old@example.nl", "name": "Piet Smit", "licence_plate": "99-XX-99"}
-    new_owner = {"email": "new@example.nl", "name": "Lotte Maas", "plate": "99xx99"}
+    new_owner = {"email": "new@example.nl", "name": "Lotte Maas", "licencePlate": "99xx99"}
     _identify(app_client, web_source, dict(old_owner))
     _identify(app_client, web_source, dict(new_owner))
     old = _profile_of(session_factory, "old@example.nl")

@@ -18,7 +18,7 @@ from cdp.text import fold, postal_code
 
 # The traits that may hold the customer's licence plate (identify calls, a tablet or customer
 # page note): the latest valid one is searched. Not an identity: see cdp/licence_plates.py.
-PLATE_TRAITS = ("licence_plate", "license_plate", "plate")
+PLATE_TRAITS = ("licence_plate", "license_plate", "licencePlate", "licensePlate", "plate")
 SEARCH_TRAITS = frozenset(
     {"first_name", "last_name", "name", "email", "phone", "postal_code", "city", *PLATE_TRAITS}
 )

@@ -24,7 +24,13 @@ down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_PLATE_TRAITS = ("licence_plate", "license_plate", "plate")  # cdp.profiles.projection's
+_PLATE_TRAITS = (
+    "licence_plate",
+    "license_plate",
+    "licencePlate",
+    "licensePlate",
+    "plate",
+)  # cdp.profiles.projection's
 
 
 def upgrade() -> None:
