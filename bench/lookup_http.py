@@ -82,6 +82,7 @@ class LookupServer:
             except httpx.HTTPError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self.__exit__(None, None, None)  # never leave a server behind
                 raise RuntimeError(f"cdp serve did not start; see {self.log}")
             time.sleep(0.3)
         return self
