@@ -35,7 +35,7 @@ from typing import Any
 import phonenumbers
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
-from sqlalchemy import TextClause, exists, func, literal, select, text, union_all
+from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.orm import Session
 
 from cdp.identity.identifiers import normalise_code, normalise_email, normalise_phone
@@ -323,15 +323,11 @@ def _place_in(session: Session, folded: str, lower: str) -> tuple[str, _Place | 
                     ends[" ".join(ws[-n:])] = -n
                     ends[" ".join(ws[:n])] = n
         town_of = func.lower(ProfileSearch.city)
-        # One index probe each (a DISTINCT would read every customer of a big town), all in
-        # one statement.
-        probes = [
-            select(literal(end).label("town")).where(
-                exists(select(ProfileSearch.profile_id).where(town_of == end))
-            )
+        known = {  # one index probe each: a DISTINCT would read every customer of a big town
+            end
             for end in sorted(ends)
-        ]
-        known = set(session.scalars(union_all(*probes)))
+            if session.scalar(select(town_of).where(town_of == end).limit(1)) is not None
+        }
         if known:  # the longest town named at an end
             town = max(known, key=lambda t: (abs(ends[t]), t))
             towns = (town,)
