@@ -48,6 +48,11 @@ close; the pool is warm):
   "06 12 34 56 78", "+31 (0)6 ...", Belgian mobiles as "+32 470 12 34 56", "0032470123456",
   "0470 12 34 56", "0470/12.34.56"; the phone region is the product's default, "NL,BE"),
   configuration code (lower case) and postal code ("1234 AB", "1234ab", "1000");
+- with --http (the default), the same queries through a real `cdp serve --workers N`
+  (bench/lookup_http.py): `GET /api/profiles?q=` and the search partial, one keep-alive client
+  timing one request at a time, each right after the in-process call, with the CPU the server's
+  processes and their PostgreSQL backends spent on each API request; then --concurrency clients
+  at once for --concurrent-queries requests (requests/s, p50/p95/p99);
 - the baseline: one plain indexed equality query (identity by value and kind, the btree unique
   index) in a session of its own, for the same e-mail addresses.
 
