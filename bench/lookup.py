@@ -48,6 +48,11 @@ close; the pool is warm):
   "06 12 34 56 78", "+31 (0)6 ...", Belgian mobiles as "+32 470 12 34 56", "0032470123456",
   "0470 12 34 56", "0470/12.34.56"; the phone region is the product's default, "NL,BE"),
   configuration code (lower case) and postal code ("1234 AB", "1234ab", "1000");
+- with --http (the default), the same queries through a real `cdp serve --workers N`
+  (bench/lookup_http.py): `GET /api/profiles?q=` and the search partial, one keep-alive client
+  timing one request at a time, each right after the in-process call, with the CPU the server's
+  processes and their PostgreSQL backends spent on each API request; then --concurrency clients
+  at once for --concurrent-queries requests (requests/s, p50/p95/p99);
 - the baseline: one plain indexed equality query (identity by value and kind, the btree unique
   index) in a session of its own, for the same e-mail addresses.
 
@@ -92,6 +97,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from lookup_http import (  # beside this script: the HTTP half of the benchmark
+    LookupServer,
+    ServerClock,
+    concurrent_run,
+    time_api,
+    time_partial,
+)
+
 from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import upgrade
@@ -108,6 +121,7 @@ DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/cdp_bench_lookup"
 ADMIN_DATABASE = "test"
 GENERATOR_VERSION = "4"
 TARGET_P95_MS = 50.0
+TARGET_HTTP_P95_MS = 20.0  # issue 12: over HTTP, at 1,000,000 profiles
 LIMIT = 20
 # The product's default for CDP_DEFAULT_PHONE_REGION ("NL,BE"), as `lookup` gets it.
 PHONE_REGION = str(Settings.model_fields["default_phone_region"].default)
@@ -1208,6 +1222,15 @@ def main(argv: list[str] | None = None) -> int:
         "--explain", type=int, default=0, metavar="K", help="EXPLAIN ANALYZE K typo queries"
     )
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--http", action=argparse.BooleanOptionalAction, default=True,
+        help="also time each query over HTTP against `cdp serve` (API and search partial)",
+    )  # fmt: skip
+    ap.add_argument("--http-workers", type=int, default=2, help="`cdp serve --workers`")
+    ap.add_argument(
+        "--concurrency", type=int, default=4, help="threads of the concurrent HTTP run (0: none)"
+    )
+    ap.add_argument("--concurrent-queries", type=int, default=400)
     args = ap.parse_args(argv)
     if not 1 <= args.queries <= 100_000:
         ap.error("--queries must be 1..100000")
@@ -1254,13 +1277,72 @@ def main(argv: list[str] | None = None) -> int:
     if args.explain:
         explain_samples(factory, [q for q in queries if q.kind == "name_typo"], args.explain)
 
+    server = (
+        LookupServer(
+            args.database_url, factory, workers=args.http_workers,
+            log=Path("/tmp/bench_lookup_serve.log"),
+        )
+        if args.http
+        else None
+    )  # fmt: skip
+    if server is not None:
+        server.__enter__()
+    try:
+        return _measure(
+            args, engine, factory, clock, warm, plan, server, t_start, load_before, host, facts
+        )
+    finally:
+        if server is not None:
+            server.__exit__(None, None, None)
+        engine.dispose()
+
+
+def _measure(
+    args: argparse.Namespace,
+    engine: Any,
+    factory: sessionmaker[Session],
+    clock: CpuClock,
+    warm: list[tuple[str, Runner, Query]],
+    plan: list[tuple[str, Runner, Query]],
+    server: LookupServer | None,
+    t_start: float,
+    load_before: str,
+    host: dict[str, str],
+    facts: dict[str, str],
+) -> int:
+    api = server.api_client() if server else None
+    staff = server.staff_client() if server else None
+    http_api: dict[str, list[float]] = defaultdict(list)
+    http_partial: dict[str, list[float]] = defaultdict(list)
+    http_hits: dict[str, int] = defaultdict(int)
+    http_cpu: dict[str, list[float]] = defaultdict(list)
+    server_clock: ServerClock | None = None
+
+    def over_http(kind: str, q: Query, record: bool) -> None:
+        """The same query through the API and the partial, next to the in-process call."""
+        if api is None or staff is None or kind == "baseline":
+            return
+        cpu0 = server_clock.read() if server_clock else 0
+        ms, ids = time_api(api, q.text, LIMIT)
+        cpu1 = server_clock.read() if server_clock else 0
+        partial_ms = time_partial(staff, q.text)
+        if record:
+            http_api[kind].append(ms)
+            http_partial[kind].append(partial_ms)
+            http_hits[kind] += q.target in ids
+            http_cpu[kind].append((cpu1 - cpu0) / 1e6)
+
     print(f"\nwarm-up: {len(warm)} queries (untimed) ...", flush=True)
-    for _, runner, q in warm:
+    for kind, runner, q in warm:
         timed(factory, runner, q, clock)
+        over_http(kind, q, record=False)
+    if server is not None:
+        server_clock = ServerClock(server, engine, clock.pids)
     print(f"timed: {len(plan)} queries, all kinds interleaved at random ...", flush=True)
     tallies: dict[str, Tally] = defaultdict(Tally)
     t_run = time.perf_counter()
     for done, (kind, runner, q) in enumerate(plan, 1):
+        over_http(kind, q, record=True)
         sample, results = timed(factory, runner, q, clock)
         t = tallies[kind]
         t.samples.append(sample)
@@ -1345,12 +1427,92 @@ def main(argv: list[str] | None = None) -> int:
                 for v, d in report["kinds"][kind]["by_variant"].items()
             ]
             print(f"  {kind}: " + "; ".join(parts))
+    if server is not None:
+        report["http"] = _http_report(
+            args, names, tallies, http_api, http_partial, http_hits, http_cpu, server, plan
+        )
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s (timed part {run_s:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
         print(f"wrote {args.json}")
-    engine.dispose()
     return 0
+
+
+def _http_report(
+    args: argparse.Namespace,
+    names: list[str],
+    tallies: dict[str, Tally],
+    http_api: dict[str, list[float]],
+    http_partial: dict[str, list[float]],
+    http_hits: dict[str, int],
+    http_cpu: dict[str, list[float]],
+    server: LookupServer,
+    plan: list[tuple[str, Runner, Query]],
+) -> dict[str, Any]:
+    """In-process, API and partial side by side (the same queries, each right after the other),
+    then the concurrent run."""
+    out: dict[str, Any] = {"workers": args.http_workers, "kinds": {}}
+    print(
+        f"\nover HTTP (`cdp serve --workers {args.http_workers}`, one keep-alive client, one "
+        "request at a time; each query in-process, through the API and through the partial):"
+    )
+    header = (
+        f"{'kind':<18}{'in-proc p50':>12}{'p95':>7}{'API p50':>9}{'p95':>7}"
+        f"{'partial p50':>12}{'p95':>7}{'<20ms':>7}{'API hit':>8}{'API CPU p50':>12}{'p95':>7}"
+    )
+    print(header + "\n" + "-" * len(header))
+    for kind in names:
+        if kind not in http_api:
+            continue
+        inproc = [s.wall_ms for s in tallies[kind].samples]
+        a, p = http_api[kind], http_partial[kind]
+        row = {
+            "inproc_p50_ms": round(pct(inproc, 50), 2),
+            "inproc_p95_ms": round(pct(inproc, 95), 2),
+            "api_p50_ms": round(pct(a, 50), 2),
+            "api_p95_ms": round(pct(a, 95), 2),
+            "api_p99_ms": round(pct(a, 99), 2),
+            "partial_p50_ms": round(pct(p, 50), 2),
+            "partial_p95_ms": round(pct(p, 95), 2),
+            "partial_p99_ms": round(pct(p, 99), 2),
+            "api_hit_rate": round(http_hits[kind] / len(a), 3),
+            "api_server_cpu_p50_ms": round(pct(http_cpu[kind], 50), 2),
+            "api_server_cpu_p95_ms": round(pct(http_cpu[kind], 95), 2),
+        }
+        met = max(row["api_p95_ms"], row["partial_p95_ms"]) < TARGET_HTTP_P95_MS
+        row["meets_http_target"] = met
+        out["kinds"][kind] = row
+        print(
+            f"{kind:<18}{row['inproc_p50_ms']:>12.1f}{row['inproc_p95_ms']:>7.1f}"
+            f"{row['api_p50_ms']:>9.1f}{row['api_p95_ms']:>7.1f}"
+            f"{row['partial_p50_ms']:>12.1f}{row['partial_p95_ms']:>7.1f}"
+            f"{'yes' if met else 'NO':>7}{row['api_hit_rate']:>8.0%}"
+            f"{row['api_server_cpu_p50_ms']:>12.1f}{row['api_server_cpu_p95_ms']:>7.1f}"
+        )
+    print(
+        "API CPU: CPU time of the server's processes and their PostgreSQL backends for the API "
+        "request (what it costs, whatever else the machine is doing)."
+    )
+    if args.concurrency > 0:
+        texts = [q.text for kind, _, q in plan if kind != "baseline"]
+        texts = (texts * (1 + args.concurrent_queries // max(1, len(texts))))[
+            : args.concurrent_queries
+        ]
+        run = concurrent_run(server, texts, threads=args.concurrency, limit=LIMIT)
+        lat = run.pop("latencies")
+        if lat:
+            run.update(
+                p50_ms=round(pct(lat, 50), 2),
+                p95_ms=round(pct(lat, 95), 2),
+                p99_ms=round(pct(lat, 99), 2),
+            )
+        out["concurrent"] = run
+        print(
+            f"\nconcurrent: {run['threads']} clients, {run['requests']} API requests of every "
+            f"kind ({run['errors']} errors) in {run['seconds']} s = {run['per_second']}/s; "
+            f"p50 {run.get('p50_ms')} ms, p95 {run.get('p95_ms')} ms, p99 {run.get('p99_ms')} ms"
+        )
+    return out
 
 
 if __name__ == "__main__":

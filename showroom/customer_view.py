@@ -72,6 +72,7 @@ class CustomerPage:
     staff_names: dict[int, str]
     show_deal: bool
     latest_note: LatestNote | None = None
+    plate: str | None = None  # the car's licence plate, as lookup finds it
 
 
 def _option_labels(options: list[Any]) -> set[str]:
@@ -316,4 +317,5 @@ def customer_page(
         )
         if notes
         else None,
+        plate=profiles_repo.plate_of(session, profile.id),
     )

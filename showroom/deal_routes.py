@@ -117,6 +117,7 @@ def add_note(
     trade_in_model: Short = "",
     trade_in_year: Short = "",
     trade_in_km: Short = "",
+    licence_plate: Short = "",
     financing_interest: Short = "",
     competitor: Short = "",
     model_direction: Short = "",
@@ -132,6 +133,7 @@ def add_note(
         "trade_in_model": trade_in_model,
         "trade_in_year": trade_in_year,
         "trade_in_km": trade_in_km,
+        "licence_plate": licence_plate,
         "financing_interest": financing_interest,
         "competitor": competitor,
         "model_direction": model_direction,
@@ -163,6 +165,7 @@ def add_note(
                 low=0,
                 high=2_000_000,
             ),
+            licence_plate=licence_plate,
             financing_interest=parse_choice_bool(
                 financing_interest, field_name="financing_interest"
             ),

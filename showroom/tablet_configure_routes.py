@@ -235,6 +235,7 @@ NOTE_FIELDS = (
     "trade_in_model",
     "trade_in_year",
     "trade_in_km",
+    "licence_plate",
     "competitor",
     "text",
 )
@@ -299,6 +300,7 @@ def _parse_note(form: dict[str, str], *, now_year: int) -> svc.NoteInput:
             low=0,
             high=2_000_000,
         ),
+        licence_plate=text("licence_plate"),
         financing_interest=parse_choice_bool(form.get("financing"), field_name="financing"),
         competitor=text("competitor"),
         model_direction=text("model_direction"),

@@ -18,7 +18,9 @@ from cdp.leads.checks import (
     live_profile_or_not_found,
 )
 from cdp.leads.labels import BUDGET_BANDS, INTEREST_LEVELS, MODEL_DIRECTIONS, TIMEFRAMES
+from cdp.licence_plates import normalise_plate
 from cdp.models import Note, TabletSession, utcnow
+from cdp.profiles.projection import refresh_search
 from cdp.text import search_text
 
 
@@ -34,6 +36,7 @@ def add_note(
     trade_in_model: str | None = None,
     trade_in_year: int | None = None,
     trade_in_km: int | None = None,
+    licence_plate: str | None = None,
     financing_interest: bool | None = None,
     competitor: str | None = None,
     model_direction: str | None = None,
@@ -44,7 +47,9 @@ def add_note(
     """A structured conversation note. Its structured fields also become profile traits
     (note_interest_level, note_budget_band, note_timeframe, note_trade_in,
     note_financing_interest, note_competitor, note_model_direction) that marketing can use;
-    the free text stays in the note."""
+    the free text stays in the note. A licence plate (the trade-in's or the current car's) is
+    stored in its canonical spelling and as the trait licence_plate, which lookup finds it by;
+    it is never an identity (cdp/licence_plates.py)."""
     now = now or utcnow()
     profile = live_profile_or_not_found(session, profile_id)
     level = checked_choice(
@@ -75,6 +80,7 @@ def add_note(
         )
     if trade_in_km is not None and not 0 <= trade_in_km <= 2_000_000:
         raise InvalidInput("The mileage must be between 0 and 2.000.000 km.", field="trade_in_km")
+    plate = _checked_plate(licence_plate)
     rival = checked_text(competitor, limit=200, field="competitor", label="The competitor")
     free = checked_text(text, limit=5000, field="text", label="The note")
     trade_in = {
@@ -96,7 +102,7 @@ def add_note(
         "note_competitor": rival,
         "note_model_direction": direction,
     }
-    if free is None and all(value is None for value in structured.values()):
+    if free is None and plate is None and all(value is None for value in structured.values()):
         raise InvalidInput("The note is empty: fill in at least one field.", field="text")
     tablet = session.get(TabletSession, tablet_session_id) if tablet_session_id else None
     note = Note(
@@ -111,6 +117,7 @@ def add_note(
         trade_in_model=trade_model,
         trade_in_year=trade_in_year,
         trade_in_km=trade_in_km,
+        licence_plate=plate,
         financing_interest=financing_interest,
         competitor=rival,
         model_direction=direction,
@@ -119,6 +126,8 @@ def add_note(
     )
     session.add(note)
     session.flush()
+    if plate is not None:
+        structured["licence_plate"] = plate
     upsert_traits(
         session,
         [
@@ -135,4 +144,19 @@ def add_note(
             if value is not None
         ],
     )
+    if plate is not None:
+        refresh_search(session, [profile.id])
     return note
+
+
+def _checked_plate(raw: str | None) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    plate = normalise_plate(raw)
+    if plate is None:
+        raise InvalidInput(
+            "That is not a Dutch or Belgian licence plate: type it as on the car, "
+            "e.g. 12-ABC-3, AB-12-CD or 1-ABC-123.",
+            field="licence_plate",
+        )
+    return plate

@@ -169,6 +169,8 @@ class Note(Base):
     trade_in_model: Mapped[str | None] = mapped_column(String(100), default=None)
     trade_in_year: Mapped[int | None] = mapped_column(Integer, default=None)
     trade_in_km: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The trade-in's or current car's plate, canonical (cdp.licence_plates); migration 0024.
+    licence_plate: Mapped[str | None] = mapped_column(String(12), default=None)
     financing_interest: Mapped[bool | None] = mapped_column(Boolean, default=None)
     competitor: Mapped[str | None] = mapped_column(String(200), default=None)
     model_direction: Mapped[str | None] = mapped_column(String(20), default=None)
@@ -218,3 +220,6 @@ class ProfileSearch(Base):
     latest_colour: Mapped[str | None] = mapped_column(String(200), default=None)
     latest_colour_hex: Mapped[str | None] = mapped_column(String(7), default=None)
     lead_stage: Mapped[str | None] = mapped_column(String(20), default=None)
+    # The customer's licence plate, canonical (cdp.licence_plates), from the latest plate trait:
+    # found by lookup, never an identity (plates change hands). Migration 0024.
+    plate: Mapped[str | None] = mapped_column(String(12), default=None, index=True)

@@ -11,12 +11,16 @@ from sqlalchemy import Table, and_, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from cdp.db import insert_rows
+from cdp.licence_plates import normalise_plate
 from cdp.models import Configuration, Lead, Profile, ProfileSearch, ProfileTrait
 from cdp.sql import among, any_of, dialect_of
 from cdp.text import fold, postal_code
 
+# The traits that may hold the customer's licence plate (identify calls, a tablet or customer
+# page note): the latest valid one is searched. Not an identity: see cdp/licence_plates.py.
+PLATE_TRAITS = ("licence_plate", "license_plate", "licencePlate", "licensePlate", "plate")
 SEARCH_TRAITS = frozenset(
-    {"first_name", "last_name", "name", "email", "phone", "postal_code", "city"}
+    {"first_name", "last_name", "name", "email", "phone", "postal_code", "city", *PLATE_TRAITS}
 )
 
 
@@ -32,6 +36,16 @@ def _display_name(traits: dict[str, Any]) -> str | None:
     return name.strip() if isinstance(name, str) and name.strip() else None
 
 
+def _plate(traits: dict[str, Any], written: dict[str, Any]) -> str | None:
+    """The most recently written plate trait that is a Dutch or Belgian plate."""
+    plates = [
+        (written[name], plate)
+        for name in PLATE_TRAITS
+        if (plate := normalise_plate(traits.get(name))) is not None
+    ]
+    return max(plates)[1] if plates else None
+
+
 def _text(value: Any, limit: int) -> str | None:
     return (
         str(value).strip()[:limit] if isinstance(value, (str, int)) and str(value).strip() else None
@@ -42,7 +56,7 @@ def _text(value: Any, limit: int) -> str | None:
 def _refresh_statements(dialect: str) -> dict[str, Any]:
     """The statements of `refresh_search`, built once per dialect (see `any_of`)."""
     traits = (
-        select(Profile.id, ProfileTrait.name, ProfileTrait.value)
+        select(Profile.id, ProfileTrait.name, ProfileTrait.value, ProfileTrait.value_at)
         .outerjoin(
             ProfileTrait,
             and_(
@@ -91,10 +105,12 @@ def refresh_search(session: Session, profile_ids: Collection[uuid.UUID]) -> None
     connection = session.connection()
     live: set[uuid.UUID] = set()
     traits: dict[uuid.UUID, dict[str, Any]] = {}
-    for pid, name, value in connection.execute(statements["traits"], {"ids": ids}):
+    written: dict[uuid.UUID, dict[str, Any]] = {}
+    for pid, name, value, value_at in connection.execute(statements["traits"], {"ids": ids}):
         live.add(pid)
         if name is not None:
             traits.setdefault(pid, {})[name] = value
+            written.setdefault(pid, {})[name] = value_at
     # Only live profiles with search traits have a row (a merge takes the absorbed profile's
     # traits away), so what may need deleting is the rows of absorbed profiles and the rows
     # about to be rewritten: nothing for a live anonymous profile that saved a configuration.
@@ -138,6 +154,7 @@ def refresh_search(session: Session, profile_ids: Collection[uuid.UUID]) -> None
                 "latest_colour": colour,
                 "latest_colour_hex": hex_,
                 "lead_stage": stages.get(pid),
+                "plate": _plate(t, written[pid]),
             }
         )
     insert_rows(session, cast(Table, ProfileSearch.__table__), rows)

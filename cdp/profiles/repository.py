@@ -17,9 +17,15 @@ from cdp.models import (
     Identity,
     Profile,
     ProfileMerge,
+    ProfileSearch,
     ProfileTrait,
     Source,
 )
+
+
+def plate_of(session: Session, profile_id: uuid.UUID) -> str | None:
+    """The customer's licence plate as lookup finds it (canonical), if any."""
+    return session.scalar(select(ProfileSearch.plate).where(ProfileSearch.profile_id == profile_id))
 
 
 def live_profile(session: Session, profile_id: uuid.UUID) -> Profile | None:

@@ -54,7 +54,10 @@ def find_profiles(
     q: Annotated[
         str,
         Query(
-            description="Email, phone (any usual format), name, postal code or configuration code",
+            description=(
+                "Email, phone (any usual format), name, postal code, configuration code or "
+                "licence plate (any spelling)"
+            ),
             max_length=200,
         ),
     ],

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from cdp.text import hex_colour_or_none, web_address
 
@@ -127,6 +127,7 @@ class ProfileSummary(BaseModel):
     latest_colour: str | None
     latest_colour_hex: str | None
     lead_stage: str | None
+    plate: str | None = Field(None, description="The car's licence plate, e.g. 12-ABC-3")
 
     @field_validator("latest_colour_hex")
     @classmethod

@@ -224,7 +224,8 @@ def get_profile(
 def search_profiles(
     session: Session, query: str, *, settings: Settings, limit: int = 20
 ) -> ProfileList:
-    """Find profiles by email, phone (any usual format), configuration code, postal code or name."""
+    """Find profiles by email, phone (any usual format), configuration code, licence plate,
+    postal code or name."""
     if not query.strip():
         raise InvalidInput("q must not be empty", field="q")
     found = lookup(session, query, phone_region=settings.default_phone_region, limit=limit)
@@ -244,6 +245,7 @@ def search_profiles(
                 latest_colour=r.latest_colour,
                 latest_colour_hex=r.latest_colour_hex,
                 lead_stage=r.lead_stage,
+                plate=r.plate,
             )
             for r in found.results
         ],

@@ -155,6 +155,7 @@ class NoteInput:
     trade_in_model: str | None = None
     trade_in_year: int | None = None
     trade_in_km: int | None = None
+    licence_plate: str | None = None
     financing_interest: bool | None = None
     competitor: str | None = None
     model_direction: str | None = None
@@ -180,6 +181,7 @@ def finish_with_note(
         trade_in_model=note.trade_in_model,
         trade_in_year=note.trade_in_year,
         trade_in_km=note.trade_in_km,
+        licence_plate=note.licence_plate,
         financing_interest=note.financing_interest,
         competitor=note.competitor,
         model_direction=note.model_direction,
