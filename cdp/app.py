@@ -196,6 +196,7 @@ def create_app(
         )
 
     # Every router of every area, mounted here and nowhere else (docs/architecture.md).
+    from cdp.leads.routes import router as leads_api_router
     from cdp.profiles.routes import router as profiles_router
     from ingest.browser_settings import router as browser_settings_router
     from ingest.routes import router as ingest_router
@@ -221,6 +222,7 @@ def create_app(
         ingest_router,
         browser_settings_router,
         profiles_router,
+        leads_api_router,
         auth_router,
         lookup_router,
         customer_router,

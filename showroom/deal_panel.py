@@ -53,14 +53,15 @@ def deal_panel(
         raise NotFound("There is no customer with this link.", field="profile_id")
     ids = [profile.id, *profiles_repo.absorbed_ids(session, profile.id)]
     leads = sorted(
-        leads_repo.leads_of(session, ids), key=lambda lead: lead.stage not in OPEN_STAGES
+        leads_repo.leads_of(session, ids, staff.scope),
+        key=lambda lead: lead.stage not in OPEN_STAGES,
     )
     can_deal = staff.can(Permission.CUSTOMER_DEAL)
-    notes = list(leads_repo.notes_of(session, ids)) if can_deal else []
+    notes = list(leads_repo.notes_of(session, ids, staff.scope)) if can_deal else []
     upcoming = sorted(
         (
             (a, to_local(a.starts_at))
-            for a in leads_repo.appointments_of(session, ids)
+            for a in leads_repo.appointments_of(session, ids, staff.scope)
             if a.status == "planned" and a.starts_at >= now - lead_checks.PAST_SLACK
         ),
         key=lambda pair: pair[0].starts_at,
