@@ -247,22 +247,21 @@ def lead_to_change(
     lead_id: str,
     staff: StaffContext,
     *,
-    take: bool = False,
     for_update: bool = True,
 ) -> Lead:
     """A lead this staff member may change (locked for the change), else 404 (not in their
-    scope) or 403 (a colleague's lead). `take`: an unassigned lead of their dealer also does
-    (taking it, or logging a contact, which takes it)."""
+    scope) or 403 (a colleague's lead). A salesperson may work an unassigned lead of their own
+    dealer: working it (a contact, a stage, a next action) makes it theirs, as taking it does."""
     lead = lead_or_404(session, lead_id, staff.scope, for_update=for_update)
     leads_all = staff.can(Permission.LEADS_ALL)
     if may_change_lead(staff.scope, user_id=staff.user_id, leads_all=leads_all, lead=lead):
         return lead
-    if take and may_take_lead(staff.scope, leads_all=leads_all, lead=lead):
+    if may_take_lead(staff.scope, leads_all=leads_all, lead=lead):
+        if for_update and staff.can(Permission.LEADS):
+            lead.assigned_user_id = staff.user_id  # rolled back with a refused change
         return lead
     raise PageForbidden(
         "This lead is assigned to a colleague: only they or a sales manager change it."
-        if lead.assigned_user_id is not None
-        else "This lead is not assigned to you: take it first, or ask a sales manager."
     )
 
 

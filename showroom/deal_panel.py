@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
+from cdp.dealers.visibility import may_change_lead, may_take_lead
 from cdp.errors import CdpError, NotFound
 from cdp.forms import (
     FormError,
@@ -57,6 +58,7 @@ def deal_panel(
         key=lambda lead: lead.stage not in OPEN_STAGES,
     )
     can_deal = staff.can(Permission.CUSTOMER_DEAL)
+    leads_all = staff.can(Permission.LEADS_ALL)
     notes = list(leads_repo.notes_of(session, ids, staff.scope)) if can_deal else []
     upcoming = sorted(
         (
@@ -87,6 +89,15 @@ def deal_panel(
                 transitions=lead_stages.allowed_stages(lead.stage),
                 salesperson=names.get(lead.assigned_user_id or 0),
                 is_open=lead.stage in OPEN_STAGES,
+                can_change=may_change_lead(
+                    staff.scope, user_id=staff.user_id, leads_all=leads_all, lead=lead
+                )
+                or may_take_lead(staff.scope, leads_all=leads_all, lead=lead),
+                can_take=lead.stage in OPEN_STAGES
+                and not leads_all
+                and staff.can(Permission.LEADS)
+                and lead.assigned_user_id is None
+                and may_take_lead(staff.scope, leads_all=leads_all, lead=lead),
             )
             for lead in leads
         ]

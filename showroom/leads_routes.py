@@ -148,7 +148,7 @@ def assign(
     next: Short = "",
 ) -> Response:
     """Managers give a lead to anyone; a salesperson takes an unassigned lead of their dealer."""
-    lead = lead_to_change(session, lead_id, staff, take=True)
+    lead = lead_or_404(session, lead_id, staff.scope, for_update=True)
     destination = safe_next(next, "/showroom/leads")
     try:
         user_id = parse_id(assigned_user_id, field_name="assigned_user_id", what="a salesperson")
@@ -221,7 +221,7 @@ def contact_step(
     next: str = "",
 ) -> Response:
     """Tap one: the method. Without one, the method buttons; with one, its outcome buttons."""
-    lead = lead_to_change(session, lead_id, staff, take=True, for_update=False)
+    lead = lead_to_change(session, lead_id, staff, for_update=False)
     next_url = safe_next(next[:400], "/showroom/leads")
     if method and method not in CONTACT_METHODS:
         return _contact(
@@ -248,7 +248,7 @@ def log_contact(
 ) -> Response:
     """Tap two: the outcome. A new lead moves to attempted or reached; an unassigned one
     becomes the caller's."""
-    lead = lead_to_change(session, lead_id, staff, take=True)
+    lead = lead_to_change(session, lead_id, staff)
     next_url = safe_next(next, "/showroom/leads")
     try:
         attempt = service.log_contact_attempt(

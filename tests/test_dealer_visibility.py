@@ -216,8 +216,15 @@ def test_a_salesperson_changes_only_their_own_leads_and_their_manager_any(
 ) -> None:
     net = build(app_client.app, app_client, web_source, session_factory)  # type: ignore[arg-type]
     lead, colleague = net.lead, net.colleague_a
-    # They see the colleague's customer and lead, but a change is refused, clearly.
+    # They see the colleague's customer and lead, without its forms; a change is refused.
     assert get(colleague, f"/showroom/customers/{net.customer}").status_code == 200
+    panel = get(colleague, f"/showroom/customers/{net.customer}/deal").text
+    assert "only they or a sales manager change this lead" in panel
+    assert f"/showroom/leads/{lead}/stage" not in panel
+    assert (
+        f"/showroom/leads/{lead}/stage"
+        in get(net.sales_a, f"/showroom/customers/{net.customer}/deal").text
+    )
     for url, data in (
         (f"/showroom/leads/{lead}/stage", {"stage": "reached"}),
         (f"/showroom/leads/{lead}/next-action", {"done": "1"}),
@@ -226,7 +233,7 @@ def test_a_salesperson_changes_only_their_own_leads_and_their_manager_any(
     ):
         refused = post(colleague, url, data)
         assert refused.status_code == 403, url
-        assert "assigned to a colleague" in refused.text
+        assert "assigned to a colleague" in refused.text or "Only sales managers" in refused.text
     with session_factory() as session:
         assert session.get(Lead, lead).stage == "appointment"  # type: ignore[union-attr]
     assert (
@@ -234,28 +241,39 @@ def test_a_salesperson_changes_only_their_own_leads_and_their_manager_any(
         == 303
     )
     assert post(net.network, f"/showroom/leads/{lead}/stage", {"stage": "quote"}).status_code == 303
-    # An unassigned lead of their own dealer: they may take it, then work it.
-    pid = make_customer(app_client, web_source, session_factory, last_name="Terpstra")
-    unassigned = {"channel": "phone", "assigned_user_id": "none"}
-    assert post(net.manager_a, f"/showroom/customers/{pid}/leads", unassigned).status_code == 303
-    with session_factory() as session:
-        new_lead = session.scalars(select(Lead).where(Lead.profile_id == pid)).one()
-        colleague_id = session.scalar(select(Lead.assigned_user_id).where(Lead.id == lead))
-    assert new_lead.assigned_user_id is None
-    assert (
-        post(colleague, f"/showroom/leads/{new_lead.id}/stage", {"stage": "reached"}).status_code
-        == 403
-    )
+    # An unassigned lead of their own dealer: they may take it; working it takes it too.
     from tests.helpers import user_id
 
     me = user_id(session_factory, colleague.email)
-    take = {"assigned_user_id": str(me)}
-    assert post(colleague, f"/showroom/leads/{new_lead.id}/assign", take).status_code == 303
+    unassigned = {"channel": "phone", "assigned_user_id": "none"}
+    leads = []
+    for name in ("Terpstra", "Hoekstra"):
+        pid = make_customer(app_client, web_source, session_factory, last_name=name)
+        assert (
+            post(net.manager_a, f"/showroom/customers/{pid}/leads", unassigned).status_code == 303
+        )
+        with session_factory() as session:
+            leads.append(session.scalars(select(Lead).where(Lead.profile_id == pid)).one())
+    taken, worked = leads
+    assert taken.assigned_user_id is None and worked.assigned_user_id is None
     assert (
-        post(colleague, f"/showroom/leads/{new_lead.id}/stage", {"stage": "reached"}).status_code
-        == 303
+        post(
+            net.sales_b, f"/showroom/leads/{taken.id}/assign", {"assigned_user_id": ""}
+        ).status_code
+        == 404
     )
-    assert colleague_id != me
+    take = {"assigned_user_id": str(me)}
+    assert post(colleague, f"/showroom/leads/{taken.id}/assign", take).status_code == 303
+    reached = {"stage": "reached"}
+    assert post(colleague, f"/showroom/leads/{worked.id}/stage", reached).status_code == 303
+    with session_factory() as session:
+        for lead_id in (taken.id, worked.id):
+            assert session.scalar(select(Lead.assigned_user_id).where(Lead.id == lead_id)) == me
+    # Now theirs: the first salesperson is refused.
+    assert (
+        post(net.sales_a, f"/showroom/leads/{worked.id}/stage", {"stage": "quote"}).status_code
+        == 403
+    )
 
 
 def _api(client: TestClient, headers: dict[str, str], **params: Any) -> httpx.Response:
