@@ -321,6 +321,7 @@ def test_the_leads_api_lists_what_the_token_may_see(
         ({"stage": "maybe"}, "stage"),
         ({"assigned": "nobody@example.com"}, "assigned"),
         ({"since": "yesterday"}, "since"),
+        ({"since": "0001-01-01T00:00:00+01:00"}, "since"),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"limit": "0"}, "limit"),
     ):

@@ -23,6 +23,7 @@ from cdp.dealers.visibility import scope_of_token
 from cdp.deps import ApiCaller, DbSession
 from cdp.errors import Forbidden, InvalidInput
 from cdp.identity.identifiers import normalise_email
+from cdp.ids import MAX_ROW_ID
 from cdp.leads import repository as repo
 from cdp.models import LEAD_STAGES, ApiToken, Configuration, Lead
 
@@ -77,7 +78,12 @@ def _after(cursor: str) -> tuple[datetime, int] | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, lead_id = json.loads(raw)
         when = datetime.fromisoformat(at)
-        if not isinstance(lead_id, int) or isinstance(lead_id, bool) or when.tzinfo is None:
+        if (
+            not isinstance(lead_id, int)
+            or isinstance(lead_id, bool)
+            or not 0 < lead_id <= MAX_ROW_ID
+            or when.tzinfo is None
+        ):
             raise ValueError(cursor)
         return when, lead_id
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
@@ -143,7 +149,11 @@ def list_leads(
             )
         conditions.append(Lead.assigned_user_id == user_id)
     if since is not None:
-        conditions.append(Lead.updated_at >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
+        try:
+            since_utc = (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC)
+        except OverflowError as error:  # "0001-01-01T00:00+01:00" is before the calendar
+            raise InvalidInput("since is out of range", field="since") from error
+        conditions.append(Lead.updated_at >= since_utc)
     rows = repo.lead_feed(
         session, scope=scope, conditions=conditions, after=_after(cursor.strip()), limit=limit + 1
     )
