@@ -206,6 +206,7 @@ def create_app(
         )
 
     # Every router of every area, mounted here and nowhere else (docs/architecture.md).
+    from cdp.leads.routes import router as leads_api_router
     from cdp.profiles.routes import router as profiles_router
     from ingest.adf_routes import router as adf_router
     from ingest.browser_settings import router as browser_settings_router
@@ -237,6 +238,7 @@ def create_app(
         adf_router,
         browser_settings_router,
         profiles_router,
+        leads_api_router,
         auth_router,
         lookup_router,
         customer_router,

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
             )
         return ",".join(regions)
 
+    share_customers_across_dealers: bool = Field(
+        default=True,
+        description=(
+            "Staff of one dealer find customers of every dealer (the person is the brand's); "
+            "false: only people with activity at their own dealers (docs/dealers.md)"
+        ),
+    )
     session_idle_minutes: int = Field(
         default=120, ge=5, description="Staff are signed out after this long without a request"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -17,12 +18,21 @@ from sqlalchemy.orm import Session
 from cdp.audit.service import record
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext, resolve_session
+from cdp.dealers import repository as dealers_repo
+from cdp.dealers.visibility import (
+    DealerScope,
+    finds_person,
+    may_change_lead,
+    may_take_lead,
+    people_filter,
+)
 from cdp.deps import DbSession
 from cdp.errors import NotFound
 from cdp.ids import row_id
 from cdp.leads import service
 from cdp.leads.labels import OPTIONS
 from cdp.models import Lead, utcnow
+from cdp.profiles.repository import absorbed_ids
 
 SESSION_COOKIE = "cdp_session"
 
@@ -219,11 +229,40 @@ Text = Annotated[str, Form(max_length=5000)]
 Short = Annotated[str, Form(max_length=400)]
 
 
-def lead_or_404(session: Session, lead_id: str, *, for_update: bool = False) -> Lead:
+def lead_or_404(
+    session: Session, lead_id: str, scope: DealerScope, *, for_update: bool = False
+) -> Lead:
+    """The lead, if the caller's scope sees it; another dealer's is answered as unknown."""
     try:
-        return service.get_lead(session, id_or_404(lead_id, "lead"), for_update=for_update)
+        lead = service.get_lead(session, id_or_404(lead_id, "lead"), for_update=for_update)
     except NotFound as error:
         raise not_found("lead") from error
+    if not scope.sees(lead.dealer_id):
+        raise not_found("lead")
+    return lead
+
+
+def lead_to_change(
+    session: Session,
+    lead_id: str,
+    staff: StaffContext,
+    *,
+    for_update: bool = True,
+) -> Lead:
+    """A lead this staff member may change (locked for the change), else 404 (not in their
+    scope) or 403 (a colleague's lead). A salesperson may work an unassigned lead of their own
+    dealer: working it (a contact, a stage, a next action) makes it theirs, as taking it does."""
+    lead = lead_or_404(session, lead_id, staff.scope, for_update=for_update)
+    leads_all = staff.can(Permission.LEADS_ALL)
+    if may_change_lead(staff.scope, user_id=staff.user_id, leads_all=leads_all, lead=lead):
+        return lead
+    if may_take_lead(staff.scope, leads_all=leads_all, lead=lead):
+        if for_update and staff.can(Permission.LEADS):
+            lead.assigned_user_id = staff.user_id  # rolled back with a refused change
+        return lead
+    raise PageForbidden(
+        "This lead is assigned to a colleague: only they or a sales manager change it."
+    )
 
 
 def audit(
@@ -238,3 +277,59 @@ def audit(
         profile_id=profile_id,
         detail=detail,
     )
+
+
+def shares_customers(request: Request) -> bool:
+    return bool(request.app.state.settings.share_customers_across_dealers)
+
+
+def lookup_dealers(request: Request, staff: StaffContext) -> frozenset[int] | None:
+    """What lookup passes as `active_at` for this staff member (None: everyone)."""
+    return people_filter(staff.scope, shared=shares_customers(request))
+
+
+def person_or_404(
+    request: Request, session: Session, staff: StaffContext, profile_id: uuid.UUID
+) -> None:
+    """With customers not shared across dealers, a person without activity at the staff
+    member's dealers is answered as unknown (cdp/dealers/visibility.py decides)."""
+    ids = [profile_id, *absorbed_ids(session, profile_id)]
+    if not finds_person(session, staff.scope, ids, shared=shares_customers(request)):
+        raise not_found("customer")
+
+
+@dataclass(frozen=True, slots=True)
+class DealerChoice:
+    """`?dealer=CODE` on a list page: the scope it shows, the dealers to choose from (only
+    offered when there are several), and a problem with the code asked for."""
+
+    scope: DealerScope
+    code: str
+    choices: list[tuple[str, str]]
+    problem: str | None = None
+
+    @property
+    def query(self) -> str:
+        return f"dealer={quote(self.code)}" if self.code else ""
+
+
+def dealer_choice(session: Session, staff: StaffContext, raw: str) -> DealerChoice:
+    """Narrow a list to one of the caller's dealers (for importer staff: any dealer). An unknown
+    code, or one outside the caller's dealers, leaves the list as it was and says so."""
+    choices = [
+        (dealer.code, dealer.name)
+        for dealer in dealers_repo.all_dealers(session)
+        if staff.scope.sees(dealer.id) and (dealer.active or raw.strip().upper() == dealer.code)
+    ]
+    code = raw.strip().upper()[:20]
+    if not code:
+        return DealerChoice(staff.scope, "", choices)
+    dealer = dealers_repo.dealers_by_code(session, [code]).get(code)
+    if dealer is None or not staff.scope.sees(dealer.id):
+        return DealerChoice(
+            staff.scope,
+            "",
+            choices,
+            f"There is no dealer with the code {code}: showing all of yours instead.",
+        )
+    return DealerChoice(DealerScope(frozenset({dealer.id})), dealer.code, choices)

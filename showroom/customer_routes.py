@@ -16,7 +16,7 @@ from cdp.deps import DbSession
 from cdp.models import utcnow
 from cdp.profiles.erasure import erasure_of
 from cdp.profiles.repository import live_profile
-from cdp.web import PageForbidden, render, require
+from cdp.web import PageForbidden, person_or_404, render, require
 from segmentation.service import current_segment
 from showroom.customer_view import customer_page
 from showroom.deal_panel import deal_panel
@@ -54,6 +54,7 @@ def customer(
         return Response(
             status_code=308, headers={"Location": f"/showroom/customers/{live.id}{back}"}
         )
+    person_or_404(request, session, staff, pid)
     now = utcnow()
     page = customer_page(session, pid, staff=staff, now=now)
     deal = (

@@ -73,6 +73,8 @@ class CustomerPage:
     show_deal: bool
     latest_note: LatestNote | None = None
     plate: str | None = None  # the car's licence plate, as lookup finds it
+    # Leads at dealers outside the viewer's scope: (dealer name, stage label), never their notes.
+    elsewhere: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _option_labels(options: list[Any]) -> set[str]:
@@ -169,6 +171,7 @@ def _timeline(
     session: Session,
     names: dict[int, str],
     show_deal: bool,
+    staff: StaffContext,
 ) -> list[TimelineEntry]:
     entries: list[TimelineEntry] = []
     for s in profile.sessions:
@@ -228,7 +231,7 @@ def _timeline(
                     f"by {who}",
                 )
             )
-        for contact in leads_repo.contacts_of(session, [profile.id]):
+        for contact in leads_repo.contacts_of(session, [profile.id], staff.scope):
             who = names.get(contact.user_id or 0, "someone")
             entries.append(
                 TimelineEntry(
@@ -238,7 +241,7 @@ def _timeline(
                     f"by {who}" + (f" · {contact.note}" if contact.note else ""),
                 )
             )
-    for appointment in leads_repo.appointments_of(session, [profile.id]):
+    for appointment in leads_repo.appointments_of(session, [profile.id], staff.scope):
         entries.append(
             TimelineEntry(
                 appointment.starts_at,
@@ -262,9 +265,11 @@ def customer_page(
     record(session, "view", actor=staff.email, staff_user_id=staff.user_id, profile_id=profile.id)
     show_deal = staff.can(Permission.CUSTOMER_DEAL)
     ids = [profile.id, *profile.absorbed_ids]
-    leads = list(leads_repo.leads_of(session, ids))
-    notes = list(leads_repo.notes_of(session, ids)) if show_deal else []
-    appointments = leads_repo.appointments_of(session, ids)
+    # Only what belongs to the viewer's dealers (cdp/dealers/visibility.py); other dealers'
+    # leads are named, without their notes, contacts or appointments.
+    leads = list(leads_repo.leads_of(session, ids, staff.scope))
+    notes = list(leads_repo.notes_of(session, ids, staff.scope)) if show_deal else []
+    appointments = leads_repo.appointments_of(session, ids, staff.scope)
     user_ids = {lead.assigned_user_id for lead in leads if lead.assigned_user_id}
     user_ids |= {note.user_id for note in notes if note.user_id}
     user_ids |= {a.user_id for a in appointments if a.user_id}
@@ -298,14 +303,14 @@ def customer_page(
                 for c in leads_repo.stage_changes_of(session, [x.id for x in leads])
                 if c.changed_by_user_id
             }
-            | {c.user_id for c in leads_repo.contacts_of(session, ids) if c.user_id},
+            | {c.user_id for c in leads_repo.contacts_of(session, ids, staff.scope) if c.user_id},
         )
     return CustomerPage(
         profile=profile,
         cards=cards,
         signals=intent_signals(profile),
         price_range=(min(prices), max(prices)) if prices else None,
-        timeline=_timeline(profile, notes, leads, session, names, show_deal),
+        timeline=_timeline(profile, notes, leads, session, names, show_deal, staff),
         lead=(open_leads or leads)[0] if leads else None,
         leads=leads if show_deal else [],
         notes=notes,
@@ -318,4 +323,8 @@ def customer_page(
         if notes
         else None,
         plate=profiles_repo.plate_of(session, profile.id),
+        elsewhere=[
+            (dealer or "the network's queue", OPTIONS.label("stage", stage))
+            for dealer, stage in leads_repo.leads_elsewhere(session, ids, staff.scope)
+        ],
     )

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
+from cdp.dealers.visibility import may_change_lead, may_take_lead
 from cdp.errors import CdpError, NotFound
 from cdp.forms import (
     FormError,
@@ -53,14 +54,16 @@ def deal_panel(
         raise NotFound("There is no customer with this link.", field="profile_id")
     ids = [profile.id, *profiles_repo.absorbed_ids(session, profile.id)]
     leads = sorted(
-        leads_repo.leads_of(session, ids), key=lambda lead: lead.stage not in OPEN_STAGES
+        leads_repo.leads_of(session, ids, staff.scope),
+        key=lambda lead: lead.stage not in OPEN_STAGES,
     )
     can_deal = staff.can(Permission.CUSTOMER_DEAL)
-    notes = list(leads_repo.notes_of(session, ids)) if can_deal else []
+    leads_all = staff.can(Permission.LEADS_ALL)
+    notes = list(leads_repo.notes_of(session, ids, staff.scope)) if can_deal else []
     upcoming = sorted(
         (
             (a, to_local(a.starts_at))
-            for a in leads_repo.appointments_of(session, ids)
+            for a in leads_repo.appointments_of(session, ids, staff.scope)
             if a.status == "planned" and a.starts_at >= now - lead_checks.PAST_SLACK
         ),
         key=lambda pair: pair[0].starts_at,
@@ -86,6 +89,15 @@ def deal_panel(
                 transitions=lead_stages.allowed_stages(lead.stage),
                 salesperson=names.get(lead.assigned_user_id or 0),
                 is_open=lead.stage in OPEN_STAGES,
+                can_change=may_change_lead(
+                    staff.scope, user_id=staff.user_id, leads_all=leads_all, lead=lead
+                )
+                or may_take_lead(staff.scope, leads_all=leads_all, lead=lead),
+                can_take=lead.stage in OPEN_STAGES
+                and not leads_all
+                and staff.can(Permission.LEADS)
+                and lead.assigned_user_id is None
+                and may_take_lead(staff.scope, leads_all=leads_all, lead=lead),
             )
             for lead in leads
         ]

@@ -30,8 +30,9 @@ from cdp.web import (
     audit,
     confirm_step,
     customer_url,
-    lead_or_404,
+    lead_to_change,
     not_found,
+    person_or_404,
     profile_uuid,
     redirect,
     render,
@@ -48,6 +49,7 @@ NEXT_ACTION_TIME = time(9, 0)  # a follow-up date without a time
 def deal_page(request: Request, session: DbSession, staff: DealStaff, profile_id: str) -> Response:
     """The customer's leads, notes and appointments with every action, on a page of their own."""
     pid = profile_uuid(profile_id)
+    person_or_404(request, session, staff, pid)
     try:
         panel = deal_panel(session, profile_id=pid, staff=staff, now=utcnow())
     except NotFound as error:
@@ -67,6 +69,7 @@ def create_lead(
     next: Short = "",
 ) -> Response:
     pid = profile_uuid(profile_id)
+    person_or_404(request, session, staff, pid)
     values = {"channel": channel, "model": model, "assigned_user_id": assigned_user_id}
     destination = safe_next(next, customer_url(pid))
     try:
@@ -125,6 +128,7 @@ def add_note(
     next: Short = "",
 ) -> Response:
     pid = profile_uuid(profile_id)
+    person_or_404(request, session, staff, pid)
     values = {
         "interest_level": interest_level,
         "budget_band": budget_band,
@@ -203,7 +207,7 @@ def change_stage(
     next: Short = "",
     confirm: Short = "",
 ) -> Response:
-    lead = lead_or_404(session, lead_id, for_update=True)
+    lead = lead_to_change(session, lead_id, staff)
     values = {"stage": stage, "lost_reason": lost_reason, "lost_detail": lost_detail}
     destination = safe_next(next, customer_url(lead.profile_id))
     profile_id = lead.profile_id
@@ -265,7 +269,7 @@ def set_next_action(
     done: Short = "",
     next: Short = "",
 ) -> Response:
-    lead = lead_or_404(session, lead_id, for_update=True)
+    lead = lead_to_change(session, lead_id, staff)
     values = {
         "next_action": next_action,
         "next_action_date": next_action_date,

@@ -48,7 +48,9 @@ def _queue_page(
     done: str = "",
     undone: str = "",
 ) -> Response:
-    rows = delivery_service.delivery_queue(session, specialist_id=staff.user_id if mine else None)
+    rows = delivery_service.delivery_queue(
+        session, specialist_id=staff.user_id if mine else None, scope=staff.scope
+    )
     now = utcnow()
     return render(
         request,
@@ -60,8 +62,8 @@ def _queue_page(
             "today": local_today(now),
             "error": error,
             "values": values or {},
-            "done": _just_delivered(session, done, now=now),
-            "undone": _recent(session, undone),
+            "done": _just_delivered(session, staff, done, now=now),
+            "undone": _recent(session, staff, undone),
             "undo_seconds": UNDO_OFFER_SECONDS,
         },
         status_code=status_code,
@@ -72,7 +74,7 @@ def _queue_page(
 UNDO_OFFER_SECONDS = 10
 
 
-def _recent(session: Session, delivery_id: str) -> DeliveryView | None:
+def _recent(session: Session, staff: StaffContext, delivery_id: str) -> DeliveryView | None:
     """The delivery named in the address after an action, for the message of what happened."""
     row = row_id(delivery_id)
     if row is None:
@@ -81,11 +83,15 @@ def _recent(session: Session, delivery_id: str) -> DeliveryView | None:
         delivery = delivery_service.get_delivery(session, row)
     except CdpError:
         return None
+    if not staff.scope.sees(delivery.dealer_id):
+        return None
     return DeliveryView(delivery, delivery_service.customer_name(session, delivery))
 
 
-def _just_delivered(session: Session, delivery_id: str, *, now: datetime) -> DeliveryView | None:
-    view = _recent(session, delivery_id)
+def _just_delivered(
+    session: Session, staff: StaffContext, delivery_id: str, *, now: datetime
+) -> DeliveryView | None:
+    view = _recent(session, staff, delivery_id)
     if view is None or not delivery_service.can_undo_delivered(view.delivery, now=now):
         return None
     return view
@@ -105,11 +111,15 @@ def queue(
     )
 
 
-def _delivery_or_404(session: Session, delivery_id: str) -> Delivery:
+def _delivery_or_404(session: Session, staff: StaffContext, delivery_id: str) -> Delivery:
+    """The delivery, if it is at the caller's dealers; another dealer's is answered as unknown."""
     try:
-        return delivery_service.get_delivery(session, id_or_404(delivery_id, "delivery"))
+        delivery = delivery_service.get_delivery(session, id_or_404(delivery_id, "delivery"))
     except NotFound as error:
         raise not_found("delivery") from error
+    if not staff.scope.sees(delivery.dealer_id):
+        raise not_found("delivery")
+    return delivery
 
 
 @router.post(QUEUE + "/{delivery_id}/plan", response_class=HTMLResponse)
@@ -123,7 +133,7 @@ def plan(
     specialist_user_id: Short = "",
 ) -> Response:
     """Set the handover day and time, and who hands the car over."""
-    delivery = _delivery_or_404(session, delivery_id)
+    delivery = _delivery_or_404(session, staff, delivery_id)
     values = {
         "delivery_date": delivery_date,
         "delivery_time": delivery_time,
@@ -161,7 +171,7 @@ def delivered(
     request: Request, session: DbSession, staff: DeliveriesPoster, delivery_id: str
 ) -> Response:
     """The car is handed over: the delivery leaves the queue and its lead becomes delivered."""
-    delivery = _delivery_or_404(session, delivery_id)
+    delivery = _delivery_or_404(session, staff, delivery_id)
     try:
         delivery_service.mark_delivered(session, delivery=delivery, by_user_id=staff.user_id)
     except CdpError as error:
@@ -184,7 +194,7 @@ def undo_delivered(
     request: Request, session: DbSession, staff: DeliveriesPoster, delivery_id: str
 ) -> Response:
     """Take a "Mark delivered" back within a short window: the car is in the queue again."""
-    delivery = _delivery_or_404(session, delivery_id)
+    delivery = _delivery_or_404(session, staff, delivery_id)
     try:
         delivery_service.undo_delivered(session, delivery=delivery, by_user_id=staff.user_id)
     except CdpError as error:

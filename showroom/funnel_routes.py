@@ -13,7 +13,7 @@ from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.leads.funnel import ONLINE_FLOOR, STEPS, funnel, period
 from cdp.models import utcnow
-from cdp.web import render, require
+from cdp.web import dealer_choice, render, require
 
 router = APIRouter(include_in_schema=False)
 FunnelStaff = Annotated[StaffContext, Depends(require(Permission.FUNNEL))]
@@ -27,17 +27,22 @@ def funnel_page(
     staff: FunnelStaff,
     days: Annotated[int, Query(ge=1, le=3650)] = 90,
     cars: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    dealer: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
+    """The funnel of the caller's dealers' leads (`dealer`: one of them)."""
     since, until = period(days, utcnow())
+    choice = dealer_choice(session, staff, dealer)
     return render(
         request,
         "showroom/funnel.html",
         {
-            "funnel": funnel(session, since=since, until=until),
+            "funnel": funnel(session, since=since, until=until, scope=choice.scope),
             "steps": STEPS,
             "days": days,
             "periods": PERIODS,
             "cars": cars,
             "online_floor": ONLINE_FLOOR,
+            "choice": choice,
         },
+        status_code=404 if choice.problem else 200,
     )

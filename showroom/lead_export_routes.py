@@ -19,7 +19,7 @@ LeadStaff = Annotated[StaffContext, Depends(require(Permission.LEADS))]
 
 @router.get("/showroom/leads/{lead_id}/adf")
 def lead_adf(lead_id: str, session: DbSession, staff: LeadStaff) -> Response:
-    lead = lead_or_404(session, lead_id)
+    lead = lead_or_404(session, lead_id, staff.scope)
     return Response(
         lead_as_adf(session, lead),
         media_type="application/x-adf+xml",

@@ -36,7 +36,9 @@ from cdp.web import (
     Short,
     Text,
     audit,
+    dealer_choice,
     lead_or_404,
+    lead_to_change,
     posting,
     redirect,
     render,
@@ -86,10 +88,12 @@ def _leads_page(
     *,
     who: str,
     page: str,
+    dealer: str = "",
     error: FormError | None = None,
     status_code: int = 200,
 ) -> Response:
     scope, salesperson_id, who_value = _scope(staff, who)
+    choice = dealer_choice(session, staff, dealer)
     listing = service.my_leads(
         session,
         user_id=staff.user_id,
@@ -97,6 +101,7 @@ def _leads_page(
         scope=scope,
         salesperson_id=salesperson_id,
         page=_page_number(page),
+        dealers=choice.scope,
     )
     query = request.url.query
     return render(
@@ -113,17 +118,24 @@ def _leads_page(
             "local": to_local,
             "next_url": "/showroom/leads" + (f"?{query}" if query else ""),
             "error": error,
+            "choice": choice,
         },
-        status_code=status_code,
+        status_code=404 if choice.problem and status_code == 200 else status_code,
     )
 
 
 @router.get("/showroom/leads", response_class=HTMLResponse)
 def leads_list(
-    request: Request, session: DbSession, staff: LeadsStaff, who: str = "", page: str = "1"
+    request: Request,
+    session: DbSession,
+    staff: LeadsStaff,
+    who: str = "",
+    page: str = "1",
+    dealer: str = "",
 ) -> Response:
-    """Open leads, what needs action first: new ones by age, then overdue follow-ups."""
-    return _leads_page(request, session, staff, who=who[:20], page=page[:10])
+    """Open leads, what needs action first: new ones by age, then overdue follow-ups; only the
+    caller's dealers' (`dealer`: one of them)."""
+    return _leads_page(request, session, staff, who=who[:20], page=page[:10], dealer=dealer[:40])
 
 
 @router.post("/showroom/leads/{lead_id}/assign", response_class=HTMLResponse)
@@ -135,8 +147,8 @@ def assign(
     assigned_user_id: Short = "",
     next: Short = "",
 ) -> Response:
-    """Managers give a lead to anyone; a salesperson takes an unassigned lead."""
-    lead = lead_or_404(session, lead_id, for_update=True)
+    """Managers give a lead to anyone; a salesperson takes an unassigned lead of their dealer."""
+    lead = lead_or_404(session, lead_id, staff.scope, for_update=True)
     destination = safe_next(next, "/showroom/leads")
     try:
         user_id = parse_id(assigned_user_id, field_name="assigned_user_id", what="a salesperson")
@@ -209,7 +221,7 @@ def contact_step(
     next: str = "",
 ) -> Response:
     """Tap one: the method. Without one, the method buttons; with one, its outcome buttons."""
-    lead = lead_or_404(session, lead_id)
+    lead = lead_to_change(session, lead_id, staff, for_update=False)
     next_url = safe_next(next[:400], "/showroom/leads")
     if method and method not in CONTACT_METHODS:
         return _contact(
@@ -234,8 +246,9 @@ def log_contact(
     note: Text = "",
     next: Short = "",
 ) -> Response:
-    """Tap two: the outcome. A new lead moves to attempted or reached."""
-    lead = lead_or_404(session, lead_id, for_update=True)
+    """Tap two: the outcome. A new lead moves to attempted or reached; an unassigned one
+    becomes the caller's."""
+    lead = lead_to_change(session, lead_id, staff)
     next_url = safe_next(next, "/showroom/leads")
     try:
         attempt = service.log_contact_attempt(
@@ -248,7 +261,7 @@ def log_contact(
         )
     except CdpError as error:
         session.rollback()
-        lead = lead_or_404(session, lead_id)
+        lead = lead_or_404(session, lead_id, staff.scope)
         return _contact(
             request,
             lead,
@@ -275,7 +288,7 @@ def contact_logged(
 ) -> Response:
     """After a contact is logged: say what was recorded, and ask for the next action (a plain
     form, prefilled with what usually comes next; skipping it is a link back)."""
-    lead = lead_or_404(session, lead_id)
+    lead = lead_or_404(session, lead_id, staff.scope)
     next_url = safe_next(next, "/showroom/leads")
     attempt_id = row_id(attempt)
     logged = (

@@ -12,7 +12,7 @@ from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession, SettingsDep
 from cdp.profiles.lookup import lookup
-from cdp.web import render, require
+from cdp.web import lookup_dealers, render, require
 
 router = APIRouter(include_in_schema=False)
 LookupStaff = Annotated[StaffContext, Depends(require(Permission.LOOKUP))]
@@ -25,7 +25,13 @@ def lookup_page(
     request: Request, session: DbSession, settings: SettingsDep, staff: LookupStaff, q: Q = ""
 ) -> Response:
     found = (
-        lookup(session, q, phone_region=settings.default_phone_region, limit=RESULTS)
+        lookup(
+            session,
+            q,
+            phone_region=settings.default_phone_region,
+            limit=RESULTS,
+            active_at=lookup_dealers(request, staff),
+        )
         if q.strip()
         else None
     )
@@ -38,7 +44,13 @@ def lookup_results(
 ) -> Response:
     """The results partial that the search box swaps in as the user types."""
     found = (
-        lookup(session, q, phone_region=settings.default_phone_region, limit=RESULTS)
+        lookup(
+            session,
+            q,
+            phone_region=settings.default_phone_region,
+            limit=RESULTS,
+            active_at=lookup_dealers(request, staff),
+        )
         if q.strip()
         else None
     )

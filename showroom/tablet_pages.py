@@ -55,7 +55,9 @@ def load_tablet(
     request: Request, session: DbSession, staff: StaffContext, session_id: int, *, change: bool
 ) -> TabletSession | HTMLResponse:
     try:
-        return svc.get_session(session, session_id, user_id=staff.user_id, for_change=change)
+        return svc.get_session(
+            session, session_id, user_id=staff.user_id, for_change=change, scope=staff.scope
+        )
     except CdpError as error:
         return error_page(request, error)
 

@@ -19,7 +19,7 @@ from cdp.models import TabletSession, utcnow
 from cdp.profiles.lookup import lookup
 from cdp.tablet import drafts, identity, returning
 from cdp.tablet import service as svc
-from cdp.web import redirect, render
+from cdp.web import lookup_dealers, person_or_404, redirect, render
 from showroom.tablet_pages import (
     BASE,
     Q,
@@ -90,7 +90,16 @@ def _customer_page(
     question: identity.IdentityQuestion | None = None,
     status_code: int = 200,
 ) -> Response:
-    found = lookup(session, q, phone_region=settings.default_phone_region) if q.strip() else None
+    found = (
+        lookup(
+            session,
+            q,
+            phone_region=settings.default_phone_region,
+            active_at=lookup_dealers(request, request.state.staff),
+        )
+        if q.strip()
+        else None
+    )
     return render(
         request,
         "showroom/tablet/customer.html",
@@ -138,7 +147,16 @@ def customer_search(
     tablet = load_tablet(request, session, staff, session_id, change=False)
     if isinstance(tablet, HTMLResponse):
         return tablet
-    found = lookup(session, q, phone_region=settings.default_phone_region) if q.strip() else None
+    found = (
+        lookup(
+            session,
+            q,
+            phone_region=settings.default_phone_region,
+            active_at=lookup_dealers(request, staff),
+        )
+        if q.strip()
+        else None
+    )
     return render(
         request,
         "showroom/tablet/_customer_results.html",
@@ -161,6 +179,7 @@ def choose_customer(
         pid = uuid.UUID(profile_id.strip())
     except ValueError:
         return error_page(request, InvalidInput("Choose a customer from the search results."))
+    person_or_404(request, session, staff, pid)
     try:
         svc.choose_existing_customer(session, tablet, profile_id=pid, now=utcnow())
     except CdpError as error:

@@ -23,8 +23,10 @@ from cdp.models import utcnow
 from cdp.web import (
     confirm_step,
     customer_url,
+    dealer_choice,
     id_or_404,
     not_found,
+    person_or_404,
     posting,
     profile_uuid,
     redirect,
@@ -48,12 +50,18 @@ def _today_page(
     staff: StaffContext,
     *,
     mine: bool,
+    dealer: str = "",
     error: FormError | None = None,
     status_code: int = 200,
 ) -> Response:
     now = utcnow()
+    choice = dealer_choice(session, staff, dealer)
     days = appointment_service.expected_visitors(
-        session, now=now, days=DAYS, user_id=staff.user_id if mine else None
+        session,
+        now=now,
+        days=DAYS,
+        user_id=staff.user_id if mine else None,
+        scope=choice.scope,
     )
     query = request.url.query
     return render(
@@ -66,16 +74,24 @@ def _today_page(
             "options": OPTIONS,
             "next_url": "/showroom/today" + (f"?{query}" if query else ""),
             "error": error,
+            "choice": choice,
         },
-        status_code=status_code,
+        status_code=404 if choice.problem and status_code == 200 else status_code,
     )
 
 
 @router.get("/showroom/today", response_class=HTMLResponse)
 def today(
-    request: Request, session: DbSession, staff: AppointmentsStaff, mine: str = ""
+    request: Request,
+    session: DbSession,
+    staff: AppointmentsStaff,
+    mine: str = "",
+    dealer: str = "",
 ) -> Response:
-    return _today_page(request, session, staff, mine=mine in ("1", "on", "true"))
+    """Who is expected at the caller's dealers (`dealer`: one of them)."""
+    return _today_page(
+        request, session, staff, mine=mine in ("1", "on", "true"), dealer=dealer[:40]
+    )
 
 
 def _plan_page(
@@ -115,6 +131,7 @@ def plan_form(
     request: Request, session: DbSession, staff: AppointmentsStaff, profile_id: str
 ) -> Response:
     """Plan a visit, test drive or delivery for a customer (reception uses this page)."""
+    person_or_404(request, session, staff, profile_uuid(profile_id))
     return _plan_page(request, session, staff, profile_id=profile_id)
 
 
@@ -133,6 +150,7 @@ def plan(
     next: Short = "",
 ) -> Response:
     pid = profile_uuid(profile_id)
+    person_or_404(request, session, staff, pid)
     values = {
         "kind": kind,
         "starts_date": starts_date,
@@ -157,6 +175,7 @@ def plan(
             created_by_user_id=staff.user_id,
             model=model,
             note=note,
+            scope=staff.scope,
         )
     except NotFound as error:
         raise not_found("customer") from error
@@ -218,6 +237,8 @@ def set_status(
         )
     except NotFound as error:
         raise not_found("appointment") from error
+    if not staff.scope.sees(appointment.dealer_id):
+        raise not_found("appointment")
     try:
         appointment_service.set_appointment_status(
             session, appointment=appointment, status=status, by_user_id=staff.user_id

@@ -112,9 +112,14 @@ def make_source(
         return SourceKey(id=source.id, name=source.name, key=key)
 
 
-def make_token(factory: sessionmaker[Session], *, role: str = "sales") -> dict[str, str]:
+def make_token(
+    factory: sessionmaker[Session], *, role: str = "sales", dealer: str | None = None
+) -> dict[str, str]:
+    """An API token's Authorization header; `dealer`: the token reads that dealer's data only."""
     with factory() as session:
-        _token, secret = create_token(session, name=f"token-{uuid.uuid4().hex[:6]}", role=role)
+        _token, secret = create_token(
+            session, name=f"token-{uuid.uuid4().hex[:6]}", role=role, dealer=dealer
+        )
         session.commit()
     return {"Authorization": f"Bearer {secret}"}
 

@@ -142,7 +142,15 @@ def test_a_stored_time_at_the_end_of_the_calendar_does_not_break_the_pages(
     lead = only_lead(session_factory, pid)
     last = datetime(9999, 12, 31, 23, 30, tzinfo=UTC)  # there is no 9999-12-31 00:30 CET+1
     with session_factory() as session:
-        session.add(Appointment(profile_id=pid, lead_id=lead.id, kind="test_drive", starts_at=last))
+        session.add(
+            Appointment(
+                dealer_id=lead.dealer_id,  # what staff see is their dealer's
+                profile_id=pid,
+                lead_id=lead.id,
+                kind="test_drive",
+                starts_at=last,
+            )
+        )
         stored = session.get(Lead, lead.id)
         assert stored is not None
         stored.next_action, stored.next_action_at = "Call", last

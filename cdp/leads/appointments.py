@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from cdp.alerts import service as alerts
 from cdp.auth.permissions import Permission
 from cdp.dealers.service import acting_dealer_id
+from cdp.dealers.visibility import NETWORK, DealerScope
 from cdp.errors import InvalidInput, NotFound
 from cdp.leads import repository as repo
 from cdp.leads.checks import (
@@ -78,9 +79,10 @@ def create_appointment(
     note: str | None = None,
     lead_id: int | None = None,
     now: datetime | None = None,
+    scope: DealerScope = NETWORK,
 ) -> Appointment:
     """Plan a visit, test drive or delivery. A planned visit or test drive moves the customer's
-    open lead (new, attempted or reached) to appointment."""
+    open lead (new, attempted or reached) at the planner's dealers (`scope`) to appointment."""
     now = now or utcnow()
     profile = live_profile_or_not_found(session, profile_id)
     if kind not in APPOINTMENT_KINDS:
@@ -102,10 +104,10 @@ def create_appointment(
     lead: Lead | None
     if lead_id is not None:
         lead = repo.lead(session, lead_id)
-        if lead is None or lead.profile_id != profile.id:
+        if lead is None or lead.profile_id != profile.id or not scope.sees(lead.dealer_id):
             raise InvalidInput("That lead is not this customer's.", field="lead_id")
     else:
-        lead = repo.open_leads_by_profile(session, [profile.id]).get(profile.id)
+        lead = repo.open_leads_by_profile(session, [profile.id], scope).get(profile.id)
     appointment = Appointment(
         dealer_id=lead.dealer_id if lead else acting_dealer_id(session, created_by_user_id),
         profile_id=profile.id,
@@ -230,14 +232,19 @@ def _signals(
 
 
 def expected_visitors(
-    session: Session, *, now: datetime, days: int = 7, user_id: int | None = None
+    session: Session,
+    *,
+    now: datetime,
+    days: int = 7,
+    user_id: int | None = None,
+    scope: DealerScope = NETWORK,
 ) -> list[VisitorDay]:
     """Appointments from the start of today (showroom time) for `days` days, grouped by day,
     each with the customer's latest configuration and intent signals: a few queries in all."""
     today = local_today(now)
     start = local_start(today, time(0, 0))
     end = local_start(today + timedelta(days=days), time(0, 0))
-    appointments = repo.appointments_between(session, start, end, user_id=user_id)
+    appointments = repo.appointments_between(session, start, end, user_id=user_id, scope=scope)
     ids = {a.profile_id for a in appointments}
     names = repo.profile_names(session, ids)
     configurations = repo.latest_configurations(session, ids)

@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy.orm import Session
 
 from cdp.auth.permissions import Permission
+from cdp.dealers.visibility import NETWORK, DealerScope
 from cdp.errors import Conflict, InvalidInput, NotFound
 from cdp.leads import repository as repo
 from cdp.leads.checks import (
@@ -171,8 +172,10 @@ def undo_delivered(
     return delivery
 
 
-def delivery_queue(session: Session, *, specialist_id: int | None = None) -> list[DeliveryRow]:
-    deliveries = repo.scheduled_deliveries(session, specialist_id=specialist_id)
+def delivery_queue(
+    session: Session, *, specialist_id: int | None = None, scope: DealerScope = NETWORK
+) -> list[DeliveryRow]:
+    deliveries = repo.scheduled_deliveries(session, specialist_id=specialist_id, scope=scope)
     names = repo.profile_names(session, {d.profile_id for d in deliveries})
     lead_ids = {d.lead_id for d in deliveries if d.lead_id}
     leads = repo.leads_by_id(session, lead_ids)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cdp.dealers.visibility import NETWORK, DealerScope
 from cdp.models import LEAD_CHANNELS, Lead, LeadStageChange
 
 # Lead-to-sale conversion norms (docs/funnel.md): first-line leads from the importer or the
@@ -99,11 +100,14 @@ class Funnel:
     total: ChannelFunnel
 
 
-def funnel(session: Session, *, since: datetime, until: datetime) -> Funnel:
-    """Every channel (those without leads too, so the table keeps its shape), and the total."""
+def funnel(
+    session: Session, *, since: datetime, until: datetime, scope: DealerScope = NETWORK
+) -> Funnel:
+    """Every channel (those without leads too, so the table keeps its shape), and the total,
+    over the leads of the dealers in `scope`."""
     leads = session.execute(
         select(Lead.id, Lead.channel, Lead.stage, Lead.lost_reason).where(
-            Lead.created_at >= since, Lead.created_at < until
+            Lead.created_at >= since, Lead.created_at < until, scope.where(Lead.dealer_id)
         )
     ).all()
     furthest: dict[int, int] = defaultdict(int)

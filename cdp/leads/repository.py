@@ -12,11 +12,13 @@ from sqlalchemy import ColumnElement, Row, Table, case, func, insert, select
 from sqlalchemy.orm import Session
 
 from cdp import db
+from cdp.dealers.visibility import NETWORK, DealerScope
 from cdp.models import (
     OPEN_STAGES,
     Appointment,
     Configuration,
     ContactAttempt,
+    Dealer,
     Delivery,
     Event,
     Lead,
@@ -28,13 +30,31 @@ from cdp.models import (
 from cdp.sql import any_of, dialect_of
 
 
-def leads_of(session: Session, ids: Sequence[uuid.UUID]) -> Sequence[Lead]:
+def leads_of(
+    session: Session, ids: Sequence[uuid.UUID], scope: DealerScope = NETWORK
+) -> Sequence[Lead]:
     """Latest first."""
     return session.scalars(
         select(Lead)
-        .where(Lead.profile_id.in_(ids))
+        .where(Lead.profile_id.in_(ids), scope.where(Lead.dealer_id))
         .order_by(Lead.updated_at.desc(), Lead.id.desc())
     ).all()
+
+
+def leads_elsewhere(
+    session: Session, ids: Sequence[uuid.UUID], scope: DealerScope
+) -> list[tuple[str | None, str]]:
+    """(dealer name, stage) of these people's leads outside `scope`, latest first: what the
+    customer page says of other dealers' leads (no notes, no contacts)."""
+    if scope.network:
+        return []
+    rows = session.execute(
+        select(Dealer.name, Lead.stage)
+        .outerjoin(Dealer, Dealer.id == Lead.dealer_id)
+        .where(Lead.profile_id.in_(ids), ~scope.where(Lead.dealer_id) | Lead.dealer_id.is_(None))
+        .order_by(Lead.updated_at.desc(), Lead.id.desc())
+    )
+    return [(name, stage) for name, stage in rows]
 
 
 def stage_changes_of(session: Session, lead_ids: Sequence[int]) -> Sequence[LeadStageChange]:
@@ -45,9 +65,13 @@ def stage_changes_of(session: Session, lead_ids: Sequence[int]) -> Sequence[Lead
     ).all()
 
 
-def notes_of(session: Session, ids: Sequence[uuid.UUID]) -> Sequence[Note]:
+def notes_of(
+    session: Session, ids: Sequence[uuid.UUID], scope: DealerScope = NETWORK
+) -> Sequence[Note]:
     return session.scalars(
-        select(Note).where(Note.profile_id.in_(ids)).order_by(Note.created_at.desc())
+        select(Note)
+        .where(Note.profile_id.in_(ids), scope.where(Note.dealer_id))
+        .order_by(Note.created_at.desc())
     ).all()
 
 
@@ -55,25 +79,33 @@ def contact_attempt(session: Session, attempt_id: int) -> ContactAttempt | None:
     return session.get(ContactAttempt, attempt_id)
 
 
-def contacts_of(session: Session, ids: Sequence[uuid.UUID]) -> Sequence[ContactAttempt]:
+def contacts_of(
+    session: Session, ids: Sequence[uuid.UUID], scope: DealerScope = NETWORK
+) -> Sequence[ContactAttempt]:
     return session.scalars(
         select(ContactAttempt)
-        .where(ContactAttempt.profile_id.in_(ids))
+        .where(ContactAttempt.profile_id.in_(ids), scope.where(ContactAttempt.dealer_id))
         .order_by(ContactAttempt.attempted_at.desc())
     ).all()
 
 
-def appointments_of(session: Session, ids: Sequence[uuid.UUID]) -> Sequence[Appointment]:
+def appointments_of(
+    session: Session, ids: Sequence[uuid.UUID], scope: DealerScope = NETWORK
+) -> Sequence[Appointment]:
     return session.scalars(
         select(Appointment)
-        .where(Appointment.profile_id.in_(ids))
+        .where(Appointment.profile_id.in_(ids), scope.where(Appointment.dealer_id))
         .order_by(Appointment.starts_at.desc())
     ).all()
 
 
-def deliveries_of(session: Session, ids: Sequence[uuid.UUID]) -> Sequence[Delivery]:
+def deliveries_of(
+    session: Session, ids: Sequence[uuid.UUID], scope: DealerScope = NETWORK
+) -> Sequence[Delivery]:
     return session.scalars(
-        select(Delivery).where(Delivery.profile_id.in_(ids)).order_by(Delivery.created_at.desc())
+        select(Delivery)
+        .where(Delivery.profile_id.in_(ids), scope.where(Delivery.dealer_id))
+        .order_by(Delivery.created_at.desc())
     ).all()
 
 
@@ -94,7 +126,7 @@ def lead(session: Session, lead_id: int, *, for_update: bool = False) -> Lead | 
 
 
 def open_leads_by_profile(
-    session: Session, profile_ids: Collection[uuid.UUID]
+    session: Session, profile_ids: Collection[uuid.UUID], scope: DealerScope = NETWORK
 ) -> dict[uuid.UUID, Lead]:
     """The most recently updated open lead of each profile that has one."""
     if not profile_ids:
@@ -102,7 +134,11 @@ def open_leads_by_profile(
     found: dict[uuid.UUID, Lead] = {}
     for row in session.scalars(
         select(Lead)
-        .where(Lead.profile_id.in_(list(profile_ids)), Lead.stage.in_(OPEN_STAGES))
+        .where(
+            Lead.profile_id.in_(list(profile_ids)),
+            Lead.stage.in_(OPEN_STAGES),
+            scope.where(Lead.dealer_id),
+        )
         .order_by(Lead.updated_at, Lead.id)
     ):
         found[row.profile_id] = row  # the last one wins
@@ -174,9 +210,12 @@ def insert_rows(session: Session, model: Any, rows: list[dict[str, Any]]) -> Non
 
 
 def _lead_filter(
-    *, scope: str, user_id: int | None, salesperson_id: int | None
+    *, scope: str, user_id: int | None, salesperson_id: int | None, dealers: DealerScope
 ) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [Lead.stage.in_(OPEN_STAGES)]
+    conditions: list[ColumnElement[bool]] = [
+        Lead.stage.in_(OPEN_STAGES),
+        dealers.where(Lead.dealer_id),
+    ]
     if scope == "mine":
         conditions.append(Lead.assigned_user_id == user_id)
     elif scope == "unassigned":
@@ -187,9 +226,16 @@ def _lead_filter(
 
 
 def count_open_leads(
-    session: Session, *, scope: str, user_id: int | None = None, salesperson_id: int | None = None
+    session: Session,
+    *,
+    scope: str,
+    user_id: int | None = None,
+    salesperson_id: int | None = None,
+    dealers: DealerScope = NETWORK,
 ) -> int:
-    conditions = _lead_filter(scope=scope, user_id=user_id, salesperson_id=salesperson_id)
+    conditions = _lead_filter(
+        scope=scope, user_id=user_id, salesperson_id=salesperson_id, dealers=dealers
+    )
     return session.scalar(select(func.count()).select_from(Lead).where(*conditions)) or 0
 
 
@@ -202,10 +248,13 @@ def open_lead_page(
     limit: int,
     user_id: int | None = None,
     salesperson_id: int | None = None,
+    dealers: DealerScope = NETWORK,
 ) -> Sequence[Row[Lead, str | None, str | None, str | None, str | None]]:
     """Open leads by what needs action: new ones oldest first, then overdue next actions, then
     the rest by next action time (those without one last, oldest lead first)."""
-    conditions = _lead_filter(scope=scope, user_id=user_id, salesperson_id=salesperson_id)
+    conditions = _lead_filter(
+        scope=scope, user_id=user_id, salesperson_id=salesperson_id, dealers=dealers
+    )
     bucket = case(
         (Lead.stage == "new", 0),
         (Lead.next_action_at < now, 1),
@@ -330,12 +379,18 @@ def appointment(session: Session, appointment_id: int) -> Appointment | None:
 
 
 def appointments_between(
-    session: Session, start: datetime, end: datetime, *, user_id: int | None = None
+    session: Session,
+    start: datetime,
+    end: datetime,
+    *,
+    user_id: int | None = None,
+    scope: DealerScope = NETWORK,
 ) -> Sequence[Appointment]:
     stmt = select(Appointment).where(
         Appointment.starts_at >= start,
         Appointment.starts_at < end,
         Appointment.status != "cancelled",
+        scope.where(Appointment.dealer_id),
     )
     if user_id is not None:
         stmt = stmt.where(Appointment.user_id == user_id)
@@ -369,10 +424,10 @@ def scheduled_deliveries_of_lead(session: Session, lead_id: int) -> Sequence[Del
 
 
 def scheduled_deliveries(
-    session: Session, *, specialist_id: int | None = None
+    session: Session, *, specialist_id: int | None = None, scope: DealerScope = NETWORK
 ) -> Sequence[Delivery]:
     """The handover queue: undated ones first (they need a date), then by date."""
-    stmt = select(Delivery).where(Delivery.status == "scheduled")
+    stmt = select(Delivery).where(Delivery.status == "scheduled", scope.where(Delivery.dealer_id))
     if specialist_id is not None:
         stmt = stmt.where(Delivery.specialist_user_id == specialist_id)
     return session.scalars(
@@ -418,4 +473,47 @@ def planned_delivery_appointments(
     ):
         if row.lead_id is not None:
             found[row.lead_id] = row
+    return found
+
+
+# --- the leads API (GET /api/leads) -----------------------------------------------------------
+def lead_feed(
+    session: Session,
+    *,
+    scope: DealerScope,
+    conditions: Sequence[ColumnElement[bool]],
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> Sequence[Row[Lead, str | None, str | None]]:
+    """Leads in `scope` matching `conditions`, oldest change first, keyset-paged after
+    (updated_at, id): each with its dealer's code and its assignee's e-mail address."""
+    stmt = (
+        select(Lead, Dealer.code, StaffUser.email)
+        .outerjoin(Dealer, Dealer.id == Lead.dealer_id)
+        .outerjoin(StaffUser, StaffUser.id == Lead.assigned_user_id)
+        .where(scope.where(Lead.dealer_id), *conditions)
+    )
+    if after is not None:
+        at, lead_id = after
+        stmt = stmt.where((Lead.updated_at > at) | ((Lead.updated_at == at) & (Lead.id > lead_id)))
+    return session.execute(stmt.order_by(Lead.updated_at, Lead.id).limit(limit)).all()
+
+
+def staff_id_by_email(session: Session, email: str) -> int | None:
+    return session.scalar(select(StaffUser.id).where(StaffUser.email == email))
+
+
+def configurations_of(
+    session: Session, profile_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[Configuration]]:
+    """Each profile's saved configurations, newest first."""
+    found: dict[uuid.UUID, list[Configuration]] = {}
+    if not profile_ids:
+        return found
+    for configuration in session.scalars(
+        select(Configuration)
+        .where(Configuration.profile_id.in_(list(profile_ids)))
+        .order_by(Configuration.saved_at.desc(), Configuration.id.desc())
+    ):
+        found.setdefault(configuration.profile_id, []).append(configuration)
     return found

@@ -96,6 +96,10 @@ class LeadPanel:
     transitions: list[str]
     salesperson: str | None
     is_open: bool
+    # Whether the viewer may change it (a salesperson: theirs, or unassigned at their dealer,
+    # which working makes theirs), and is offered "Take this lead": cdp/dealers/visibility.py.
+    can_change: bool = True
+    can_take: bool = False
 
 
 @dataclass

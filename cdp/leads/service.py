@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from cdp.alerts import service as alerts
 from cdp.auth.permissions import Permission, allows
 from cdp.dealers.service import acting_dealer_id
+from cdp.dealers.visibility import NETWORK, DealerScope
 from cdp.errors import InvalidInput, NotFound
 from cdp.ids import MAX_ROW_ID
 from cdp.leads import repository as repo
@@ -267,15 +268,22 @@ def my_leads(
     salesperson_id: int | None = None,
     page: int = 1,
     per_page: int = PER_PAGE,
+    dealers: DealerScope = NETWORK,
 ) -> LeadList:
     """Open leads sorted by what needs action (see repository.open_lead_page).
 
     scope: mine (assigned to `user_id`), unassigned, all, or user (assigned to `salesperson_id`).
-    Whether the caller may see `all` or another `user` is the page's business (LEADS_ALL).
+    Whether the caller may see `all` or another `user` is the page's business (LEADS_ALL);
+    `dealers` keeps every count and row to the caller's dealers.
     """
     if scope not in ("mine", "unassigned", "all", "user"):
         raise InvalidInput("Unknown filter.", field="who")
-    filters: dict[str, Any] = {"scope": scope, "user_id": user_id, "salesperson_id": salesperson_id}
+    filters: dict[str, Any] = {
+        "scope": scope,
+        "user_id": user_id,
+        "salesperson_id": salesperson_id,
+        "dealers": dealers,
+    }
     total = repo.count_open_leads(session, **filters)
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
@@ -310,6 +318,8 @@ def my_leads(
         scope=scope,
         salesperson_id=salesperson_id,
         unassigned_open=(
-            total if scope == "unassigned" else repo.count_open_leads(session, scope="unassigned")
+            total
+            if scope == "unassigned"
+            else repo.count_open_leads(session, scope="unassigned", dealers=dealers)
         ),
     )

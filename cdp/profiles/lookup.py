@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -38,6 +39,7 @@ from rapidfuzz.distance import OSA
 from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.orm import Session
 
+from cdp.dealers.visibility import activity_at, activity_sql
 from cdp.identity.identifiers import normalise_code, normalise_email, normalise_phone
 from cdp.licence_plates import normalise_plate
 from cdp.models import Identity, Profile, ProfileSearch
@@ -101,8 +103,18 @@ class Lookup:
     results: list[LookupResult]
 
 
-def lookup(session: Session, query: str, *, phone_region: str, limit: int = 20) -> Lookup:
+def lookup(
+    session: Session,
+    query: str,
+    *,
+    phone_region: str,
+    limit: int = 20,
+    active_at: Collection[int] | None = None,
+) -> Lookup:
+    """`active_at`: only people with activity at these dealers (customers not shared across
+    dealers, cdp/dealers/visibility.py); None finds everyone, at no extra cost."""
     q = query.strip()[:200]
+    dealers = frozenset(active_at) if active_at is not None else None
     folded = fold(q)
     ids: list[uuid.UUID] = []
     results: list[LookupResult] | None = None
@@ -125,19 +137,22 @@ def lookup(session: Session, query: str, *, phone_region: str, limit: int = 20) 
     if not ids and plate:  # before postal codes: "1234 AB" may be a plate of sidecode 2
         ids, matched_by = _by_plate(session, plate, limit), "licence plate"
     if not ids and _POSTAL_CODE.match(folded):
-        ids, matched_by = _by_postal_code(session, folded, limit), "postal code"
+        ids, matched_by = _by_postal_code(session, folded, limit, dealers), "postal code"
     if not ids and "@" not in q and any(ch.isalpha() for ch in folded):
         matched_by = "name"
         name, place = _place_in(session, folded, q.lower())
         for where in [place, None] if place else [None]:  # a place that narrows to nobody
             if dialect_of(session) == "postgresql":  # was no place (a house number, ...)
-                results = _by_name_postgres(session, name, limit, where)
+                results = _by_name_postgres(session, name, limit, where, dealers)
             else:
-                ids = _by_name_sqlite(session, name, limit, where)
+                ids = _by_name_sqlite(session, name, limit, where, dealers)
             if results or ids:
                 break
     if results is None:
-        results = _results(session, list(dict.fromkeys(ids))[:limit])
+        wanted = list(dict.fromkeys(ids))
+        if dealers is not None and matched_by not in ("postal code", "name"):
+            wanted = _active_only(session, wanted, dealers)  # the few an identifier found
+        results = _results(session, wanted[:limit])
     return Lookup(query=q, matched_by=matched_by if results else None, results=results)
 
 
@@ -201,11 +216,32 @@ def _by_plate(session: Session, plate: str, limit: int) -> list[uuid.UUID]:
     )
 
 
-def _by_postal_code(session: Session, folded: str, limit: int) -> list[uuid.UUID]:
+def _active_only(
+    session: Session, ids: list[uuid.UUID], dealers: frozenset[int]
+) -> list[uuid.UUID]:
+    if not ids:
+        return []
+    kept = set(
+        session.scalars(
+            select(Profile.id).where(
+                among(session, Profile.id, ids), activity_at(Profile.id, dealers)
+            )
+        )
+    )
+    return [pid for pid in ids if pid in kept]
+
+
+def _dealer_filter(dealers: frozenset[int] | None) -> list[Any]:
+    return [] if dealers is None else [activity_at(ProfileSearch.profile_id, dealers)]
+
+
+def _by_postal_code(
+    session: Session, folded: str, limit: int, dealers: frozenset[int] | None = None
+) -> list[uuid.UUID]:
     return list(
         session.scalars(
             select(ProfileSearch.profile_id)
-            .where(ProfileSearch.postal_code == postal_code(folded))
+            .where(ProfileSearch.postal_code == postal_code(folded), *_dealer_filter(dealers))
             .limit(limit)
         )
     )
@@ -436,7 +472,11 @@ def _place_filter(place: _Place | None) -> list[Any]:
 
 
 def _by_name_sqlite(
-    session: Session, folded: str, limit: int, place: _Place | None
+    session: Session,
+    folded: str,
+    limit: int,
+    place: _Place | None,
+    dealers: frozenset[int] | None = None,
 ) -> list[uuid.UUID]:
     plan = _NamePlan.of(folded)
     if not plan.typed:
@@ -445,7 +485,11 @@ def _by_name_sqlite(
         name
         for name in session.scalars(
             select(ProfileSearch.name_folded)
-            .where(ProfileSearch.name_folded.is_not(None), *_place_filter(place))
+            .where(
+                ProfileSearch.name_folded.is_not(None),
+                *_place_filter(place),
+                *_dealer_filter(dealers),
+            )
             .distinct()
         )
         if name
@@ -477,7 +521,9 @@ def _by_name_sqlite(
     found = sorted(
         session.execute(
             select(ProfileSearch.profile_id, ProfileSearch.name_folded).where(
-                ProfileSearch.name_folded.in_(list(top)), *_place_filter(place)
+                ProfileSearch.name_folded.in_(list(top)),
+                *_place_filter(place),
+                *_dealer_filter(dealers),
             )
         ),
         key=lambda row: (top[row[1] or ""], row[0]),
@@ -512,6 +558,7 @@ def _like_prefix(s: str) -> str:
 _PLACE_SQL = {
     "postal": "postal_code >= :postal AND postal_code < :postal_next",
     "towns": "lower(city) = ANY(CAST(:towns AS text[]))",
+    "dealers": activity_sql("profile_search.profile_id", "dealers"),
 }
 
 
@@ -548,7 +595,11 @@ def _names_statement(groups: int, place: tuple[str, ...] = ()) -> TextClause:
 
 
 def name_query(
-    session: Session, folded: str, limit: int, place: _Place | None = None
+    session: Session,
+    folded: str,
+    limit: int,
+    place: _Place | None = None,
+    dealers: frozenset[int] | None = None,
 ) -> tuple[TextClause, dict[str, Any], dict[str, set[str]]]:
     """The statement that finds the candidate names for a folded query on PostgreSQL, its
     parameters, and the corrections of each typed word (the bench EXPLAINs it)."""
@@ -580,16 +631,23 @@ def name_query(
     if place and place.towns:
         where += ("towns",)
         params["towns"] = list(place.towns)
+    if dealers is not None:
+        where += ("dealers",)
+        params["dealers"] = sorted(dealers)
     return _names_statement(len(groups), where), params, corrections
 
 
 def _by_name_postgres(
-    session: Session, folded: str, limit: int, place: _Place | None
+    session: Session,
+    folded: str,
+    limit: int,
+    place: _Place | None,
+    dealers: frozenset[int] | None = None,
 ) -> list[LookupResult]:
     plan = _NamePlan.of(folded)
     if not plan.typed:
         return []
-    statement, params, corrections = name_query(session, folded, limit, place)
+    statement, params, corrections = name_query(session, folded, limit, place, dealers)
     candidates = session.execute(statement, params).all()
     ranker = _Ranker(plan, corrections)
     ranked = sorted(candidates, key=lambda row: (row[1], -ranker.rank(row[2], row[3]), row[0]))

@@ -13,8 +13,10 @@ from pydantic import BaseModel, Field
 from cdp.api_answers import error_responses
 from cdp.audit.service import record
 from cdp.auth.permissions import Permission, allows
+from cdp.config import Settings
+from cdp.dealers.visibility import active_at, people_filter, scope_of_token
 from cdp.deps import ApiCaller, DbSession, SettingsDep
-from cdp.errors import Forbidden
+from cdp.errors import Forbidden, NotFound
 from cdp.models import ApiToken, ProfileView, utcnow
 from cdp.profiles.erasure import Person, erase, find_person
 from cdp.profiles.schemas import ProfileList, ProfileOut
@@ -50,7 +52,7 @@ PrivacyCaller = Annotated[ApiToken, _needs(Permission.PRIVACY)]
 def find_profiles(
     session: DbSession,
     settings: SettingsDep,
-    _caller: LookupCaller,
+    caller: LookupCaller,
     q: Annotated[
         str,
         Query(
@@ -63,12 +65,23 @@ def find_profiles(
     ],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> ProfileList:
-    return search_profiles(session, q, settings=settings, limit=limit)
+    """Customers at any dealer; a dealer's token, with customers not shared across dealers
+    (CDP_SHARE_CUSTOMERS_ACROSS_DEALERS=false), finds only people active at its dealer."""
+    return search_profiles(
+        session, q, settings=settings, limit=limit, active_at=_people(caller, settings)
+    )
+
+
+def _people(caller: ApiToken, settings: Settings) -> frozenset[int] | None:
+    return people_filter(
+        scope_of_token(caller.dealer_id), shared=settings.share_customers_across_dealers
+    )
 
 
 @router.get("/{profile_id}", response_model=ProfileOut, summary="Read one profile")
 def read_profile(
     session: DbSession,
+    settings: SettingsDep,
     caller: LookupCaller,
     profile_id: uuid.UUID,
     timeline_offset: Annotated[int, Query(ge=0, le=MAX_TIMELINE_OFFSET)] = 0,
@@ -78,6 +91,11 @@ def read_profile(
     profile = get_profile(
         session, profile_id, timeline_offset=timeline_offset, timeline_limit=timeline_limit
     )
+    narrowed = _people(caller, settings)
+    if narrowed is not None and not active_at(
+        session, [profile.id, *profile.absorbed_ids], narrowed
+    ):
+        raise NotFound(f"no profile {profile_id}", field="profile_id")
     # Accountability: every read of a person's profile is recorded, API reads included.
     session.add(ProfileView(profile_id=profile.id, api_token_id=caller.id, via="api"))
     record(

@@ -222,13 +222,24 @@ def get_profile(
 
 
 def search_profiles(
-    session: Session, query: str, *, settings: Settings, limit: int = 20
+    session: Session,
+    query: str,
+    *,
+    settings: Settings,
+    limit: int = 20,
+    active_at: frozenset[int] | None = None,
 ) -> ProfileList:
     """Find profiles by email, phone (any usual format), configuration code, licence plate,
-    postal code or name."""
+    postal code or name (`active_at`: only people with activity at these dealers)."""
     if not query.strip():
         raise InvalidInput("q must not be empty", field="q")
-    found = lookup(session, query, phone_region=settings.default_phone_region, limit=limit)
+    found = lookup(
+        session,
+        query,
+        phone_region=settings.default_phone_region,
+        limit=limit,
+        active_at=active_at,
+    )
     return ProfileList(
         query=found.query,
         matched_by=found.matched_by,

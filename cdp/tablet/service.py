@@ -25,6 +25,7 @@ from cdp import catalogue
 from cdp.auth.permissions import Permission, allows
 from cdp.auth.service import SourceInfo, create_source
 from cdp.dealers.service import acting_dealer_id
+from cdp.dealers.visibility import NETWORK, DealerScope
 from cdp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cdp.identity.identifiers import Identifier, normalise_email, normalise_phone
 from cdp.identity.service import attach_identifier
@@ -112,11 +113,17 @@ def start_session(session: Session, *, user_id: int, now: datetime) -> TabletSes
 
 
 def get_session(
-    session: Session, session_id: int, *, user_id: int, for_change: bool = False
+    session: Session,
+    session_id: int,
+    *,
+    user_id: int,
+    for_change: bool = False,
+    scope: DealerScope = NETWORK,
 ) -> TabletSession:
-    """The session, if it is this salesperson's; `for_change` also refuses an ended one."""
+    """The session, if it is this salesperson's; `for_change` also refuses an ended one.
+    Another dealer's session is answered as unknown."""
     tablet = session.get(TabletSession, session_id) if 0 < session_id <= MAX_ROW_ID else None
-    if tablet is None:
+    if tablet is None or not scope.sees(tablet.dealer_id):
         raise NotFound("There is no tablet session with this link.")
     if tablet.user_id != user_id:
         raise Forbidden(
@@ -189,7 +196,11 @@ def finish_with_note(
         tablet_session_id=tablet.id,
         now=now,
     )
-    if note.interest_level in LEAD_WORTHY and not open_leads_by_profile(session, {profile_id}):
+    here = NETWORK if tablet.dealer_id is None else DealerScope(frozenset({tablet.dealer_id}))
+    # An open lead at another dealer does not stop this showroom's own walk-in lead.
+    if note.interest_level in LEAD_WORTHY and not open_leads_by_profile(
+        session, {profile_id}, here
+    ):
         # A warm walk-in is a lead: it belongs in someone's follow-up list and the funnel.
         user = session.get(StaffUser, user_id)
         works_leads = user is not None and allows(user.role, Permission.LEADS)
