@@ -23,6 +23,7 @@ from cdp.models.crm import (
 )
 from cdp.models.dealer import DEFAULT_DEALER_CODE, Dealer, StaffDealer
 from cdp.models.event import Configuration, Event, QuarantinedMessage
+from cdp.models.floor import VISIT_KINDS, VISIT_OUTCOMES, ShowroomVisit
 from cdp.models.privacy import Erasure, SecretKey, SuppressedCount, Suppression
 from cdp.models.profile import (
     CONSENT_PURPOSES,
@@ -66,6 +67,8 @@ __all__ = [
     "ROLES",
     "RUN_STATUSES",
     "SOURCE_KINDS",
+    "VISIT_KINDS",
+    "VISIT_OUTCOMES",
     "ApiToken",
     "Appointment",
     "Audience",
@@ -99,6 +102,7 @@ __all__ = [
     "SegmentEventStateInfo",
     "SegmentMembership",
     "SegmentRun",
+    "ShowroomVisit",
     "Source",
     "StaffDealer",
     "StaffSession",
