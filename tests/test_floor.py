@@ -23,6 +23,7 @@ from tests.helpers import (
     make_customer,
     make_dealer,
     make_staff,
+    make_token,
     post,
     sign_in,
     soup,
@@ -559,3 +560,23 @@ def test_the_floor_is_for_staff_who_receive_visitors(
     app_client.cookies.clear()
     signed_out = app_client.get("/showroom/floor", follow_redirects=False)
     assert signed_out.status_code == 303
+
+
+def test_a_customers_visits_are_in_their_data_copy_and_go_with_their_erasure(
+    app_client: TestClient, web_source: SourceKey, session_factory: sessionmaker[Session]
+) -> None:
+    floor = floor_of(app_client, session_factory)
+    pid = make_customer(app_client, web_source, session_factory)
+    booked = appointment(session_factory, profile_id=pid, dealer_id=floor.dealer)
+    check_in(
+        floor.reception, floor.dealer, "appointment", floor.people["Anna"], appointment=str(booked)
+    )
+    admin = make_token(session_factory, role="admin")
+    data = app_client.get(f"/api/profiles/{pid}/data", headers=admin).json()
+    assert [v["kind"] for v in data["showroom_visits"]] == ["appointment"]
+    erased = app_client.post(
+        f"/api/profiles/{pid}/erasure", json={"reason": "asked at the desk"}, headers=admin
+    )
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["deleted"]["showroom visits"] == 1
+    assert visits(session_factory) == []

@@ -20,6 +20,7 @@ from cdp.models import (
     LeadStageChange,
     Profile,
     QuarantinedMessage,
+    ShowroomVisit,
 )
 
 # What makes a profile a person rather than an anonymous visitor (cdp.identity).
@@ -76,7 +77,7 @@ def delete_leads(session: Session, ids: Sequence[int]) -> int:
     # Its history goes with it; appointments and deliveries are the customer's, and stay.
     session.execute(delete(LeadStageChange).where(LeadStageChange.lead_id.in_(ids)))
     session.execute(delete(ContactAttempt).where(ContactAttempt.lead_id.in_(ids)))
-    for linked in (Appointment, Delivery):
+    for linked in (Appointment, Delivery, ShowroomVisit):
         session.execute(update(linked).where(linked.lead_id.in_(ids)).values(lead_id=None))
     return session.execute(delete(Lead).where(Lead.id.in_(ids))).rowcount or 0  # type: ignore[attr-defined]
 
