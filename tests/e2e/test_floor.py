@@ -91,7 +91,7 @@ def test_reception_checks_in_an_appointment_and_a_walk_in(
     ]
 
     walk_in = f"Walk-in {uuid.uuid4().hex[:4]}"
-    page.get_by_label("Name").fill(walk_in)
+    page.locator("#visitor-name").fill(walk_in)
     page.get_by_role("button", name="Check in walk-in").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Check in {walk_in}")
     shoot(page, f"floor-check-in-walk-in-{size}")
