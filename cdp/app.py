@@ -223,6 +223,7 @@ def create_app(
     from showroom.customer_routes import router as customer_router
     from showroom.deal_routes import router as deal_router
     from showroom.deliveries_routes import router as deliveries_router
+    from showroom.floor_routes import router as floor_router
     from showroom.funnel_routes import router as funnel_router
     from showroom.lead_export_routes import router as lead_export_router
     from showroom.leads_routes import router as leads_router
@@ -250,6 +251,7 @@ def create_app(
         privacy_router,
         audit_router,
         today_router,
+        floor_router,
         leads_router,
         lead_export_router,
         crm_router,

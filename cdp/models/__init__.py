@@ -25,6 +25,7 @@ from cdp.models.crm import (
 from cdp.models.dealer import DEFAULT_DEALER_CODE, Dealer, StaffDealer
 from cdp.models.delivery_log import ADF_DELIVERY_STATUSES, AdfDelivery
 from cdp.models.event import Configuration, Event, QuarantinedMessage
+from cdp.models.floor import VISIT_KINDS, VISIT_OUTCOMES, ShowroomVisit
 from cdp.models.privacy import Erasure, SecretKey, SuppressedCount, Suppression
 from cdp.models.profile import (
     CONSENT_PURPOSES,
@@ -71,6 +72,8 @@ __all__ = [
     "RUN_STATUSES",
     "SOURCE_CHANNELS",
     "SOURCE_KINDS",
+    "VISIT_KINDS",
+    "VISIT_OUTCOMES",
     "AdfDelivery",
     "Alert",
     "ApiToken",
@@ -106,6 +109,7 @@ __all__ = [
     "SegmentEventStateInfo",
     "SegmentMembership",
     "SegmentRun",
+    "ShowroomVisit",
     "Source",
     "StaffDealer",
     "StaffSession",

@@ -45,6 +45,7 @@ from cdp.models import (
     ProfileTrait,
     ProfileView,
     SegmentMembership,
+    ShowroomVisit,
     TabletSession,
     utcnow,
 )
@@ -116,8 +117,16 @@ def erase(
     ).all()
     leads = select(Lead.id).where(Lead.profile_id.in_(ids)).scalar_subquery()
     tablets = select(TabletSession.id).where(TabletSession.profile_id.in_(ids)).scalar_subquery()
+    appointments = (
+        select(Appointment.id)
+        .where(or_(Appointment.profile_id.in_(ids), Appointment.lead_id.in_(leads)))
+        .scalar_subquery()
+    )
     # Children before parents: every foreign key points at a row deleted later.
     steps: list[tuple[str, Delete]] = [
+        ("showroom visits", delete(ShowroomVisit).where(or_(
+            ShowroomVisit.profile_id.in_(ids), ShowroomVisit.lead_id.in_(leads),
+            ShowroomVisit.appointment_id.in_(appointments)))),
         ("segment memberships", delete(SegmentMembership).where(
             SegmentMembership.profile_id.in_(ids))),
         ("views", delete(ProfileView).where(ProfileView.profile_id.in_(ids))),

@@ -29,6 +29,7 @@ from cdp.models import (
     Segment,
     SegmentMembership,
     SegmentRun,
+    ShowroomVisit,
     StaffUser,
     TabletSession,
 )
@@ -116,6 +117,9 @@ def person_data(session: Session, person: Person, *, now: datetime) -> dict[str,
         "appointments": rows(Appointment, Appointment.profile_id.in_(ids), order=Appointment.id),
         "notes": rows(Note, Note.profile_id.in_(ids), order=Note.created_at),
         "deliveries": rows(Delivery, Delivery.profile_id.in_(ids), order=Delivery.id),
+        "showroom_visits": rows(
+            ShowroomVisit, ShowroomVisit.profile_id.in_(ids), order=ShowroomVisit.arrived_at
+        ),
         "tablet_sessions": rows(
             TabletSession, TabletSession.profile_id.in_(ids), order=TabletSession.started_at
         ),

@@ -21,6 +21,7 @@ from cdp.models import (
     LeadStageChange,
     Profile,
     QuarantinedMessage,
+    ShowroomVisit,
 )
 
 # What makes a profile a person rather than an anonymous visitor (cdp.identity).
@@ -78,7 +79,7 @@ def delete_leads(session: Session, ids: Sequence[int]) -> int:
     session.execute(delete(LeadStageChange).where(LeadStageChange.lead_id.in_(ids)))
     session.execute(delete(ContactAttempt).where(ContactAttempt.lead_id.in_(ids)))
     session.execute(delete(AdfDelivery).where(AdfDelivery.lead_id.in_(ids)))
-    for linked in (Appointment, Delivery):
+    for linked in (Appointment, Delivery, ShowroomVisit):
         session.execute(update(linked).where(linked.lead_id.in_(ids)).values(lead_id=None))
     return session.execute(delete(Lead).where(Lead.id.in_(ids))).rowcount or 0  # type: ignore[attr-defined]
 

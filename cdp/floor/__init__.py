@@ -1,0 +1,1 @@
+"""The showroom floor: checking arrivals in, the salesperson who is up, visits and show rates."""
