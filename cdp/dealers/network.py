@@ -141,7 +141,7 @@ def network_view(
         for d in dealers
     ]
     if scope.network and (None in counts or None in outcomes):
-        queue = _figures(None, counts.get(None), contacts.get(None, []), None, now)
+        queue = _figures(None, counts.get(None), contacts.get(None, []), outcomes.get(None), now)
         rows.append(queue)
     everyone = [contact for found in contacts.values() for contact in found]
     total = _figures(

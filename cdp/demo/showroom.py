@@ -248,7 +248,7 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
                 method=rng.choice(("call", "call", "whatsapp", "email")),
                 outcome="no_answer" if roll < 0.5 else "reached",
                 by_user_id=seller,
-                now=now,
+                now=_first_call(lead, rng, now),
             )
             if roll < 0.5:
                 continue
@@ -311,6 +311,14 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
     )
 
 
+def _first_call(lead: Lead, rng: random.Random, now: datetime) -> datetime:
+    """When the lead was first called: some dealers call within minutes, others take an hour
+    (the network view's speed to lead differs per dealer)."""
+    typical = 4 + 11 * ((lead.dealer_id or 0) % 6)  # minutes
+    delay = timedelta(minutes=rng.expovariate(1 / typical))
+    return min(now, lead.created_at + delay)
+
+
 def _close_past_appointments(session: Session, rng: random.Random, *, now: datetime) -> None:
     """Requested test drives whose day has passed happened, or did not: none stays planned."""
     past = session.scalars(
@@ -354,8 +362,11 @@ def _settle(
         specialist = floor.specialist(lead)
         if lead.channel == "website":
             lead.channel = rng.choices(channels, weights)[0]
-        at = lead.created_at + timedelta(hours=rng.randint(1, 30))
+        at = _first_call(lead, rng, now)
         leads.assign_lead(session, lead=lead, user_id=seller, now=at)
+        leads.log_contact_attempt(
+            session, lead=lead, method="call", outcome="no_answer", by_user_id=seller, now=at
+        )
         wins = rng.random() < SALE_RATE.get(lead.channel, 0.15)
         path = ["reached", "appointment", "test_drive", "quote"]
         if not wins:  # lost somewhere along the way, most often early
