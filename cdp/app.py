@@ -222,6 +222,7 @@ def create_app(
     from showroom.crm_routes import router as crm_router
     from showroom.customer_routes import router as customer_router
     from showroom.deal_routes import router as deal_router
+    from showroom.dealers_admin_routes import router as dealers_admin_router
     from showroom.deliveries_routes import router as deliveries_router
     from showroom.floor_routes import router as floor_router
     from showroom.funnel_routes import router as funnel_router
@@ -229,6 +230,7 @@ def create_app(
     from showroom.leads_routes import router as leads_router
     from showroom.lookup_routes import router as lookup_router
     from showroom.merge_routes import router as merge_router
+    from showroom.network_routes import router as network_router
     from showroom.privacy_routes import router as privacy_router
     from showroom.tablet_configure_routes import router as tablet_configure_router
     from showroom.tablet_routes import router as tablet_router
@@ -248,6 +250,7 @@ def create_app(
         tablet_router,
         tablet_configure_router,
         admin_router,
+        dealers_admin_router,
         privacy_router,
         audit_router,
         today_router,
@@ -259,6 +262,7 @@ def create_app(
         deliveries_router,
         funnel_router,
         alerts_router,
+        network_router,
         # The segments pages' three routers in this order: /segments/audiences/count must
         # match before /segments/{segment_id}/count.
         segments_router,

@@ -21,10 +21,11 @@ from cdp.auth import staff as staff_service
 from cdp.auth.keys import digest
 from cdp.auth.permissions import Permission, allows
 from cdp.auth.staff import StaffContext
+from cdp.dealers import service as dealers
 from cdp.deps import DbSession
 from cdp.errors import CdpError
 from cdp.ids import row_id
-from cdp.models import ROLES, StaffUser, utcnow
+from cdp.models import ROLES, Dealer, StaffUser, utcnow
 from cdp.web import CsrfStaff, PageForbidden, confirm_step, redirect, render, require
 
 router = APIRouter(include_in_schema=False)
@@ -51,6 +52,8 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.PRIVACY: "copy or erase a person's data on request",
     Permission.SPLIT_MERGE: "undo a wrong merge of two customers",
     Permission.AUDIT: "the audit trail: who viewed, exported, edited or erased whom",
+    Permission.NETWORK: "the network view: every dealer's figures side by side",
+    Permission.DEALERS: "add, edit, deactivate and import dealers",
 }
 
 # Confirmations after a redirect: a fixed key in the URL, never text taken from it.
@@ -58,7 +61,10 @@ NOTICES = {
     "role": "Role changed. It applies from their next click.",
     "deactivated": "Account deactivated; they have been signed out everywhere.",
     "reactivated": "Account reactivated. They can sign in again with their password.",
+    "dealers": "Dealers changed. It applies from their next click.",
 }
+# One form field per checked dealer: <input type="checkbox" name="dealer" value="CODE">.
+DealerCodes = Annotated[list[str], Form()]
 
 
 def _admin_with_csrf(staff: AdminStaff, _checked: CsrfStaff) -> StaffContext:
@@ -74,6 +80,7 @@ class StaffRow:
     user: StaffUser
     status: str  # active | invited | invite_expired | deactivated
     is_me: bool
+    dealer_codes: list[str]  # none: the whole network (or, for floor staff, nowhere yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +105,11 @@ def _rows(session: Session, me: StaffContext, now: datetime) -> list[StaffRow]:
     users = session.scalars(
         select(StaffUser).order_by(func.lower(StaffUser.name), StaffUser.id)
     ).all()
-    return [StaffRow(user=u, status=_status(u, now), is_me=u.id == me.user_id) for u in users]
+    codes = dealers.dealer_codes_by_user(session, [u.id for u in users])
+    return [
+        StaffRow(user=u, status=_status(u, now), is_me=u.id == me.user_id, dealer_codes=codes[u.id])
+        for u in users
+    ]
 
 
 def _page(
@@ -111,6 +122,7 @@ def _page(
     error_field: str | None = None,
     error_user_id: int | None = None,
     form: dict[str, str] | None = None,
+    chosen_dealers: list[str] | None = None,
     invitation: Invitation | None = None,
     notice: str | None = None,
     status_code: int = 200,
@@ -131,6 +143,9 @@ def _page(
             "error_field": error_field,
             "error_user_id": error_user_id,
             "form": form or {"email": "", "name": "", "role": "sales"},
+            "dealers": [d for d in dealers.all_dealers(session) if d.active],
+            "chosen_dealers": chosen_dealers or [],
+            "floor_roles": sorted(dealers.FLOOR_ROLES),
             "invitation": invitation,
             "notice": notice,
         },
@@ -174,13 +189,16 @@ def invite(
     email: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     role: Annotated[str, Form()] = "",
+    dealer: DealerCodes = [],  # noqa: B006 (FastAPI copies defaults)
 ) -> Response:
-    """Create the account without a password and show its one-time link.
+    """Create the account without a password and show its one-time link; the dealers they work
+    at follow the rule of `cdp user create --dealer` (cdp/dealers/service.py).
 
     The page is rendered, not redirected to: the token is shown once and must not travel in a
     URL (browser history, proxy logs).
     """
     form = {"email": email, "name": name, "role": role}
+    codes = dealer or []
 
     def refuse(message: str, field: str) -> Response:
         session.rollback()
@@ -191,6 +209,7 @@ def invite(
             invite_error=message,
             error_field=field,
             form=form,
+            chosen_dealers=codes,
             status_code=400,
         )
 
@@ -204,7 +223,7 @@ def invite(
         return refuse(f"Choose a role: one of {', '.join(ROLES)}.", "role")
     try:
         user, token = staff_service.invite_user(
-            session, email=email, role=role, name=name.strip() or None
+            session, email=email, role=role, name=name.strip() or None, dealers=codes
         )
     except CdpError as error:
         return refuse(f"Not invited: {error.message}.", error.field or "email")
@@ -246,10 +265,17 @@ def change_role(
         error = f"Role not changed: choose one of {', '.join(ROLES)}."
     elif user.id == staff.user_id and role != user.role:
         error = "You cannot change your own role. Ask another admin to do it."
+    else:
+        codes = dealers.dealer_codes_by_user(session, [user.id])[user.id]
+        try:  # floor staff work at a dealer: with one active dealer they join it
+            works_at = dealers.dealers_for_staff(session, role=role, codes=codes)
+        except CdpError as refusal:
+            error = f"Role not changed: {refusal.message}. Choose their dealers first."
     if error:
         return _page(request, session, staff, error=error, error_user_id=user.id, status_code=400)
     # Takes effect on their next request: the session reads the role from the account.
     user.role = role
+    dealers.set_staff_dealers(session, user.id, works_at)
     return redirect(request, f"{USERS_URL}?done=role")
 
 
@@ -300,3 +326,66 @@ def reactivate(request: Request, session: DbSession, staff: AdminCsrf, user_id: 
     user = _user_or_404(session, user_id)
     user.active = True
     return redirect(request, f"{USERS_URL}?done=reactivated")
+
+
+def _dealers_page(
+    request: Request,
+    session: Session,
+    staff: StaffContext,
+    user: StaffUser,
+    *,
+    chosen: list[str],
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    everyone = dealers.all_dealers(session)
+    return render(
+        request,
+        "admin/user_dealers.html",
+        {
+            "user": user,
+            # Inactive dealers only where the person still works at one (so it can be unticked).
+            "dealers": [d for d in everyone if d.active or d.code in chosen],
+            "chosen_dealers": chosen,
+            "floor": user.role in dealers.FLOOR_ROLES,
+            "error": error,
+        },
+        status_code=status_code,
+        staff=staff,
+    )
+
+
+@router.get(f"{USERS_URL}/{{user_id}}/dealers", response_class=HTMLResponse)
+def user_dealers_page(
+    request: Request, session: DbSession, staff: AdminStaff, user_id: str
+) -> Response:
+    user = _user_or_404(session, user_id)
+    chosen = dealers.dealer_codes_by_user(session, [user.id])[user.id]
+    return _dealers_page(request, session, staff, user, chosen=chosen)
+
+
+@router.post(f"{USERS_URL}/{{user_id}}/dealers", response_class=HTMLResponse)
+def change_dealers(
+    request: Request,
+    session: DbSession,
+    staff: AdminCsrf,
+    user_id: str,
+    dealer: DealerCodes = [],  # noqa: B006 (FastAPI copies defaults)
+) -> Response:
+    """The dealers someone works at, by the rule of `cdp user create --dealer`."""
+    user = _user_or_404(session, user_id)
+    codes = dealer or []
+    try:
+        works_at: list[Dealer] = dealers.dealers_for_staff(session, role=user.role, codes=codes)
+    except CdpError as refusal:
+        return _dealers_page(
+            request,
+            session,
+            staff,
+            user,
+            chosen=codes,
+            error=f"Dealers not changed: {refusal.message}.",
+            status_code=400,
+        )
+    dealers.set_staff_dealers(session, user.id, works_at)
+    return redirect(request, f"{USERS_URL}?done=dealers")

@@ -19,6 +19,8 @@ class Permission(StrEnum):
     PRIVACY = "privacy"  # a person's data: a full copy, or its erasure (GDPR art. 15 and 17)
     SPLIT_MERGE = "split_merge"  # undo a wrong merge: two people again
     AUDIT = "audit"  # the audit trail: who did what to which profile, sign-ins
+    NETWORK = "network"  # the network view: every dealer in scope side by side
+    DEALERS = "dealers"  # the dealers of the network: add, edit, deactivate, import
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -46,6 +48,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.SEGMENTS,
             Permission.FUNNEL,
             Permission.SPLIT_MERGE,
+            Permission.NETWORK,
         }
     ),
     "admin": frozenset(Permission),

@@ -97,6 +97,21 @@ def read_dealers(stream: TextIO) -> list[tuple[int, DealerFields]]:
     return found
 
 
+def problems_by_line(rows: list[tuple[int, DealerFields]]) -> list[str]:
+    """Every mistake in every line ("line 3: country 'Holland' must be ..."), so a person
+    correcting a file sees them all at once, not one per upload."""
+    found: list[str] = []
+    seen: dict[str, int] = {}
+    for line, fields in rows:
+        for message in service.dealer_problems(fields).values():
+            found.append(f"line {line}: {message}")
+        code = fields.code.strip().upper()
+        if code in seen:
+            found.append(f"line {line}: dealer {code} is on line {seen[code]} already")
+        seen.setdefault(code, line)
+    return found
+
+
 def import_dealers(session: Session, stream: TextIO) -> ImportResult:
     rows = read_dealers(stream)
     seen: dict[str, int] = {}

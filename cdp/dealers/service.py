@@ -9,7 +9,7 @@ dealer) floor staff join it without being told.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
@@ -52,17 +52,24 @@ def postal_areas(raw: str) -> list[str]:
     return sorted(areas)
 
 
-def _checked(fields: DealerFields) -> dict[str, object]:
-    """The columns of a valid dealer, or InvalidInput naming the first field that is wrong."""
+def _name(fields: DealerFields) -> str:
     name = fields.name.strip()
     if not name:
         raise InvalidInput("a dealer needs a name", field="name")
+    return _limited("name", name, 200)
+
+
+def _country(fields: DealerFields) -> str:
     country = fields.country.strip().upper() or "NL"
     if not COUNTRY_PATTERN.fullmatch(country):
         raise InvalidInput(
             f"country {fields.country.strip()!r} must be a two-letter code such as NL or BE",
             field="country",
         )
+    return country
+
+
+def _time_zone(fields: DealerFields) -> str | None:
     zone = fields.time_zone.strip()
     if zone:
         try:
@@ -72,26 +79,59 @@ def _checked(fields: DealerFields) -> dict[str, object]:
                 f"time zone {zone!r} is unknown: use a name such as Europe/Brussels",
                 field="time_zone",
             ) from None
-    limits = {"name": 200, "address": 300, "postal_code": 20, "city": 100, "phone": 32}
-    values = {
-        "name": name,
-        "address": fields.address.strip() or None,
-        "postal_code": fields.postal_code.strip().upper() or None,
-        "city": fields.city.strip() or None,
-        "phone": fields.phone.strip() or None,
-    }
-    for key, limit in limits.items():
-        value = values[key]
-        if value is not None and len(value) > limit:
-            raise InvalidInput(f"{key.replace('_', ' ')} is longer than {limit}", field=key)
-    return {
-        **values,
-        "country": country,
-        "time_zone": zone or None,
-        "opening_hours": fields.opening_hours.strip() or None,
-        "postal_areas": postal_areas(fields.postal_areas),
-        "active": fields.active,
-    }
+    return zone or None
+
+
+def _limited(key: str, value: str, limit: int) -> str:
+    if len(value) > limit:
+        raise InvalidInput(f"{key.replace('_', ' ')} is longer than {limit}", field=key)
+    return value
+
+
+def _optional(key: str, limit: int) -> Callable[[DealerFields], str | None]:
+    def check(fields: DealerFields) -> str | None:
+        value = str(getattr(fields, key)).strip()
+        if key == "postal_code":
+            value = value.upper()
+        return _limited(key, value, limit) or None
+
+    return check
+
+
+# Each column of a dealer and the check that gives its stored value (or InvalidInput).
+_CHECKS: dict[str, Callable[[DealerFields], object]] = {
+    "name": _name,
+    "address": _optional("address", 300),
+    "postal_code": _optional("postal_code", 20),
+    "city": _optional("city", 100),
+    "country": _country,
+    "phone": _optional("phone", 32),
+    "time_zone": _time_zone,
+    "opening_hours": lambda fields: fields.opening_hours.strip() or None,
+    "postal_areas": lambda fields: postal_areas(fields.postal_areas),
+    "active": lambda fields: fields.active,
+}
+
+
+def _checked(fields: DealerFields) -> dict[str, object]:
+    """The columns of a valid dealer, or InvalidInput naming the first field that is wrong."""
+    return {key: check(fields) for key, check in _CHECKS.items()}
+
+
+def dealer_problems(fields: DealerFields, *, with_code: bool = True) -> dict[str, str]:
+    """Every field that is wrong and what is wrong with it, so a form marks them all at once
+    (the code too, unless it is an existing dealer's, which does not change)."""
+    problems: dict[str, str] = {}
+    checks: dict[str, Callable[[DealerFields], object]] = {}
+    if with_code:
+        checks["code"] = lambda f: normal_code(f.code)
+    checks.update(_CHECKS)
+    for key, check in checks.items():
+        try:
+            check(fields)
+        except InvalidInput as error:
+            problems[error.field or key] = error.message
+    return problems
 
 
 def create_dealer(session: Session, fields: DealerFields) -> Dealer:

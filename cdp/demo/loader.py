@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.auth.service import SourceInfo, create_source
 from cdp.db import make_sessionmaker, session_scope
+from cdp.demo.dealers import ensure_dealers
 from cdp.demo.generator import SITE, Outgoing, generate
 from cdp.errors import Conflict
 from cdp.ingestion.service import ingest
@@ -57,6 +58,8 @@ def load_demo(
         print(f"generating {customers} demo customers (seed {seed})", file=sys.stderr)
     messages = generate(customers, seed, reference).messages()
     factory = make_sessionmaker(engine)
+    with session_scope(factory) as session:  # before the leads come in, so they can be routed
+        ensure_dealers(session)
     sources = {
         "web": _source(factory, WEB_SOURCE, "web", [SITE]),
         "showroom": _source(factory, SHOWROOM_SOURCE, "showroom", []),

@@ -9,6 +9,8 @@ today's appointments and handovers planned relative to `now` so the day's pages 
 from __future__ import annotations
 
 import random
+import uuid
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Engine, select
@@ -16,14 +18,33 @@ from sqlalchemy.orm import Session
 
 from cdp.auth.staff import create_user
 from cdp.db import make_sessionmaker, session_scope
+from cdp.dealers.service import FLOOR_ROLES
+from cdp.demo.dealers import (
+    DEALER_ROLES,
+    DEMO_DEALERS,
+    AreaMap,
+    ensure_dealers,
+    staff_email,
+    staff_name,
+)
 from cdp.leads import appointments as appointment_service
 from cdp.leads import deliveries as delivery_service
 from cdp.leads import service as leads
 from cdp.leads import stages as lead_stages
 from cdp.local_time import local_start, local_today
-from cdp.models import Appointment, Delivery, Lead, StaffUser
+from cdp.models import (
+    DEFAULT_DEALER_CODE,
+    Appointment,
+    Dealer,
+    Delivery,
+    Lead,
+    ProfileSearch,
+    StaffUser,
+)
 
 DEMO_PASSWORD = "demo-password"
+# The README's accounts. Sales, reception and delivery work at the first dealer (Eindhoven);
+# admin, manager and marketing at none: the importer's, they see the whole network.
 DEMO_STAFF = (
     ("admin@demo.example", "Anouk Admin", "admin"),
     ("manager@demo.example", "Marco Manager", "manager"),
@@ -37,19 +58,134 @@ DEMO_STAFF = (
 
 def demo_staff_lines() -> list[str]:
     """How to sign in, for the console."""
-    return [
+    lines = [
         f"  {email:<26} {role:<10} password: {DEMO_PASSWORD}" for email, _name, role in DEMO_STAFF
     ]
+    towns = ", ".join(demo.slug for demo in DEMO_DEALERS)
+    lines.append(
+        "  and at each dealer: manager.TOWN@, sales.TOWN@, sales2.TOWN@, reception.TOWN@, "
+        f"delivery.TOWN@demo.example (TOWN: {towns}; in {DEMO_DEALERS[0].slug}, the accounts "
+        "above and manager.eindhoven@)"
+    )
+    return lines
+
+
+def _wanted_staff() -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """(e-mail, name, role, dealer codes) of every demo account."""
+    first = DEMO_DEALERS[0].code
+    wanted: list[tuple[str, str, str, tuple[str, ...]]] = [
+        (email, name, role, (first,) if role in FLOOR_ROLES else ())
+        for email, name, role in DEMO_STAFF
+    ]
+    for index, demo in enumerate(DEMO_DEALERS):
+        for number, (local_part, role) in enumerate(DEALER_ROLES):
+            if index == 0 and local_part != "manager":
+                continue  # the first dealer's floor staff are the README's accounts
+            email = staff_email(demo, local_part)
+            wanted.append((email, staff_name(index, number), role, (demo.code,)))
+    return wanted
 
 
 def _staff(session: Session) -> dict[str, StaffUser]:
     users = {u.email: u for u in session.scalars(select(StaffUser))}
-    for email, name, role in DEMO_STAFF:
-        if email not in users:
-            users[email] = create_user(
-                session, email=email, role=role, name=name, password=DEMO_PASSWORD
-            )
+    # One password hash for all: hashing is slow on purpose, and the password is the same.
+    password_hash = next((u.password_hash for u in users.values() if u.password_hash), None)
+    for email, name, role, dealers in _wanted_staff():
+        if email in users:
+            continue
+        user = create_user(
+            session,
+            email=email,
+            role=role,
+            name=name,
+            password=None if password_hash else DEMO_PASSWORD,
+            dealers=dealers,
+        )
+        password_hash = password_hash or user.password_hash
+        user.password_hash = password_hash
+        users[email] = user
+    session.flush()
     return users
+
+
+@dataclass
+class _Floor:
+    """Who works each dealer's leads: its salespeople in turn, and its delivery specialist."""
+
+    sellers: dict[int, list[int]]
+    specialists: dict[int, int]
+    turns: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, session: Session, users: dict[str, StaffUser]) -> _Floor:
+        sellers: dict[int, list[int]] = {}
+        specialists: dict[int, int] = {}
+        dealer_ids = {d.code: d.id for d in session.scalars(select(Dealer))}
+        for email, _name, role, codes in _wanted_staff():
+            if not codes:
+                continue
+            dealer_id = dealer_ids[codes[0]]
+            if role == "sales":
+                sellers.setdefault(dealer_id, []).append(users[email].id)
+            elif role == "delivery":
+                specialists.setdefault(dealer_id, users[email].id)
+        return cls(sellers=sellers, specialists=specialists)
+
+    def seller(self, lead: Lead) -> int:
+        assert lead.dealer_id is not None
+        turn = self.turns.get(lead.dealer_id, 0)
+        self.turns[lead.dealer_id] = turn + 1
+        team = self.sellers[lead.dealer_id]
+        return team[turn % len(team)]
+
+    def specialist(self, lead: Lead) -> int:
+        assert lead.dealer_id is not None
+        return self.specialists[lead.dealer_id]
+
+
+def _postal_codes(session: Session) -> dict[uuid.UUID, str | None]:
+    rows = session.execute(select(ProfileSearch.profile_id, ProfileSearch.postal_code))
+    return {profile_id: postal_code for profile_id, postal_code in rows}
+
+
+def _route_by_postal_code(session: Session, leads: list[Lead], areas: AreaMap) -> list[Lead]:
+    """Each new lead to the dealer serving its customer's postal code; the leads of customers
+    without one (or outside every area) wait in the network's unassigned queue. Returns the
+    leads that have a dealer."""
+    postal = _postal_codes(session)
+    for lead in leads:
+        lead.dealer_id = areas.dealer_for(postal.get(lead.profile_id))
+    session.flush()
+    return [lead for lead in leads if lead.dealer_id is not None]
+
+
+def _appointments_to_their_dealer(session: Session, areas: AreaMap) -> None:
+    """Test drives requested online belong to their lead's dealer (or the customer's)."""
+    lead_dealers = {
+        lead_id: dealer for lead_id, dealer in session.execute(select(Lead.id, Lead.dealer_id))
+    }
+    postal = _postal_codes(session)
+    for appointment in session.scalars(select(Appointment)):
+        if appointment.lead_id is not None:
+            appointment.dealer_id = lead_dealers.get(appointment.lead_id)
+        else:
+            appointment.dealer_id = areas.dealer_for(postal.get(appointment.profile_id))
+
+
+def _retire_default_dealer(session: Session) -> None:
+    """The default dealer every installation starts with holds nothing in the demo: it goes,
+    so the network is the demo's dealers only (kept, if anything belongs to it)."""
+    main = session.scalar(select(Dealer).where(Dealer.code == DEFAULT_DEALER_CODE))
+    if main is None:
+        return
+    for table in Dealer.metadata.sorted_tables:
+        column = table.c.get("dealer_id")
+        if column is None:
+            continue
+        if session.execute(select(column).where(column == main.id).limit(1)).first():
+            return
+    session.delete(main)
+    session.flush()
 
 
 def _upcoming(day: date, at: time, now: datetime) -> datetime:
@@ -79,25 +215,29 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
     """Staff accounts and a working funnel; safe to run again (it only fills what is empty)."""
     rng = random.Random(seed)
     with session_scope(make_sessionmaker(engine)) as session:
+        areas = AreaMap.of(ensure_dealers(session))
         users = _staff(session)
-        sellers = [users["sales@demo.example"].id, users["sales2@demo.example"].id]
-        specialist = users["delivery@demo.example"].id
-        fresh = list(
+        floor = _Floor.of(session, users)
+        waiting = list(
             session.scalars(
                 select(Lead)
                 .where(Lead.assigned_user_id.is_(None), Lead.stage == "new")
                 .order_by(Lead.id)
             )
         )
+        fresh = _route_by_postal_code(session, waiting, areas)
+        queued = len(waiting) - len(fresh)
         today = local_today(now)
         # Leads older than three weeks have had their course: the funnel page shows how each
         # channel converted. The recent ones are today's work.
         settled = [lead for lead in fresh if lead.created_at < now - SETTLED_AFTER]
         fresh = [lead for lead in fresh if lead.created_at >= now - SETTLED_AFTER]
-        closed = _settle(session, settled, rng, sellers=sellers, specialist=specialist, now=now)
-        planned = sold = 0
-        for index, lead in enumerate(fresh):
-            seller = sellers[index % len(sellers)]
+        closed = _settle(session, settled, rng, floor=floor, now=now)
+        planned_at: dict[int | None, int] = {}
+        sold_at: dict[int | None, int] = {}
+        for lead in fresh:
+            seller = floor.seller(lead)
+            planned = planned_at.get(lead.dealer_id, 0)
             leads.assign_lead(session, lead=lead, user_id=seller, now=now)
             roll = rng.random()
             if roll < 0.35:
@@ -108,11 +248,11 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
                 method=rng.choice(("call", "call", "whatsapp", "email")),
                 outcome="no_answer" if roll < 0.5 else "reached",
                 by_user_id=seller,
-                now=now,
+                now=_first_call(lead, rng, now),
             )
             if roll < 0.5:
                 continue
-            if roll < 0.75 and planned < 12:
+            if roll < 0.75 and planned < PLANNED_PER_DEALER:
                 appointment_service.create_appointment(
                     session,
                     profile_id=lead.profile_id,
@@ -124,16 +264,16 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
                     lead_id=lead.id,
                     now=now,
                 )
-                planned += 1
+                planned_at[lead.dealer_id] = planned + 1
             elif roll < 0.85:
                 lead_stages.change_stage(
                     session, lead=lead, to_stage="quote", by_user_id=seller, now=now
                 )
-            elif roll < 0.93 and sold < 6:
+            elif roll < 0.93 and sold_at.get(lead.dealer_id, 0) < SOLD_PER_DEALER:
                 lead_stages.change_stage(
                     session, lead=lead, to_stage="sold", by_user_id=seller, now=now
                 )
-                sold += 1
+                sold_at[lead.dealer_id] = sold_at.get(lead.dealer_id, 0) + 1
             else:
                 lead_stages.change_stage(
                     session,
@@ -145,25 +285,38 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
                     ),
                     now=now,
                 )
+        _appointments_to_their_dealer(session, areas)
         _close_past_appointments(session, rng, now=now)
         for offset, delivery in enumerate(
             session.scalars(select(Delivery).where(Delivery.delivery_date.is_(None)))
         ):
+            sold_lead = session.get(Lead, delivery.lead_id)
+            assert sold_lead is not None
             handover = _upcoming(today + timedelta(days=offset % 5), time(10 + offset % 6), now)
             delivery_service.schedule_delivery(
                 session,
                 delivery=delivery,
                 delivery_date=local_today(handover),
                 at=time(10 + offset % 6),
-                specialist_user_id=specialist,
-                by_user_id=specialist,
+                specialist_user_id=floor.specialist(sold_lead),
+                by_user_id=floor.specialist(sold_lead),
                 now=now,
             )
+        _retire_default_dealer(session)
     return (
-        f"showroom: {len(DEMO_STAFF)} staff accounts, {len(fresh)} open leads assigned, "
-        f"{planned} appointments planned, {sold} cars sold; {closed} earlier leads "
-        "followed to their end"
+        f"showroom: {len(DEMO_DEALERS)} dealers, {len(users)} staff accounts, {len(fresh)} open "
+        f"leads assigned ({queued} without a dealer's postal code wait in the network's queue), "
+        f"{sum(planned_at.values())} appointments planned, {sum(sold_at.values())} cars sold; "
+        f"{closed} earlier leads followed to their end"
     )
+
+
+def _first_call(lead: Lead, rng: random.Random, now: datetime) -> datetime:
+    """When the lead was first called: some dealers call within minutes, others take an hour
+    (the network view's speed to lead differs per dealer)."""
+    typical = 4 + 11 * ((lead.dealer_id or 0) % 6)  # minutes
+    delay = timedelta(minutes=rng.expovariate(1 / typical))
+    return min(now, lead.created_at + delay)
 
 
 def _close_past_appointments(session: Session, rng: random.Random, *, now: datetime) -> None:
@@ -178,6 +331,9 @@ def _close_past_appointments(session: Session, rng: random.Random, *, now: datet
 
 
 SETTLED_AFTER = timedelta(days=21)
+# Today's work at each dealer: appointments planned ahead and cars sold.
+PLANNED_PER_DEALER = 4
+SOLD_PER_DEALER = 2
 # Where online leads come from besides the brand's own site (the events only say "website"),
 # and how each channel's leads end, near the norms dealers plan with (cdp.leads.funnel).
 CHANNEL_MIX = (("website", 40), ("importer", 22), ("marketplace", 20), ("phone", 10),
@@ -193,8 +349,7 @@ def _settle(
     settled: list[Lead],
     rng: random.Random,
     *,
-    sellers: list[int],
-    specialist: int,
+    floor: _Floor,
     now: datetime,
 ) -> int:
     """Follow each older lead to its end (sold and delivered, or lost), dated in its past."""
@@ -202,12 +357,16 @@ def _settle(
     weights = [weight for _, weight in CHANNEL_MIX]
     reasons = [reason for reason, _ in LOST_REASONS_SEEN]
     reason_weights = [weight for _, weight in LOST_REASONS_SEEN]
-    for index, lead in enumerate(settled):
-        seller = sellers[index % len(sellers)]
+    for lead in settled:
+        seller = floor.seller(lead)
+        specialist = floor.specialist(lead)
         if lead.channel == "website":
             lead.channel = rng.choices(channels, weights)[0]
-        at = lead.created_at + timedelta(hours=rng.randint(1, 30))
+        at = _first_call(lead, rng, now)
         leads.assign_lead(session, lead=lead, user_id=seller, now=at)
+        leads.log_contact_attempt(
+            session, lead=lead, method="call", outcome="no_answer", by_user_id=seller, now=at
+        )
         wins = rng.random() < SALE_RATE.get(lead.channel, 0.15)
         path = ["reached", "appointment", "test_drive", "quote"]
         if not wins:  # lost somewhere along the way, most often early

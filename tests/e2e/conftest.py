@@ -42,6 +42,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 DEMO_CUSTOMERS = 300
+DEMO_DEALER = "NW-EHV"  # the demo's Eindhoven dealer, where sales@demo.example works
 SERVER_START_SECONDS = 30
 # The demo load (customers, the showroom, then segments) on a busy machine.
 COMMAND_SECONDS = 600
@@ -167,12 +168,13 @@ def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         folder.mkdir(exist_ok=True)
         database = folder / "demo.sqlite3"
         env = server_environment(f"sqlite:///{database}")
-        # The schema first; then the demo load and the accounts side by side (SQLite takes turns).
-        _start(["db", "upgrade"], env=env, cwd=folder).finish()
-        commands = [_start(["demo", "--customers", str(DEMO_CUSTOMERS)], env=env, cwd=folder)]
-        commands += [
+        # The demo first (it makes the dealers); then our accounts side by side (SQLite takes
+        # turns), the floor staff at the demo's first dealer, as the demo's own sales@ is.
+        _start(["demo", "--customers", str(DEMO_CUSTOMERS)], env=env, cwd=folder).finish()
+        commands = [
             _start(
-                ["user", "create", who.email, "--role", who.role, "--name", who.name],
+                ["user", "create", who.email, "--role", who.role, "--name", who.name]
+                + (["--dealer", DEMO_DEALER] if who.role in ("sales", "delivery") else []),
                 env=env,
                 cwd=folder,
                 stdin=who.password + "\n",

@@ -1,0 +1,191 @@
+"""The network view: every dealer the caller sees side by side, for a period (docs/dealers.md).
+
+Per dealer: leads that came in, those still waiting for a salesperson, the median time to the
+first contact attempt, the share contacted within the speed-to-lead SLA, the show rate of
+appointments and lead-to-sale. The queries are in `network_repository` (one per family, grouped by
+dealer); this module turns their rows into figures and sorts them.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cdp.dealers import network_repository as repo
+from cdp.dealers.visibility import DealerScope
+from cdp.local_time import local_start, local_today
+from cdp.models import Dealer
+
+# Speed to lead: first contact within this long. A plain wall-clock threshold for now; the
+# per-dealer SLA with opening hours (cdp/leads/routing.py) replaces `contacted_within_sla`.
+SLA = timedelta(minutes=30)
+
+PERIODS = {"month": "This month", "30d": "Last 30 days", "quarter": "This quarter"}
+DEFAULT_PERIOD = "month"
+
+
+def contacted_within_sla(
+    dealer: Dealer | None, created_at: datetime, first_contact_at: datetime | None, now: datetime
+) -> bool | None:
+    """Whether a lead was contacted within the SLA: True or False once that is known, None
+    while its SLA time is still running. The one rule of the network view's SLA column."""
+    deadline = created_at + SLA
+    if first_contact_at is not None and first_contact_at <= deadline:
+        return True
+    if first_contact_at is not None or now > deadline:
+        return False
+    return None
+
+
+def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime]:
+    """[since, until) of a named period, in the showroom's calendar (unknown names: this month)."""
+    today = local_today(now)
+    if period == "30d":
+        return now - timedelta(days=30), now
+    if period == "quarter":
+        first_month = 3 * ((today.month - 1) // 3) + 1
+        return local_start(today.replace(month=first_month, day=1), time(0)), now
+    return local_start(today.replace(day=1), time(0)), now
+
+
+@dataclass(frozen=True, slots=True)
+class DealerFigures:
+    dealer: Dealer | None  # None: the network's unassigned queue (leads no dealer holds)
+    leads: int
+    unassigned: int
+    contacted: int
+    median_first_contact: timedelta | None
+    within_sla: int
+    sla_decided: int  # leads whose SLA is known: contacted, or past their deadline
+    showed: int
+    no_show: int
+    sold: int
+
+    @property
+    def code(self) -> str:
+        return self.dealer.code if self.dealer else ""
+
+    @property
+    def sla_share(self) -> float | None:
+        return self.within_sla / self.sla_decided if self.sla_decided else None
+
+    @property
+    def show_rate(self) -> float | None:
+        seen = self.showed + self.no_show
+        return self.showed / seen if seen else None
+
+    @property
+    def lead_to_sale(self) -> float | None:
+        return self.sold / self.leads if self.leads else None
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkView:
+    since: datetime
+    until: datetime
+    rows: list[DealerFigures]
+    total: DealerFigures
+
+
+def _median(delays: list[timedelta]) -> timedelta | None:
+    if not delays:
+        return None
+    return timedelta(seconds=statistics.median(d.total_seconds() for d in delays))
+
+
+def _figures(
+    dealer: Dealer | None,
+    counts: repo.LeadCounts | None,
+    contacts: Iterable[repo.FirstContact],
+    outcomes: repo.AppointmentOutcomes | None,
+    now: datetime,
+) -> DealerFigures:
+    delays: list[timedelta] = []
+    within = decided = 0
+    for contact in contacts:
+        if contact.first_contact_at is not None:
+            delays.append(max(timedelta(0), contact.first_contact_at - contact.created_at))
+        verdict = contacted_within_sla(dealer, contact.created_at, contact.first_contact_at, now)
+        if verdict is not None:
+            decided += 1
+            within += verdict
+    return DealerFigures(
+        dealer=dealer,
+        leads=counts.leads if counts else 0,
+        unassigned=counts.unassigned if counts else 0,
+        contacted=len(delays),
+        median_first_contact=_median(delays),
+        within_sla=within,
+        sla_decided=decided,
+        showed=outcomes.showed if outcomes else 0,
+        no_show=outcomes.no_show if outcomes else 0,
+        sold=counts.sold if counts else 0,
+    )
+
+
+def network_view(
+    session: Session, scope: DealerScope, *, period: str, now: datetime, sort: str = "dealer"
+) -> NetworkView:
+    since, until = period_bounds(period, now)
+    dealers = repo.dealers_in(session, scope)
+    counts = repo.lead_counts(session, scope, since=since, until=until)
+    contacts = repo.first_contacts(session, scope, since=since, until=until)
+    outcomes = repo.appointment_outcomes(session, scope, since=since, until=until)
+    rows = [
+        _figures(d, counts.get(d.id), contacts.get(d.id, []), outcomes.get(d.id), now)
+        for d in dealers
+    ]
+    if scope.network and (None in counts or None in outcomes):
+        queue = _figures(None, counts.get(None), contacts.get(None, []), outcomes.get(None), now)
+        rows.append(queue)
+    everyone = [contact for found in contacts.values() for contact in found]
+    total = _figures(
+        None,
+        repo.LeadCounts(
+            leads=sum(c.leads for c in counts.values()),
+            unassigned=sum(c.unassigned for c in counts.values()),
+            sold=sum(c.sold for c in counts.values()),
+        ),
+        everyone,
+        repo.AppointmentOutcomes(
+            showed=sum(o.showed for o in outcomes.values()),
+            no_show=sum(o.no_show for o in outcomes.values()),
+        ),
+        now,
+    )
+    return NetworkView(since=since, until=until, rows=sorted_rows(rows, sort), total=total)
+
+
+# What each sortable column sorts by; a leading "-" in ?sort= turns the order round.
+SORT_KEYS: dict[str, Callable[[DealerFigures], Any]] = {
+    "dealer": lambda r: r.dealer.code if r.dealer else "\uffff",
+    "leads": lambda r: r.leads,
+    "unassigned": lambda r: r.unassigned,
+    "first_contact": lambda r: r.median_first_contact,
+    "sla": lambda r: r.sla_share,
+    "show_rate": lambda r: r.show_rate,
+    "lead_to_sale": lambda r: r.lead_to_sale,
+}
+
+
+def sort_key(sort: str) -> tuple[str, bool]:
+    """('leads', True) for '-leads': the column and whether it is descending; unknown: dealer."""
+    descending = sort.startswith("-")
+    column = sort.removeprefix("-")
+    return (column, descending) if column in SORT_KEYS else ("dealer", False)
+
+
+def sorted_rows(rows: list[DealerFigures], sort: str) -> list[DealerFigures]:
+    """Sorted by a column; rows without a figure (no leads yet) last either way, then by code."""
+    column, descending = sort_key(sort)
+    key = SORT_KEYS[column]
+    known = [row for row in rows if key(row) is not None]
+    unknown = [row for row in rows if key(row) is None]
+    by_code = sorted(known, key=SORT_KEYS["dealer"])  # ties keep the dealers' order
+    known = sorted(by_code, key=key, reverse=descending)
+    return known + sorted(unknown, key=SORT_KEYS["dealer"])

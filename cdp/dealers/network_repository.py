@@ -1,0 +1,128 @@
+"""The queries of the network view: every dealer's figures side by side, for one period.
+
+One query per family of figures, each grouped by dealer, so the page costs the same few queries
+at 2 dealers or 200 (never a query per dealer):
+
+- lead counts (`lead_counts`): leads that came in during the period (invalid and duplicates left
+  out, as in the funnel), those still open with no salesperson, and those that reached a sale
+  (a lead sold and later lost still counts, as in the funnel: docs/funnel.md);
+- first contacts (`first_contacts`): per lead of the period, when it came in and its first contact
+  attempt (of any outcome: speed to lead counts the attempt, not the answer);
+- appointments (`appointment_outcomes`): visits and test drives of the period that showed or not.
+
+Rows hold `dealer_id` None for the network's unassigned queue (leads no dealer holds yet).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, case, exists, func, select
+from sqlalchemy.orm import Session
+
+from cdp.dealers.visibility import DealerScope
+from cdp.models import OPEN_STAGES, Appointment, ContactAttempt, Dealer, Lead, LeadStageChange
+
+NOT_LEADS = ("invalid", "duplicate")
+SOLD_STAGES = ("sold", "delivered")
+# Handovers are not sales appointments: the show rate counts visits and test drives.
+SHOW_RATE_KINDS = ("visit", "test_drive")
+
+
+@dataclass(frozen=True, slots=True)
+class LeadCounts:
+    leads: int
+    unassigned: int
+    sold: int
+
+
+@dataclass(frozen=True, slots=True)
+class FirstContact:
+    created_at: datetime
+    first_contact_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentOutcomes:
+    showed: int
+    no_show: int
+
+
+def dealers_in(session: Session, scope: DealerScope) -> list[Dealer]:
+    """Every dealer the caller sees, inactive ones too (their past figures still count)."""
+    dealers = session.scalars(select(Dealer).order_by(Dealer.code))
+    return [dealer for dealer in dealers if scope.sees(dealer.id)]
+
+
+def _leads_of_period(
+    scope: DealerScope, since: datetime, until: datetime
+) -> list[ColumnElement[bool]]:
+    return [
+        Lead.created_at >= since,
+        Lead.created_at < until,
+        Lead.stage.not_in(NOT_LEADS),
+        scope.where(Lead.dealer_id.expression),
+    ]
+
+
+def lead_counts(
+    session: Session, scope: DealerScope, *, since: datetime, until: datetime
+) -> dict[int | None, LeadCounts]:
+    ever_sold = exists().where(
+        LeadStageChange.lead_id == Lead.id, LeadStageChange.to_stage.in_(SOLD_STAGES)
+    )
+    unassigned = case((Lead.stage.in_(OPEN_STAGES) & Lead.assigned_user_id.is_(None), 1), else_=0)
+    sold = case((Lead.stage.in_(SOLD_STAGES) | ever_sold, 1), else_=0)
+    rows = session.execute(
+        select(Lead.dealer_id, func.count(), func.sum(unassigned), func.sum(sold))
+        .where(*_leads_of_period(scope, since, until))
+        .group_by(Lead.dealer_id)
+    )
+    return {
+        dealer_id: LeadCounts(leads=total, unassigned=int(open_ or 0), sold=int(won or 0))
+        for dealer_id, total, open_, won in rows
+    }
+
+
+def first_contacts(
+    session: Session, scope: DealerScope, *, since: datetime, until: datetime
+) -> dict[int | None, list[FirstContact]]:
+    """Per dealer, each lead of the period with its first contact attempt (None: not yet)."""
+    # Correlated, so only the period's leads are looked up (by the index on lead_id).
+    first = (
+        select(func.min(ContactAttempt.attempted_at))
+        .where(ContactAttempt.lead_id == Lead.id)
+        .correlate(Lead)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Lead.dealer_id, Lead.created_at, first).where(*_leads_of_period(scope, since, until))
+    )
+    found: dict[int | None, list[FirstContact]] = defaultdict(list)
+    for dealer_id, created_at, first_at in rows:
+        found[dealer_id].append(FirstContact(created_at=created_at, first_contact_at=first_at))
+    return dict(found)
+
+
+def appointment_outcomes(
+    session: Session, scope: DealerScope, *, since: datetime, until: datetime
+) -> dict[int | None, AppointmentOutcomes]:
+    showed = case((Appointment.status == "showed", 1), else_=0)
+    no_show = case((Appointment.status == "no_show", 1), else_=0)
+    rows = session.execute(
+        select(Appointment.dealer_id, func.sum(showed), func.sum(no_show))
+        .where(
+            Appointment.starts_at >= since,
+            Appointment.starts_at < until,
+            Appointment.kind.in_(SHOW_RATE_KINDS),
+            Appointment.status.in_(("showed", "no_show")),
+            scope.where(Appointment.dealer_id.expression),
+        )
+        .group_by(Appointment.dealer_id)
+    )
+    return {
+        dealer_id: AppointmentOutcomes(showed=int(yes or 0), no_show=int(no or 0))
+        for dealer_id, yes, no in rows
+    }
