@@ -213,6 +213,7 @@ def create_app(
     from showroom.lookup_routes import router as lookup_router
     from showroom.merge_routes import router as merge_router
     from showroom.privacy_routes import router as privacy_router
+    from showroom.routing_routes import router as routing_router
     from showroom.tablet_configure_routes import router as tablet_configure_router
     from showroom.tablet_routes import router as tablet_router
     from showroom.today_routes import router as today_router
@@ -232,6 +233,7 @@ def create_app(
         audit_router,
         today_router,
         leads_router,
+        routing_router,
         deal_router,
         deliveries_router,
         funnel_router,

@@ -21,6 +21,7 @@ from cdp.forms import (
 from cdp.leads import checks as lead_checks
 from cdp.leads import repository as leads_repo
 from cdp.leads import stages as lead_stages
+from cdp.leads.assignments import histories
 from cdp.leads.schemas import DealPanel, LeadPanel
 from cdp.local_time import to_local
 from cdp.models import OPEN_STAGES, utcnow
@@ -77,6 +78,7 @@ def deal_panel(
     if name is None:
         name = display_name({t.name: t.value for t in profiles_repo.traits(session, [profile.id])})
     people = lead_checks.hosts(session) if staff.can(Permission.APPOINTMENTS) else []
+    history = histories(session, [lead.id for lead in leads]) if can_deal else {}
     return DealPanel(
         profile_id=profile.id,
         name=name,
@@ -86,6 +88,7 @@ def deal_panel(
                 transitions=lead_stages.allowed_stages(lead.stage),
                 salesperson=names.get(lead.assigned_user_id or 0),
                 is_open=lead.stage in OPEN_STAGES,
+                history=history.get(lead.id, []),
             )
             for lead in leads
         ]

@@ -43,6 +43,7 @@ from cdp.web import (
     require,
 )
 from showroom.deal_panel import DealPoster, DealStaff, refuse_on_deal_page
+from showroom.routing_routes import leads_page_extras
 
 router = APIRouter(include_in_schema=False)
 
@@ -90,10 +91,11 @@ def _leads_page(
     status_code: int = 200,
 ) -> Response:
     scope, salesperson_id, who_value = _scope(staff, who)
+    now = utcnow()
     listing = service.my_leads(
         session,
         user_id=staff.user_id,
-        now=utcnow(),
+        now=now,
         scope=scope,
         salesperson_id=salesperson_id,
         page=_page_number(page),
@@ -113,6 +115,7 @@ def _leads_page(
             "local": to_local,
             "next_url": "/showroom/leads" + (f"?{query}" if query else ""),
             "error": error,
+            **leads_page_extras(session, staff, now),
         },
         status_code=status_code,
     )
@@ -133,9 +136,11 @@ def assign(
     staff: LeadsPoster,
     lead_id: str,
     assigned_user_id: Short = "",
+    reason: Text = "",
     next: Short = "",
 ) -> Response:
-    """Managers give a lead to anyone; a salesperson takes an unassigned lead."""
+    """Managers give a lead to anyone (from someone else: with a reason); a salesperson takes
+    an unassigned lead."""
     lead = lead_or_404(session, lead_id, for_update=True)
     destination = safe_next(next, "/showroom/leads")
     try:
@@ -144,7 +149,9 @@ def assign(
             user_id != staff.user_id or lead.assigned_user_id is not None
         ):
             raise PageForbidden("Only sales managers assign leads; you can take unassigned ones.")
-        service.assign_lead(session, lead=lead, user_id=user_id)
+        service.assign_lead(
+            session, lead=lead, user_id=user_id, by_user_id=staff.user_id, reason=reason
+        )
     except CdpError as error:
         session.rollback()
         form_error = FormError(
@@ -158,7 +165,7 @@ def assign(
                 profile_id=lead.profile_id,
                 error=error,
                 form="assign",
-                values={"assigned_user_id": assigned_user_id},
+                values={"assigned_user_id": assigned_user_id, "reason": reason},
                 target_id=lead.id,
                 next_url=destination,
             )

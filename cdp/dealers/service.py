@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.orm import Session
 
 from cdp.dealers import repository
+from cdp.dealers.opening_hours import parse_opening_hours
 from cdp.dealers.schemas import DealerFields
 from cdp.errors import Conflict, InvalidInput, NotFound
 from cdp.models import DEFAULT_DEALER_CODE, Dealer
@@ -22,6 +23,9 @@ from cdp.models import DEFAULT_DEALER_CODE, Dealer
 CODE_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,19}")
 AREA_PATTERN = re.compile(r"[A-Z0-9]{1,10}")
 COUNTRY_PATTERN = re.compile(r"[A-Z]{2}")
+DEFAULT_SLA_MINUTES = 30
+DEFAULT_SLA_WARNING_MINUTES = 15
+MAX_SLA_MINUTES = 7 * 24 * 60
 # Roles that serve customers at a location, and so always work at a dealer.
 FLOOR_ROLES = frozenset({"sales", "reception", "delivery"})
 
@@ -72,6 +76,17 @@ def _checked(fields: DealerFields) -> dict[str, object]:
                 f"time zone {zone!r} is unknown: use a name such as Europe/Brussels",
                 field="time_zone",
             ) from None
+    parse_opening_hours(fields.opening_hours)  # refused here, with what part is wrong
+    sla = _minutes(fields.sla_minutes, DEFAULT_SLA_MINUTES, field="sla_minutes")
+    warning = _minutes(
+        fields.sla_warning_minutes, DEFAULT_SLA_WARNING_MINUTES, field="sla_warning_minutes"
+    )
+    if warning > sla:
+        raise InvalidInput(
+            f"the SLA warning ({warning} minutes) must come before first contact is due "
+            f"({sla} minutes)",
+            field="sla_warning_minutes",
+        )
     limits = {"name": 200, "address": 300, "postal_code": 20, "city": 100, "phone": 32}
     values = {
         "name": name,
@@ -91,7 +106,22 @@ def _checked(fields: DealerFields) -> dict[str, object]:
         "opening_hours": fields.opening_hours.strip() or None,
         "postal_areas": postal_areas(fields.postal_areas),
         "active": fields.active,
+        "sla_first_contact_minutes": sla,
+        "sla_warning_minutes": warning,
     }
+
+
+def _minutes(raw: str, default: int, *, field: str) -> int:
+    text = raw.strip()
+    if not text:
+        return default
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_SLA_MINUTES:
+        raise InvalidInput(
+            f"{field.replace('_', ' ')} must be a whole number of minutes from 1 to "
+            f"{MAX_SLA_MINUTES}, not {text[:20]!r}",
+            field=field,
+        )
+    return int(text)
 
 
 def create_dealer(session: Session, fields: DealerFields) -> Dealer:

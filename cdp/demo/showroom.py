@@ -24,6 +24,8 @@ from cdp.local_time import local_start, local_today
 from cdp.models import Appointment, Delivery, Lead, StaffUser
 
 DEMO_PASSWORD = "demo-password"
+# The reason the demo gives as it hands leads to the salespeople of its planned course.
+DEMO_REASON = "Demo data: the planned course of this lead"
 DEMO_STAFF = (
     ("admin@demo.example", "Anouk Admin", "admin"),
     ("manager@demo.example", "Marco Manager", "manager"),
@@ -98,7 +100,9 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
         planned = sold = 0
         for index, lead in enumerate(fresh):
             seller = sellers[index % len(sellers)]
-            leads.assign_lead(session, lead=lead, user_id=seller, now=now)
+            leads.assign_lead(
+                session, lead=lead, user_id=seller, by_user_id=None, reason=DEMO_REASON, now=now
+            )
             roll = rng.random()
             if roll < 0.35:
                 continue  # still new: the top of "my leads"
@@ -207,7 +211,9 @@ def _settle(
         if lead.channel == "website":
             lead.channel = rng.choices(channels, weights)[0]
         at = lead.created_at + timedelta(hours=rng.randint(1, 30))
-        leads.assign_lead(session, lead=lead, user_id=seller, now=at)
+        leads.assign_lead(
+            session, lead=lead, user_id=seller, by_user_id=None, reason=DEMO_REASON, now=at
+        )
         wins = rng.random() < SALE_RATE.get(lead.channel, 0.15)
         path = ["reached", "appointment", "test_drive", "quote"]
         if not wins:  # lost somewhere along the way, most often early

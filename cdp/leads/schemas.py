@@ -89,6 +89,20 @@ class DeliveryRow:
 
 
 @dataclass
+class AssignmentLine:
+    """One line of a lead's assignment history, as the customer page shows it."""
+
+    at: datetime
+    to_name: str | None
+    from_name: str | None
+    by_name: str | None  # None: routing
+    dealer_code: str | None
+    rule: str
+    reason: str | None
+    warning: str | None
+
+
+@dataclass
 class LeadPanel:
     """One lead on the customer page, with the stages it may move to."""
 
@@ -96,6 +110,8 @@ class LeadPanel:
     transitions: list[str]
     salesperson: str | None
     is_open: bool
+    # Its assignments, oldest first (cdp/leads/assignments.py).
+    history: list[AssignmentLine] = field(default_factory=list)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from cdp.models.crm import (
     ContactAttempt,
     Delivery,
     Lead,
+    LeadAssignment,
     LeadStageChange,
     Note,
     ProfileSearch,
@@ -47,12 +48,13 @@ from cdp.models.segments import (
     SegmentMembership,
     SegmentRun,
 )
-from cdp.models.staff import LoginAttempt, ProfileView, StaffSession, StaffUser
+from cdp.models.staff import AVAILABILITIES, LoginAttempt, ProfileView, StaffSession, StaffUser
 
 __all__ = [
     "APPOINTMENT_KINDS",
     "APPOINTMENT_STATUSES",
     "AUDIT_ACTIONS",
+    "AVAILABILITIES",
     "CONSENT_PURPOSES",
     "CONSENT_STATUSES",
     "CONTACT_METHODS",
@@ -82,6 +84,7 @@ __all__ = [
     "Identity",
     "IdentityWarning",
     "Lead",
+    "LeadAssignment",
     "LeadStageChange",
     "LoginAttempt",
     "Note",

@@ -1,0 +1,250 @@
+"""The queries of lead routing and speed to lead: each answers for a whole ingest transaction's
+leads in one statement, so routing costs the same few statements for one lead or a hundred."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from cdp import db
+from cdp.models import (
+    OPEN_STAGES,
+    ContactAttempt,
+    Dealer,
+    Event,
+    Lead,
+    LeadAssignment,
+    ProfileSearch,
+    ProfileTrait,
+    StaffDealer,
+    StaffUser,
+)
+from cdp.taxonomy import DEALER_SELECTED
+
+
+@dataclass(frozen=True, slots=True)
+class DealerEntry:
+    """What routing and the SLA need of a dealer."""
+
+    id: int
+    code: str
+    active: bool
+    postal_areas: tuple[str, ...]
+    country: str
+    time_zone: str | None
+    opening_hours: str | None
+    sla_minutes: int
+    sla_warning_minutes: int
+
+
+def dealer_directory(session: Session) -> list[DealerEntry]:
+    """Every dealer, active or not (a named inactive dealer is warned about, not unknown)."""
+    rows = session.execute(
+        select(
+            Dealer.id,
+            Dealer.code,
+            Dealer.active,
+            Dealer.postal_areas,
+            Dealer.country,
+            Dealer.time_zone,
+            Dealer.opening_hours,
+            Dealer.sla_first_contact_minutes,
+            Dealer.sla_warning_minutes,
+        ).order_by(Dealer.id)
+    )
+    return [
+        DealerEntry(
+            id=row[0],
+            code=row[1],
+            active=row[2],
+            postal_areas=tuple(row[3] or ()),
+            country=row[4],
+            time_zone=row[5],
+            opening_hours=row[6],
+            sla_minutes=row[7],
+            sla_warning_minutes=row[8],
+        )
+        for row in rows
+    ]
+
+
+def latest_dealer_selected(
+    session: Session, profile_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The properties of each profile's latest Dealer Selected event (by event time)."""
+    if not profile_ids:
+        return {}
+    found: dict[uuid.UUID, dict[str, Any]] = {}
+    for pid, properties in session.execute(
+        select(Event.profile_id, Event.properties)
+        .where(Event.profile_id.in_(list(profile_ids)), Event.name == DEALER_SELECTED)
+        .order_by(Event.occurred_at, Event.id)
+    ):
+        if pid is not None and isinstance(properties, dict):
+            found[pid] = properties  # the last one wins
+    return found
+
+
+def postal_codes(session: Session, profile_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Each profile's postal code trait (stored before the leads of the same transaction are
+    made, unlike the search projection, which is refreshed after them)."""
+    if not profile_ids:
+        return {}
+    rows = session.execute(
+        select(ProfileTrait.profile_id, ProfileTrait.value).where(
+            ProfileTrait.profile_id.in_(list(profile_ids)), ProfileTrait.name == "postal_code"
+        )
+    )
+    return {pid: str(value) for pid, value in rows if isinstance(value, (str, int))}
+
+
+@dataclass(frozen=True, slots=True)
+class Salesperson:
+    user_id: int
+    dealer_id: int
+    availability: str
+
+
+def salespeople_at(session: Session, dealer_ids: Collection[int]) -> list[Salesperson]:
+    """The active salespeople (role sales) of these dealers."""
+    if not dealer_ids:
+        return []
+    rows = session.execute(
+        select(StaffDealer.user_id, StaffDealer.dealer_id, StaffUser.availability)
+        .join(StaffUser, StaffUser.id == StaffDealer.user_id)
+        .where(
+            StaffDealer.dealer_id.in_(sorted(dealer_ids)),
+            StaffUser.active.is_(True),
+            StaffUser.role == "sales",
+        )
+        .order_by(StaffDealer.user_id)
+    )
+    return [
+        Salesperson(user_id, dealer_id, availability) for user_id, dealer_id, availability in rows
+    ]
+
+
+def open_lead_counts(session: Session, user_ids: Collection[int]) -> dict[tuple[int, int], int]:
+    """(dealer id, user id) -> how many open leads of that dealer the salesperson holds."""
+    if not user_ids:
+        return {}
+    rows = session.execute(
+        select(Lead.dealer_id, Lead.assigned_user_id, func.count())
+        .where(Lead.assigned_user_id.in_(sorted(user_ids)), Lead.stage.in_(OPEN_STAGES))
+        .group_by(Lead.dealer_id, Lead.assigned_user_id)
+    )
+    return {
+        (dealer_id, user_id): n
+        for dealer_id, user_id, n in rows
+        if dealer_id is not None and user_id is not None
+    }
+
+
+def open_lead_owners(
+    session: Session, profile_ids: Collection[uuid.UUID]
+) -> dict[tuple[uuid.UUID, int], int]:
+    """(profile, dealer) -> the salesperson of the customer's latest open lead there."""
+    if not profile_ids:
+        return {}
+    found: dict[tuple[uuid.UUID, int], int] = {}
+    for pid, dealer_id, user_id in session.execute(
+        select(Lead.profile_id, Lead.dealer_id, Lead.assigned_user_id)
+        .where(
+            Lead.profile_id.in_(list(profile_ids)),
+            Lead.stage.in_(OPEN_STAGES),
+            Lead.assigned_user_id.is_not(None),
+            Lead.dealer_id.is_not(None),
+        )
+        .order_by(Lead.updated_at, Lead.id)
+    ):
+        if dealer_id is not None and user_id is not None:
+            found[(pid, dealer_id)] = user_id  # the last one wins
+    return found
+
+
+def last_routed_at(session: Session, user_ids: Collection[int]) -> dict[int, datetime]:
+    """When routing last gave each of these salespeople a lead (by_user_id NULL: routing)."""
+    if not user_ids:
+        return {}
+    rows = session.execute(
+        select(LeadAssignment.to_user_id, func.max(LeadAssignment.assigned_at))
+        .where(
+            LeadAssignment.to_user_id.in_(sorted(user_ids)),
+            LeadAssignment.by_user_id.is_(None),
+        )
+        .group_by(LeadAssignment.to_user_id)
+    )
+    return {user_id: at for user_id, at in rows if user_id is not None}
+
+
+def insert_assignments(session: Session, rows: list[dict[str, Any]]) -> None:
+    db.insert_rows(session, cast(Table, LeadAssignment.__table__), rows)
+
+
+def assignments_of(session: Session, lead_ids: Sequence[int]) -> Sequence[LeadAssignment]:
+    if not lead_ids:
+        return []
+    return session.scalars(
+        select(LeadAssignment)
+        .where(LeadAssignment.lead_id.in_(list(lead_ids)))
+        .order_by(LeadAssignment.assigned_at, LeadAssignment.id)
+    ).all()
+
+
+def has_contact_attempt(session: Session, lead_id: int) -> bool:
+    return bool(session.scalar(select(exists().where(ContactAttempt.lead_id == lead_id))))
+
+
+def uncontacted_open_leads(
+    session: Session, *, created_before: datetime, warned: bool | None, limit: int | None = None
+) -> Sequence[Row[Lead, str | None]]:
+    """Open leads with no contact attempt that came in before `created_before`, oldest first,
+    with the customer's name; `warned` False: only those not warned yet."""
+    stmt = (
+        select(Lead, ProfileSearch.name)
+        .outerjoin(ProfileSearch, ProfileSearch.profile_id == Lead.profile_id)
+        .where(
+            Lead.stage.in_(OPEN_STAGES),
+            Lead.created_at <= created_before,
+            ~exists().where(ContactAttempt.lead_id == Lead.id),
+        )
+        .order_by(Lead.created_at, Lead.id)
+    )
+    if warned is False:
+        stmt = stmt.where(Lead.sla_warned_at.is_(None))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return session.execute(stmt).all()
+
+
+def mark_warned(session: Session, lead_ids: Sequence[int], at: datetime) -> None:
+    if lead_ids:
+        session.execute(
+            update(Lead)
+            .where(Lead.id.in_(list(lead_ids)), Lead.sla_warned_at.is_(None))
+            .values(sla_warned_at=at)
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+def mark_breached(session: Session, breaches: dict[int, datetime]) -> None:
+    for lead_id, due in breaches.items():
+        session.execute(
+            update(Lead)
+            .where(Lead.id == lead_id, Lead.sla_breached_at.is_(None))
+            .values(sla_breached_at=due)
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+def breach_count(session: Session, *, since: datetime) -> int:
+    return (
+        session.scalar(select(func.count()).select_from(Lead).where(Lead.sla_breached_at >= since))
+        or 0
+    )
