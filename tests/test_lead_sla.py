@@ -141,6 +141,8 @@ def test_the_cli_refuses_bad_opening_hours_in_one_line(db_kind: str, tmp_path: P
             cwd=tmp_path,
         )
         assert warned.code == 1 and "must come before" in warned.err
+        checked = run_cdp("leads", "sla-check", database_url=url, cwd=tmp_path)
+        assert checked.code == 0 and checked.out.strip() == "0 leads warned about", checked.err
     finally:
         drop_database(url)
 
