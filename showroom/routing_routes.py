@@ -45,7 +45,7 @@ def leads_page_extras(session: Session, staff: StaffContext, now: datetime) -> d
     if staff.can(Permission.LEADS) and not staff.can(Permission.LEADS_ALL):
         extras["availability"] = availability_of(session, staff.user_id)
     if staff.can(Permission.LEADS_ALL):
-        states = sla.at_risk(session, now)
+        states = sla.at_risk(session, now, scope=staff.scope)
         names = leads_repo.staff_names(
             session, {s.lead.assigned_user_id for s in states if s.lead.assigned_user_id}
         )
@@ -59,7 +59,7 @@ def leads_page_extras(session: Session, staff: StaffContext, now: datetime) -> d
                 )
                 for s in states
             ],
-            "breaches": sla.breaches_since(session, now - BREACH_WINDOW),
+            "breaches": sla.breaches_since(session, now - BREACH_WINDOW, scope=staff.scope),
         }
     return extras
 

@@ -19,6 +19,7 @@ from cdp.models import Event, Lead, LeadAssignment
 from tests.helpers import (
     SourceKey,
     StaffClient,
+    add_customer,
     make_dealer,
     make_staff,
     only_lead,
@@ -26,6 +27,8 @@ from tests.helpers import (
     send,
     sign_in,
     soup,
+    start,
+    tablet_post,
     user_id,
 )
 
@@ -166,7 +169,7 @@ def test_round_robin_is_fair_and_skips_who_is_busy_or_off(
 
     def send_leads(count: int, per_call: int) -> list[str]:
         devices = [str(uuid.uuid4()) for _ in range(count)]
-        for start in range(0, count, per_call):
+        for first in range(0, count, per_call):
             batch = [
                 {
                     "type": "track",
@@ -174,7 +177,7 @@ def test_round_robin_is_fair_and_skips_who_is_busy_or_off(
                     "event": "Quote Requested",
                     "properties": {"dealer_code": "NL-EIN1"},
                 }
-                for device in devices[start : start + per_call]
+                for device in devices[first : first + per_call]
             ]
             send(client, web_source, "batch", {"batch": batch})
         return devices
@@ -342,3 +345,43 @@ def test_an_unknown_dealer_code_is_warned_about_on_the_lead(
     deal = soup(manager.client.get(f"/showroom/customers/{lead.profile_id}/deal").text)
     warning = deal.select_one(f"#lead-{lead.id} .assignment-history .warning")
     assert warning is not None and "'XX-1', which is unknown" in warning.get_text()
+
+
+def test_a_walk_in_goes_to_who_served_them_or_is_routed_when_reception_ends_it(
+    staff_client: Callable[[str], StaffClient], session_factory: sessionmaker[Session]
+) -> None:
+    """One showroom (the default dealer): a salesperson's walk-in is theirs; reception's is
+    routed among the showroom's available salespeople."""
+    seller = user_id(session_factory, make_staff(session_factory, name="Sam"))
+
+    def walk_in(staff: StaffClient, first_name: str) -> tuple[Lead, LeadAssignment]:
+        sid = start(staff)
+        added = add_customer(
+            staff,
+            sid,
+            first_name=first_name,
+            last_name="Visser",
+            email=f"{first_name.lower()}.{uuid.uuid4().hex[:6]}@example.nl",
+            consent=["tracking"],
+        )
+        assert added.status_code == 303, added.text
+        noted = tablet_post(staff, f"/showroom/tablet/{sid}/note", {"interest_level": "warm"})
+        assert noted.status_code == 303, noted.text
+        with session_factory() as session:
+            lead = session.scalars(
+                select(Lead).where(Lead.channel == "walk_in").order_by(Lead.id.desc()).limit(1)
+            ).one()
+            assignment = session.scalars(
+                select(LeadAssignment).where(LeadAssignment.lead_id == lead.id)
+            ).one()
+            return lead, assignment
+
+    reception = staff_client("reception")
+    lead, assignment = walk_in(reception, "Rosa")
+    assert lead.assigned_user_id == seller and lead.dealer_id is not None
+    assert assignment.rule == "walk_in/round_robin" and assignment.by_user_id is None
+
+    sales = staff_client("sales")
+    lead, assignment = walk_in(sales, "Stijn")
+    assert lead.assigned_user_id == user_id(session_factory, sales.email)
+    assert (assignment.rule, assignment.by_user_id) == ("walk_in_host", lead.assigned_user_id)

@@ -220,7 +220,10 @@ def _choose_dealers(
                 still.append(index)
         undecided = still
     if undecided:
-        codes = q.postal_codes(session, {requests[i].profile_id for i in undecided})
+        # No dealer serves an area: the postal code cannot decide, so it is not read.
+        served = any(entry.postal_areas for entry in directory.active)
+        wanted = {requests[i].profile_id for i in undecided}
+        codes = q.postal_codes(session, wanted) if served else {}
         for index in undecided:
             warnings = chosen[index][2]
             raw = codes.get(requests[index].profile_id)
@@ -244,8 +247,9 @@ class _Rotation:
         self.by_dealer: dict[int, list[Salesperson]] = {}
         for person in people:
             self.by_dealer.setdefault(person.dealer_id, []).append(person)
-        user_ids = {person.user_id for person in people}
         self.members = {(person.dealer_id, person.user_id) for person in people}
+        # The rotation's state matters only to salespeople who may be chosen now.
+        user_ids = {p.user_id for p in people if p.availability == "available"}
         self.last = {user: (at, 0) for user, at in q.last_routed_at(session, user_ids).items()}
         self.open = q.open_lead_counts(session, user_ids)
         self.handed = 0

@@ -3,6 +3,7 @@ leads in one statement, so routing costs the same few statements for one lead or
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from sqlalchemy import Row, Table, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from cdp import db
+from cdp.dealers.visibility import NETWORK, DealerScope
 from cdp.models import (
     OPEN_STAGES,
     ContactAttempt,
@@ -25,7 +27,57 @@ from cdp.models import (
     StaffDealer,
     StaffUser,
 )
+from cdp.sql import any_of, dialect_of
 from cdp.taxonomy import DEALER_SELECTED
+
+_LEAD_DEALER = cast(Table, Lead.__table__).c.dealer_id
+
+
+@functools.cache
+def _statements(dialect: str) -> dict[str, Any]:
+    """Routing's queries, built once per dialect and run on the connection (they run inside
+    ingest: see cdp.sql.any_of)."""
+    return {
+        "dealers": select(
+            Dealer.id,
+            Dealer.code,
+            Dealer.active,
+            Dealer.postal_areas,
+            Dealer.country,
+            Dealer.time_zone,
+            Dealer.opening_hours,
+            Dealer.sla_first_contact_minutes,
+            Dealer.sla_warning_minutes,
+        ).order_by(Dealer.id),
+        "dealer_selected": select(Event.profile_id, Event.properties)
+        .where(any_of(Event.profile_id, "ids", dialect), Event.name == DEALER_SELECTED)
+        .order_by(Event.occurred_at, Event.id),
+        "postal_codes": select(ProfileTrait.profile_id, ProfileTrait.value).where(
+            any_of(ProfileTrait.profile_id, "ids", dialect), ProfileTrait.name == "postal_code"
+        ),
+        "salespeople": select(StaffDealer.user_id, StaffDealer.dealer_id, StaffUser.availability)
+        .join(StaffUser, StaffUser.id == StaffDealer.user_id)
+        .where(
+            any_of(StaffDealer.dealer_id, "ids", dialect),
+            StaffUser.active.is_(True),
+            StaffUser.role == "sales",
+        )
+        .order_by(StaffDealer.user_id),
+        "open_counts": select(Lead.dealer_id, Lead.assigned_user_id, func.count())
+        .where(any_of(Lead.assigned_user_id, "ids", dialect), Lead.stage.in_(OPEN_STAGES))
+        .group_by(Lead.dealer_id, Lead.assigned_user_id),
+        "last_routed": select(LeadAssignment.to_user_id, func.max(LeadAssignment.assigned_at))
+        .where(
+            any_of(LeadAssignment.to_user_id, "ids", dialect), LeadAssignment.by_user_id.is_(None)
+        )
+        .group_by(LeadAssignment.to_user_id),
+    }
+
+
+def _run(session: Session, name: str, ids: Collection[Any] | None = None) -> Any:
+    statement = _statements(dialect_of(session))[name]
+    params = {"ids": list(ids)} if ids is not None else {}
+    return session.connection().execute(statement, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,24 +97,11 @@ class DealerEntry:
 
 def dealer_directory(session: Session) -> list[DealerEntry]:
     """Every dealer, active or not (a named inactive dealer is warned about, not unknown)."""
-    rows = session.execute(
-        select(
-            Dealer.id,
-            Dealer.code,
-            Dealer.active,
-            Dealer.postal_areas,
-            Dealer.country,
-            Dealer.time_zone,
-            Dealer.opening_hours,
-            Dealer.sla_first_contact_minutes,
-            Dealer.sla_warning_minutes,
-        ).order_by(Dealer.id)
-    )
     return [
         DealerEntry(
             id=row[0],
             code=row[1],
-            active=row[2],
+            active=bool(row[2]),
             postal_areas=tuple(row[3] or ()),
             country=row[4],
             time_zone=row[5],
@@ -70,7 +109,7 @@ def dealer_directory(session: Session) -> list[DealerEntry]:
             sla_minutes=row[7],
             sla_warning_minutes=row[8],
         )
-        for row in rows
+        for row in _run(session, "dealers")
     ]
 
 
@@ -81,11 +120,7 @@ def latest_dealer_selected(
     if not profile_ids:
         return {}
     found: dict[uuid.UUID, dict[str, Any]] = {}
-    for pid, properties in session.execute(
-        select(Event.profile_id, Event.properties)
-        .where(Event.profile_id.in_(list(profile_ids)), Event.name == DEALER_SELECTED)
-        .order_by(Event.occurred_at, Event.id)
-    ):
+    for pid, properties in _run(session, "dealer_selected", profile_ids):
         if pid is not None and isinstance(properties, dict):
             found[pid] = properties  # the last one wins
     return found
@@ -96,11 +131,7 @@ def postal_codes(session: Session, profile_ids: Collection[uuid.UUID]) -> dict[u
     made, unlike the search projection, which is refreshed after them)."""
     if not profile_ids:
         return {}
-    rows = session.execute(
-        select(ProfileTrait.profile_id, ProfileTrait.value).where(
-            ProfileTrait.profile_id.in_(list(profile_ids)), ProfileTrait.name == "postal_code"
-        )
-    )
+    rows = _run(session, "postal_codes", profile_ids)
     return {pid: str(value) for pid, value in rows if isinstance(value, (str, int))}
 
 
@@ -115,16 +146,7 @@ def salespeople_at(session: Session, dealer_ids: Collection[int]) -> list[Salesp
     """The active salespeople (role sales) of these dealers."""
     if not dealer_ids:
         return []
-    rows = session.execute(
-        select(StaffDealer.user_id, StaffDealer.dealer_id, StaffUser.availability)
-        .join(StaffUser, StaffUser.id == StaffDealer.user_id)
-        .where(
-            StaffDealer.dealer_id.in_(sorted(dealer_ids)),
-            StaffUser.active.is_(True),
-            StaffUser.role == "sales",
-        )
-        .order_by(StaffDealer.user_id)
-    )
+    rows = _run(session, "salespeople", sorted(dealer_ids))
     return [
         Salesperson(user_id, dealer_id, availability) for user_id, dealer_id, availability in rows
     ]
@@ -134,14 +156,9 @@ def open_lead_counts(session: Session, user_ids: Collection[int]) -> dict[tuple[
     """(dealer id, user id) -> how many open leads of that dealer the salesperson holds."""
     if not user_ids:
         return {}
-    rows = session.execute(
-        select(Lead.dealer_id, Lead.assigned_user_id, func.count())
-        .where(Lead.assigned_user_id.in_(sorted(user_ids)), Lead.stage.in_(OPEN_STAGES))
-        .group_by(Lead.dealer_id, Lead.assigned_user_id)
-    )
     return {
         (dealer_id, user_id): n
-        for dealer_id, user_id, n in rows
+        for dealer_id, user_id, n in _run(session, "open_counts", sorted(user_ids))
         if dealer_id is not None and user_id is not None
     }
 
@@ -172,14 +189,7 @@ def last_routed_at(session: Session, user_ids: Collection[int]) -> dict[int, dat
     """When routing last gave each of these salespeople a lead (by_user_id NULL: routing)."""
     if not user_ids:
         return {}
-    rows = session.execute(
-        select(LeadAssignment.to_user_id, func.max(LeadAssignment.assigned_at))
-        .where(
-            LeadAssignment.to_user_id.in_(sorted(user_ids)),
-            LeadAssignment.by_user_id.is_(None),
-        )
-        .group_by(LeadAssignment.to_user_id)
-    )
+    rows = _run(session, "last_routed", sorted(user_ids))
     return {user_id: at for user_id, at in rows if user_id is not None}
 
 
@@ -202,10 +212,16 @@ def has_contact_attempt(session: Session, lead_id: int) -> bool:
 
 
 def uncontacted_open_leads(
-    session: Session, *, created_before: datetime, warned: bool | None, limit: int | None = None
+    session: Session,
+    *,
+    created_before: datetime,
+    warned: bool | None,
+    limit: int | None = None,
+    scope: DealerScope = NETWORK,
 ) -> Sequence[Row[Lead, str | None]]:
-    """Open leads with no contact attempt that came in before `created_before`, oldest first,
-    with the customer's name; `warned` False: only those not warned yet."""
+    """Open leads of the dealers in `scope` with no contact attempt that came in before
+    `created_before`, oldest first, with the customer's name; `warned` False: only those not
+    warned yet."""
     stmt = (
         select(Lead, ProfileSearch.name)
         .outerjoin(ProfileSearch, ProfileSearch.profile_id == Lead.profile_id)
@@ -213,6 +229,7 @@ def uncontacted_open_leads(
             Lead.stage.in_(OPEN_STAGES),
             Lead.created_at <= created_before,
             ~exists().where(ContactAttempt.lead_id == Lead.id),
+            scope.where(_LEAD_DEALER),
         )
         .order_by(Lead.created_at, Lead.id)
     )
@@ -243,8 +260,12 @@ def mark_breached(session: Session, breaches: dict[int, datetime]) -> None:
         )
 
 
-def breach_count(session: Session, *, since: datetime) -> int:
+def breach_count(session: Session, *, since: datetime, scope: DealerScope = NETWORK) -> int:
     return (
-        session.scalar(select(func.count()).select_from(Lead).where(Lead.sla_breached_at >= since))
+        session.scalar(
+            select(func.count())
+            .select_from(Lead)
+            .where(Lead.sla_breached_at >= since, scope.where(_LEAD_DEALER))
+        )
         or 0
     )

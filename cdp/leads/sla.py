@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from cdp.dealers.opening_hours import ALWAYS_OPEN, WeeklySchedule, parse_opening_hours
 from cdp.dealers.service import DEFAULT_SLA_MINUTES, DEFAULT_SLA_WARNING_MINUTES
+from cdp.dealers.visibility import NETWORK, DealerScope
 from cdp.errors import InvalidInput
 from cdp.leads import routing_queries as q
 from cdp.leads.routing_queries import DealerEntry
@@ -141,7 +142,12 @@ def _dealers(session: Session) -> dict[int, DealerEntry]:
 
 
 def _states(
-    session: Session, now: datetime, *, warned: bool | None, limit: int | None
+    session: Session,
+    now: datetime,
+    *,
+    warned: bool | None,
+    limit: int | None,
+    scope: DealerScope = NETWORK,
 ) -> list[SlaState]:
     dealers = _dealers(session)
     shortest = min(
@@ -149,7 +155,11 @@ def _states(
     )
     # Opening-hours minutes never outrun the clock: younger leads cannot be at risk yet.
     rows = q.uncontacted_open_leads(
-        session, created_before=now - timedelta(minutes=shortest), warned=warned, limit=limit
+        session,
+        created_before=now - timedelta(minutes=shortest),
+        warned=warned,
+        limit=limit,
+        scope=scope,
     )
     found = []
     for lead, name in rows:
@@ -189,10 +199,13 @@ def due_warnings(session: Session, now: datetime) -> list[SlaState]:
     return states
 
 
-def at_risk(session: Session, now: datetime, *, limit: int = 50) -> list[SlaState]:
-    """Open leads past their warning time with no contact (breached ones included), oldest
-    first: what the manager's leads page lists, with breaches found so far recorded."""
-    states = _states(session, now, warned=None, limit=limit)
+def at_risk(
+    session: Session, now: datetime, *, scope: DealerScope = NETWORK, limit: int = 50
+) -> list[SlaState]:
+    """Open leads of the dealers in `scope` past their warning time with no contact (breached
+    ones included), oldest first: what the manager's leads page lists, with breaches found so
+    far recorded."""
+    states = _states(session, now, warned=None, limit=limit, scope=scope)
     _record_breaches(session, states)
     return states
 
@@ -218,5 +231,5 @@ def note_first_contact(session: Session, lead: Lead, now: datetime) -> None:
         lead.sla_breached_at = due
 
 
-def breaches_since(session: Session, since: datetime) -> int:
-    return q.breach_count(session, since=since)
+def breaches_since(session: Session, since: datetime, *, scope: DealerScope = NETWORK) -> int:
+    return q.breach_count(session, since=since, scope=scope)
