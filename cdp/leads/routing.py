@@ -248,10 +248,8 @@ class _Rotation:
         for person in people:
             self.by_dealer.setdefault(person.dealer_id, []).append(person)
         self.members = {(person.dealer_id, person.user_id) for person in people}
-        # The rotation's state matters only to salespeople who may be chosen now.
-        user_ids = {p.user_id for p in people if p.availability == "available"}
-        self.last = {user: (at, 0) for user, at in q.last_routed_at(session, user_ids).items()}
-        self.open = q.open_lead_counts(session, user_ids)
+        self.last = {p.user_id: (p.last_routed_at, 0) for p in people if p.last_routed_at}
+        self.open = {(p.dealer_id, p.user_id): p.open_leads for p in people}
         self.handed = 0
 
     def next_for(self, dealer_id: int) -> int | None:

@@ -7,7 +7,7 @@ import functools
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, exists, func, select, update
@@ -55,7 +55,28 @@ def _statements(dialect: str) -> dict[str, Any]:
         "postal_codes": select(ProfileTrait.profile_id, ProfileTrait.value).where(
             any_of(ProfileTrait.profile_id, "ids", dialect), ProfileTrait.name == "postal_code"
         ),
-        "salespeople": select(StaffDealer.user_id, StaffDealer.dealer_id, StaffUser.availability)
+        # Each salesperson with their rotation state in one statement (it runs per ingest
+        # transaction that makes leads): when routing last gave them a lead, and their open
+        # leads at this dealer, both from indexes (to_user_id, assigned_at), (assigned, stage).
+        "salespeople": select(
+            StaffDealer.user_id,
+            StaffDealer.dealer_id,
+            StaffUser.availability,
+            select(func.max(LeadAssignment.assigned_at))
+            .where(
+                LeadAssignment.to_user_id == StaffDealer.user_id,
+                LeadAssignment.by_user_id.is_(None),
+            )
+            .scalar_subquery(),
+            select(func.count())
+            .select_from(Lead)
+            .where(
+                Lead.assigned_user_id == StaffDealer.user_id,
+                Lead.stage.in_(OPEN_STAGES),
+                Lead.dealer_id == StaffDealer.dealer_id,
+            )
+            .scalar_subquery(),
+        )
         .join(StaffUser, StaffUser.id == StaffDealer.user_id)
         .where(
             any_of(StaffDealer.dealer_id, "ids", dialect),
@@ -63,14 +84,6 @@ def _statements(dialect: str) -> dict[str, Any]:
             StaffUser.role == "sales",
         )
         .order_by(StaffDealer.user_id),
-        "open_counts": select(Lead.dealer_id, Lead.assigned_user_id, func.count())
-        .where(any_of(Lead.assigned_user_id, "ids", dialect), Lead.stage.in_(OPEN_STAGES))
-        .group_by(Lead.dealer_id, Lead.assigned_user_id),
-        "last_routed": select(LeadAssignment.to_user_id, func.max(LeadAssignment.assigned_at))
-        .where(
-            any_of(LeadAssignment.to_user_id, "ids", dialect), LeadAssignment.by_user_id.is_(None)
-        )
-        .group_by(LeadAssignment.to_user_id),
     }
 
 
@@ -140,6 +153,8 @@ class Salesperson:
     user_id: int
     dealer_id: int
     availability: str
+    last_routed_at: datetime | None  # None: routing never gave them a lead
+    open_leads: int  # at this dealer
 
 
 def salespeople_at(session: Session, dealer_ids: Collection[int]) -> list[Salesperson]:
@@ -148,19 +163,19 @@ def salespeople_at(session: Session, dealer_ids: Collection[int]) -> list[Salesp
         return []
     rows = _run(session, "salespeople", sorted(dealer_ids))
     return [
-        Salesperson(user_id, dealer_id, availability) for user_id, dealer_id, availability in rows
+        Salesperson(user_id, dealer_id, state, _aware(last), open_leads or 0)
+        for user_id, dealer_id, state, last, open_leads in rows
     ]
 
 
-def open_lead_counts(session: Session, user_ids: Collection[int]) -> dict[tuple[int, int], int]:
-    """(dealer id, user id) -> how many open leads of that dealer the salesperson holds."""
-    if not user_ids:
-        return {}
-    return {
-        (dealer_id, user_id): n
-        for dealer_id, user_id, n in _run(session, "open_counts", sorted(user_ids))
-        if dealer_id is not None and user_id is not None
-    }
+def _aware(moment: Any) -> datetime | None:
+    """A subquery's max() of a UtcDateTime column comes back as the driver gives it (text on
+    SQLite, a datetime on PostgreSQL); routing compares aware UTC times."""
+    if moment is None:
+        return None
+    found = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    assert isinstance(found, datetime)
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
 
 
 def open_lead_owners(
@@ -183,14 +198,6 @@ def open_lead_owners(
         if dealer_id is not None and user_id is not None:
             found[(pid, dealer_id)] = user_id  # the last one wins
     return found
-
-
-def last_routed_at(session: Session, user_ids: Collection[int]) -> dict[int, datetime]:
-    """When routing last gave each of these salespeople a lead (by_user_id NULL: routing)."""
-    if not user_ids:
-        return {}
-    rows = _run(session, "last_routed", sorted(user_ids))
-    return {user_id: at for user_id, at in rows if user_id is not None}
 
 
 def insert_assignments(session: Session, rows: list[dict[str, Any]]) -> None:
