@@ -21,11 +21,12 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from cdp import api_answers, web_security
 from cdp.alerts.delivery import AlertHub
-from cdp.alerts.jobs import PeriodicJobs
+from cdp.alerts.jobs import PeriodicJob, PeriodicJobs
 from cdp.auth.service import SourceCache
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.errors import CdpError
+from cdp.leads.sla_alerts import warn_about_slas
 from cdp.local_time import to_local
 from cdp.nul_guard import NulGuard
 from cdp.rate_limits import ApiRateLimit, RateLimiter
@@ -135,7 +136,8 @@ def create_app(
     app.state.settings = settings
     app.state.sources = SourceCache()
     app.state.alert_hub = AlertHub()
-    app.state.jobs = PeriodicJobs()  # the SLA check is wired here (cdp/alerts/jobs.py)
+    # Each worker checks speed to lead every minute (one at a time on PostgreSQL).
+    app.state.jobs = PeriodicJobs([PeriodicJob("sla warnings", 60, warn_about_slas)])
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     # Times are stored in UTC and shown in the showroom's time zone.
     app.state.templates.env.filters["local"] = local_format
@@ -232,6 +234,7 @@ def create_app(
     from showroom.merge_routes import router as merge_router
     from showroom.network_routes import router as network_router
     from showroom.privacy_routes import router as privacy_router
+    from showroom.routing_routes import router as routing_router
     from showroom.tablet_configure_routes import router as tablet_configure_router
     from showroom.tablet_routes import router as tablet_router
     from showroom.today_routes import router as today_router
@@ -258,6 +261,7 @@ def create_app(
         leads_router,
         lead_export_router,
         crm_router,
+        routing_router,
         deal_router,
         deliveries_router,
         funnel_router,

@@ -19,6 +19,7 @@ from cdp.config import SettingsError, get_settings
 from cdp.db import make_sessionmaker, session_scope
 from cdp.dealers.cli import dealer_app
 from cdp.errors import CdpError
+from cdp.leads.cli import sla_check
 from cdp.privacy_cli import (
     profile_app,
     retention_app,
@@ -40,6 +41,7 @@ token_app = typer.Typer(help="API tokens for staff apps reading profiles.", no_a
 user_app = typer.Typer(help="Staff accounts for the showroom pages.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(dealer_app, name="dealer")
+leads_app.command("sla-check")(sla_check)
 app.add_typer(leads_app, name="leads")
 app.add_typer(retention_app, name="retention")
 app.add_typer(secret_app, name="secret")

@@ -22,6 +22,7 @@ from cdp.forms import (
 from cdp.leads import checks as lead_checks
 from cdp.leads import repository as leads_repo
 from cdp.leads import stages as lead_stages
+from cdp.leads.assignments import histories
 from cdp.leads.schemas import DealPanel, LeadPanel
 from cdp.local_time import to_local
 from cdp.models import OPEN_STAGES, utcnow
@@ -80,6 +81,7 @@ def deal_panel(
     if name is None:
         name = display_name({t.name: t.value for t in profiles_repo.traits(session, [profile.id])})
     people = lead_checks.hosts(session) if staff.can(Permission.APPOINTMENTS) else []
+    history = histories(session, [lead.id for lead in leads]) if can_deal else {}
     return DealPanel(
         profile_id=profile.id,
         name=name,
@@ -98,6 +100,7 @@ def deal_panel(
                 and staff.can(Permission.LEADS)
                 and lead.assigned_user_id is None
                 and may_take_lead(staff.scope, leads_all=leads_all, lead=lead),
+                history=history.get(lead.id, []),
             )
             for lead in leads
         ]

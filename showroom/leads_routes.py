@@ -45,6 +45,7 @@ from cdp.web import (
     require,
 )
 from showroom.deal_panel import DealPoster, DealStaff, refuse_on_deal_page
+from showroom.routing_routes import leads_page_extras
 
 router = APIRouter(include_in_schema=False)
 
@@ -94,10 +95,11 @@ def _leads_page(
 ) -> Response:
     scope, salesperson_id, who_value = _scope(staff, who)
     choice = dealer_choice(session, staff, dealer)
+    now = utcnow()
     listing = service.my_leads(
         session,
         user_id=staff.user_id,
-        now=utcnow(),
+        now=now,
         scope=scope,
         salesperson_id=salesperson_id,
         page=_page_number(page),
@@ -119,6 +121,7 @@ def _leads_page(
             "next_url": "/showroom/leads" + (f"?{query}" if query else ""),
             "error": error,
             "choice": choice,
+            **leads_page_extras(session, staff, now),
         },
         status_code=404 if choice.problem and status_code == 200 else status_code,
     )
@@ -145,9 +148,11 @@ def assign(
     staff: LeadsPoster,
     lead_id: str,
     assigned_user_id: Short = "",
+    reason: Text = "",
     next: Short = "",
 ) -> Response:
-    """Managers give a lead to anyone; a salesperson takes an unassigned lead of their dealer."""
+    """Managers give a lead to anyone (from someone else: with a reason); a salesperson takes
+    an unassigned lead of their dealer."""
     lead = lead_or_404(session, lead_id, staff.scope, for_update=True)
     destination = safe_next(next, "/showroom/leads")
     try:
@@ -156,7 +161,9 @@ def assign(
             user_id != staff.user_id or lead.assigned_user_id is not None
         ):
             raise PageForbidden("Only sales managers assign leads; you can take unassigned ones.")
-        service.assign_lead(session, lead=lead, user_id=user_id, by_user_id=staff.user_id)
+        service.assign_lead(
+            session, lead=lead, user_id=user_id, by_user_id=staff.user_id, reason=reason
+        )
     except CdpError as error:
         session.rollback()
         form_error = FormError(
@@ -170,7 +177,7 @@ def assign(
                 profile_id=lead.profile_id,
                 error=error,
                 form="assign",
-                values={"assigned_user_id": assigned_user_id},
+                values={"assigned_user_id": assigned_user_id, "reason": reason},
                 target_id=lead.id,
                 next_url=destination,
             )

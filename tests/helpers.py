@@ -147,13 +147,14 @@ def make_staff(
     return email
 
 
-def make_dealer(factory: sessionmaker[Session], code: str) -> int:
-    """A dealer with this code (and its code as name); returns its id."""
+def make_dealer(factory: sessionmaker[Session], code: str, **fields: Any) -> int:
+    """A dealer with this code (and its code as name; other DealerFields as given, such as
+    postal_areas="5611 56", opening_hours or active=False); returns its id."""
     from cdp.dealers.schemas import DealerFields
     from cdp.dealers.service import create_dealer
 
     with factory() as session:
-        dealer = create_dealer(session, DealerFields(code=code, name=code))
+        dealer = create_dealer(session, DealerFields(code=code, name=code, **fields))
         session.commit()
         return dealer.id
 

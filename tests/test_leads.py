@@ -506,13 +506,13 @@ def test_roles_see_only_what_they_need(
     mine = soup(manager.client.get("/showroom/leads?who=mine").text)
     assert len(mine.select("li.lead-row")) == 0
 
-    # A manager hands the lead to another salesperson; a salesperson cannot.
+    # A manager hands the lead to another salesperson (with a reason); a salesperson cannot.
     other_email = staff_client("sales").email
     other = user_id(session_factory, other_email)
     manager_csrf = sign_in(app_client, manager.email)
     response = app_client.post(
         f"/showroom/leads/{lead.id}/assign",
-        data={"csrf_token": manager_csrf, "assigned_user_id": str(other)},
+        data={"csrf_token": manager_csrf, "assigned_user_id": str(other), "reason": "holiday"},
         follow_redirects=False,
     )
     assert response.status_code == 303

@@ -200,3 +200,7 @@ def session_still_valid(session: Session, *, session_id: int, idle: timedelta) -
         return False
     ended_at, last_seen_at, active = row
     return ended_at is None and active and utcnow() - last_seen_at <= idle
+
+
+def leads_by_id(session: Session, ids: Sequence[int]) -> list[Lead]:
+    return list(session.scalars(select(Lead).where(Lead.id.in_(sorted(set(ids))))))

@@ -146,6 +146,20 @@ def lead_assigned(
     )
 
 
+def leads_assigned(
+    session: Session, assignments: Sequence[tuple[int, int | None, int | None]], *, now: datetime
+) -> None:
+    """Routing's and people's assignments, (lead id, to user, by user) each: every salesperson
+    given a lead is told (cdp.leads.routing.record_assignment calls this, whatever assigned)."""
+    wanted = [(lead_id, to) for lead_id, to, by in assignments if to is not None and to != by]
+    if not wanted:
+        return
+    leads = {lead.id: lead for lead in repo.leads_by_id(session, [i for i, _ in wanted])}
+    for lead_id, user_id in wanted:
+        if (lead := leads.get(lead_id)) is not None:
+            lead_assigned(session, lead, user_id, now=now)
+
+
 # (profile id, event name or None for a page, whether it saved a configuration)
 Activity = tuple[uuid.UUID, str | None, bool]
 

@@ -50,7 +50,15 @@ def dealer_create(
     time_zone: Annotated[
         str, typer.Option(help="e.g. Europe/Brussels (default: the installation's)")
     ] = "",
-    opening_hours: Annotated[str, typer.Option(help="e.g. 'Mon-Fri 9-18, Sat 10-17'")] = "",
+    opening_hours: Annotated[
+        str, typer.Option(help="e.g. 'Mon-Fri 9-18, Sat 10-17' (default: always open)")
+    ] = "",
+    sla_minutes: Annotated[
+        str, typer.Option(help="first contact due within these opening-hours minutes (30)")
+    ] = "",
+    sla_warning_minutes: Annotated[
+        str, typer.Option(help="the manager is warned after these minutes (15)")
+    ] = "",
 ) -> None:
     """Add a dealer (a showroom location) to the network."""
     from cdp.dealers.schemas import DealerFields
@@ -67,6 +75,8 @@ def dealer_create(
         time_zone=time_zone,
         opening_hours=opening_hours,
         postal_areas=postal_codes,
+        sla_minutes=sla_minutes,
+        sla_warning_minutes=sla_warning_minutes,
     )
     with _database() as session:
         dealer = create_dealer(session, fields)
@@ -98,7 +108,8 @@ def dealer_import(
         typer.Argument(
             metavar="FILE.csv",
             help="A CSV file with a header: code,name,address,postal_code,city,country,phone,"
-            "time_zone,opening_hours,postal_areas,active (code and name are required)",
+            "time_zone,opening_hours,postal_areas,active,sla_minutes,sla_warning_minutes (code and "
+            "name are required)",
         ),
     ],
 ) -> None:

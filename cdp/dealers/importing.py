@@ -26,6 +26,8 @@ COLUMNS = (
     "opening_hours",
     "postal_areas",
     "active",
+    "sla_minutes",
+    "sla_warning_minutes",
 )
 # Other names people give the columns (the command line says --postal-codes).
 ALIASES = {"postal_codes": "postal_areas", "zip": "postal_code", "timezone": "time_zone"}

@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from cdp.dealers import network_repository as repo
 from cdp.dealers.visibility import DealerScope
+from cdp.leads.sla import sla_due_at
 from cdp.local_time import local_start, local_today
 from cdp.models import Dealer
 
-# Speed to lead: first contact within this long. A plain wall-clock threshold for now; the
-# per-dealer SLA with opening hours (cdp/leads/routing.py) replaces `contacted_within_sla`.
+# Speed to lead, as the column's header says it: first contact within 30 minutes unless a dealer
+# sets its own, counted in its opening hours (`contacted_within_sla`).
 SLA = timedelta(minutes=30)
 
 PERIODS = {"month": "This month", "30d": "Last 30 days", "quarter": "This quarter"}
@@ -33,8 +34,9 @@ def contacted_within_sla(
     dealer: Dealer | None, created_at: datetime, first_contact_at: datetime | None, now: datetime
 ) -> bool | None:
     """Whether a lead was contacted within the SLA: True or False once that is known, None
-    while its SLA time is still running. The one rule of the network view's SLA column."""
-    deadline = created_at + SLA
+    while its SLA time is still running. The one rule of the network view's SLA column: the
+    dealer's own first-contact minutes, counted in its opening hours (cdp/leads/sla.py)."""
+    deadline = sla_due_at(dealer, created_at)
     if first_contact_at is not None and first_contact_at <= deadline:
         return True
     if first_contact_at is not None or now > deadline:

@@ -19,3 +19,7 @@ class DealerFields:
     # The postal-code areas it serves, as typed: "5611, 5612" or "5611 5612".
     postal_areas: str = ""
     active: bool = True
+    # Speed to lead, in opening-hours minutes (empty: 30 and 15): first contact within the
+    # first; the manager is warned after the second.
+    sla_minutes: str = ""
+    sla_warning_minutes: str = ""

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.orm import Session
 
 from cdp.dealers import repository
+from cdp.dealers.opening_hours import parse_opening_hours
 from cdp.dealers.schemas import DealerFields
 from cdp.errors import Conflict, InvalidInput, NotFound
 from cdp.models import DEFAULT_DEALER_CODE, Dealer
@@ -22,6 +23,9 @@ from cdp.models import DEFAULT_DEALER_CODE, Dealer
 CODE_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,19}")
 AREA_PATTERN = re.compile(r"[A-Z0-9]{1,10}")
 COUNTRY_PATTERN = re.compile(r"[A-Z]{2}")
+DEFAULT_SLA_MINUTES = 30
+DEFAULT_SLA_WARNING_MINUTES = 15
+MAX_SLA_MINUTES = 7 * 24 * 60
 # Roles that serve customers at a location, and so always work at a dealer.
 FLOOR_ROLES = frozenset({"sales", "reception", "delivery"})
 
@@ -98,6 +102,39 @@ def _optional(key: str, limit: int) -> Callable[[DealerFields], str | None]:
     return check
 
 
+def _opening_hours(fields: DealerFields) -> str | None:
+    parse_opening_hours(fields.opening_hours)  # refused here, with what part is wrong
+    return fields.opening_hours.strip() or None
+
+
+def _minutes(raw: str, default: int, *, field: str) -> int:
+    text = raw.strip()
+    if not text:
+        return default
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_SLA_MINUTES:
+        raise InvalidInput(
+            f"{field.replace('_', ' ')} must be a whole number of minutes from 1 to "
+            f"{MAX_SLA_MINUTES}, not {text[:20]!r}",
+            field=field,
+        )
+    return int(text)
+
+
+def _sla(fields: DealerFields) -> tuple[int, int]:
+    """Minutes to first contact and to the warning; the warning comes first."""
+    sla = _minutes(fields.sla_minutes, DEFAULT_SLA_MINUTES, field="sla_minutes")
+    warning = _minutes(
+        fields.sla_warning_minutes, DEFAULT_SLA_WARNING_MINUTES, field="sla_warning_minutes"
+    )
+    if warning > sla:
+        raise InvalidInput(
+            f"the SLA warning ({warning} minutes) must come before first contact is due "
+            f"({sla} minutes)",
+            field="sla_warning_minutes",
+        )
+    return sla, warning
+
+
 # Each column of a dealer and the check that gives its stored value (or InvalidInput).
 _CHECKS: dict[str, Callable[[DealerFields], object]] = {
     "name": _name,
@@ -107,9 +144,11 @@ _CHECKS: dict[str, Callable[[DealerFields], object]] = {
     "country": _country,
     "phone": _optional("phone", 32),
     "time_zone": _time_zone,
-    "opening_hours": lambda fields: fields.opening_hours.strip() or None,
+    "opening_hours": _opening_hours,
     "postal_areas": lambda fields: postal_areas(fields.postal_areas),
     "active": lambda fields: fields.active,
+    "sla_first_contact_minutes": lambda fields: _sla(fields)[0],
+    "sla_warning_minutes": lambda fields: _sla(fields)[1],
 }
 
 

@@ -45,6 +45,8 @@ from cdp.models import (
 DEMO_PASSWORD = "demo-password"
 # The README's accounts. Sales, reception and delivery work at the first dealer (Eindhoven);
 # admin, manager and marketing at none: the importer's, they see the whole network.
+# The reason the demo gives as it hands leads to the salespeople of its planned course.
+DEMO_REASON = "Demo data: the planned course of this lead"
 DEMO_STAFF = (
     ("admin@demo.example", "Anouk Admin", "admin"),
     ("manager@demo.example", "Marco Manager", "manager"),
@@ -238,7 +240,9 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
         for lead in fresh:
             seller = floor.seller(lead)
             planned = planned_at.get(lead.dealer_id, 0)
-            leads.assign_lead(session, lead=lead, user_id=seller, now=now)
+            leads.assign_lead(
+                session, lead=lead, user_id=seller, by_user_id=None, reason=DEMO_REASON, now=now
+            )
             roll = rng.random()
             if roll < 0.35:
                 continue  # still new: the top of "my leads"
@@ -363,7 +367,9 @@ def _settle(
         if lead.channel == "website":
             lead.channel = rng.choices(channels, weights)[0]
         at = _first_call(lead, rng, now)
-        leads.assign_lead(session, lead=lead, user_id=seller, now=at)
+        leads.assign_lead(
+            session, lead=lead, user_id=seller, by_user_id=None, reason=DEMO_REASON, now=at
+        )
         leads.log_contact_attempt(
             session, lead=lead, method="call", outcome="no_answer", by_user_id=seller, now=at
         )

@@ -24,8 +24,9 @@ class Up:
 
 
 def salespeople_up(session: Session, *, dealer_id: int) -> list[Up]:
-    """The dealer's active salespeople with no visit in progress, the one whose last visit began
-    longest ago first (no visit yet: first of all); ties go by name, then id."""
+    """The dealer's active salespeople who are available (not busy or off: they say so on their
+    leads page) and with no visit in progress, the one whose last visit began longest ago first
+    (no visit yet: first of all); ties go by name, then id."""
     people = repository.staff_at_dealer(session, dealer_id, ROTATION_ROLES)
     ids = [person.id for person in people]
     busy = repository.busy_with(session, ids)
@@ -33,6 +34,6 @@ def salespeople_up(session: Session, *, dealer_id: int) -> list[Up]:
     free = [
         Up(user_id=person.id, name=person.name, last_started_at=last.get(person.id))
         for person in people
-        if person.id not in busy
+        if person.id not in busy and person.availability == "available"
     ]
     return sorted(free, key=lambda up: (up.last_started_at or _NEVER, up.name, up.user_id))

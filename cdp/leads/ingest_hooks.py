@@ -1,5 +1,6 @@
 """Leads made from events as they are ingested: a Quote Requested or Test Drive Requested opens a
-lead (with the preferred test-drive time) unless the customer already has an open one."""
+lead (with the preferred test-drive time) unless the customer already has an open one, routed
+at once to a dealer and a salesperson (routing.py), all of a transaction's leads together."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from cdp.leads.checks import (
     DEFAULT_VISIT_TIME,
     PLAN_HORIZON,
 )
+from cdp.leads.routing import NewAssignment, RouteRequest, record_assignment, route_leads
 from cdp.local_time import SHOWROOM_TZ, local_start
 from cdp.models import (
     LEAD_CHANNELS,
@@ -87,9 +89,9 @@ def handle_lead_events(
 ) -> set[uuid.UUID]:
     """The ingest hooks, a few statements for any number of events (they run inside ingest):
 
-    - Quote Requested and Test Drive Requested make a lead (unassigned) for a profile without
-      an open one. An event that already made a lead never makes another, even if that lead
-      has since closed.
+    - Quote Requested and Test Drive Requested make a lead for a profile without an open one,
+      routed to a dealer and a salesperson (routing.py; its assignment recorded). An event that
+      already made a lead never makes another, even if that lead has since closed.
     - Each Test Drive Requested with a preferred date makes a planned test drive appointment,
       on the profile's open lead. The appointment remembers its event, so a replayed event
       makes none; a date that cannot be read makes only the lead.
@@ -106,11 +108,14 @@ def handle_lead_events(
     open_leads = repo.open_lead_refs(session, {pid for _, pid, *_ in wanted})
     made = repo.lead_source_events(session, [event_id for event_id, *_ in wanted])
     new_leads: dict[uuid.UUID, dict[str, Any]] = {}
+    requests: list[RouteRequest] = []
     for event_id, pid, _name, properties, occurred_at in sorted(wanted, key=lambda e: e[4]):
         if pid in open_leads or pid in new_leads or event_id in made:
             continue
         at = min(occurred_at, now)
+        requests.append(RouteRequest(profile_id=pid, properties=properties))
         new_leads[pid] = {
+            "dealer_id": None,
             "profile_id": pid,
             "channel": channel,
             "stage": "new",
@@ -124,7 +129,27 @@ def handle_lead_events(
             "created_at": at,
             "updated_at": at,
         }
+    # These customers have no open lead, so none has a salesperson to keep (owners={}).
+    routes = route_leads(session, requests, owners={})
+    for row, route in zip(new_leads.values(), routes, strict=True):
+        row["dealer_id"] = route.dealer_id
+        row["assigned_user_id"] = route.user_id
     lead_ids = repo.insert_leads(session, list(new_leads.values()))
+    record_assignment(
+        session,
+        [
+            NewAssignment(
+                lead_id=lead_id,
+                dealer_id=route.dealer_id,
+                to_user_id=route.user_id,
+                rule=route.rule,
+                warning=route.warning,
+                at=now,
+                profile_id=row["profile_id"],
+            )
+            for lead_id, row, route in zip(lead_ids, new_leads.values(), routes, strict=True)
+        ],
+    )
     repo.insert_rows(
         session,
         LeadStageChange,
@@ -140,8 +165,10 @@ def handle_lead_events(
             for lead_id, row in zip(lead_ids, new_leads.values(), strict=True)
         ],
     )
-    for lead_id, pid in zip(lead_ids, new_leads, strict=True):
-        open_leads[pid] = (lead_id, None)
+    dealer_of: dict[int, int | None] = {}
+    for lead_id, (pid, row) in zip(lead_ids, new_leads.items(), strict=True):
+        open_leads[pid] = (lead_id, row["assigned_user_id"])
+        dealer_of[lead_id] = row["dealer_id"]
 
     drives = [e for e in wanted if e[2] == TEST_DRIVE_REQUESTED]
     known = repo.appointment_source_events(session, [event_id for event_id, *_ in drives])
@@ -153,6 +180,7 @@ def handle_lead_events(
         lead = open_leads.get(pid)
         appointments.append(
             {
+                "dealer_id": dealer_of.get(lead[0]) if lead else None,
                 "profile_id": pid,
                 "lead_id": lead[0] if lead else None,
                 "user_id": lead[1] if lead else None,

@@ -89,6 +89,20 @@ class DeliveryRow:
 
 
 @dataclass
+class AssignmentLine:
+    """One line of a lead's assignment history, as the customer page shows it."""
+
+    at: datetime
+    to_name: str | None
+    from_name: str | None
+    by_name: str | None  # None: routing
+    dealer_code: str | None
+    rule: str
+    reason: str | None
+    warning: str | None
+
+
+@dataclass
 class LeadPanel:
     """One lead on the customer page, with the stages it may move to."""
 
@@ -100,6 +114,8 @@ class LeadPanel:
     # which working makes theirs), and is offered "Take this lead": cdp/dealers/visibility.py.
     can_change: bool = True
     can_take: bool = False
+    # Its assignments, oldest first (cdp/leads/assignments.py).
+    history: list[AssignmentLine] = field(default_factory=list)
 
 
 @dataclass

@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cdp.alerts import service as alerts
 from cdp.auth.permissions import Permission, allows
 from cdp.dealers.service import acting_dealer_id
 from cdp.dealers.visibility import NETWORK, DealerScope
 from cdp.errors import InvalidInput, NotFound
 from cdp.ids import MAX_ROW_ID
 from cdp.leads import repository as repo
+from cdp.leads import sla
 from cdp.leads.checks import (
     check_time,
     checked_text,
@@ -29,6 +29,7 @@ from cdp.leads.checks import (
     staff_member,
 )
 from cdp.leads.labels import OPTIONS
+from cdp.leads.routing import NewAssignment, RouteRequest, record_assignment, route_one
 from cdp.leads.schemas import LeadList, LeadRow
 from cdp.leads.stages import (
     change_stage,
@@ -61,9 +62,10 @@ def _new_lead(
     created_by_user_id: int | None,
     source_event_id: int | None,
     at: datetime,
+    dealer_id: int | None,
 ) -> Lead:
     lead = Lead(
-        dealer_id=acting_dealer_id(session, assigned_user_id or created_by_user_id),
+        dealer_id=dealer_id,
         profile_id=profile_id,
         channel=channel,
         stage="new",
@@ -96,9 +98,18 @@ def create_lead(
     created_by_user_id: int | None,
     model: str | None = None,
     assigned_user_id: int | None = None,
+    route: bool = False,
+    dealer_id: int | None = None,
+    assignment_rule: str = "chosen",
     now: datetime | None = None,
 ) -> Lead:
-    """A new lead for a customer (an absorbed profile's id is followed to the survivor)."""
+    """A new lead for a customer (an absorbed profile's id is followed to the survivor).
+
+    With a salesperson it is theirs (its assignment recorded as `assignment_rule`, by the
+    creator). Without one it stays unassigned, or with `route` goes where routing sends it
+    (routing.py). Its dealer: `dealer_id` if given (a walk-in's showroom), else routing's, else
+    the assignee's or creator's dealer (cdp/dealers/service.acting_dealer_id).
+    """
     now = now or utcnow()
     profile = live_profile_or_not_found(session, profile_id)
     if channel not in LEAD_CHANNELS:
@@ -112,6 +123,13 @@ def create_lead(
             field="assigned_user_id",
             what="a salesperson",
         )
+    routed = None
+    if assigned_user_id is None and route:
+        routed = route_one(session, RouteRequest(profile_id=profile.id, dealer_id=dealer_id))
+        assigned_user_id = routed.user_id
+        dealer_id = routed.dealer_id
+    elif dealer_id is None:
+        dealer_id = acting_dealer_id(session, assigned_user_id or created_by_user_id)
     lead = _new_lead(
         session,
         profile_id=profile.id,
@@ -121,8 +139,38 @@ def create_lead(
         created_by_user_id=created_by_user_id,
         source_event_id=None,
         at=now,
+        dealer_id=dealer_id,
     )
-    alerts.lead_assigned(session, lead, assigned_user_id, by_user_id=created_by_user_id, now=now)
+    if routed is not None:
+        record_assignment(
+            session,
+            [
+                NewAssignment(
+                    lead_id=lead.id,
+                    dealer_id=routed.dealer_id,
+                    to_user_id=routed.user_id,
+                    rule=routed.rule,
+                    warning=routed.warning,
+                    at=now,
+                    profile_id=lead.profile_id,
+                )
+            ],
+        )
+    elif assigned_user_id is not None:
+        record_assignment(
+            session,
+            [
+                NewAssignment(
+                    lead_id=lead.id,
+                    dealer_id=lead.dealer_id,
+                    to_user_id=assigned_user_id,
+                    by_user_id=created_by_user_id,
+                    rule=assignment_rule,
+                    at=now,
+                    profile_id=lead.profile_id,
+                )
+            ],
+        )
     refresh_search(session, [profile.id])
     return lead
 
@@ -139,12 +187,14 @@ def assign_lead(
     *,
     lead: Lead,
     user_id: int | None,
-    by_user_id: int | None = None,
+    by_user_id: int | None,
+    reason: str | None = None,
     now: datetime | None = None,
 ) -> Lead:
-    """Give an open lead to a salesperson (None: back to the unassigned pool); they are told,
-    unless they took it themselves (`by_user_id`)."""
+    """Give an open lead to a salesperson (None: back to the unassigned pool), recorded in its
+    history. Taking a lead from someone (or back to the pool) needs a reason."""
     now = now or utcnow()
+    clean_reason = checked_text(reason, limit=500, field="reason", label="The reason")
     if lead.stage not in OPEN_STAGES:
         raise InvalidInput(
             f"This lead is {OPTIONS.label('stage', lead.stage).lower()}; only open leads are "
@@ -156,11 +206,36 @@ def assign_lead(
             session, user_id, Permission.LEADS, field="assigned_user_id", what="a salesperson"
         )
     previous = lead.assigned_user_id
+    if previous == user_id:
+        return lead
+    if previous is not None and clean_reason is None:
+        raise InvalidInput(
+            "Say why this lead moves from its salesperson (they will see it in its history).",
+            field="reason",
+        )
     lead.assigned_user_id = user_id
     lead.updated_at = now
     session.flush()
-    if user_id != previous:
-        alerts.lead_assigned(session, lead, user_id, by_user_id=by_user_id, now=now)
+    record_assignment(
+        session,
+        [
+            NewAssignment(
+                lead_id=lead.id,
+                dealer_id=lead.dealer_id,
+                from_user_id=previous,
+                to_user_id=user_id,
+                by_user_id=by_user_id,
+                rule="reassigned"
+                if previous is not None
+                else "taken"
+                if user_id == by_user_id
+                else "chosen",
+                reason=clean_reason,
+                at=now,
+                profile_id=lead.profile_id,
+            )
+        ],
+    )
     return lead
 
 
@@ -193,6 +268,7 @@ def log_contact_attempt(
             "stage) before logging contact.",
             field="outcome",
         )
+    sla.note_first_contact(session, lead, now)
     attempt = ContactAttempt(
         dealer_id=lead.dealer_id,
         lead_id=lead.id,
@@ -208,6 +284,20 @@ def log_contact_attempt(
         worker = repo.staff_user(session, by_user_id)
         if worker is not None and worker.active and allows(worker.role, Permission.LEADS):
             lead.assigned_user_id = worker.id
+            record_assignment(
+                session,
+                [
+                    NewAssignment(
+                        lead_id=lead.id,
+                        dealer_id=lead.dealer_id,
+                        to_user_id=worker.id,
+                        by_user_id=worker.id,
+                        rule="contact",
+                        at=now,
+                        profile_id=lead.profile_id,
+                    )
+                ],
+            )
     lead.updated_at = now
     session.flush()
     if lead.stage == "new" and outcome in NOT_REACHED_OUTCOMES:

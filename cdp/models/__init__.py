@@ -17,6 +17,7 @@ from cdp.models.crm import (
     ContactAttempt,
     Delivery,
     Lead,
+    LeadAssignment,
     LeadStageChange,
     Note,
     ProfileSearch,
@@ -50,7 +51,7 @@ from cdp.models.segments import (
     SegmentMembership,
     SegmentRun,
 )
-from cdp.models.staff import LoginAttempt, ProfileView, StaffSession, StaffUser
+from cdp.models.staff import AVAILABILITIES, LoginAttempt, ProfileView, StaffSession, StaffUser
 
 __all__ = [
     "ADF_DELIVERY_STATUSES",
@@ -58,6 +59,7 @@ __all__ = [
     "APPOINTMENT_KINDS",
     "APPOINTMENT_STATUSES",
     "AUDIT_ACTIONS",
+    "AVAILABILITIES",
     "CONSENT_PURPOSES",
     "CONSENT_STATUSES",
     "CONTACT_METHODS",
@@ -92,6 +94,7 @@ __all__ = [
     "Identity",
     "IdentityWarning",
     "Lead",
+    "LeadAssignment",
     "LeadStageChange",
     "LoginAttempt",
     "Note",

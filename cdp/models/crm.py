@@ -80,6 +80,29 @@ class Lead(Base):
     # before the lead (cdp/leads/attribution.py); None: direct, or made by staff.
     first_touch: Mapped[dict[str, str] | None] = mapped_column(NullableJson, default=None)
     last_touch: Mapped[dict[str, str] | None] = mapped_column(NullableJson, default=None)
+    # Speed to lead (cdp/leads/sla.py): when the manager was warned that nobody had contacted
+    # it yet (once), and the moment its first contact fell due, set when found missed.
+    sla_warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    sla_breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class LeadAssignment(Base):
+    """One assignment of a lead: routing's (by_user_id None) or a person's, with the rule that
+    decided, the reason given and any warning (an unknown dealer code in the event, ...)."""
+
+    __tablename__ = "lead_assignment"
+    __table_args__ = (Index("ix_lead_assignment_to_user_at", "to_user_id", "assigned_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    dealer_id: Mapped[int | None] = mapped_column(ForeignKey("dealer.id"), default=None)
+    from_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), default=None)
+    to_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), default=None)
+    by_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), default=None)
+    rule: Mapped[str] = mapped_column(String(60))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    warning: Mapped[str | None] = mapped_column(Text, default=None)
+    assigned_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class LeadStageChange(Base):

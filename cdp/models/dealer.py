@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cdp.models.base import Base, JsonType, UtcDateTime, utcnow
@@ -30,6 +30,10 @@ class Dealer(Base):
     # The postal-code areas it serves: prefixes such as "5611" or "1000".
     postal_areas: Mapped[list[str]] = mapped_column(JsonType, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Speed to lead (docs/dealers.md): first contact within this many opening-hours minutes of
+    # a lead coming in; the manager is warned after the second figure.
+    sla_first_contact_minutes: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    sla_warning_minutes: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     # Where new leads are POSTed as ADF (the dealer's own CRM), and since when: leads older than
     # that were never meant for it (docs/adf.md).

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cdp.models.base import Base, BigIntPK, UtcDateTime, utcnow
 
+AVAILABILITIES = ("available", "busy", "off")
+
 
 class StaffUser(Base):
     __tablename__ = "staff_user"
@@ -18,6 +20,11 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What a salesperson says of themselves (available, busy, off): routing gives new leads
+    # only to those available (cdp/leads/routing.py).
+    availability: Mapped[str] = mapped_column(
+        String(10), default="available", server_default="available"
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     # An invitation: the invitee sets a password through a one-time link.

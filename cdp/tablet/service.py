@@ -205,6 +205,8 @@ def finish_with_note(
         user = session.get(StaffUser, user_id)
         works_leads = user is not None and allows(user.role, Permission.LEADS)
         model = tablet.selection.get("model")
+        # A salesperson keeps the customer they served; reception's walk-in is routed within
+        # the showroom's dealer, as any other lead (cdp/leads/routing.py).
         create_lead(
             session,
             profile_id=profile_id,
@@ -212,6 +214,9 @@ def finish_with_note(
             created_by_user_id=user_id,
             model=_model_name(model) if isinstance(model, str) else None,
             assigned_user_id=user_id if works_leads else None,
+            route=not works_leads,
+            dealer_id=tablet.dealer_id,
+            assignment_rule="walk_in_host",
             now=now,
         )
     tablet.selection = {**tablet.selection, "noted": True}
