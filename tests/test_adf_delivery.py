@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdp.adf.delivery import BACKOFF, deliver_due, post_adf, set_address
 from cdp.adf.parse import parse
 from cdp.db import make_engine
-from cdp.models import AdfDelivery, Dealer, Lead, Profile, utcnow
+from cdp.models import AdfDelivery, Dealer, Identity, Lead, Profile, utcnow
 from tests.helpers import (
     StaffClient,
     crm_receiver,
@@ -191,3 +191,41 @@ def test_cdp_leads_crm_and_deliver(tmp_path: Path, db_kind: str) -> None:
         assert off.code == 0 and "no more" in off.out
     finally:
         drop_database(url)
+
+
+ADF_FOR_DEALER = """<adf><prospect><id source="AutoTrack">{lead_id}</id>
+<requestdate>2026-11-20T10:00:00+01:00</requestdate>
+<vehicle interest="buy"><make>Veltra</make><model>Aurelia</model></vehicle>
+<customer><contact><name part="first">Ruben</name><name part="last">de Jong</name>
+<email>{email}</email></contact></customer>
+<vendor><id source="dealer">{code}</id></vendor></prospect></adf>"""
+
+
+def test_an_adf_lead_is_routed_to_its_dealer_and_reaches_its_crm(
+    app_client: TestClient, session_factory: sessionmaker[Session], db: Session
+) -> None:
+    """Routed by the vendor's code; new although its request date is weeks before the CRM
+    address was set: it arrived after."""
+    code = uid("V").upper()[:12]
+    dealer_id = make_dealer(session_factory, code)
+    source = make_source(session_factory, kind="marketplace")
+    email = f"{uid('routed')}@example.nl"
+    with crm_receiver() as crm:
+        point_at(session_factory, dealer_id, crm.url)
+        body = ADF_FOR_DEALER.format(lead_id=uid("AT"), email=email, code=code)
+        headers = {"Content-Type": "application/xml", **source.auth}
+        answer = app_client.post("/v1/leads/adf", content=body.encode(), headers=headers)
+        assert answer.status_code == 200, answer.text
+        db.expire_all()
+        lead = db.scalar(
+            select(Lead)
+            .join(Identity, Identity.profile_id == Lead.profile_id)
+            .where(Identity.value == email)
+        )
+        assert lead is not None and lead.dealer_id == dealer_id
+        assert lead.created_at < utcnow() - timedelta(days=1)  # dated by the request
+        run_at(session_factory, timedelta())
+        delivery = delivery_of(db, lead.id)
+        assert delivery is not None and delivery.status == "delivered"
+        assert len(crm.received) == 1
+    point_at(session_factory, dealer_id, None)

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import exists, insert, literal, select, update
+from sqlalchemy import exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from cdp.adf.export import lead_as_adf
 from cdp.errors import InvalidInput
-from cdp.models import AdfDelivery, Dealer, Lead, utcnow
+from cdp.models import AdfDelivery, Dealer, Event, Lead, utcnow
 from cdp.sql import dialect_of
 
 # The pause after each failed attempt; after the last, the delivery is given up (failed) and
@@ -108,10 +108,13 @@ def queue_new_leads(session: Session, *, now: datetime) -> int:
             literal(now, AdfDelivery.created_at.type),
         )
         .join(Dealer, Dealer.id == Lead.dealer_id)
+        # A lead made from an event is dated by the event (perhaps days before it arrived, as
+        # an ADF lead's request date): "new" is when it arrived here.
+        .outerjoin(Event, Event.id == Lead.source_event_id)
         .where(
             Dealer.adf_url.is_not(None),
             Dealer.active.is_(True),
-            Lead.created_at >= Dealer.adf_since,
+            func.coalesce(Event.received_at, Lead.created_at) >= Dealer.adf_since,
             ~exists().where(AdfDelivery.lead_id == Lead.id),
         )
     )

@@ -41,6 +41,7 @@ from cdp.models import SOURCE_CHANNELS
 from cdp.profiles.projection import refresh_search
 from cdp.profiles.suppression import Screened, any_entries, count_dropped, screen
 from cdp.sql import dialect_of
+from cdp.taxonomy import TEST_DRIVE_REQUESTED
 
 # Committing identities early costs a commit of its own; it pays where the rest of the
 # transaction is long enough for others to queue behind its identity locks (a batch's hundred
@@ -363,6 +364,9 @@ def _store_fresh(
                 (pid, item.name, item.configuration is not None)
                 for item, pid in effects
                 if item.message.type in ("track", "page")
+                # A customer given a lead just now: its salesperson was told of the lead
+                # (a test drive they asked for is still said on its own).
+                and (pid not in given_leads or item.name == TEST_DRIVE_REQUESTED)
             ],
             now=received_at,
         )
