@@ -274,6 +274,12 @@ def test_a_salesperson_changes_only_their_own_leads_and_their_manager_any(
         post(net.sales_a, f"/showroom/leads/{worked.id}/stage", {"stage": "quote"}).status_code
         == 403
     )
+    # A's manager cannot hand A's lead to B's salesperson (they would not even see it).
+    other = {"assigned_user_id": str(user_id(session_factory, net.sales_b.email)), "reason": "x"}
+    refused = post(net.manager_a, f"/showroom/leads/{worked.id}/assign", other)
+    assert refused.status_code == 400 and "works at another dealer" in refused.text
+    with session_factory() as session:
+        assert session.scalar(select(Lead.assigned_user_id).where(Lead.id == worked.id)) == me
 
 
 def _api(client: TestClient, headers: dict[str, str], **params: Any) -> httpx.Response:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cdp.auth.permissions import Permission, allows
+from cdp.dealers import repository as dealers_repo
 from cdp.dealers.service import acting_dealer_id
 from cdp.dealers.visibility import NETWORK, DealerScope
 from cdp.errors import InvalidInput, NotFound
@@ -202,9 +203,16 @@ def assign_lead(
             field="assigned_user_id",
         )
     if user_id is not None:
-        staff_member(
+        member = staff_member(
             session, user_id, Permission.LEADS, field="assigned_user_id", what="a salesperson"
         )
+        works_at = dealers_repo.dealer_ids_of(session, user_id)
+        if lead.dealer_id is not None and works_at and lead.dealer_id not in works_at:
+            # They would not even see it: a dealer's leads are its own staff's.
+            raise InvalidInput(
+                f"{member.name} works at another dealer: choose someone of this lead's dealer.",
+                field="assigned_user_id",
+            )
     previous = lead.assigned_user_id
     if previous == user_id:
         return lead
