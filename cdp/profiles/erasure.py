@@ -38,6 +38,7 @@ from cdp.models import (
     Identity,
     IdentityWarning,
     Lead,
+    LeadAssignment,
     LeadStageChange,
     Note,
     Profile,
@@ -135,6 +136,7 @@ def erase(
             or_(ContactAttempt.profile_id.in_(ids), ContactAttempt.lead_id.in_(leads)))),
         ("lead stage changes", delete(LeadStageChange).where(LeadStageChange.lead_id.in_(leads))),
         ("ADF deliveries", delete(AdfDelivery).where(AdfDelivery.lead_id.in_(leads))),
+        ("lead assignments", delete(LeadAssignment).where(LeadAssignment.lead_id.in_(leads))),
         ("deliveries", delete(Delivery).where(
             or_(Delivery.profile_id.in_(ids), Delivery.lead_id.in_(leads)))),
         ("appointments", delete(Appointment).where(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from cdp.models import (
     AdfDelivery,
+    Alert,
     Appointment,
     AuditRecord,
     Configuration,
@@ -18,6 +19,7 @@ from cdp.models import (
     Event,
     Identity,
     Lead,
+    LeadAssignment,
     LeadStageChange,
     Profile,
     QuarantinedMessage,
@@ -79,7 +81,8 @@ def delete_leads(session: Session, ids: Sequence[int]) -> int:
     session.execute(delete(LeadStageChange).where(LeadStageChange.lead_id.in_(ids)))
     session.execute(delete(ContactAttempt).where(ContactAttempt.lead_id.in_(ids)))
     session.execute(delete(AdfDelivery).where(AdfDelivery.lead_id.in_(ids)))
-    for linked in (Appointment, Delivery, ShowroomVisit):
+    session.execute(delete(LeadAssignment).where(LeadAssignment.lead_id.in_(ids)))
+    for linked in (Appointment, Delivery, ShowroomVisit, Alert):
         session.execute(update(linked).where(linked.lead_id.in_(ids)).values(lead_id=None))
     return session.execute(delete(Lead).where(Lead.id.in_(ids))).rowcount or 0  # type: ignore[attr-defined]
 
