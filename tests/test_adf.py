@@ -18,8 +18,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.adf.parse import parse
+from cdp.db import make_engine
 from cdp.models import Configuration, Event, Identity, Lead, ProfileTrait
-from tests.helpers import SourceKey, StaffClient, make_source, quarantine_of, run_cdp, uid
+from tests.helpers import (
+    SourceKey,
+    StaffClient,
+    drop_database,
+    fresh_database_url,
+    make_source,
+    quarantine_of,
+    run_cdp,
+    uid,
+)
 
 
 def adf(
@@ -231,9 +241,16 @@ def test_refusals_of_the_request(
     assert empty.status_code == 400 and "empty" in empty.json()["detail"]
 
 
-def test_cdp_leads_import_reads_xml_eml_and_mbox(
-    migrated_url: str, session_factory: sessionmaker[Session], db: Session, tmp_path: Path
-) -> None:
+def test_cdp_leads_import_reads_xml_eml_and_mbox(db_kind: str, tmp_path: Path) -> None:
+    # A database of its own: the command commits, and the suite's shared one must not keep it.
+    url = fresh_database_url(db_kind, tmp_path, "adf_import")
+    try:
+        _import_files(url, tmp_path)
+    finally:
+        drop_database(url)
+
+
+def _import_files(migrated_url: str, tmp_path: Path) -> None:
     first, second, third = (f"{uid(n)}@example.nl" for n in ("xml", "eml", "mbox"))
     (tmp_path / "lead.xml").write_text(adf(first, ids="<id>CLI-1</id>", phone="06 11111111"))
     message = EmailMessage()
@@ -251,9 +268,14 @@ def test_cdp_leads_import_reads_xml_eml_and_mbox(
     done = run_cdp("leads", "import", *files, database_url=migrated_url, cwd=tmp_path)
     assert done.code == 0, done.err
     assert "3 stored, 0 resends skipped, 0 refused" in done.out
-    for email in (first, second, third):
-        [lead] = leads_of(db, email)
-        assert lead.channel == "importer"  # the default source, of kind importer
+    engine = make_engine(migrated_url)
+    try:
+        with Session(engine) as db:
+            for email in (first, second, third):
+                [lead] = leads_of(db, email)
+                assert lead.channel == "importer"  # the default source, of kind importer
+    finally:
+        engine.dispose()
 
     again = run_cdp(
         "leads", "import", "lead.xml", "junk.xml", database_url=migrated_url, cwd=tmp_path
