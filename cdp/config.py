@@ -157,6 +157,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Audit records (who did what to which profile); 0 keeps them",
     )
+    retention_alert_days: int = Field(
+        default=90,
+        ge=0,
+        description="Staff alerts (read or not), by when they were made; 0 keeps them",
+    )
 
     @field_validator("identity_limits")
     @classmethod

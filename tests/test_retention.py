@@ -1,5 +1,5 @@
 """Retention through the command line, on both databases: `cdp retention run` deletes anonymous
-visitors' events, idle leads, refused messages and audit records past their periods, and
+visitors' events, idle leads, refused messages, audit records and alerts past their periods, and
 nothing else; `--dry-run` counts per kind and deletes nothing; long runs report progress; a
 period of 0 keeps a kind; a bad period is one line and exit 1."""
 
@@ -19,7 +19,7 @@ from cdp.app import create_app
 from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import upgrade
-from cdp.models import AuditRecord, Event, Lead, QuarantinedMessage, utcnow
+from cdp.models import Alert, AuditRecord, Event, Lead, QuarantinedMessage, StaffUser, utcnow
 from tests.helpers import (
     SourceKey,
     add_lead,
@@ -104,7 +104,19 @@ def fill(shop: Shop) -> tuple[str, str, uuid.UUID]:
                                 actor="x@dealer.example", profile_id=person))  # fmt: skip
         session.add(AuditRecord(at=utcnow() - timedelta(days=1), action="view",
                                 actor="x@dealer.example", profile_id=person))  # fmt: skip
+        user = session.scalar(select(StaffUser.id).limit(1)) or _staff(session)
+        for age in (100, 1):
+            when = utcnow() - timedelta(days=age)
+            session.add(Alert(user_id=user, kind="customer_back", text="was back",
+                              profile_id=person, created_at=when))  # fmt: skip
     return old_visitor, new_visitor, person
+
+
+def _staff(session: Session) -> int:
+    user = StaffUser(email="retention@dealer.example", name="R", role="sales")
+    session.add(user)
+    session.flush()
+    return user.id
 
 
 def test_dry_run_counts_each_kind_and_deletes_nothing(shop: Shop, tmp_path: Path) -> None:
@@ -117,6 +129,7 @@ def test_dry_run_counts_each_kind_and_deletes_nothing(shop: Shop, tmp_path: Path
         "idle leads: 1 older than 730 days would be deleted",
         "refused messages: 1 older than 90 days would be deleted",
         "audit records: 1 older than 1095 days would be deleted",
+        "alerts: 1 older than 90 days would be deleted",
     ]
     assert shop.count(Event) == events_before
     assert shop.count(Lead) == 2 and shop.count(AuditRecord) == 2
@@ -133,6 +146,7 @@ def test_a_run_deletes_what_is_due_and_nothing_else(shop: Shop, tmp_path: Path) 
         "idle leads: 1 older than 730 days deleted",
         "refused messages: 1 older than 90 days deleted",
         "audit records: 1 older than 1095 days deleted",
+        "alerts: 1 older than 90 days deleted",
     ]
     # Three events in batches of two: the run says how far it is.
     assert "anonymous events: 2 of 3 deleted" in result.err
@@ -143,6 +157,7 @@ def test_a_run_deletes_what_is_due_and_nothing_else(shop: Shop, tmp_path: Path) 
     with shop.factory() as session:
         assert session.scalars(select(Lead.stage)).all() == ["contacted"]
     assert shop.count(QuarantinedMessage) == 1 and shop.count(AuditRecord) == 1
+    assert shop.count(Alert) == 1
 
     again = run_cdp("retention", "run", database_url=shop.url, cwd=tmp_path)
     assert again.code == 0 and all(" 0 older" in line for line in again.out.splitlines())

@@ -95,3 +95,12 @@ def delete_refused(session: Session, ids: Sequence[int]) -> int:
 def delete_audit(session: Session, ids: Sequence[int]) -> int:
     statement = delete(AuditRecord).where(AuditRecord.id.in_(ids))
     return session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
+
+
+def alerts(cutoff: datetime) -> Select[int]:
+    return select(Alert.id).where(Alert.created_at < cutoff)
+
+
+def delete_alerts(session: Session, ids: Sequence[int]) -> int:
+    statement = delete(Alert).where(Alert.id.in_(ids))
+    return session.execute(statement).rowcount or 0  # type: ignore[attr-defined]

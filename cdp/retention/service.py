@@ -35,6 +35,7 @@ KINDS = (
     Kind("refused messages", "retention_refused_message_days", repo.refused_messages,
          repo.delete_refused),
     Kind("audit records", "retention_audit_days", repo.audit_records, repo.delete_audit),
+    Kind("alerts", "retention_alert_days", repo.alerts, repo.delete_alerts),
 )  # fmt: skip
 
 
