@@ -73,14 +73,14 @@ def test_the_funnel_per_channel_counts_the_furthest_stage_against_the_norm(
         "4", "3 75%", "3 75%", "2 50%", "2 50%", "2 50%", "22%", "too few decided", "1", "1",
         "price (1)",
     ]  # fmt: skip
-    assert cells(page, "Website form")[:6] == ["1", "0 0%", "0 0%", "0 0%", "0 0%", "0 0%"]
+    assert cells(page, "Brand website")[:6] == ["1", "0 0%", "0 0%", "0 0%", "0 0%", "0 0%"]
     assert cells(page, "Walk-in")[0] == "0"
     assert "1 invalid or duplicate" in page.get_text()
     bars = {
         li.select_one(".label").get_text(): li.select_one(".bar")["style"]  # type: ignore[union-attr,index]
         for li in page.select(".conversion-chart li")
     }
-    assert bars == {"Phone": "--share: 50.0%", "Website form": "--share: 0%"}
+    assert bars == {"Phone": "--share: 50.0%", "Brand website": "--share: 0%"}
     # The plan: 10 cars from phone leads at the 22% norm take 46 leads, at our 50% take 20.
     plan = {
         tr.th.get_text(): [" ".join(td.get_text(" ").split()) for td in tr.select("td")]

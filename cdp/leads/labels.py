@@ -29,11 +29,13 @@ MODEL_DIRECTIONS = ("higher", "lower")
 
 LABELS: dict[str, dict[str, str]] = {
     "channel": {
-        "website": "Website form",
+        "website": "Brand website",
+        "dealer_website": "Dealer website",
         "importer": "Importer",
         "marketplace": "Marketplace",
         "phone": "Phone",
         "walk_in": "Walk-in",
+        "be_back": "Be-back",
         "referral": "Referral",
         "direct_mail": "Direct mail",
         "event": "Event",

@@ -27,6 +27,7 @@ from cdp.models.dealer import DEFAULT_DEALER_CODE, Dealer, StaffDealer
 from cdp.models.delivery_log import ADF_DELIVERY_STATUSES, AdfDelivery
 from cdp.models.event import Configuration, Event, QuarantinedMessage
 from cdp.models.floor import VISIT_KINDS, VISIT_OUTCOMES, ShowroomVisit
+from cdp.models.norms import ChannelSetting, StageNorm
 from cdp.models.privacy import Erasure, SecretKey, SuppressedCount, Suppression
 from cdp.models.profile import (
     CONSENT_PURPOSES,
@@ -83,6 +84,7 @@ __all__ = [
     "Audience",
     "AuditRecord",
     "Base",
+    "ChannelSetting",
     "Configuration",
     "Consent",
     "ContactAttempt",
@@ -117,6 +119,7 @@ __all__ = [
     "StaffDealer",
     "StaffSession",
     "StaffUser",
+    "StageNorm",
     "SuppressedCount",
     "Suppression",
     "TabletSession",

@@ -7,11 +7,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cdp.models.base import Base, JsonType, UtcDateTime, utcnow
 
-SOURCE_KINDS = ("web", "showroom", "importer", "marketplace")
+SOURCE_KINDS = ("web", "dealer_web", "showroom", "importer", "marketplace")
 # The lead channel of what each kind of source sends: a marketplace's or importer's source
 # declares its channel, so its leads arrive with it.
 SOURCE_CHANNELS = {
     "web": "website",
+    "dealer_web": "dealer_website",
     "showroom": "walk_in",
     "importer": "importer",
     "marketplace": "marketplace",

@@ -15,12 +15,17 @@ from cdp.models.base import Base, JsonType, UtcDateTime, utcnow
 # JSON whose None is SQL NULL (not the JSON value null), so "not set" is one thing to ask for.
 NullableJson = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
+# "website" is the brand's (or importer's) configurator site; a dealer's own site is its own
+# channel. "be_back": a known customer walking in again. Labels and norms per channel are the
+# importer's to name and set (cdp/leads/norms.py, table channel_setting and stage_norm).
 LEAD_CHANNELS = (
     "website",
+    "dealer_website",
     "importer",
     "marketplace",
     "phone",
     "walk_in",
+    "be_back",
     "referral",
     "direct_mail",
     "event",
