@@ -26,6 +26,7 @@ from cdp.auth.service import SourceCache
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.errors import CdpError
+from cdp.leads.channel_options import ChannelOptionsCache
 from cdp.leads.sla_alerts import warn_about_slas
 from cdp.local_time import to_local
 from cdp.nul_guard import NulGuard
@@ -135,6 +136,7 @@ def create_app(
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.state.settings = settings
     app.state.sources = SourceCache()
+    app.state.channel_options = ChannelOptionsCache()
     app.state.alert_hub = AlertHub()
     # Each worker checks speed to lead every minute (one at a time on PostgreSQL).
     app.state.jobs = PeriodicJobs([PeriodicJob("sla warnings", 60, warn_about_slas)])
@@ -220,6 +222,7 @@ def create_app(
     from showroom.alerts_routes import router as alerts_router
     from showroom.audit_routes import router as audit_router
     from showroom.auth_routes import router as auth_router
+    from showroom.channels_routes import router as channels_router
     from showroom.consent_routes import router as consent_router
     from showroom.crm_routes import router as crm_router
     from showroom.customer_routes import router as customer_router
@@ -267,6 +270,7 @@ def create_app(
         funnel_router,
         alerts_router,
         network_router,
+        channels_router,
         # The segments pages' three routers in this order: /segments/audiences/count must
         # match before /segments/{segment_id}/count.
         segments_router,

@@ -75,8 +75,10 @@ def source_create(
     kind: Annotated[
         str,
         typer.Option(
-            help="web (a website), showroom (tablets in a dealership), importer or marketplace "
-            "(their leads arrive with that channel, e.g. ADF from Marktplaats)"
+            help="web (the brand's website), dealer_web (a dealer's own website), showroom "
+            "(tablets in a dealership), importer or marketplace: the channel its leads arrive "
+            "with (website, dealer_website, walk_in, importer, marketplace; e.g. ADF from "
+            "Marktplaats)"
         ),
     ],
     origin: Annotated[

@@ -30,7 +30,7 @@ from cdp.deps import DbSession
 from cdp.errors import NotFound
 from cdp.ids import row_id
 from cdp.leads import service
-from cdp.leads.labels import OPTIONS
+from cdp.leads.labels import OPTIONS, Options
 from cdp.models import Lead, utcnow
 from cdp.profiles.repository import absorbed_ids
 
@@ -72,7 +72,7 @@ def render(
         "layout": "base.html" if full else "_partial.html",
         "Permission": Permission,
         "now": utcnow(),
-        "options": OPTIONS,
+        "options": page_options(request),
         **(context or {}),
     }
     return templates.TemplateResponse(request, template, values, status_code=status_code)
@@ -153,7 +153,17 @@ def current_staff(request: Request, session: DbSession) -> StaffContext:
     if staff is None:
         raise LoginRequired(quote(_return_path(request), safe="/?=&"))
     request.state.staff = staff
+    # The importer's channel names, read through this request's session when the app's copy
+    # is a few seconds old (cdp/leads/channel_options.py).
+    request.state.options = request.app.state.channel_options.get(session)
     return staff
+
+
+def page_options(request: Request) -> Options:
+    """The lead choices and words for this request: the importer's channel names for signed-in
+    staff (set by current_staff), the built-in ones on pages before sign-in."""
+    options: Options = getattr(request.state, "options", OPTIONS)
+    return options
 
 
 Staff = Annotated[StaffContext, Depends(current_staff)]

@@ -54,6 +54,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.AUDIT: "the audit trail: who viewed, exported, edited or erased whom",
     Permission.NETWORK: "the network view: every dealer's figures side by side",
     Permission.DEALERS: "add, edit, deactivate and import dealers",
+    Permission.NORMS: "name channels and set their norms (at no dealer: the importer's staff)",
 }
 
 # Confirmations after a redirect: a fixed key in the URL, never text taken from it.

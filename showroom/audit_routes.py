@@ -46,6 +46,7 @@ ACTION_LABELS = {
     "consent": "Recorded consent",
     "sign_in": "Signed in",
     "sign_in_failed": "Sign-in failed",
+    "norms": "Changed channel names or norms",
 }
 FILTER_FIELDS = ("staff", "action", "profile", "since", "until")
 CSV_COLUMNS = ("at_utc", "action", "actor", "staff_user_id", "api_token_id", "profile_id", "detail")

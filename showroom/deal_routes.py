@@ -22,7 +22,7 @@ from cdp.leads import notes as note_service
 from cdp.leads import service
 from cdp.leads import stages as lead_stages
 from cdp.leads.labels import OPTIONS
-from cdp.models import utcnow
+from cdp.models import LEAD_CHANNELS, utcnow
 from cdp.web import (
     PageForbidden,
     Short,
@@ -32,6 +32,7 @@ from cdp.web import (
     customer_url,
     lead_to_change,
     not_found,
+    page_options,
     person_or_404,
     profile_uuid,
     redirect,
@@ -82,6 +83,12 @@ def create_lead(
                 assignee = staff.user_id  # whoever enters a lead works it, unless told otherwise
             elif assignee not in (None, staff.user_id) and not staff.can(Permission.LEADS_ALL):
                 raise PageForbidden("Only sales managers give leads to someone else.")
+        offered = {key for key, _ in page_options(request).channels}
+        if channel in LEAD_CHANNELS and channel not in offered:
+            raise InvalidInput(
+                "This channel is no longer offered for new leads: choose one from the list.",
+                field="channel",
+            )
         service.create_lead(
             session,
             profile_id=pid,
@@ -211,7 +218,7 @@ def change_stage(
     values = {"stage": stage, "lost_reason": lost_reason, "lost_detail": lost_detail}
     destination = safe_next(next, customer_url(lead.profile_id))
     profile_id = lead.profile_id
-    what = f"{OPTIONS.label('channel', lead.channel)} lead" + (
+    what = f"{page_options(request).label('channel', lead.channel)} lead" + (
         f" for the {lead.model}" if lead.model else ""
     )
     try:

@@ -411,7 +411,8 @@ def end_visit(
 
 @router.post("/showroom/floor/visits/{visit_id}/lead", response_class=HTMLResponse)
 def make_lead(request: Request, session: DbSession, staff: FloorPoster, visit_id: str) -> Response:
-    """The walk-in becomes a lead (channel walk-in) of their salesperson, in one step."""
+    """The visitor becomes a lead (channel walk-in, or be-back) of their salesperson, in one
+    step."""
     visit = _visit(session, staff, visit_id)
     dealer = floor.dealer_of_floor(session, staff.scope, visit.dealer_id)
     try:

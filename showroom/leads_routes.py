@@ -28,7 +28,6 @@ from cdp.forms import (
 from cdp.ids import row_id, whole_number
 from cdp.leads import checks as lead_checks
 from cdp.leads import service
-from cdp.leads.labels import OPTIONS
 from cdp.local_time import local_today, to_local
 from cdp.models import CONTACT_METHODS, Lead, utcnow
 from cdp.web import (
@@ -116,7 +115,6 @@ def _leads_page(
             "salespeople": lead_checks.salespeople(session)
             if staff.can(Permission.LEADS_ALL)
             else [],
-            "options": OPTIONS,
             "local": to_local,
             "next_url": "/showroom/leads" + (f"?{query}" if query else ""),
             "error": error,
@@ -212,7 +210,6 @@ def _contact(
             "method": method,
             "next_url": next_url,
             "error": error,
-            "options": OPTIONS,
         },
         status_code=status_code,
     )

@@ -10,7 +10,6 @@ from cdp import catalogue
 from cdp.deps import DbSession, SettingsDep
 from cdp.errors import CdpError, InvalidInput
 from cdp.forms import parse_choice_bool, parse_int
-from cdp.leads.labels import OPTIONS
 from cdp.models import TabletSession, utcnow
 from cdp.tablet import configuring, drafts
 from cdp.tablet import service as svc
@@ -257,7 +256,6 @@ def _note_page(
             **frame(session, tablet),
             "form": form or {},
             "problems": problems or {},
-            "options": OPTIONS,
             "unsaved": drafts.has_unsaved_car(tablet),
         },
         status_code=status_code,

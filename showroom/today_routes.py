@@ -71,7 +71,6 @@ def _today_page(
             "days": days,
             "mine": mine,
             "total": sum(len(day.visitors) for day in days),
-            "options": OPTIONS,
             "next_url": "/showroom/today" + (f"?{query}" if query else ""),
             "error": error,
             "choice": choice,

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, inspect, select, text
 from cdp.app import create_app
 from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
-from cdp.models import ApiToken, Event, Source
+from cdp.models import ApiToken, Event, Lead, Source
 from tests.helpers import CDP, PG_ADMIN_URL, Result, cdp_env, fresh_database_url
 
 WRITE_KEY = re.compile(r"\bwk_[A-Za-z0-9_\-]{20,}")
@@ -77,7 +77,7 @@ HELP = {
     ("user",): ["create"],
     ("user", "create"): ["--role", "--name"],
     ("source",): ["create", "list", "deactivate", "activate", "rotate-key", "origins"],
-    ("source", "create"): ["--kind", "--origin", "web", "showroom"],
+    ("source", "create"): ["--kind", "--origin", "web", "dealer_web", "showroom"],
     ("source", "origins"): ["--origin"],
     ("token",): ["create", "list", "revoke"],
     ("token", "create"): ["--role", "sales"],
@@ -163,6 +163,34 @@ def test_source_create_prints_a_working_write_key_once_and_stores_only_a_hash(
             assert wrong.status_code == 401
         with make_sessionmaker(engine)() as session:
             assert session.scalars(select(Event.anonymous_id)).all() == ["cli-device"]
+    finally:
+        engine.dispose()
+
+
+def test_a_dealer_web_source_s_leads_arrive_as_dealer_website_leads(
+    database_url: str, cwd: Path
+) -> None:
+    result = run_cdp(
+        "source", "create", "Autohuis site", "--kind", "dealer_web",
+        database_url=database_url, cwd=cwd,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "(dealer_web) created" in result.out
+    [key] = WRITE_KEY.findall(result.out)
+    engine = make_engine(database_url)
+    try:
+        app = create_app(Settings(database_url=database_url))
+        with TestClient(app) as client:
+            for call, body in (
+                ("identify", {"anonymousId": "d1", "traits": {"email": "bo@example.nl"}}),
+                ("track", {"anonymousId": "d1", "event": "Quote Requested", "properties": {}}),
+            ):
+                sent = client.post(f"/v1/{call}", json=body, auth=(key, ""))
+                assert sent.status_code == 200, sent.text
+        with make_sessionmaker(engine)() as session:
+            assert session.scalars(select(Lead.channel)).all() == ["dealer_website"]
+            # Its events are a website's to identity rules and segments.
+            assert set(session.scalars(select(Event.channel))) == {"web"}
     finally:
         engine.dispose()
 

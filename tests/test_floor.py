@@ -343,6 +343,26 @@ def test_a_walk_in_becomes_a_walk_in_lead_of_their_salesperson_in_one_step(
     assert twice.status_code == 409 and "open lead" in twice.text
 
 
+def test_a_be_back_without_an_open_lead_becomes_a_be_back_lead(
+    app_client: TestClient, web_source: SourceKey, session_factory: sessionmaker[Session]
+) -> None:
+    floor = floor_of(app_client, session_factory)
+    pid = make_customer(app_client, web_source, session_factory)
+    check_in(floor.reception, floor.dealer, "be_back", floor.people["Cees"], profile=str(pid))
+    [visit] = visits(session_factory)
+    page = soup(floor.reception.client.get("/showroom/floor").text)
+    assert "Make a be-back lead" in text_at(page, f"#visit-{visit.id}")
+    made = post(floor.reception, f"/showroom/floor/visits/{visit.id}/lead")
+    assert made.status_code == 303
+    with session_factory() as session:
+        lead_row = session.scalars(select(Lead).where(Lead.profile_id == pid)).one()
+    assert (lead_row.channel, lead_row.dealer_id, lead_row.assigned_user_id) == (
+        "be_back",
+        floor.dealer,
+        floor.people["Cees"],
+    )
+
+
 def test_an_anonymous_walk_in_cannot_become_a_lead_before_it_is_known(
     app_client: TestClient, session_factory: sessionmaker[Session]
 ) -> None:

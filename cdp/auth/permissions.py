@@ -21,6 +21,8 @@ class Permission(StrEnum):
     AUDIT = "audit"  # the audit trail: who did what to which profile, sign-ins
     NETWORK = "network"  # the network view: every dealer in scope side by side
     DEALERS = "dealers"  # the dealers of the network: add, edit, deactivate, import
+    # Channel names and norms: change them (staff at no dealer only: the importer's managers).
+    NORMS = "norms"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -49,6 +51,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.FUNNEL,
             Permission.SPLIT_MERGE,
             Permission.NETWORK,
+            Permission.NORMS,
         }
     ),
     "admin": frozenset(Permission),

@@ -19,7 +19,7 @@ from cdp.consent import repository as repo
 from cdp.consent.repository import StatementRow
 
 PURPOSE_LABELS = {"email": "E-mail", "phone": "Phone and SMS", "tracking": "Tracking"}
-SOURCE_PLACES = {"web": "website", "showroom": "showroom"}
+SOURCE_PLACES = {"web": "website", "dealer_web": "dealer's website", "showroom": "showroom"}
 
 
 @dataclass(frozen=True, slots=True)

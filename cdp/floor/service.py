@@ -282,8 +282,9 @@ def end_visit(
 def make_walk_in_lead(
     session: Session, *, visit: ShowroomVisit, by_user_id: int, now: datetime | None = None
 ) -> int:
-    """A lead (channel walk-in) for the visit's customer at the visit's dealer, assigned to the
-    visit's salesperson, through the one lead-making rule; returns its id."""
+    """A lead for the visit's customer at the visit's dealer, assigned to the visit's
+    salesperson, through the one lead-making rule; returns its id. Its channel is the visit's:
+    be-back for a known customer back without an appointment, else walk-in."""
     now = now or utcnow()
     if visit.profile_id is None:
         raise InvalidInput(
@@ -297,7 +298,7 @@ def make_walk_in_lead(
     lead = create_lead(
         session,
         profile_id=visit.profile_id,
-        channel="walk_in",
+        channel="be_back" if visit.kind == "be_back" else "walk_in",
         created_by_user_id=by_user_id,
         assigned_user_id=visit.salesperson_user_id,
         now=now,

@@ -18,6 +18,7 @@ from cdp.identity.repository import (
 )
 from cdp.ingestion import repository as repo
 from cdp.ingestion.prepare import PreparedMessage
+from cdp.models import event_channel
 from cdp.profiles.projection import SEARCH_TRAITS
 from cdp.text import search_text
 
@@ -44,7 +45,7 @@ def store_configurations(
                 "profile_id": pid,
                 "event_id": event_ids[item.message_id],
                 "code": conf.code,
-                "channel": source.kind,
+                "channel": event_channel(source.kind),
                 "source_id": source.id,
                 "saved_at": item.occurred_at,
                 "model": conf.model,

@@ -37,7 +37,7 @@ from cdp.ingestion.validation import (
 )
 from cdp.leads.attribution import attribute_new_leads
 from cdp.leads.ingest_hooks import LEAD_EVENTS, handle_lead_events
-from cdp.models import SOURCE_CHANNELS
+from cdp.models import SOURCE_CHANNELS, event_channel
 from cdp.profiles.projection import refresh_search
 from cdp.profiles.suppression import Screened, any_entries, count_dropped, screen
 from cdp.sql import dialect_of
@@ -311,7 +311,7 @@ def _store_fresh(
         session,
         [item for _, item in fresh],
         source_id=source.id,
-        channel=source.kind,
+        channel=event_channel(source.kind),
         now=received_at,
         commit_locked=commit_locked,
         limits=rules.limits,
@@ -402,7 +402,7 @@ def _event_row(
         "message_id": item.message_id,
         "type": msg.type,
         "name": item.name,
-        "channel": source.kind,
+        "channel": event_channel(source.kind),
         "profile_id": pid,
         "anonymous_id": msg.anonymousId,
         "user_id": msg.userId,

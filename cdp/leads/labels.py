@@ -3,7 +3,9 @@ lists the pages offer: one wording for every page, export and segment filter."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from cdp.models import (
     APPOINTMENT_KINDS,
@@ -115,11 +117,29 @@ class Options:
     budget_bands: tuple[tuple[str, str], ...] = _choices("budget_band", BUDGET_BANDS)
     timeframes: tuple[tuple[str, str], ...] = _choices("timeframe", TIMEFRAMES)
     model_directions: tuple[tuple[str, str], ...] = _choices("model_direction", MODEL_DIRECTIONS)
+    # The importer's own names for channels (cdp/leads/norms.py), over the built-in ones.
+    channel_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def label(self, kind: str, value: str | None) -> str:
         if value is None:
             return ""
+        if kind == "channel" and value in self.channel_names:
+            return self.channel_names[value]
         return LABELS.get(kind, {}).get(value, value.replace("_", " "))
+
+    def with_channels(self, names: Mapping[str, str], offered: Sequence[str]) -> Options:
+        """These choices with the importer's channel names, lead forms offering only `offered`
+        (in the built-in order)."""
+        wanted = set(offered)
+        return replace(
+            self,
+            channels=tuple(
+                (key, names.get(key) or LABELS["channel"][key])
+                for key in LEAD_CHANNELS
+                if key in wanted
+            ),
+            channel_names=MappingProxyType(dict(names)),
+        )
 
 
 OPTIONS = Options()

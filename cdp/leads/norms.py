@@ -131,6 +131,56 @@ def set_norm(
         row.updated_by_user_id = by_user_id
 
 
+def reset_norm(session: Session, *, channel: str, step: str) -> None:
+    """Back to the built-in default: the stored norm, if any, is removed."""
+    row = session.get(StageNorm, (channel, step))
+    if row is not None:
+        session.delete(row)
+
+
+def stored_norms(session: Session) -> dict[tuple[str, str], float | None]:
+    """The importer's own norms, (channel, step) -> share (None: "no norm")."""
+    return {
+        (row.channel, row.step): None if row.share is None else float(row.share)
+        for row in session.scalars(select(StageNorm))
+    }
+
+
+MAX_LABEL = 60  # channel_setting.label
+
+
+def set_channel(
+    session: Session, *, channel: str, label: str | None, offered: bool, by_user_id: int | None
+) -> None:
+    """Name a channel (None or the built-in name: the built-in one) and say whether lead forms
+    offer it. Leads keep their channel whatever its name."""
+    if channel not in LEAD_CHANNELS:
+        raise NormError("channel", f"unknown channel {channel!r}")
+    label = (label or "").strip() or None
+    if label is not None and len(label) > MAX_LABEL:
+        raise NormError("label", f"a channel's name is at most {MAX_LABEL} characters")
+    if label == LABELS["channel"][channel]:
+        label = None
+    row = session.get(ChannelSetting, channel)
+    if row is None:
+        if label is None and offered:
+            return  # the built-in name, offered: nothing to store
+        session.add(
+            ChannelSetting(
+                channel=channel,
+                label=label,
+                offered=offered,
+                updated_at=utcnow(),
+                updated_by_user_id=by_user_id,
+            )
+        )
+    elif (row.label, row.offered) != (label, offered):
+        row.label = label
+        row.offered = offered
+        row.updated_at = utcnow()
+        row.updated_by_user_id = by_user_id
+
+
 @dataclass(frozen=True)
 class Channel:
     key: str

@@ -25,7 +25,7 @@ from cdp.errors import Forbidden, InvalidInput
 from cdp.identity.identifiers import normalise_email
 from cdp.ids import MAX_ROW_ID
 from cdp.leads import repository as repo
-from cdp.models import LEAD_STAGES, ApiToken, Configuration, Lead
+from cdp.models import LEAD_CHANNELS, LEAD_STAGES, ApiToken, Configuration, Lead
 
 router = APIRouter(
     prefix="/api/leads", tags=["leads"], responses=error_responses(400, 401, 403, 422, 429)
@@ -37,7 +37,11 @@ class LeadOut(BaseModel):
     id: int
     profile_id: uuid.UUID
     dealer: str | None = Field(description="The dealer's code; null: the network's queue")
-    channel: str
+    channel: str = Field(
+        description="The channel it came in through, one of: "
+        + ", ".join(LEAD_CHANNELS)
+        + " (the importer's names for them are on the channels page, /showroom/channels)"
+    )
     stage: str
     assigned_to: str | None = Field(description="The salesperson's e-mail address, if assigned")
     model: str | None

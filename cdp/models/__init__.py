@@ -1,6 +1,13 @@
 """All tables, imported here so Alembic and the app see one metadata."""
 
-from cdp.models.access import ROLES, SOURCE_CHANNELS, SOURCE_KINDS, ApiToken, Source
+from cdp.models.access import (
+    ROLES,
+    SOURCE_CHANNELS,
+    SOURCE_KINDS,
+    ApiToken,
+    Source,
+    event_channel,
+)
 from cdp.models.alert import ALERT_KINDS, Alert
 from cdp.models.audit import AUDIT_ACTIONS, AuditRecord
 from cdp.models.base import Base, utcnow
@@ -123,5 +130,6 @@ __all__ = [
     "SuppressedCount",
     "Suppression",
     "TabletSession",
+    "event_channel",
     "utcnow",
 ]

@@ -17,6 +17,16 @@ SOURCE_CHANNELS = {
     "importer": "importer",
     "marketplace": "marketplace",
 }
+# Where an event happened, as events, sessions and configurations record it: a dealer's own
+# website is a website to identity rules, segments and the customer page (only its leads differ).
+EVENT_CHANNELS = {"dealer_web": "web"}
+
+
+def event_channel(kind: str) -> str:
+    """The channel stored with what a source of this kind sends."""
+    return EVENT_CHANNELS.get(kind, kind)
+
+
 ROLES = ("sales", "reception", "delivery", "marketing", "manager", "admin")
 
 

@@ -19,6 +19,7 @@ AUDIT_ACTIONS = (
     "consent",  # consent granted or withdrawn by staff on the customer page
     "sign_in",
     "sign_in_failed",
+    "norms",  # a channel's name, whether lead forms offer it, or a norm changed (no profile)
 )
 
 
