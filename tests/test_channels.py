@@ -171,12 +171,14 @@ def test_wrong_values_come_back_marked_and_nothing_is_saved(
     form["norm.importer.quote"] = ["-3"]
     form["name.event"] = ["x" * 61]
     form["name.referral"] = ["phone"]  # the name of another channel
+    form["name.importer"] = ["DIRECT MAIL"]  # the renamed one is marked, not the later one
     refused = send(importer, form)
     assert refused.status_code == 400
     page = soup(refused.text)
     listed = [a["href"] for a in page.select("#channel-problems a")]
     assert listed == [
         "#norm-website-sold",
+        "#name-importer",
         "#norm-importer-quote",
         "#norm-phone-reached",
         "#name-referral",
@@ -192,6 +194,7 @@ def test_wrong_values_come_back_marked_and_nothing_is_saved(
     problems = text_at(page, "#channel-problems")
     assert "Nothing was saved" in problems and "at most 60 characters" in problems
     assert "Referral: “phone” is the name of Phone already" in problems
+    assert "Importer: “DIRECT MAIL” is the name of Direct mail already" in problems
     assert stored(session_factory) == ({}, {}, [])
 
 

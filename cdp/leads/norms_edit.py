@@ -238,20 +238,23 @@ def _read_percent(
 
 
 def _check_names(rows: list[ChannelRow]) -> None:
-    """Two channels of one name could not be told apart on any page."""
-    seen: dict[str, ChannelRow] = {}
+    """Two channels of one name could not be told apart on any page: the one renamed just now
+    is marked (of two untouched ones, the later)."""
+    groups: dict[str, list[ChannelRow]] = {}
     for row in rows:
-        if row.name_problem:
+        if not row.name_problem:
+            groups.setdefault(row.shown_name.casefold(), []).append(row)
+    for group in groups.values():
+        if len(group) < 2:
             continue
-        folded = row.shown_name.casefold()
-        other = seen.get(folded)
-        if other is not None:
-            row.name_problem = (
-                f"{row.builtin}: “{row.shown_name}” is the name of {other.builtin} already; "
-                "two channels with one name cannot be told apart."
-            )
-        else:
-            seen[folded] = row
+        renamed = [row for row in group if row.shown_name != row.name_before]
+        kept = next((row for row in group if row not in renamed), group[0])
+        for row in group:
+            if row is not kept:
+                row.name_problem = (
+                    f"{row.builtin}: “{row.shown_name}” is the name of {kept.builtin} already; "
+                    "two channels with one name cannot be told apart."
+                )
 
 
 def _warn_out_of_order(row: ChannelRow) -> None:
