@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdp.models import LEAD_CHANNELS, AuditRecord, ChannelSetting, StageNorm
+from cdp.models import LEAD_CHANNELS, Alert, AuditRecord, ChannelSetting, StageNorm
 from tests.helpers import (
     SourceKey,
     StaffClient,
@@ -249,6 +249,23 @@ def test_the_names_show_on_other_pages_and_lead_forms_offer_only_offered_channel
     assert "Telefoon (inbound) lead" in sales.client.get(customer).text
     mine = soup(sales.client.get("/showroom/leads").text)
     assert "Telefoon (inbound)" in mine.get_text(" ")
+
+    # A lead given to the salesperson by their manager: the alert names the channel so too.
+    other = make_customer(app_client, web_source, session_factory, first_name="Joost")
+    importer = signed_in(app_client, session_factory, "manager")
+    given = importer.client.post(
+        f"/showroom/customers/{other}/leads",
+        data={
+            "csrf_token": importer.csrf,
+            "channel": "phone",
+            "assigned_user_id": str(user_id(session_factory, sales.email)),
+        },
+        follow_redirects=False,
+    )
+    assert given.status_code == 303, given.text
+    with session_factory() as session:
+        told = session.scalars(select(Alert.text).where(Alert.kind == "lead_assigned")).all()
+    assert told == ["new Telefoon (inbound) lead assigned to you"]
 
 
 def test_a_dealer_s_manager_reads_the_norms_and_a_salesperson_is_refused(

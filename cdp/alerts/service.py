@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from cdp.alerts import repository as repo
 from cdp.dealers.visibility import DealerScope
 from cdp.errors import NotFound
+from cdp.leads.norms import own_names
 from cdp.local_time import to_local
 from cdp.models import ALERT_KINDS, Alert, Appointment, Lead, utcnow
 from cdp.taxonomy import CONFIGURATION_SAVED, QUOTE_REQUESTED, TEST_DRIVE_REQUESTED
@@ -129,11 +130,14 @@ def lead_assigned(
     *,
     by_user_id: int | None = None,
     now: datetime | None = None,
+    channel_names: dict[str, str] | None = None,
 ) -> None:
-    """A lead was given to `user_id` (nobody is told of a lead they took themselves)."""
+    """A lead was given to `user_id` (nobody is told of a lead they took themselves).
+    `channel_names`: the importer's names for channels (cdp.leads.norms.own_names)."""
     if user_id is None or user_id == by_user_id:
         return
-    what = f"new {lead.channel.replace('_', ' ')} lead assigned to you"
+    channel = (channel_names or {}).get(lead.channel) or lead.channel.replace("_", " ")
+    what = f"new {channel} lead assigned to you"
     notify(
         session,
         user_id=user_id,
@@ -155,9 +159,10 @@ def leads_assigned(
     if not wanted:
         return
     leads = {lead.id: lead for lead in repo.leads_by_id(session, [i for i, _ in wanted])}
+    names = own_names(session)
     for lead_id, user_id in wanted:
         if (lead := leads.get(lead_id)) is not None:
-            lead_assigned(session, lead, user_id, now=now)
+            lead_assigned(session, lead, user_id, now=now, channel_names=names)
 
 
 # (profile id, event name or None for a page, whether it saved a configuration)

@@ -199,6 +199,11 @@ def channels(session: Session) -> list[Channel]:
     return result
 
 
+def own_names(session: Session) -> dict[str, str]:
+    """Only the names the importer gave (channel -> name); the rest keep the built-in one."""
+    return {row.channel: row.label for row in session.scalars(select(ChannelSetting)) if row.label}
+
+
 def channel_labels(session: Session) -> dict[str, str]:
     return {channel.key: channel.label for channel in channels(session)}
 
