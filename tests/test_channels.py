@@ -2,7 +2,7 @@
 manager names channels, takes one off the lead forms and changes norms (each change confirmed
 and in the audit trail); wrong values come back marked with nothing saved; a later step above an
 earlier one is a warning only; the names show on other pages at once; a dealer's manager reads
-the page, a dealer's salesperson is refused."""
+the page, a dealer's salesperson is refused; another worker's change shows within seconds."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cdp.leads.channel_options import REFRESH_SECONDS, ChannelOptionsCache
+from cdp.leads.norms import set_channel
 from cdp.models import LEAD_CHANNELS, Alert, AuditRecord, ChannelSetting, StageNorm
 from tests.helpers import (
     SourceKey,
@@ -59,7 +61,11 @@ def signed_in(
     return StaffClient(client=client, email=email, csrf=sign_in(client, email))
 
 
-def stored(factory: sessionmaker[Session]) -> tuple[dict[tuple[str, str], Decimal | None], ...]:
+Stored = tuple[dict[tuple[str, str], Decimal | None], dict[str, tuple[str | None, bool]], list[str]]
+
+
+def stored(factory: sessionmaker[Session]) -> Stored:
+    """The stored norms, channel settings and audit details of changes to them."""
     with factory() as session:
         norms = {(r.channel, r.step): r.share for r in session.scalars(select(StageNorm))}
         settings = {
@@ -69,7 +75,7 @@ def stored(factory: sessionmaker[Session]) -> tuple[dict[tuple[str, str], Decima
             r.detail
             for r in session.scalars(select(AuditRecord).where(AuditRecord.action == "norms"))
         ]
-    return norms, settings, audits  # type: ignore[return-value]
+    return norms, settings, audits
 
 
 def cell(html: str, channel: str, step: str) -> str:
@@ -293,3 +299,27 @@ def test_a_dealer_s_manager_reads_the_norms_and_a_salesperson_is_refused(
     )
     assert tried.status_code == 403
     assert stored(session_factory) == ({}, {}, [])
+
+
+def test_a_name_saved_by_another_worker_shows_within_the_refresh_period(
+    app_client: TestClient, session_factory: sessionmaker[Session], web_source: SourceKey
+) -> None:
+    """Each worker keeps the names a few seconds: a change saved elsewhere (here straight into
+    the database, as another worker's save would) shows once that time has passed."""
+    clock = [1000.0]
+    app_client.app.state.channel_options = ChannelOptionsCache(clock=lambda: clock[0])  # type: ignore[attr-defined]
+    sales = signed_in(app_client, session_factory, "sales")
+    pid = make_customer(app_client, web_source, session_factory)
+
+    def phone_choice() -> str:
+        page = soup(sales.client.get(f"/showroom/customers/{pid}").text)
+        return text_at(page, 'select[name=channel] option[value="phone"]')
+
+    assert phone_choice() == "Phone"
+    with session_factory() as session:
+        set_channel(session, channel="phone", label="Bellen", offered=True, by_user_id=None)
+        session.commit()
+    clock[0] += REFRESH_SECONDS - 0.5
+    assert phone_choice() == "Phone"  # this worker's copy, still fresh
+    clock[0] += 0.5
+    assert phone_choice() == "Bellen"
