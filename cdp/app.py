@@ -228,6 +228,7 @@ def create_app(
     from showroom.deliveries_routes import router as deliveries_router
     from showroom.floor_routes import router as floor_router
     from showroom.funnel_routes import router as funnel_router
+    from showroom.planner_routes import router as planner_router
     from showroom.lead_export_routes import router as lead_export_router
     from showroom.leads_routes import router as leads_router
     from showroom.lookup_routes import router as lookup_router
@@ -265,6 +266,7 @@ def create_app(
         deal_router,
         deliveries_router,
         funnel_router,
+        planner_router,
         alerts_router,
         network_router,
         # The segments pages' three routers in this order: /segments/audiences/count must

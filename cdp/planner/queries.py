@@ -1,0 +1,193 @@
+"""What the planner reads from the leads: conversions observed per channel and stage, speed to
+lead against reach, and leads and sales per month. Every query is scoped to the caller's dealers.
+
+A lead counts at the furthest stage it ever reached (its stage history, as the funnel counts:
+docs/funnel.md); invalid and duplicate leads are not leads. Months are the showroom's calendar
+months (cdp/local_time.py), bucketed in SQL by their bounds, so both databases agree.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, SQLColumnExpression, case, func, select
+from sqlalchemy.orm import Session
+
+from cdp.dealers.visibility import DealerScope
+from cdp.models import ContactAttempt, Lead, LeadStageChange
+
+NOT_LEADS = ("invalid", "duplicate")
+SOLD_STAGES = ("sold", "delivered")
+# The steps the planner's what-ifs act on, in order; a later one implies the earlier ones.
+STEPS = ("reached", "appointment", "test_drive", "quote", "sold")
+_RANK = {"reached": 1, "appointment": 2, "test_drive": 3, "quote": 4, "sold": 5, "delivered": 5}
+FAST_CONTACT = timedelta(minutes=5)
+
+
+@dataclass
+class StepCounts:
+    """A channel's valid leads and how many got at least as far as each step."""
+
+    leads: int = 0
+    reached: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STEPS, 0))
+
+    def add(self, other: StepCounts) -> None:
+        self.leads += other.leads
+        for step in STEPS:
+            self.reached[step] += other.reached[step]
+
+
+def _rank(column: SQLColumnExpression[str]) -> ColumnElement[int]:
+    return case(*((column == stage, rank) for stage, rank in _RANK.items()), else_=0)
+
+
+def _valid_leads(scope: DealerScope, since: datetime, until: datetime) -> list[ColumnElement[bool]]:
+    return [
+        Lead.created_at >= since,
+        Lead.created_at < until,
+        Lead.stage.not_in(NOT_LEADS),
+        scope.where(Lead.dealer_id.expression),
+    ]
+
+
+def step_counts(
+    session: Session, scope: DealerScope, *, since: datetime, until: datetime
+) -> dict[str, StepCounts]:
+    """Per channel, the leads that came in over [since, until) and how far they got: one
+    aggregate query (the furthest stage per lead is a correlated lookup on its index)."""
+    history = (
+        select(func.max(_rank(LeadStageChange.to_stage)))
+        .where(LeadStageChange.lead_id == Lead.id)
+        .correlate(Lead)
+        .scalar_subquery()
+    )
+    now = _rank(Lead.stage)
+    per_lead = (
+        select(
+            Lead.channel.label("channel"),
+            case((func.coalesce(history, 0) > now, func.coalesce(history, 0)), else_=now).label(
+                "furthest"
+            ),
+        )
+        .where(*_valid_leads(scope, since, until))
+        .subquery()
+    )
+    sums = [
+        func.sum(case((per_lead.c.furthest >= _RANK[step], 1), else_=0)).label(step)
+        for step in STEPS
+    ]
+    rows = session.execute(
+        select(per_lead.c.channel, func.count(), *sums).group_by(per_lead.c.channel)
+    )
+    found: dict[str, StepCounts] = {}
+    for row in rows:
+        counts = StepCounts(leads=int(row[1]))
+        for i, step in enumerate(STEPS):
+            counts.reached[step] = int(row[2 + i] or 0)
+        found[str(row[0])] = counts
+    return found
+
+
+@dataclass(frozen=True)
+class SpeedToLead:
+    """Leads first contacted within FAST_CONTACT of coming in, and later (or never), and how
+    many of each were reached."""
+
+    fast: int
+    fast_reached: int
+    slow: int
+    slow_reached: int
+
+    @property
+    def fast_share(self) -> float | None:
+        total = self.fast + self.slow
+        return self.fast / total if total else None
+
+
+def speed_to_lead(
+    session: Session, scope: DealerScope, *, since: datetime, until: datetime
+) -> SpeedToLead:
+    first = (
+        select(func.min(ContactAttempt.attempted_at))
+        .where(ContactAttempt.lead_id == Lead.id)
+        .correlate(Lead)
+        .scalar_subquery()
+    )
+    furthest = (
+        select(func.max(_rank(LeadStageChange.to_stage)))
+        .where(LeadStageChange.lead_id == Lead.id)
+        .correlate(Lead)
+        .scalar_subquery()
+    )
+    reached = case(
+        ((_rank(Lead.stage) >= 1) | (func.coalesce(furthest, 0) >= 1), 1), else_=0
+    ).label("reached")
+    tally = {"fast": 0, "fast_reached": 0, "slow": 0, "slow_reached": 0}
+    rows = session.execute(
+        select(Lead.created_at, first, reached).where(*_valid_leads(scope, since, until))
+    )
+    for created_at, first_at, was_reached in rows:
+        kind = "fast" if first_at is not None and first_at - created_at <= FAST_CONTACT else "slow"
+        tally[kind] += 1
+        tally[f"{kind}_reached"] += int(was_reached)
+    return SpeedToLead(**tally)
+
+
+def _bucket(
+    column: SQLColumnExpression[datetime], bounds: Sequence[datetime]
+) -> ColumnElement[int]:
+    """Which of the ranges [bounds[i], bounds[i+1]) the moment falls in (rows outside the whole
+    range are filtered out by the caller)."""
+    return case(*((column < bound, i) for i, bound in enumerate(bounds[1:])), else_=-1)
+
+
+def leads_per_month(
+    session: Session, scope: DealerScope, bounds: Sequence[datetime]
+) -> dict[tuple[int, str], int]:
+    """(month index, channel) -> valid leads that came in during that month; `bounds` are the
+    months' starts and the last one's end."""
+    bucket = _bucket(Lead.created_at, bounds).label("bucket")
+    rows = session.execute(
+        select(bucket, Lead.channel, func.count())
+        .where(*_valid_leads(scope, bounds[0], bounds[-1]))
+        .group_by(bucket, Lead.channel)
+    )
+    return {(int(index), str(channel)): int(n) for index, channel, n in rows}
+
+
+def sales_per_month(
+    session: Session, scope: DealerScope, bounds: Sequence[datetime]
+) -> dict[tuple[int, str], int]:
+    """(month index, channel) -> leads first marked sold (or delivered) during that month,
+    whenever they came in: the sales of the month."""
+    first_sold = (
+        select(
+            LeadStageChange.lead_id.label("lead_id"),
+            func.min(LeadStageChange.changed_at).label("sold_at"),
+        )
+        .where(LeadStageChange.to_stage.in_(SOLD_STAGES), LeadStageChange.changed_at < bounds[-1])
+        .group_by(LeadStageChange.lead_id)
+        .subquery()
+    )
+    bucket = _bucket(first_sold.c.sold_at, bounds).label("bucket")
+    rows = session.execute(
+        select(bucket, Lead.channel, func.count())
+        .join(first_sold, first_sold.c.lead_id == Lead.id)
+        .where(
+            first_sold.c.sold_at >= bounds[0],
+            first_sold.c.sold_at < bounds[-1],
+            scope.where(Lead.dealer_id.expression),
+        )
+        .group_by(bucket, Lead.channel)
+    )
+    return {(int(index), str(channel)): int(n) for index, channel, n in rows}
+
+
+def totals_by_month(per_channel: dict[tuple[int, str], int]) -> dict[int, int]:
+    totals: dict[int, int] = defaultdict(int)
+    for (index, _channel), n in per_channel.items():
+        totals[index] += n
+    return dict(totals)
