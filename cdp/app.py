@@ -228,12 +228,12 @@ def create_app(
     from showroom.deliveries_routes import router as deliveries_router
     from showroom.floor_routes import router as floor_router
     from showroom.funnel_routes import router as funnel_router
-    from showroom.planner_routes import router as planner_router
     from showroom.lead_export_routes import router as lead_export_router
     from showroom.leads_routes import router as leads_router
     from showroom.lookup_routes import router as lookup_router
     from showroom.merge_routes import router as merge_router
     from showroom.network_routes import router as network_router
+    from showroom.planner_routes import router as planner_router
     from showroom.privacy_routes import router as privacy_router
     from showroom.routing_routes import router as routing_router
     from showroom.tablet_configure_routes import router as tablet_configure_router
