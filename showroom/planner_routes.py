@@ -98,7 +98,8 @@ def _reverse_page(
             **{f"mix-{c}": f"{share:g}" for c, share in default_mix(start).items() if share},
         }
     result = None
-    target = reverse_target(reading) if calculate or not fresh else None
+    # First opened: the form only, filled in; nothing to mark before anything was typed.
+    target = reverse_target(reading) if calculate and not fresh else None
     if target is not None and not who.problem:
         result, missing = plan_backwards(session, who.scope, target, start, now)
         for channel in missing:

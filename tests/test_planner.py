@@ -10,7 +10,7 @@ import csv
 import io
 import math
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -372,3 +372,20 @@ def test_the_planner_sits_next_to_the_funnel_and_starts_from_the_next_quarter(
     }
     assert math.isclose(sum(shares.values()), 100)
     assert len(shares) == 6 and max(shares.values()) - min(shares.values()) <= 0.21
+
+
+def test_a_new_plan_starts_from_last_years_sales_of_the_channels_with_a_norm(
+    staff_client: Callable[[str], StaffClient], session_factory: sessionmaker[Session]
+) -> None:
+    recently = datetime.now(UTC) - timedelta(days=60)
+    for channel, sold in (("phone", 3), ("website", 1), ("walk_in", 4)):
+        for _ in range(sold):
+            add_lead(session_factory, channel=channel, at=recently, sold_at=recently)
+    add_lead(session_factory, channel="marketplace", at=recently)  # a lead, not a sale
+    page = soup(staff_client("manager").client.get("/showroom/planner/reverse").text)
+    shares = {
+        str(i["id"]): str(i["value"]) for i in page.select("input[id^=mix-]") if i.get("value")
+    }
+    # Walk-ins have no norm to plan leads with: the mix is phone's and the website's sales.
+    assert shares == {"mix-phone": "75", "mix-website": "25"}
+    assert page.select_one("#planner-problems") is None  # nothing typed yet: nothing marked

@@ -107,9 +107,11 @@ def history(
 
 def default_mix(observed: Observed, channels_with_rate: list[str]) -> dict[str, float]:
     """The channel mix a new plan starts from: the sales of the last twelve months by channel,
-    or without sales an equal share for each channel with a lead-to-sale rate. Percentages with
-    one decimal summing to exactly 100."""
-    mix = observed.sales_mix()
+    among the channels with a lead-to-sale norm (a walk-in or referral channel has none to plan
+    its leads with, at the norms a new plan starts from), or without such sales an equal share
+    for each of them. Percentages with one decimal summing to exactly 100."""
+    sold = {c: s for c, s in observed.sales_mix().items() if c in channels_with_rate}
+    mix = {c: 100 * s / sum(sold.values()) for c, s in sold.items()} if sold else {}
     if not mix:
         mix = {c: 100 / len(channels_with_rate) for c in channels_with_rate}
     rounded = {c: round(mix.get(c, 0.0), 1) for c in LEAD_CHANNELS}
