@@ -203,3 +203,19 @@ def test_bad_forward_input_is_marked_field_by_field(
     no_rate = manager.client.get("/showroom/planner/forward", params=leads(walk_in=(5, 0, 0)))
     assert no_rate.status_code == 400
     assert "no lead-to-sale rate" in text(soup(no_rate.text), "#leads-walk_in-0-error")
+
+
+def test_fast_contact_reaching_fewer_is_not_taken_as_the_effect_of_speed(
+    staff_client: Callable[[str], StaffClient], session_factory: sessionmaker[Session]
+) -> None:
+    with session_factory() as session:
+        for i in range(20):  # within 5 minutes: 5 of 20 reached; later: 15 of 20
+            _lead_with_contact(session, minutes=2, reached=i < 5)
+            _lead_with_contact(session, minutes=90, reached=i < 15)
+        session.commit()
+    manager = staff_client("manager")
+    fields = leads(website=(10, 0, 0)) | {"now-speed": "50", "plan-speed": "100"}
+    page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
+    assert "the observation is not used" in page.get_text()
+    rule = (1 + (RULE_OF_THUMB - 1) * 1.0) / (1 + (RULE_OF_THUMB - 1) * 0.5)
+    assert effect(page, "speed")[2] == str(round(rule, 3))
