@@ -389,3 +389,26 @@ def test_a_new_plan_starts_from_last_years_sales_of_the_channels_with_a_norm(
     # Walk-ins have no norm to plan leads with: the mix is phone's and the website's sales.
     assert shares == {"mix-phone": "75", "mix-website": "25"}
     assert page.select_one("#planner-problems") is None  # nothing typed yet: nothing marked
+
+
+def test_at_the_observed_conversions_a_channel_with_enough_leads_uses_its_own(
+    staff_client: Callable[[str], StaffClient], session_factory: sessionmaker[Session]
+) -> None:
+    recently = datetime.now(UTC) - timedelta(days=90)
+    for i in range(25):  # phone: 10 of 25 sold, enough leads to go by (40%)
+        add_lead(
+            session_factory, channel="phone", at=recently, sold_at=recently if i < 10 else None
+        )
+    for _ in range(5):  # website: all 5 sold, too few leads: its 20% norm stands in
+        add_lead(session_factory, channel="website", at=recently, sold_at=recently)
+    fields = target(
+        2031, 4, basis="observed", target_new="20", target_used="0",
+        **{"mix-website": "50", "mix-phone": "50", "mix-marketplace": ""},
+    )  # fmt: skip
+    rows = reverse_rows(
+        soup(staff_client("manager").client.get("/showroom/planner/reverse", params=fields).text)
+    )
+    assert rows["phone"][2] == "40.0% observed"
+    assert rows["phone"][6] == str(math.ceil(round(20 * 0.5 / (10 / 25), 9)))
+    assert rows["website"][2] == "20.0% norm"
+    assert rows["website"][6] == str(math.ceil(round(20 * 0.5 / 0.2, 9)))
