@@ -13,7 +13,7 @@ from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.leads.norms import channel_labels
-from cdp.models import LEAD_CHANNELS, SalesPlan, utcnow
+from cdp.models import LEAD_CHANNELS, Dealer, SalesPlan, utcnow
 from cdp.planner import plans
 from cdp.planner.comparison import as_csv, compare
 from cdp.planner.forward import SPEED, SPEED_LABEL, STEP_LABELS
@@ -161,8 +161,6 @@ def _plan_or_404(session: DbSession, staff: StaffContext, plan_id: str) -> Sales
 def _owner_name(session: DbSession, plan: SalesPlan) -> str:
     if plan.dealer_id is None:
         return "the network"
-    from cdp.models import Dealer
-
     dealer = session.get(Dealer, plan.dealer_id)
     return f"{dealer.name} ({dealer.code})" if dealer else "a dealer"
 
