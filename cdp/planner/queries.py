@@ -13,7 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Interval, SQLColumnExpression, case, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Interval,
+    SQLColumnExpression,
+    Subquery,
+    case,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from cdp.dealers.visibility import DealerScope
@@ -54,28 +63,46 @@ def _valid_leads(scope: DealerScope, since: datetime, until: datetime) -> list[C
     ]
 
 
+def _furthest_per_lead(
+    scope: DealerScope, since: datetime, until: datetime, *, first_contact: bool = False
+) -> Subquery:
+    """Each valid lead of the period with the furthest stage it reached (`furthest`, a rank):
+    its stage history joined and grouped once. (Correlated lookups, one per use of the figure,
+    made PostgreSQL's estimate so high that compiling the query (JIT) took seconds.) With
+    `first_contact`, its first contact attempt too (`first_contact_at`; min and max are
+    unchanged by the rows the two joins multiply)."""
+    history = func.coalesce(func.max(_rank(LeadStageChange.to_stage)), 0)
+    now = _rank(Lead.stage)
+    query = select(
+        Lead.id.label("id"),
+        Lead.channel.label("channel"),
+        Lead.created_at.label("created_at"),
+        history.label("history"),
+        now.label("now"),
+    ).outerjoin(LeadStageChange, LeadStageChange.lead_id == Lead.id)
+    if first_contact:
+        query = query.add_columns(
+            func.min(ContactAttempt.attempted_at).label("first_contact_at")
+        ).outerjoin(ContactAttempt, ContactAttempt.lead_id == Lead.id)
+    grouped = (
+        query.where(*_valid_leads(scope, since, until))
+        .group_by(Lead.id, Lead.channel, Lead.created_at, Lead.stage)
+        .subquery()
+    )
+    furthest = case(
+        (grouped.c.history > grouped.c.now, grouped.c.history), else_=grouped.c.now
+    ).label("furthest")
+    extra = [grouped.c.first_contact_at] if first_contact else []
+    return select(
+        grouped.c.id, grouped.c.channel, grouped.c.created_at, furthest, *extra
+    ).subquery()
+
+
 def step_counts(
     session: Session, scope: DealerScope, *, since: datetime, until: datetime
 ) -> dict[str, StepCounts]:
-    """Per channel, the leads that came in over [since, until) and how far they got: one
-    aggregate query (the furthest stage per lead is a correlated lookup on its index)."""
-    history = (
-        select(func.max(_rank(LeadStageChange.to_stage)))
-        .where(LeadStageChange.lead_id == Lead.id)
-        .correlate(Lead)
-        .scalar_subquery()
-    )
-    now = _rank(Lead.stage)
-    per_lead = (
-        select(
-            Lead.channel.label("channel"),
-            case((func.coalesce(history, 0) > now, func.coalesce(history, 0)), else_=now).label(
-                "furthest"
-            ),
-        )
-        .where(*_valid_leads(scope, since, until))
-        .subquery()
-    )
+    """Per channel, the leads that came in over [since, until) and how far they got."""
+    per_lead = _furthest_per_lead(scope, since, until)
     sums = [
         func.sum(case((per_lead.c.furthest >= _RANK[step], 1), else_=0)).label(step)
         for step in STEPS
@@ -112,29 +139,13 @@ def speed_to_lead(
     session: Session, scope: DealerScope, *, since: datetime, until: datetime
 ) -> SpeedToLead:
     """One aggregate query: a year of a large network's leads never comes into Python."""
-    first = (
-        select(func.min(ContactAttempt.attempted_at))
-        .where(ContactAttempt.lead_id == Lead.id)
-        .correlate(Lead)
-        .scalar_subquery()
-    )
-    furthest = (
-        select(func.max(_rank(LeadStageChange.to_stage)))
-        .where(LeadStageChange.lead_id == Lead.id)
-        .correlate(Lead)
-        .scalar_subquery()
-    )
-    per_lead = (
-        select(
-            case((_within(session, first, Lead.created_at), 1), else_=0).label("fast"),
-            case(((_rank(Lead.stage) >= 1) | (func.coalesce(furthest, 0) >= 1), 1), else_=0).label(
-                "reached"
-            ),
-        )
-        .where(*_valid_leads(scope, since, until))
-        .subquery()
-    )
-    fast, reached = per_lead.c.fast, per_lead.c.reached
+    per_lead = _furthest_per_lead(scope, since, until, first_contact=True)
+    first = per_lead.c.first_contact_at
+    flags = select(
+        case((_within(session, first, per_lead.c.created_at), 1), else_=0).label("fast"),
+        case((per_lead.c.furthest >= 1, 1), else_=0).label("reached"),
+    ).subquery()
+    fast, reached = flags.c.fast, flags.c.reached
     row = session.execute(
         select(func.count(), func.sum(fast), func.sum(reached), func.sum(fast * reached))
     ).one()
