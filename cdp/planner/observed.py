@@ -75,12 +75,8 @@ class Observed:
 
 def observe(session: Session, scope: DealerScope, now: datetime) -> Observed:
     since = now - WINDOW
-    return Observed(
-        since=since,
-        until=now,
-        counts=queries.step_counts(session, scope, since=since, until=now),
-        speed=queries.speed_to_lead(session, scope, since=since, until=now),
-    )
+    counts, speed = queries.observations(session, scope, since=since, until=now)
+    return Observed(since=since, until=now, counts=counts, speed=speed)
 
 
 def month_bounds(year: int, months: tuple[int, ...]) -> list[datetime]:

@@ -98,27 +98,6 @@ def _furthest_per_lead(
     ).subquery()
 
 
-def step_counts(
-    session: Session, scope: DealerScope, *, since: datetime, until: datetime
-) -> dict[str, StepCounts]:
-    """Per channel, the leads that came in over [since, until) and how far they got."""
-    per_lead = _furthest_per_lead(scope, since, until)
-    sums = [
-        func.sum(case((per_lead.c.furthest >= _RANK[step], 1), else_=0)).label(step)
-        for step in STEPS
-    ]
-    rows = session.execute(
-        select(per_lead.c.channel, func.count(), *sums).group_by(per_lead.c.channel)
-    )
-    found: dict[str, StepCounts] = {}
-    for row in rows:
-        counts = StepCounts(leads=int(row[1]))
-        for i, step in enumerate(STEPS):
-            counts.reached[step] = int(row[2 + i] or 0)
-        found[str(row[0])] = counts
-    return found
-
-
 @dataclass(frozen=True)
 class SpeedToLead:
     """Leads first contacted within FAST_CONTACT of coming in, and later (or never), and how
@@ -135,27 +114,43 @@ class SpeedToLead:
         return self.fast / total if total else None
 
 
-def speed_to_lead(
+def observations(
     session: Session, scope: DealerScope, *, since: datetime, until: datetime
-) -> SpeedToLead:
-    """One aggregate query: a year of a large network's leads never comes into Python."""
+) -> tuple[dict[str, StepCounts], SpeedToLead]:
+    """Per channel, the leads that came in over [since, until) and how far they got; and over
+    all of them, how many were first contacted within FAST_CONTACT and how many of those and of
+    the others were reached. One pass over the period's leads (at 500,000 leads a year the
+    pass is what costs: docs/benchmarks.md, "Planner")."""
     per_lead = _furthest_per_lead(scope, since, until, first_contact=True)
-    first = per_lead.c.first_contact_at
-    flags = select(
-        case((_within(session, first, per_lead.c.created_at), 1), else_=0).label("fast"),
-        case((per_lead.c.furthest >= 1, 1), else_=0).label("reached"),
-    ).subquery()
-    fast, reached = flags.c.fast, flags.c.reached
-    row = session.execute(
-        select(func.count(), func.sum(fast), func.sum(reached), func.sum(fast * reached))
-    ).one()
-    total, fast_n, reached_n, fast_reached = (int(v or 0) for v in row)
-    return SpeedToLead(
-        fast=fast_n,
-        fast_reached=fast_reached,
-        slow=total - fast_n,
-        slow_reached=reached_n - fast_reached,
+    fast = case((_within(session, per_lead.c.first_contact_at, per_lead.c.created_at), 1), else_=0)
+    reached = case((per_lead.c.furthest >= 1, 1), else_=0)
+    sums = [
+        func.sum(case((per_lead.c.furthest >= _RANK[step], 1), else_=0)).label(step)
+        for step in STEPS
+    ]
+    rows = session.execute(
+        select(
+            per_lead.c.channel, func.count(), func.sum(fast), func.sum(fast * reached), *sums
+        ).group_by(per_lead.c.channel)
     )
+    found: dict[str, StepCounts] = {}
+    tally = {"fast": 0, "fast_reached": 0, "leads": 0, "reached": 0}
+    for row in rows:
+        counts = StepCounts(leads=int(row[1]))
+        for i, step in enumerate(STEPS):
+            counts.reached[step] = int(row[4 + i] or 0)
+        found[str(row[0])] = counts
+        tally["fast"] += int(row[2] or 0)
+        tally["fast_reached"] += int(row[3] or 0)
+        tally["leads"] += counts.leads
+        tally["reached"] += counts.reached["reached"]
+    speed = SpeedToLead(
+        fast=tally["fast"],
+        fast_reached=tally["fast_reached"],
+        slow=tally["leads"] - tally["fast"],
+        slow_reached=tally["reached"] - tally["fast_reached"],
+    )
+    return found, speed
 
 
 def _within(
@@ -195,25 +190,22 @@ def sales_per_month(
 ) -> dict[tuple[int, str], int]:
     """(month index, channel) -> leads first marked sold (or delivered) during that month,
     whenever they came in: the sales of the month."""
+    sold_at = func.min(LeadStageChange.changed_at)
     first_sold = (
-        select(
-            LeadStageChange.lead_id.label("lead_id"),
-            func.min(LeadStageChange.changed_at).label("sold_at"),
+        select(Lead.channel.label("channel"), sold_at.label("sold_at"))
+        .join(LeadStageChange, LeadStageChange.lead_id == Lead.id)
+        .where(
+            LeadStageChange.to_stage.in_(SOLD_STAGES),
+            LeadStageChange.changed_at < bounds[-1],
+            scope.where(Lead.dealer_id.expression),
         )
-        .where(LeadStageChange.to_stage.in_(SOLD_STAGES), LeadStageChange.changed_at < bounds[-1])
-        .group_by(LeadStageChange.lead_id)
+        .group_by(Lead.id, Lead.channel)
+        .having(sold_at >= bounds[0])
         .subquery()
     )
     bucket = _bucket(first_sold.c.sold_at, bounds).label("bucket")
     rows = session.execute(
-        select(bucket, Lead.channel, func.count())
-        .join(first_sold, first_sold.c.lead_id == Lead.id)
-        .where(
-            first_sold.c.sold_at >= bounds[0],
-            first_sold.c.sold_at < bounds[-1],
-            scope.where(Lead.dealer_id.expression),
-        )
-        .group_by(bucket, Lead.channel)
+        select(bucket, first_sold.c.channel, func.count()).group_by(bucket, first_sold.c.channel)
     )
     return {(int(index), str(channel)): int(n) for index, channel, n in rows}
 
