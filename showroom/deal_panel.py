@@ -81,6 +81,9 @@ def deal_panel(
     if name is None:
         name = display_name({t.name: t.value for t in profiles_repo.traits(session, [profile.id])})
     people = lead_checks.hosts(session) if staff.can(Permission.APPOINTMENTS) else []
+    assignable = (
+        lead_checks.assignees(session, staff.scope) if staff.can(Permission.LEADS_ALL) else None
+    )
     history = histories(session, [lead.id for lead in leads]) if can_deal else {}
     return DealPanel(
         profile_id=profile.id,
@@ -111,7 +114,8 @@ def deal_panel(
         upcoming=upcoming,
         notes=notes,
         names=names,
-        salespeople=lead_checks.salespeople(session) if staff.can(Permission.LEADS_ALL) else [],
+        salespeople=assignable.everyone if assignable else [],
+        assignees=assignable,
         people=people,
         default_person=staff.user_id if any(pid == staff.user_id for pid, _ in people) else None,
         can_deal=can_deal,

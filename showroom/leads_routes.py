@@ -113,9 +113,9 @@ def _leads_page(
             "listing": listing,
             "who": who_value,
             "can_all": staff.can(Permission.LEADS_ALL),
-            "salespeople": lead_checks.salespeople(session)
+            "assignees": lead_checks.assignees(session, staff.scope)
             if staff.can(Permission.LEADS_ALL)
-            else [],
+            else None,
             "options": OPTIONS,
             "local": to_local,
             "next_url": "/showroom/leads" + (f"?{query}" if query else ""),

@@ -31,7 +31,9 @@ from tests.helpers import (
     make_token,
     post,
     sign_in,
+    soup,
     start,
+    user_id,
 )
 
 A, B = "NL-AAA", "BE-BBB"
@@ -390,3 +392,31 @@ def test_with_sharing_off_a_dealer_finds_only_its_own_customers(
             session.commit()
         assert str(net.customer) in get(b, f"/showroom/search?q={net.email}").text
         assert get(b, f"/showroom/customers/{net.customer}").status_code == 200
+
+
+def test_the_assign_choices_offer_only_the_leads_own_dealers_people(
+    app_client: TestClient, web_source: SourceKey, session_factory: sessionmaker[Session]
+) -> None:
+    net = build(app_client.app, app_client, web_source, session_factory)  # type: ignore[arg-type]
+    ids = {
+        staff.email: user_id(session_factory, staff.email)
+        for staff in (net.sales_a, net.colleague_a, net.sales_b)
+    }
+
+    def offered(staff: StaffClient, url: str, select_name: str) -> set[int]:
+        page = soup(get(staff, url).text)
+        form = page.select_one(f"form[action='/showroom/leads/{net.lead}/assign']")
+        assert form is not None, url
+        chosen = form.select_one(f"select[name='{select_name}']")
+        assert chosen is not None
+        return {int(o["value"]) for o in chosen.select("option") if o.get("value")}
+
+    a_people = {ids[net.sales_a.email], ids[net.colleague_a.email]}
+    # The importer's manager sees every dealer's lead, yet is offered only the lead's dealer's.
+    for url in (f"/showroom/customers/{net.customer}/deal", "/showroom/leads?who=all"):
+        choices = offered(net.network, url, "assigned_user_id")
+        assert a_people <= choices, url
+        assert ids[net.sales_b.email] not in choices, url
+    assert ids[net.sales_b.email] not in offered(
+        net.manager_a, f"/showroom/customers/{net.customer}/deal", "assigned_user_id"
+    )

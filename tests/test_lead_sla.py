@@ -68,6 +68,30 @@ def test_opening_hours_count_and_nothing_else() -> None:
     assert sla.sla_due_at(lunch, local(14, 12, 20)) == local(14, 13, 50)
 
 
+def test_public_holidays_of_the_dealers_country_are_closed_unless_named() -> None:
+    def dealer(country: str, hours: str = HOURS) -> Dealer:
+        return Dealer(
+            code=f"{country}-X",
+            name="X",
+            country=country,
+            opening_hours=hours,
+            time_zone="Europe/Amsterdam",
+            sla_first_contact_minutes=30,
+            sla_warning_minutes=15,
+        )
+
+    christmas_eve = local(24, 17, 50)  # a Thursday: ten minutes before closing
+    # The Netherlands: Christmas Day (Friday) and Boxing Day (Saturday) are closed: Monday 9:20.
+    assert sla.sla_due_at(dealer("NL"), christmas_eve) == local(28, 9, 20)
+    # Belgium has no Boxing Day holiday: Saturday at 10:20.
+    assert sla.sla_due_at(dealer("BE"), christmas_eve) == local(26, 10, 20)
+    # A dealer open on holidays says so: Christmas Day 10:00 + 20 minutes.
+    assert sla.sla_due_at(dealer("NL", HOURS + ", Holidays 10-14"), christmas_eve) == local(
+        25, 10, 20
+    )
+    assert sla.business_minutes_between(dealer("NL"), local(24, 12), local(28, 12)) == 9 * 60
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
@@ -76,6 +100,8 @@ def test_opening_hours_count_and_nothing_else() -> None:
         ("Mon 9-25", "not on the clock"),
         ("9-18", "no day is named"),
         ("Sun closed", "never open"),
+        ("Holidays 10-16", "never open"),
+        ("Mon-Holidays 9-17", "not part of a range"),
     ],
 )
 def test_unreadable_opening_hours_are_refused(text: str, fragment: str) -> None:

@@ -7,6 +7,8 @@ day, a range such as Mon-Fri, or several joined by "/" or "&") and then one or m
 rule before it ("Mon-Fri 9-12, 13-18"); days alone carry over to the next rule ("Mon, Wed
 9-17"). A later rule naming a day replaces that day's hours. Days no rule names are closed.
 Day names: English (Mon, Monday, Mo) and Dutch (ma, maandag). Empty text: always open.
+Public holidays of the dealer's country are closed unless a rule names them ("Holidays 10-16",
+"feestdagen 10-16"); they replace the weekday's hours on those days (cdp/leads/sla.py).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ for _number, _names in enumerate(
 ):
     for _name in _names:
         DAY_NAMES[_name] = _number
+HOLIDAYS = 7  # the schedule's eighth "day": public holidays, whatever their weekday
+for _name in ("hol", "holiday", "holidays", "feestdag", "feestdagen"):
+    DAY_NAMES[_name] = HOLIDAYS
 CLOSED_WORDS = frozenset({"closed", "gesloten"})
 _DAY = r"[a-z]+\.?"
 _DAYS = re.compile(rf"^({_DAY}(?:\s*-\s*{_DAY})?(?:\s*[/&+]\s*{_DAY}(?:\s*-\s*{_DAY})?)*)\s*:?\s*")
@@ -44,7 +49,8 @@ Interval = tuple[int, int]
 
 @dataclass(frozen=True, slots=True)
 class WeeklySchedule:
-    """Open intervals per weekday (Monday is 0), in the dealer's local time."""
+    """Open intervals per weekday (Monday is 0) and on public holidays (HOLIDAYS, index 7), in the
+    dealer's local time."""
 
     days: tuple[tuple[Interval, ...], ...]
     always_open: bool = False
@@ -52,8 +58,11 @@ class WeeklySchedule:
     def is_open_on(self, weekday: int) -> bool:
         return self.always_open or bool(self.days[weekday])
 
+    def hours_on(self, weekday: int, *, holiday: bool) -> tuple[Interval, ...]:
+        return self.days[HOLIDAYS if holiday else weekday]
 
-ALWAYS_OPEN = WeeklySchedule(days=((),) * 7, always_open=True)
+
+ALWAYS_OPEN = WeeklySchedule(days=((),) * 8, always_open=True)
 
 
 def _refuse(text: str, part: str, problem: str) -> InvalidInput:
@@ -83,6 +92,11 @@ def _days(spec: str, text: str, part: str) -> list[int]:
             raise _refuse(text, part, f"{unknown!r} is not a day")
         first, last = numbers[0], numbers[-1]
         assert first is not None and last is not None
+        if HOLIDAYS in numbers:
+            if len(numbers) > 1:
+                raise _refuse(text, part, "holidays are not part of a range of days")
+            found.append(HOLIDAYS)
+            continue
         span = (last - first) % 7
         found.extend((first + step) % 7 for step in range(span + 1))
     return found
@@ -164,8 +178,8 @@ def parse_opening_hours(text: str | None) -> WeeklySchedule:
         last_days = days
     if pending:
         raise _refuse(clean, clean, "the last days named have no hours")
-    schedule = WeeklySchedule(days=tuple(_merged(week.get(day, [])) for day in range(7)))
-    if not any(schedule.days):
+    schedule = WeeklySchedule(days=tuple(_merged(week.get(day, [])) for day in range(8)))
+    if not any(schedule.days[:HOLIDAYS]):
         raise InvalidInput(
             f"opening hours {clean!r}: the dealer is never open (leave them empty for always open)",
             field="opening_hours",

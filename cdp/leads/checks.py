@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
 from cdp.auth.permissions import ROLE_PERMISSIONS, Permission, allows
+from cdp.dealers.visibility import DealerScope
 from cdp.errors import InvalidInput, NotFound
 from cdp.leads import repository as repo
 from cdp.models import (
@@ -83,6 +85,42 @@ def staff_member(
 def salespeople(session: Session) -> list[tuple[int, str]]:
     """Staff who can be given leads."""
     return [(u.id, u.name) for u in repo.active_staff(session, roles_with(Permission.LEADS))]
+
+
+@dataclass(frozen=True)
+class Assignees:
+    """Whom a lead may be given to, as a choice list per dealer: the dealer's own salespeople
+    and those of the network (no dealer), never another dealer's (assign_lead refuses them)."""
+
+    everyone: list[tuple[int, str]]  # every salesperson the caller's dealers may see
+    by_dealer: dict[int, list[tuple[int, str]]]
+    network_wide: list[tuple[int, str]]
+
+    def for_dealer(self, dealer_id: int | None) -> list[tuple[int, str]]:
+        if dealer_id is None:
+            return self.everyone
+        return sorted(
+            self.by_dealer.get(dealer_id, []) + self.network_wide, key=lambda p: (p[1], p[0])
+        )
+
+
+def assignees(session: Session, scope: DealerScope) -> Assignees:
+    people = repo.active_staff_with_dealers(session, roles_with(Permission.LEADS))
+    by_dealer: dict[int, list[tuple[int, str]]] = {}
+    network_wide: list[tuple[int, str]] = []
+    everyone: list[tuple[int, str]] = []
+    for user, dealer_ids in people:
+        entry = (user.id, user.name)
+        if not dealer_ids:
+            network_wide.append(entry)
+            everyone.append(entry)
+            continue
+        visible = [dealer_id for dealer_id in dealer_ids if scope.sees(dealer_id)]
+        for dealer_id in visible:
+            by_dealer.setdefault(dealer_id, []).append(entry)
+        if visible:
+            everyone.append(entry)
+    return Assignees(everyone=everyone, by_dealer=by_dealer, network_wide=network_wide)
 
 
 def delivery_specialists(session: Session) -> list[tuple[int, str]]:

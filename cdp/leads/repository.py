@@ -25,6 +25,7 @@ from cdp.models import (
     LeadStageChange,
     Note,
     ProfileSearch,
+    StaffDealer,
     StaffUser,
 )
 from cdp.sql import any_of, dialect_of
@@ -447,6 +448,23 @@ def active_staff(session: Session, roles: Collection[str]) -> Sequence[StaffUser
         .where(StaffUser.active.is_(True), StaffUser.role.in_(list(roles)))
         .order_by(StaffUser.name, StaffUser.id)
     ).all()
+
+
+def active_staff_with_dealers(
+    session: Session, roles: Collection[str]
+) -> list[tuple[StaffUser, list[int]]]:
+    """Active staff of these roles with the dealers each works at (none: the network's)."""
+    people = active_staff(session, roles)
+    if not people:
+        return []
+    dealers: dict[int, list[int]] = {}
+    for user_id, dealer_id in session.execute(
+        select(StaffDealer.user_id, StaffDealer.dealer_id).where(
+            StaffDealer.user_id.in_([user.id for user in people])
+        )
+    ):
+        dealers.setdefault(user_id, []).append(dealer_id)
+    return [(user, sorted(dealers.get(user.id, []))) for user in people]
 
 
 def leads_by_id(session: Session, ids: Collection[int]) -> dict[int, Lead]:

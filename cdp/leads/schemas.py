@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from cdp.forms import (
     FormError,
@@ -22,6 +23,9 @@ from cdp.models import (
     Lead,
     Note,
 )
+
+if TYPE_CHECKING:
+    from cdp.leads.checks import Assignees
 
 
 @dataclass
@@ -129,7 +133,8 @@ class DealPanel:
     upcoming: list[tuple[Appointment, datetime]]
     notes: list[Note]
     names: dict[int, str]  # staff names by id, for salespeople and note authors
-    salespeople: list[tuple[int, str]]
+    salespeople: list[tuple[int, str]]  # whom a new lead may go to (the caller's dealers')
+    assignees: Assignees | None  # whom each existing lead may go to, by its dealer
     people: list[tuple[int, str]]  # who can receive a visitor or hand over a car
     default_person: int | None  # the signed-in person, if they receive visitors
     can_deal: bool

@@ -2,8 +2,9 @@
 
 Each dealer sets two figures (docs/dealers.md): first contact within N minutes (30 unless set),
 the manager warned after M minutes (15). Only time the dealer is open counts, in the dealer's
-time zone (else the installation's): a lead that comes in on Saturday evening at a dealer that
-opens Monday 9:00 is at risk at 9:15 and breached at 9:30. A lead with no dealer (the network's
+time zone (else the installation's), skipping the public holidays of the dealer's country unless
+its opening hours name them: a lead that comes in on Saturday evening at a dealer that opens
+Monday 9:00 is at risk at 9:15 and breached at 9:30. A lead with no dealer (the network's
 unassigned queue) keeps the default figures, around the clock.
 
 A lead is "at risk" once its warning time passes without a contact attempt: `due_warnings` finds
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from cdp.dealers.opening_hours import ALWAYS_OPEN, WeeklySchedule, parse_opening_hours
+from cdp.dealers.public_holidays import is_public_holiday
 from cdp.dealers.service import DEFAULT_SLA_MINUTES, DEFAULT_SLA_WARNING_MINUTES
 from cdp.dealers.visibility import NETWORK, DealerScope
 from cdp.errors import InvalidInput
@@ -78,12 +80,15 @@ def _moment(day: date, minute: int, zone: ZoneInfo) -> datetime:
 def _open_spans(
     dealer: DealerLike, start: datetime, days: int
 ) -> Iterator[tuple[datetime, datetime]]:
-    """The dealer's open periods as UTC (start, end), from the day before `start` onwards."""
+    """The dealer's open periods as UTC (start, end), from the day before `start` onwards; a
+    public holiday of the dealer's country has the holiday hours (closed unless named)."""
     zone, schedule = zone_of(dealer), schedule_of(dealer)
+    country = dealer.country if dealer is not None else None
     first = start.astimezone(zone).date() - timedelta(days=1)
     for offset in range(days + 2):
         day = first + timedelta(days=offset)
-        for opens, closes in schedule.days[day.weekday()]:
+        holiday = is_public_holiday(country, day)
+        for opens, closes in schedule.hours_on(day.weekday(), holiday=holiday):
             yield _moment(day, opens, zone), _moment(day, closes, zone)
 
 
