@@ -19,6 +19,8 @@ from functools import cache
 
 import holidays
 
+from cdp.dealers.public_holidays import is_public_holiday
+
 COUNTRIES = ("NL", "BE")
 SCHOOL_HOLIDAY_WEIGHT = 0.8  # a school-holiday day brings fewer showroom visits (assumption)
 # Belgium's school holidays are its communities'; the Flemish Community's, the largest, apply.
@@ -33,11 +35,6 @@ def quarter_months(quarter: int) -> tuple[int, int, int]:
 
 
 @cache
-def _public(country: str, year: int) -> frozenset[date]:
-    return frozenset(holidays.country_holidays(country, years=year).keys())
-
-
-@cache
 def _school(country: str, year: int) -> frozenset[date]:
     if country != "BE":
         return frozenset()  # the library has no Dutch school holidays
@@ -48,7 +45,7 @@ def _school(country: str, year: int) -> frozenset[date]:
 
 
 def day_weight(day: date, country: str) -> float:
-    if day.weekday() == 6 or day in _public(country, day.year):
+    if day.weekday() == 6 or is_public_holiday(country, day):
         return 0.0
     if day in _school(country, day.year):
         return SCHOOL_HOLIDAY_WEIGHT
