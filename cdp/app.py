@@ -236,6 +236,7 @@ def create_app(
     from showroom.lookup_routes import router as lookup_router
     from showroom.merge_routes import router as merge_router
     from showroom.network_routes import router as network_router
+    from showroom.planner_routes import router as planner_router
     from showroom.privacy_routes import router as privacy_router
     from showroom.routing_routes import router as routing_router
     from showroom.tablet_configure_routes import router as tablet_configure_router
@@ -268,6 +269,7 @@ def create_app(
         deal_router,
         deliveries_router,
         funnel_router,
+        planner_router,
         alerts_router,
         network_router,
         channels_router,

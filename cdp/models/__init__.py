@@ -35,6 +35,7 @@ from cdp.models.delivery_log import ADF_DELIVERY_STATUSES, AdfDelivery
 from cdp.models.event import Configuration, Event, QuarantinedMessage
 from cdp.models.floor import VISIT_KINDS, VISIT_OUTCOMES, ShowroomVisit
 from cdp.models.norms import ChannelSetting, StageNorm
+from cdp.models.planner import SalesPlan, SalesPlanLine
 from cdp.models.privacy import Erasure, SecretKey, SuppressedCount, Suppression
 from cdp.models.profile import (
     CONSENT_PURPOSES,
@@ -114,6 +115,8 @@ __all__ = [
     "ProfileTrait",
     "ProfileView",
     "QuarantinedMessage",
+    "SalesPlan",
+    "SalesPlanLine",
     "SecretKey",
     "Segment",
     "SegmentEventChange",

@@ -1,0 +1,221 @@
+"""The planner forwards, through its page: the leads expected per channel and month to the sales
+they make, what each what-if does to sales and cost per sale (checked against arithmetic done
+here), speed to lead observed from contacts made here, a saved plan as the starting point, and
+bad input marked field by field. Runs on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from bs4 import BeautifulSoup, Tag
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from cdp.models import ContactAttempt, Lead, Profile, utcnow
+from tests.helpers import StaffClient, make_dealer, make_staff, post, sign_in, soup
+
+PHONE, WEBSITE = 0.22, 0.20  # the field's lead-to-sale norms (../shared/DOMAIN.md)
+RULE_OF_THUMB = 1.5  # reached 1.5x as often when contacted within 5 minutes (docs/planner.md)
+
+
+def leads(**per_channel: tuple[int, int, int]) -> dict[str, str]:
+    fields = {"year": "2031", "quarter": "2", "basis": "norm"}
+    for channel, months in per_channel.items():
+        for i, n in enumerate(months):
+            fields[f"leads-{channel}-{i}"] = str(n)
+    return fields
+
+
+def text(page: BeautifulSoup, selector: str) -> str:
+    found = page.select_one(selector)
+    assert isinstance(found, Tag), selector
+    return found.get_text(" ", strip=True)
+
+
+def effect(page: BeautifulSoup, key: str) -> list[str]:
+    row = page.select_one(f'.effects-table tr[data-effect="{key}"]')
+    assert isinstance(row, Tag), key
+    return [td.get_text(" ", strip=True) for td in row.select("td")]
+
+
+def test_what_ifs_change_sales_and_cost_per_sale_by_the_expected_amount(
+    staff_client: Callable[[str], StaffClient],
+) -> None:
+    manager = staff_client("manager")
+    fields = leads(phone=(10, 20, 30), website=(50, 0, 50))
+    plain = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
+    base = 60 * PHONE + 100 * WEBSITE
+    assert text(plain, "#outlook-h") == f"{round(base, 1)} sales expected"
+    phone = plain.select_one('.outlook-table tr[data-channel="phone"]')
+    assert isinstance(phone, Tag)
+    months = [td.get_text(" ", strip=True) for td in phone.select("td")][1:4]
+    assert months == [f"{round(n * PHONE, 1)} of {n} leads" for n in (10, 20, 30)]
+
+    # More test drives and faster first contact: both raise sales, and lower cost per sale.
+    fields |= {
+        "now-test_drive": "50",
+        "plan-test_drive": "60",
+        "now-speed": "20",
+        "plan-speed": "80",
+        "spend-phone": "1320",
+    }
+    response = manager.client.get("/showroom/planner/forward", params=fields)
+    assert response.status_code == 200, response.text
+    page = soup(response.text)
+    drives = 0.60 / 0.50
+    speed = (1 + (RULE_OF_THUMB - 1) * 0.80) / (1 + (RULE_OF_THUMB - 1) * 0.20)
+    assert effect(page, "test_drive") == [
+        "50.0%", "60.0%", str(round(drives, 3)), f"{base * (drives - 1):+.1f}",
+    ]  # fmt: skip
+    assert effect(page, "speed")[2:] == [str(round(speed, 3)), f"{base * (speed - 1):+.1f}"]
+    after = base * drives * speed
+    assert text(page, "#outlook-h") == (
+        f"{round(base, 1)} sales expected, {round(after, 1)} with the what-ifs"
+    )
+    cost_before = 1320 / (60 * PHONE)  # spend given for phone only: its sales alone
+    cost_after = cost_before / (drives * speed)
+    assert text(page, "#cost-per-sale") == f"€ {cost_before:.0f} → € {cost_after:.0f}"
+
+    # A lower reach takes sales down by the same ratio.
+    lower = leads(phone=(10, 20, 30), website=(50, 0, 50)) | {
+        "now-reached": "60",
+        "plan-reached": "45",
+    }
+    worse = soup(manager.client.get("/showroom/planner/forward", params=lower).text)
+    assert effect(worse, "reached")[3] == f"{base * (0.45 / 0.60 - 1):+.1f}"
+    assert text(worse, "#outlook-h").endswith(f"{round(base * 0.75, 1)} with the what-ifs")
+
+
+def _lead_with_contact(
+    session: Session, *, minutes: int | None, reached: bool, dealer_id: int | None = None
+) -> None:
+    at = utcnow() - timedelta(days=30)
+    profile = Profile(first_seen_at=at, last_seen_at=at)
+    session.add(profile)
+    session.flush()
+    lead = Lead(
+        dealer_id=dealer_id,
+        profile_id=profile.id,
+        channel="website",
+        stage="reached" if reached else "attempted",
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(lead)
+    session.flush()
+    if minutes is not None:
+        session.add(
+            ContactAttempt(
+                dealer_id=dealer_id,
+                lead_id=lead.id,
+                profile_id=profile.id,
+                method="call",
+                outcome="reached" if reached else "no_answer",
+                attempted_at=at + timedelta(minutes=minutes),
+            )
+        )
+
+
+def test_speed_to_lead_acts_through_the_reach_observed_for_fast_and_slow_contacts(
+    staff_client: Callable[[str], StaffClient], session_factory: sessionmaker[Session]
+) -> None:
+    with session_factory() as session:
+        for i in range(20):  # within 5 minutes: 15 of 20 reached
+            _lead_with_contact(session, minutes=3, reached=i < 15)
+        for i in range(20):  # after an hour, or never: 5 of 20 reached
+            _lead_with_contact(session, minutes=60 if i < 15 else None, reached=i < 5)
+        session.commit()
+    manager = staff_client("manager")
+    fresh = soup(manager.client.get("/showroom/planner/forward").text)
+    ratio = (15 / 20) / (5 / 20)
+    assert f"reached {round(ratio, 2)}\N{MULTIPLICATION SIGN} as often" in fresh.get_text()
+    assert "as observed in the last 12 months" in fresh.get_text()
+    now = fresh.select_one("#now-speed")
+    assert now is not None and now["value"] == "50.0"  # 20 of 40 leads within 5 minutes
+    reach = fresh.select_one("#now-reached")
+    assert reach is not None and reach["value"] == "50.0"  # 20 of 40 reached
+
+    fields = leads(website=(10, 0, 0)) | {"now-speed": "50", "plan-speed": "100"}
+    page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
+    factor = (1 + (ratio - 1) * 1.0) / (1 + (ratio - 1) * 0.5)
+    assert effect(page, "speed")[2] == str(round(factor, 3))
+    assert text(page, "#total-sales") == f"{10 * WEBSITE:.1f} → {10 * WEBSITE * factor:.1f}"
+
+
+def test_a_saved_plan_fills_the_form_and_another_dealers_plan_is_unknown(
+    app_client: TestClient,
+    staff_client: Callable[[str], StaffClient],
+    session_factory: sessionmaker[Session],
+) -> None:
+    make_dealer(session_factory, "FA")
+    make_dealer(session_factory, "FB")
+    importer = staff_client("manager")
+    target = {
+        "year": "2031", "quarter": "4", "country": "NL", "basis": "norm", "target_new": "11",
+        "target_used": "0", "mix-phone": "100", "name": "phones",
+    }  # fmt: skip
+    ids = {}
+    for code in ("FA", "FB"):
+        saved = post(importer, "/showroom/planner/plans", target | {"dealer": code})
+        assert saved.status_code == 303
+        ids[code] = saved.headers["location"].rsplit("/", 1)[1]
+    app_client.cookies.clear()
+    email = make_staff(session_factory, role="manager", dealers=("FA",))
+    sign_in(app_client, email)
+    page = soup(app_client.get("/showroom/planner/forward", params={"plan": ids["FA"]}).text)
+    planned = [int(str(page.select_one(f"#leads-phone-{i}")["value"])) for i in range(3)]  # type: ignore[index]
+    assert sum(planned) == 50  # 11 sales at 22%
+    assert text(page, "#outlook-h") == f"{50 * PHONE:.1f} sales expected"
+    assert (
+        app_client.get("/showroom/planner/forward", params={"plan": ids["FB"]}).status_code == 404
+    )
+
+
+def test_bad_forward_input_is_marked_field_by_field(
+    staff_client: Callable[[str], StaffClient],
+) -> None:
+    manager = staff_client("manager")
+    fields = leads(phone=(10, 20, 30)) | {
+        "leads-website-1": "many",
+        "plan-reached": "70",
+        "now-quote": "40",
+        "plan-quote": "140",
+        "spend-phone": "-5",
+    }
+    response = manager.client.get("/showroom/planner/forward", params=fields)
+    assert response.status_code == 400
+    page = soup(response.text)
+    for field, message in (
+        ("leads-website-1", "not a number"),
+        ("now-reached", "required"),
+        ("plan-quote", "between 0 and 100"),
+        ("spend-phone", "between 0 and"),
+    ):
+        assert page.select_one(f"#{field}[aria-invalid=true]") is not None, field
+        assert message in text(page, f"#{field}-error"), field
+    assert page.select_one(".outlook-table") is None
+
+    empty = manager.client.get("/showroom/planner/forward", params=leads())
+    assert empty.status_code == 400
+    assert "at least one lead" in text(soup(empty.text), "p.field-error#leads")
+
+    no_rate = manager.client.get("/showroom/planner/forward", params=leads(walk_in=(5, 0, 0)))
+    assert no_rate.status_code == 400
+    assert "no lead-to-sale rate" in text(soup(no_rate.text), "#leads-walk_in-0-error")
+
+
+def test_fast_contact_reaching_fewer_is_not_taken_as_the_effect_of_speed(
+    staff_client: Callable[[str], StaffClient], session_factory: sessionmaker[Session]
+) -> None:
+    with session_factory() as session:
+        for i in range(20):  # within 5 minutes: 5 of 20 reached; later: 15 of 20
+            _lead_with_contact(session, minutes=2, reached=i < 5)
+            _lead_with_contact(session, minutes=90, reached=i < 15)
+        session.commit()
+    manager = staff_client("manager")
+    fields = leads(website=(10, 0, 0)) | {"now-speed": "50", "plan-speed": "100"}
+    page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
+    assert "the observation is not used" in page.get_text()
+    rule = (1 + (RULE_OF_THUMB - 1) * 1.0) / (1 + (RULE_OF_THUMB - 1) * 0.5)
+    assert effect(page, "speed")[2] == str(round(rule, 3))
