@@ -68,6 +68,30 @@ def test_opening_hours_count_and_nothing_else() -> None:
     assert sla.sla_due_at(lunch, local(14, 12, 20)) == local(14, 13, 50)
 
 
+@pytest.mark.parametrize("hours", [HOURS, "ma t/m vr 9-12:30, 13:30-18", "Sat 10-12", None])
+def test_due_times_of_many_leads_are_the_same_as_one_by_one(hours: str | None) -> None:
+    """The network view's clock (a dealer's open periods worked out once for a window) gives
+    every lead the due time `sla_due_at` gives it: across weekends, lunch breaks, a week-long
+    closure and the change to winter time (25 October 2026)."""
+    dealer = Dealer(
+        code="NL-EIN1",
+        name="Eindhoven",
+        opening_hours=hours,
+        time_zone="Europe/Amsterdam",
+        sla_first_contact_minutes=45,
+        sla_warning_minutes=15,
+    )
+    since = datetime(2026, 10, 20, 22, tzinfo=UTC)
+    until = since + timedelta(days=9)
+    clock = sla.DueClock(dealer, since, until)
+    moment = since
+    while moment < until:
+        assert clock.due_at(moment) == sla.sla_due_at(dealer, moment), moment
+        moment += timedelta(minutes=13)
+    earlier = since - timedelta(days=3)  # outside the window: still right
+    assert clock.due_at(earlier) == sla.sla_due_at(dealer, earlier)
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from cdp.dealers import network_repository as repo
 from cdp.dealers.visibility import DealerScope
-from cdp.leads.sla import sla_due_at
+from cdp.leads.sla import DueClock, sla_due_at
 from cdp.local_time import local_start, local_today
 from cdp.models import Dealer
 
@@ -100,30 +100,43 @@ def _median(delays: list[timedelta]) -> timedelta | None:
     return timedelta(seconds=statistics.median(d.total_seconds() for d in delays))
 
 
+@dataclass(slots=True)
+class _Contacts:
+    """Speed to lead over a set of leads: the delays to first contact and the SLA verdicts."""
+
+    delays: list[timedelta]
+    within: int = 0
+    decided: int = 0
+
+
+def _contacts(contacts: Iterable[repo.FirstContact], clock: DueClock, now: datetime) -> _Contacts:
+    """The same verdicts as `contacted_within_sla`, with the dealer's due times from `clock`."""
+    found = _Contacts(delays=[])
+    for contact in contacts:
+        first = contact.first_contact_at
+        if first is not None:
+            found.delays.append(max(timedelta(0), first - contact.created_at))
+        deadline = clock.due_at(contact.created_at)
+        if first is not None or now > deadline:
+            found.decided += 1
+            found.within += first is not None and first <= deadline
+    return found
+
+
 def _figures(
     dealer: Dealer | None,
     counts: repo.LeadCounts | None,
-    contacts: Iterable[repo.FirstContact],
+    contacts: _Contacts,
     outcomes: repo.AppointmentOutcomes | None,
-    now: datetime,
 ) -> DealerFigures:
-    delays: list[timedelta] = []
-    within = decided = 0
-    for contact in contacts:
-        if contact.first_contact_at is not None:
-            delays.append(max(timedelta(0), contact.first_contact_at - contact.created_at))
-        verdict = contacted_within_sla(dealer, contact.created_at, contact.first_contact_at, now)
-        if verdict is not None:
-            decided += 1
-            within += verdict
     return DealerFigures(
         dealer=dealer,
         leads=counts.leads if counts else 0,
         unassigned=counts.unassigned if counts else 0,
-        contacted=len(delays),
-        median_first_contact=_median(delays),
-        within_sla=within,
-        sla_decided=decided,
+        contacted=len(contacts.delays),
+        median_first_contact=_median(contacts.delays),
+        within_sla=contacts.within,
+        sla_decided=contacts.decided,
         showed=outcomes.showed if outcomes else 0,
         no_show=outcomes.no_show if outcomes else 0,
         sold=counts.sold if counts else 0,
@@ -138,14 +151,19 @@ def network_view(
     counts = repo.lead_counts(session, scope, since=since, until=until)
     contacts = repo.first_contacts(session, scope, since=since, until=until)
     outcomes = repo.appointment_outcomes(session, scope, since=since, until=until)
-    rows = [
-        _figures(d, counts.get(d.id), contacts.get(d.id, []), outcomes.get(d.id), now)
-        for d in dealers
-    ]
+    speed = {
+        d.id: _contacts(contacts.get(d.id, []), DueClock(d, since, until), now) for d in dealers
+    }
+    rows = [_figures(d, counts.get(d.id), speed[d.id], outcomes.get(d.id)) for d in dealers]
     if scope.network and (None in counts or None in outcomes):
-        queue = _figures(None, counts.get(None), contacts.get(None, []), outcomes.get(None), now)
-        rows.append(queue)
-    everyone = [contact for found in contacts.values() for contact in found]
+        speed[None] = _contacts(contacts.get(None, []), DueClock(None, since, until), now)
+        rows.append(_figures(None, counts.get(None), speed[None], outcomes.get(None)))
+    # The network's row: each lead judged by its own dealer's SLA, as in its dealer's row.
+    everyone = _Contacts(
+        delays=[delay for found in speed.values() for delay in found.delays],
+        within=sum(found.within for found in speed.values()),
+        decided=sum(found.decided for found in speed.values()),
+    )
     total = _figures(
         None,
         repo.LeadCounts(
@@ -158,7 +176,6 @@ def network_view(
             showed=sum(o.showed for o in outcomes.values()),
             no_show=sum(o.no_show for o in outcomes.values()),
         ),
-        now,
     )
     return NetworkView(since=since, until=until, rows=sorted_rows(rows, sort), total=total)
 
