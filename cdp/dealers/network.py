@@ -151,7 +151,7 @@ def network_view(
     counts = repo.lead_counts(session, scope, since=since, until=until)
     contacts = repo.first_contacts(session, scope, since=since, until=until)
     outcomes = repo.appointment_outcomes(session, scope, since=since, until=until)
-    speed = {
+    speed: dict[int | None, _Contacts] = {
         d.id: _contacts(contacts.get(d.id, []), DueClock(d, since, until), now) for d in dealers
     }
     rows = [_figures(d, counts.get(d.id), speed[d.id], outcomes.get(d.id)) for d in dealers]
