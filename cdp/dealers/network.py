@@ -112,11 +112,14 @@ class _Contacts:
 def _contacts(contacts: Iterable[repo.FirstContact], clock: DueClock, now: datetime) -> _Contacts:
     """The same verdicts as `contacted_within_sla`, with the dealer's due times from `clock`."""
     found = _Contacts(delays=[])
-    for contact in contacts:
-        first = contact.first_contact_at
+    for created_at, first in contacts:
         if first is not None:
-            found.delays.append(max(timedelta(0), first - contact.created_at))
-        deadline = clock.due_at(contact.created_at)
+            found.delays.append(max(timedelta(0), first - created_at))
+            if first <= created_at + clock.minutes:  # the due time is never sooner than this
+                found.decided += 1
+                found.within += 1
+                continue
+        deadline = clock.due_at(created_at)
         if first is not None or now > deadline:
             found.decided += 1
             found.within += first is not None and first <= deadline
@@ -148,8 +151,8 @@ def network_view(
 ) -> NetworkView:
     since, until = period_bounds(period, now)
     dealers = repo.dealers_in(session, scope)
-    counts = repo.lead_counts(session, scope, since=since, until=until)
-    contacts = repo.first_contacts(session, scope, since=since, until=until)
+    found = repo.period_leads(session, scope, since=since, until=until)
+    counts, contacts = found.counts, found.contacts
     outcomes = repo.appointment_outcomes(session, scope, since=since, until=until)
     speed: dict[int | None, _Contacts] = {
         d.id: _contacts(contacts.get(d.id, []), DueClock(d, since, until), now) for d in dealers

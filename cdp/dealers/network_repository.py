@@ -3,11 +3,12 @@
 One query per family of figures, each grouped by dealer, so the page costs the same few queries
 at 2 dealers or 200 (never a query per dealer):
 
-- lead counts (`lead_counts`): leads that came in during the period (invalid and duplicates left
-  out, as in the funnel), those still open with no salesperson, and those that reached a sale
-  (a lead sold and later lost still counts, as in the funnel: docs/funnel.md);
-- first contacts (`first_contacts`): per lead of the period, when it came in and its first contact
-  attempt (of any outcome: speed to lead counts the attempt, not the answer);
+- the period's leads (`period_leads`), in one pass: per dealer the leads that came in during the
+  period (invalid and duplicates left out, as in the funnel), those still open with no
+  salesperson, and those that reached a sale (a lead sold and later lost still counts, as in the
+  funnel: docs/funnel.md); and per lead when it came in and its first contact attempt (of any
+  outcome: speed to lead counts the attempt, not the answer). Indexes: lead.created_at and the
+  partial one on the stage changes that made a sale (migration 0032);
 - appointments (`appointment_outcomes`): visits and test drives of the period that showed or not.
 
 Rows hold `dealer_id` None for the network's unassigned queue (leads no dealer holds yet).
@@ -16,8 +17,9 @@ Rows hold `dealer_id` None for the network's unassigned queue (leads no dealer h
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, case, exists, func, select
 from sqlalchemy.orm import Session
@@ -38,8 +40,7 @@ class LeadCounts:
     sold: int
 
 
-@dataclass(frozen=True, slots=True)
-class FirstContact:
+class FirstContact(NamedTuple):  # a tuple: tens of thousands are made per page
     created_at: datetime
     first_contact_at: datetime | None
 
@@ -67,30 +68,23 @@ def _leads_of_period(
     ]
 
 
-def lead_counts(
+@dataclass(slots=True)
+class PeriodLeads:
+    counts: dict[int | None, LeadCounts] = field(default_factory=dict)
+    contacts: dict[int | None, list[FirstContact]] = field(default_factory=dict)
+
+
+def period_leads(
     session: Session, scope: DealerScope, *, since: datetime, until: datetime
-) -> dict[int | None, LeadCounts]:
+) -> PeriodLeads:
+    """Per dealer, the period's lead counts and each lead with its first contact attempt."""
+    # Correlated, so only the period's leads are looked up (by the index on lead_id, and for a
+    # sale by the small partial index of the stage changes that made one).
     ever_sold = exists().where(
         LeadStageChange.lead_id == Lead.id, LeadStageChange.to_stage.in_(SOLD_STAGES)
     )
     unassigned = case((Lead.stage.in_(OPEN_STAGES) & Lead.assigned_user_id.is_(None), 1), else_=0)
     sold = case((Lead.stage.in_(SOLD_STAGES) | ever_sold, 1), else_=0)
-    rows = session.execute(
-        select(Lead.dealer_id, func.count(), func.sum(unassigned), func.sum(sold))
-        .where(*_leads_of_period(scope, since, until))
-        .group_by(Lead.dealer_id)
-    )
-    return {
-        dealer_id: LeadCounts(leads=total, unassigned=int(open_ or 0), sold=int(won or 0))
-        for dealer_id, total, open_, won in rows
-    }
-
-
-def first_contacts(
-    session: Session, scope: DealerScope, *, since: datetime, until: datetime
-) -> dict[int | None, list[FirstContact]]:
-    """Per dealer, each lead of the period with its first contact attempt (None: not yet)."""
-    # Correlated, so only the period's leads are looked up (by the index on lead_id).
     first = (
         select(func.min(ContactAttempt.attempted_at))
         .where(ContactAttempt.lead_id == Lead.id)
@@ -98,12 +92,25 @@ def first_contacts(
         .scalar_subquery()
     )
     rows = session.execute(
-        select(Lead.dealer_id, Lead.created_at, first).where(*_leads_of_period(scope, since, until))
+        select(Lead.dealer_id, Lead.created_at, first, unassigned, sold).where(
+            *_leads_of_period(scope, since, until)
+        )
     )
-    found: dict[int | None, list[FirstContact]] = defaultdict(list)
-    for dealer_id, created_at, first_at in rows:
-        found[dealer_id].append(FirstContact(created_at=created_at, first_contact_at=first_at))
-    return dict(found)
+    tallies: dict[int | None, list[int]] = defaultdict(lambda: [0, 0, 0])
+    contacts: dict[int | None, list[FirstContact]] = defaultdict(list)
+    for dealer_id, created_at, first_at, open_, won in rows:
+        tally = tallies[dealer_id]
+        tally[0] += 1
+        tally[1] += open_
+        tally[2] += won
+        contacts[dealer_id].append(FirstContact(created_at, first_at))
+    return PeriodLeads(
+        counts={
+            dealer_id: LeadCounts(leads=total, unassigned=open_, sold=won)
+            for dealer_id, (total, open_, won) in tallies.items()
+        },
+        contacts=dict(contacts),
+    )
 
 
 def appointment_outcomes(

@@ -6,7 +6,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -61,7 +72,11 @@ APPOINTMENT_STATUSES = ("planned", "showed", "no_show", "cancelled")
 
 class Lead(Base):
     __tablename__ = "lead"
-    __table_args__ = (Index("ix_lead_assigned_stage", "assigned_user_id", "stage"),)
+    __table_args__ = (
+        Index("ix_lead_assigned_stage", "assigned_user_id", "stage"),
+        # The network view and the funnel read a period's leads (migration 0032).
+        Index("ix_lead_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dealer_id: Mapped[int | None] = mapped_column(ForeignKey("dealer.id"), default=None, index=True)
@@ -110,8 +125,21 @@ class LeadAssignment(Base):
     assigned_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+# Stage changes that made a sale: whether a lead was ever sold, answered from a small index
+# (the network view asks it for every lead of a period; migration 0032).
+SOLD_CHANGE = "to_stage IN ('sold', 'delivered')"
+
+
 class LeadStageChange(Base):
     __tablename__ = "lead_stage_change"
+    __table_args__ = (
+        Index(
+            "ix_lead_stage_change_sold",
+            "lead_id",
+            postgresql_where=text(SOLD_CHANGE),
+            sqlite_where=text(SOLD_CHANGE),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
