@@ -72,11 +72,7 @@ APPOINTMENT_STATUSES = ("planned", "showed", "no_show", "cancelled")
 
 class Lead(Base):
     __tablename__ = "lead"
-    __table_args__ = (
-        Index("ix_lead_assigned_stage", "assigned_user_id", "stage"),
-        # The network view and the funnel read a period's leads (migration 0032).
-        Index("ix_lead_created_at", "created_at"),
-    )
+    __table_args__ = (Index("ix_lead_assigned_stage", "assigned_user_id", "stage"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dealer_id: Mapped[int | None] = mapped_column(ForeignKey("dealer.id"), default=None, index=True)
@@ -94,7 +90,8 @@ class Lead(Base):
     source_event_id: Mapped[int | None] = mapped_column(
         ForeignKey("event.id"), default=None, index=True
     )
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Indexed: the funnel and the network view read a period's leads (migration 0030).
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     # The campaign (utm fields) and referring site of the customer's first and last visit
     # before the lead (cdp/leads/attribution.py); None: direct, or made by staff.

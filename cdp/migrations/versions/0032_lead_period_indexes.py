@@ -1,6 +1,9 @@
 """lead_period_indexes: a period's leads by their creation time, and the stage changes that made
 a sale, for the network view and the funnel at 500,000 leads (bench/funnel.py)
 
+The funnel's migration (0030, on another branch) creates ix_lead_created_at as well: made here
+only where it is missing, and left in place by the downgrade, so either order works.
+
 Revision ID: 0032
 Revises: 0027
 Create Date: 2026-12-07 11:05:00
@@ -20,7 +23,7 @@ SOLD_CHANGE = "to_stage IN ('sold', 'delivered')"
 
 
 def upgrade() -> None:
-    op.create_index("ix_lead_created_at", "lead", ["created_at"])
+    op.create_index("ix_lead_created_at", "lead", ["created_at"], if_not_exists=True)
     op.create_index(
         "ix_lead_stage_change_sold",
         "lead_stage_change",
@@ -32,4 +35,3 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_lead_stage_change_sold", table_name="lead_stage_change")
-    op.drop_index("ix_lead_created_at", table_name="lead")
