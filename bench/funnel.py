@@ -670,13 +670,24 @@ class Timings:
     size: int = 0
 
 
+def pages_of(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """(account, page, address template) of the pages to time: the baseline and PAGES, or those
+    whose name starts with one of --only."""
+    wanted = [w.strip() for w in args.only.split(",") if w.strip()] if args.only else []
+    return [
+        (role, name, path)
+        for role, pages in PAGES.items()
+        for name, path in [BASELINE, *pages]
+        if name == BASELINE[0] or not wanted or any(name.startswith(w) for w in wanted)
+    ]
+
+
 def measure(
     server: Server, engine: Any, meta: dict[str, str], args: argparse.Namespace
 ) -> dict[tuple[str, str], Timings]:
     fill = {"dealer": meta["dealer_code"], **last_quarter(datetime.fromisoformat(meta["now"]))}
     clients = {role: signed_in(server.base_url, meta[role]) for role in PAGES}
-    plan = [(role, name, path.format(**fill)) for role, pages in PAGES.items()
-            for name, path in [BASELINE, *pages]]  # fmt: skip
+    plan = [(role, name, path.format(**fill)) for role, name, path in pages_of(args)]
     for role, _name, path in plan:  # warm-up: pools, caches, plans
         for _ in range(args.warmup):
             clients[role].get(path)
@@ -783,6 +794,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--regenerate", action="store_true", help="generate even if kept data fits")
     ap.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the network queries")
     ap.add_argument("--no-http", dest="http", action="store_false", help="skip the HTTP timing")
+    ap.add_argument(
+        "--only", default="", metavar="NAMES", help="time only pages whose name starts so "
+        "(comma-separated: --only network), and the baseline"
+    )  # fmt: skip
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = ap.parse_args(argv)
     if args.dealers < 1 or args.leads < 1 or args.staff < 1 or args.requests < 1:
@@ -808,8 +823,7 @@ def main(argv: list[str] | None = None) -> int:
                 found = measure(server, engine, meta, args)
             fill = {"dealer": meta["dealer_code"],
                     **last_quarter(datetime.fromisoformat(meta["now"]))}  # fmt: skip
-            paths = {(role, name): path.format(**fill) for role, pages in PAGES.items()
-                     for name, path in [BASELINE, *pages]}  # fmt: skip
+            paths = {(role, name): path.format(**fill) for role, name, path in pages_of(args)}
             lines = report(found, paths)
             print(f"load average at the end: {loadavg()}")
             if args.json:
