@@ -759,6 +759,8 @@ def explain(url: str, meta: dict[str, str]) -> None:
     sa_event.remove(engine, "before_cursor_execute", _keep)
     with engine.connect() as c:
         for statement, params in statements:
+            if statement.lstrip().upper().startswith("SET"):  # as the page sets it (SET LOCAL)
+                c.exec_driver_sql(statement, params)
             if not statement.lstrip().upper().startswith("SELECT"):
                 continue
             plan = c.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params).all()
