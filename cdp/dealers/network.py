@@ -154,9 +154,13 @@ def network_view(
     found = repo.period_leads(session, scope, since=since, until=until)
     counts, contacts = found.counts, found.contacts
     outcomes = repo.appointment_outcomes(session, scope, since=since, until=until)
-    speed: dict[int | None, _Contacts] = {
-        d.id: _contacts(contacts.get(d.id, []), DueClock(d, since, until), now) for d in dealers
-    }
+    # One clock per SLA rule (opening hours, time zone, minutes): most dealers share a few.
+    clocks: dict[tuple[str | None, str | None, int], DueClock] = {}
+    speed: dict[int | None, _Contacts] = {}
+    for d in dealers:
+        rule = (d.opening_hours, d.time_zone, d.sla_first_contact_minutes)
+        clock = clocks.get(rule) or clocks.setdefault(rule, DueClock(d, since, until))
+        speed[d.id] = _contacts(contacts.get(d.id, []), clock, now)
     rows = [_figures(d, counts.get(d.id), speed[d.id], outcomes.get(d.id)) for d in dealers]
     if scope.network and (None in counts or None in outcomes):
         speed[None] = _contacts(contacts.get(None, []), DueClock(None, since, until), now)
