@@ -9,7 +9,7 @@ dealer); this module turns their rows into figures and sorts them.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -94,35 +94,39 @@ class NetworkView:
     total: DealerFigures
 
 
-def _median(delays: list[timedelta]) -> timedelta | None:
-    if not delays:
-        return None
-    return timedelta(seconds=statistics.median(d.total_seconds() for d in delays))
+def _median(seconds: list[float]) -> timedelta | None:
+    return timedelta(seconds=statistics.median(seconds)) if seconds else None
 
 
 @dataclass(slots=True)
 class _Contacts:
-    """Speed to lead over a set of leads: the delays to first contact and the SLA verdicts."""
+    """Speed to lead over a set of leads: seconds to first contact and the SLA verdicts."""
 
-    delays: list[timedelta]
+    seconds: list[float]
     within: int = 0
     decided: int = 0
 
 
-def _contacts(contacts: Iterable[repo.FirstContact], clock: DueClock, now: datetime) -> _Contacts:
+def _contacts(contacts: repo.FirstContacts | None, clock: DueClock, now: datetime) -> _Contacts:
     """The same verdicts as `contacted_within_sla`, with the dealer's due times from `clock`."""
-    found = _Contacts(delays=[])
-    for created_at, first in contacts:
-        if first is not None:
-            found.delays.append(max(timedelta(0), first - created_at))
-            if first <= created_at + clock.minutes:  # the due time is never sooner than this
-                found.decided += 1
-                found.within += 1
-                continue
-        deadline = clock.due_at(created_at)
-        if first is not None or now > deadline:
+    found = _Contacts(seconds=[])
+    if contacts is None:
+        return found
+    soon = clock.minutes.total_seconds()  # the due time is never sooner than this
+    for created_at, to_contact in zip(
+        contacts.created_at, contacts.seconds_to_contact, strict=True
+    ):
+        if to_contact is not None:
+            found.seconds.append(max(0.0, to_contact))
             found.decided += 1
-            found.within += first is not None and first <= deadline
+            if to_contact <= soon:
+                found.within += 1
+            else:
+                found.within += created_at + timedelta(seconds=to_contact) <= clock.due_at(
+                    created_at
+                )
+        elif now > clock.due_at(created_at):
+            found.decided += 1
     return found
 
 
@@ -136,8 +140,8 @@ def _figures(
         dealer=dealer,
         leads=counts.leads if counts else 0,
         unassigned=counts.unassigned if counts else 0,
-        contacted=len(contacts.delays),
-        median_first_contact=_median(contacts.delays),
+        contacted=len(contacts.seconds),
+        median_first_contact=_median(contacts.seconds),
         within_sla=contacts.within,
         sla_decided=contacts.decided,
         showed=outcomes.showed if outcomes else 0,
@@ -160,14 +164,14 @@ def network_view(
     for d in dealers:
         rule = (d.opening_hours, d.time_zone, d.sla_first_contact_minutes)
         clock = clocks.get(rule) or clocks.setdefault(rule, DueClock(d, since, until))
-        speed[d.id] = _contacts(contacts.get(d.id, []), clock, now)
+        speed[d.id] = _contacts(contacts.get(d.id), clock, now)
     rows = [_figures(d, counts.get(d.id), speed[d.id], outcomes.get(d.id)) for d in dealers]
     if scope.network and (None in counts or None in outcomes):
-        speed[None] = _contacts(contacts.get(None, []), DueClock(None, since, until), now)
+        speed[None] = _contacts(contacts.get(None), DueClock(None, since, until), now)
         rows.append(_figures(None, counts.get(None), speed[None], outcomes.get(None)))
     # The network's row: each lead judged by its own dealer's SLA, as in its dealer's row.
     everyone = _Contacts(
-        delays=[delay for found in speed.values() for delay in found.delays],
+        seconds=[second for found in speed.values() for second in found.seconds],
         within=sum(found.within for found in speed.values()),
         decided=sum(found.decided for found in speed.values()),
     )
