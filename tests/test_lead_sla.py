@@ -90,6 +90,28 @@ def test_public_holidays_of_the_dealers_country_are_closed_unless_named() -> Non
         25, 10, 20
     )
     assert sla.business_minutes_between(dealer("NL"), local(24, 12), local(28, 12)) == 9 * 60
+@pytest.mark.parametrize("hours", [HOURS, "ma t/m vr 9-12:30, 13:30-18", "Sat 10-12", None])
+def test_due_times_of_many_leads_are_the_same_as_one_by_one(hours: str | None) -> None:
+    """The network view's clock (a dealer's open periods worked out once for a window) gives
+    every lead the due time `sla_due_at` gives it: across weekends, lunch breaks, a week-long
+    closure and the change to winter time (25 October 2026)."""
+    dealer = Dealer(
+        code="NL-EIN1",
+        name="Eindhoven",
+        opening_hours=hours,
+        time_zone="Europe/Amsterdam",
+        sla_first_contact_minutes=45,
+        sla_warning_minutes=15,
+    )
+    since = datetime(2026, 10, 20, 22, tzinfo=UTC)
+    until = since + timedelta(days=9)
+    clock = sla.DueClock(dealer, since, until)
+    moment = since
+    while moment < until:
+        assert clock.due_at(moment) == sla.sla_due_at(dealer, moment), moment
+        moment += timedelta(minutes=13)
+    earlier = since - timedelta(days=3)  # outside the window: still right
+    assert clock.due_at(earlier) == sla.sla_due_at(dealer, earlier)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from bs4 import BeautifulSoup, Tag
 from fastapi.testclient import TestClient
@@ -224,3 +225,29 @@ def test_an_empty_network_says_what_to_do(
     text = soup(admin.client.get("/showroom/network?period=30d").text).get_text()
     # The migrated database holds the default dealer MAIN, without leads.
     assert "No leads came in during this period" in text
+
+
+def test_the_sla_counts_each_dealers_opening_hours_in_its_row_and_the_networks(
+    staff_client: Callable[[str], StaffClient], session_factory: sessionmaker[Session]
+) -> None:
+    """A lead on Saturday evening at a dealer closed on Sundays and called on Monday at 9:20 was
+    called within its 30 minutes; the same delay at a dealer open around the clock was not."""
+    zone = ZoneInfo("Europe/Amsterdam")
+    today = utcnow().astimezone(zone).date()
+    saturday = today - timedelta(days=(today.weekday() - 5) % 7 + 7)  # 7 to 13 days ago
+    came_in = datetime.combine(saturday, time(19, 30), tzinfo=zone)
+    called = datetime.combine(saturday + timedelta(days=2), time(9, 20), tzinfo=zone)
+    minutes = int((called - came_in).total_seconds() // 60)
+    hours = make_dealer(
+        session_factory, "NH", opening_hours="Mon-Fri 9-18, Sat 10-17", time_zone="Europe/Amsterdam"
+    )
+    always = make_dealer(session_factory, "NO")
+    with session_factory() as session:
+        for dealer_id in (hours, always):
+            _lead(session, dealer_id, came_in.astimezone(UTC), (minutes,))
+        session.commit()
+    page = staff_client("manager").client.get("/showroom/network", params={"period": "30d"})
+    rows = _rows(soup(page.text))
+    assert rows["NH"][3] == "100% 1 of 1"
+    assert rows["NO"][3] == "0% 0 of 1"
+    assert rows["total"][3] == "50% 1 of 2"  # each lead judged by its own dealer's hours

@@ -9,7 +9,7 @@ dealer); this module turns their rows into figures and sorts them.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from cdp.dealers import network_repository as repo
 from cdp.dealers.visibility import DealerScope
-from cdp.leads.sla import sla_due_at
+from cdp.leads.sla import DueClock, sla_due_at
 from cdp.local_time import local_start, local_today
 from cdp.models import Dealer
 
@@ -94,36 +94,56 @@ class NetworkView:
     total: DealerFigures
 
 
-def _median(delays: list[timedelta]) -> timedelta | None:
-    if not delays:
-        return None
-    return timedelta(seconds=statistics.median(d.total_seconds() for d in delays))
+def _median(seconds: list[float]) -> timedelta | None:
+    return timedelta(seconds=statistics.median(seconds)) if seconds else None
+
+
+@dataclass(slots=True)
+class _Contacts:
+    """Speed to lead over a set of leads: seconds to first contact and the SLA verdicts."""
+
+    seconds: list[float]
+    within: int = 0
+    decided: int = 0
+
+
+def _contacts(contacts: repo.FirstContacts | None, clock: DueClock, now: datetime) -> _Contacts:
+    """The same verdicts as `contacted_within_sla`, with the dealer's due times from `clock`."""
+    found = _Contacts(seconds=[])
+    if contacts is None:
+        return found
+    soon = clock.minutes.total_seconds()  # the due time is never sooner than this
+    for created_at, to_contact in zip(
+        contacts.created_at, contacts.seconds_to_contact, strict=True
+    ):
+        if to_contact is not None:
+            found.seconds.append(max(0.0, to_contact))
+            found.decided += 1
+            if to_contact <= soon:
+                found.within += 1
+            else:
+                found.within += created_at + timedelta(seconds=to_contact) <= clock.due_at(
+                    created_at
+                )
+        elif now > clock.due_at(created_at):
+            found.decided += 1
+    return found
 
 
 def _figures(
     dealer: Dealer | None,
     counts: repo.LeadCounts | None,
-    contacts: Iterable[repo.FirstContact],
+    contacts: _Contacts,
     outcomes: repo.AppointmentOutcomes | None,
-    now: datetime,
 ) -> DealerFigures:
-    delays: list[timedelta] = []
-    within = decided = 0
-    for contact in contacts:
-        if contact.first_contact_at is not None:
-            delays.append(max(timedelta(0), contact.first_contact_at - contact.created_at))
-        verdict = contacted_within_sla(dealer, contact.created_at, contact.first_contact_at, now)
-        if verdict is not None:
-            decided += 1
-            within += verdict
     return DealerFigures(
         dealer=dealer,
         leads=counts.leads if counts else 0,
         unassigned=counts.unassigned if counts else 0,
-        contacted=len(delays),
-        median_first_contact=_median(delays),
-        within_sla=within,
-        sla_decided=decided,
+        contacted=len(contacts.seconds),
+        median_first_contact=_median(contacts.seconds),
+        within_sla=contacts.within,
+        sla_decided=contacts.decided,
         showed=outcomes.showed if outcomes else 0,
         no_show=outcomes.no_show if outcomes else 0,
         sold=counts.sold if counts else 0,
@@ -135,17 +155,26 @@ def network_view(
 ) -> NetworkView:
     since, until = period_bounds(period, now)
     dealers = repo.dealers_in(session, scope)
-    counts = repo.lead_counts(session, scope, since=since, until=until)
-    contacts = repo.first_contacts(session, scope, since=since, until=until)
+    found = repo.period_leads(session, scope, since=since, until=until)
+    counts, contacts = found.counts, found.contacts
     outcomes = repo.appointment_outcomes(session, scope, since=since, until=until)
-    rows = [
-        _figures(d, counts.get(d.id), contacts.get(d.id, []), outcomes.get(d.id), now)
-        for d in dealers
-    ]
+    # One clock per SLA rule (opening hours, time zone, minutes): most dealers share a few.
+    clocks: dict[tuple[str | None, str | None, int], DueClock] = {}
+    speed: dict[int | None, _Contacts] = {}
+    for d in dealers:
+        rule = (d.opening_hours, d.time_zone, d.sla_first_contact_minutes)
+        clock = clocks.get(rule) or clocks.setdefault(rule, DueClock(d, since, until))
+        speed[d.id] = _contacts(contacts.get(d.id), clock, now)
+    rows = [_figures(d, counts.get(d.id), speed[d.id], outcomes.get(d.id)) for d in dealers]
     if scope.network and (None in counts or None in outcomes):
-        queue = _figures(None, counts.get(None), contacts.get(None, []), outcomes.get(None), now)
-        rows.append(queue)
-    everyone = [contact for found in contacts.values() for contact in found]
+        speed[None] = _contacts(contacts.get(None), DueClock(None, since, until), now)
+        rows.append(_figures(None, counts.get(None), speed[None], outcomes.get(None)))
+    # The network's row: each lead judged by its own dealer's SLA, as in its dealer's row.
+    everyone = _Contacts(
+        seconds=[second for found in speed.values() for second in found.seconds],
+        within=sum(found.within for found in speed.values()),
+        decided=sum(found.decided for found in speed.values()),
+    )
     total = _figures(
         None,
         repo.LeadCounts(
@@ -158,7 +187,6 @@ def network_view(
             showed=sum(o.showed for o in outcomes.values()),
             no_show=sum(o.no_show for o in outcomes.values()),
         ),
-        now,
     )
     return NetworkView(since=since, until=until, rows=sorted_rows(rows, sort), total=total)
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from cdp.auth.staff import create_user
 from cdp.db import make_sessionmaker, session_scope
 from cdp.dealers.service import FLOOR_ROLES
+from cdp.demo import lead_year
 from cdp.demo.dealers import (
     DEALER_ROLES,
     DEMO_DEALERS,
@@ -27,6 +28,7 @@ from cdp.demo.dealers import (
     staff_email,
     staff_name,
 )
+from cdp.demo.lead_course import habits_of
 from cdp.leads import appointments as appointment_service
 from cdp.leads import deliveries as delivery_service
 from cdp.leads import service as leads
@@ -230,11 +232,17 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
         fresh = _route_by_postal_code(session, waiting, areas)
         queued = len(waiting) - len(fresh)
         today = local_today(now)
-        # Leads older than three weeks have had their course: the funnel page shows how each
-        # channel converted. The recent ones are today's work.
+        codes = {d.id: d.code for d in session.scalars(select(Dealer))}
+        lead_year.give_channels(rng, fresh)
+        # Leads older than three weeks have had their course (up to now), and the months before
+        # the customers' web history get theirs: the funnel and network pages show a year. The
+        # recent ones are today's work.
         settled = [lead for lead in fresh if lead.created_at < now - SETTLED_AFTER]
         fresh = [lead for lead in fresh if lead.created_at >= now - SETTLED_AFTER]
-        closed = _settle(session, settled, rng, floor=floor, now=now)
+        earlier = _earlier_leads(session, rng, areas, settled + fresh, now=now)
+        closed = lead_year.follow(
+            session, earlier + settled, rng, codes=codes, floor=floor, reason=DEMO_REASON, now=now
+        )
         planned_at: dict[int | None, int] = {}
         sold_at: dict[int | None, int] = {}
         for lead in fresh:
@@ -252,7 +260,7 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
                 method=rng.choice(("call", "call", "whatsapp", "email")),
                 outcome="no_answer" if roll < 0.5 else "reached",
                 by_user_id=seller,
-                now=_first_call(lead, rng, now),
+                now=_first_call(lead, rng, now, codes),
             )
             if roll < 0.5:
                 continue
@@ -311,14 +319,14 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
         f"showroom: {len(DEMO_DEALERS)} dealers, {len(users)} staff accounts, {len(fresh)} open "
         f"leads assigned ({queued} without a dealer's postal code wait in the network's queue), "
         f"{sum(planned_at.values())} appointments planned, {sum(sold_at.values())} cars sold; "
-        f"{closed} earlier leads followed to their end"
+        f"{closed} earlier leads over the year followed up to now"
     )
 
 
-def _first_call(lead: Lead, rng: random.Random, now: datetime) -> datetime:
-    """When the lead was first called: some dealers call within minutes, others take an hour
-    (the network view's speed to lead differs per dealer)."""
-    typical = 4 + 11 * ((lead.dealer_id or 0) % 6)  # minutes
+def _first_call(lead: Lead, rng: random.Random, now: datetime, codes: dict[int, str]) -> datetime:
+    """When the lead was first called: some dealers call within minutes, others take hours
+    (the network view's speed to lead differs per dealer: cdp.demo.lead_course.HABITS)."""
+    typical = habits_of(codes.get(lead.dealer_id or 0)).first_contact_minutes
     delay = timedelta(minutes=rng.expovariate(1 / typical))
     return min(now, lead.created_at + delay)
 
@@ -338,69 +346,30 @@ SETTLED_AFTER = timedelta(days=21)
 # Today's work at each dealer: appointments planned ahead and cars sold.
 PLANNED_PER_DEALER = 4
 SOLD_PER_DEALER = 2
-# Where online leads come from besides the brand's own site (the events only say "website"),
-# and how each channel's leads end, near the norms dealers plan with (cdp.leads.funnel).
-CHANNEL_MIX = (("website", 40), ("importer", 22), ("marketplace", 20), ("phone", 10),
-               ("direct_mail", 4), ("referral", 4))  # fmt: skip
-SALE_RATE = {"website": 0.21, "importer": 0.19, "marketplace": 0.12, "phone": 0.25,
-             "direct_mail": 0.06, "referral": 0.35, "walk_in": 0.3}  # fmt: skip
-LOST_REASONS_SEEN = (("bought_elsewhere", 3), ("price", 3), ("no_longer_interested", 3),
-                     ("not_reachable", 2), ("stock_or_delivery_time", 2))  # fmt: skip
+# The demo's leads span this much time: the customers' web history, and before it, leads of
+# the same customers in the seasons of car retail (cdp.demo.lead_year).
+YEAR = timedelta(days=365)
 
 
-def _settle(
-    session: Session,
-    settled: list[Lead],
-    rng: random.Random,
-    *,
-    floor: _Floor,
-    now: datetime,
-) -> int:
-    """Follow each older lead to its end (sold and delivered, or lost), dated in its past."""
-    channels = [channel for channel, _ in CHANNEL_MIX]
-    weights = [weight for _, weight in CHANNEL_MIX]
-    reasons = [reason for reason, _ in LOST_REASONS_SEEN]
-    reason_weights = [weight for _, weight in LOST_REASONS_SEEN]
-    for lead in settled:
-        seller = floor.seller(lead)
-        specialist = floor.specialist(lead)
-        if lead.channel == "website":
-            lead.channel = rng.choices(channels, weights)[0]
-        at = _first_call(lead, rng, now)
-        leads.assign_lead(
-            session, lead=lead, user_id=seller, by_user_id=None, reason=DEMO_REASON, now=at
-        )
-        leads.log_contact_attempt(
-            session, lead=lead, method="call", outcome="no_answer", by_user_id=seller, now=at
-        )
-        wins = rng.random() < SALE_RATE.get(lead.channel, 0.15)
-        path = ["reached", "appointment", "test_drive", "quote"]
-        if not wins:  # lost somewhere along the way, most often early
-            path = [] if rng.random() < 0.3 else path[: rng.choice((1, 1, 2, 3, 4))]
-        for stage in path:
-            at += timedelta(days=rng.randint(1, 4))
-            lead_stages.change_stage(session, lead=lead, to_stage=stage, by_user_id=seller, now=at)
-        at += timedelta(days=rng.randint(1, 5))
-        if wins:
-            lead_stages.change_stage(session, lead=lead, to_stage="sold", by_user_id=seller, now=at)
-            delivery = session.scalars(select(Delivery).where(Delivery.lead_id == lead.id)).one()
-            handover = at + timedelta(days=rng.randint(7, 14))
-            delivery_service.schedule_delivery(
-                session,
-                delivery=delivery,
-                delivery_date=local_today(handover),
-                at=time(11),
-                specialist_user_id=specialist,
-                by_user_id=specialist,
-                now=at,
-            )
-            if handover < now:
-                delivery_service.mark_delivered(
-                    session, delivery=delivery, by_user_id=specialist, now=handover
-                )
-        else:
-            reason = rng.choices(reasons, reason_weights)[0]
-            detail = "Bought a competitor's car" if reason == "bought_elsewhere" else None
-            lead_stages.change_stage(session, lead=lead, to_stage="lost", by_user_id=seller,
-                               lost_reason=reason, lost_detail=detail, now=at)  # fmt: skip
-    return len(settled)
+def _earlier_leads(
+    session: Session, rng: random.Random, areas: AreaMap, recent: list[Lead], *, now: datetime
+) -> list[Lead]:
+    """Leads of the year before the customers' first web visits, as many a day as came in
+    since (on an average day), among the customers a dealer serves."""
+    if not recent:
+        return []
+    history_starts = min(lead.created_at for lead in recent)
+    days = max(1.0, (now - history_starts) / timedelta(days=1))
+    customers = [
+        (profile_id, dealer_id)
+        for profile_id, postal_code in sorted(_postal_codes(session).items())
+        if (dealer_id := areas.dealer_for(postal_code)) is not None
+    ]
+    return lead_year.earlier_leads(
+        session,
+        rng,
+        customers=customers,
+        start=now - YEAR,
+        end=history_starts,
+        per_day=len(recent) / days,
+    )

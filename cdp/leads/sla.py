@@ -17,6 +17,7 @@ first contact is logged). Every function takes the clock (`now`), so tests need 
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -125,6 +126,37 @@ def add_business_minutes(dealer: DealerLike, start: datetime, minutes: int) -> d
 def sla_due_at(dealer: DealerLike, created_at: datetime) -> datetime:
     """When a lead that came in at `created_at` must have had its first contact."""
     return add_business_minutes(dealer, created_at, _figures(dealer)[0])
+
+
+class DueClock:
+    """`sla_due_at` for many leads of one dealer that came in between `since` and `until`.
+
+    The dealer's open periods are worked out once for the window (and two weeks beyond), so a
+    lead costs a bisection and a step or two instead of a walk through the calendar: the network
+    view asks this for every lead of a quarter, tens of thousands at 200 dealers. Same answers
+    as `sla_due_at`, which it falls back to past the window."""
+
+    def __init__(self, dealer: DealerLike, since: datetime, until: datetime) -> None:
+        self.dealer, self.since = dealer, since
+        self.minutes = timedelta(minutes=_figures(dealer)[0])
+        self.always_open = schedule_of(dealer).always_open
+        days = max(0, (until - since).days) + 14
+        self.spans = [] if self.always_open else list(_open_spans(dealer, since, days))
+        self.ends = [closes for _, closes in self.spans]
+
+    def due_at(self, created_at: datetime) -> datetime:
+        if self.always_open:
+            return created_at + self.minutes
+        if created_at < self.since:  # before the window: the slow way
+            return sla_due_at(self.dealer, created_at)
+        remaining = self.minutes
+        for index in range(bisect_right(self.ends, created_at), len(self.spans)):
+            opens, closes = self.spans[index]
+            begin = max(opens, created_at)
+            if closes - begin >= remaining:
+                return begin + remaining
+            remaining -= closes - begin
+        return sla_due_at(self.dealer, created_at)
 
 
 def sla_warning_at(dealer: DealerLike, created_at: datetime) -> datetime:

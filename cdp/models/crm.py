@@ -6,7 +6,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -79,7 +90,8 @@ class Lead(Base):
     source_event_id: Mapped[int | None] = mapped_column(
         ForeignKey("event.id"), default=None, index=True
     )
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Indexed: the funnel and the network view read a period's leads (migration 0030).
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     # The campaign (utm fields) and referring site of the customer's first and last visit
     # before the lead (cdp/leads/attribution.py); None: direct, or made by staff.
@@ -110,8 +122,21 @@ class LeadAssignment(Base):
     assigned_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+# Stage changes that made a sale: whether a lead was ever sold, answered from a small index
+# (the network view asks it for every lead of a period; migration 0032).
+SOLD_CHANGE = "to_stage IN ('sold', 'delivered')"
+
+
 class LeadStageChange(Base):
     __tablename__ = "lead_stage_change"
+    __table_args__ = (
+        Index(
+            "ix_lead_stage_change_sold",
+            "lead_id",
+            postgresql_where=text(SOLD_CHANGE),
+            sqlite_where=text(SOLD_CHANGE),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
