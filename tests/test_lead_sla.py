@@ -90,6 +90,8 @@ def test_public_holidays_of_the_dealers_country_are_closed_unless_named() -> Non
         25, 10, 20
     )
     assert sla.business_minutes_between(dealer("NL"), local(24, 12), local(28, 12)) == 9 * 60
+
+
 @pytest.mark.parametrize("hours", [HOURS, "ma t/m vr 9-12:30, 13:30-18", "Sat 10-12", None])
 def test_due_times_of_many_leads_are_the_same_as_one_by_one(hours: str | None) -> None:
     """The network view's clock (a dealer's open periods worked out once for a window) gives
