@@ -54,6 +54,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.AUDIT: "the audit trail: who viewed, exported, edited or erased whom",
     Permission.NETWORK: "the network view: every dealer's figures side by side",
     Permission.DEALERS: "add, edit, deactivate and import dealers",
+    Permission.SPEND: "enter and import marketing spend, set the margin per sale",
 }
 
 # Confirmations after a redirect: a fixed key in the URL, never text taken from it.

@@ -21,6 +21,7 @@ class Permission(StrEnum):
     AUDIT = "audit"  # the audit trail: who did what to which profile, sign-ins
     NETWORK = "network"  # the network view: every dealer in scope side by side
     DEALERS = "dealers"  # the dealers of the network: add, edit, deactivate, import
+    SPEND = "spend"  # marketing spend and the margin per sale: enter, import, edit (docs/spend.md)
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -35,7 +36,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     ),
     "reception": frozenset({Permission.LOOKUP, Permission.APPOINTMENTS, Permission.TABLET}),
     "delivery": frozenset({Permission.LOOKUP, Permission.DELIVERIES}),
-    "marketing": frozenset({Permission.SEGMENTS}),
+    "marketing": frozenset({Permission.SEGMENTS, Permission.SPEND}),
     "manager": frozenset(
         {
             Permission.LOOKUP,
@@ -49,6 +50,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.FUNNEL,
             Permission.SPLIT_MERGE,
             Permission.NETWORK,
+            Permission.SPEND,
         }
     ),
     "admin": frozenset(Permission),

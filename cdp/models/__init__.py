@@ -52,6 +52,7 @@ from cdp.models.segments import (
     SegmentMembership,
     SegmentRun,
 )
+from cdp.models.spend import SaleMargin, SpendEntry
 from cdp.models.staff import AVAILABILITIES, LoginAttempt, ProfileView, StaffSession, StaffUser
 
 __all__ = [
@@ -107,6 +108,7 @@ __all__ = [
     "ProfileTrait",
     "ProfileView",
     "QuarantinedMessage",
+    "SaleMargin",
     "SecretKey",
     "Segment",
     "SegmentEventChange",
@@ -116,6 +118,7 @@ __all__ = [
     "SegmentRun",
     "ShowroomVisit",
     "Source",
+    "SpendEntry",
     "StaffDealer",
     "StaffSession",
     "StaffUser",
