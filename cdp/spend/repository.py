@@ -63,7 +63,7 @@ def entries(
 
 
 def dealer_codes(session: Session) -> dict[int, str]:
-    return dict(session.execute(select(Dealer.id, Dealer.code)).tuples())
+    return {dealer_id: code for dealer_id, code in session.execute(select(Dealer.id, Dealer.code))}
 
 
 # --- margins ---------------------------------------------------------------------------------
