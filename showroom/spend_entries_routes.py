@@ -79,6 +79,7 @@ def _page(
     form: dict[str, str] | None = None,
     problems: dict[str, str] | None = None,
     margin_problems: dict[str, str] | None = None,
+    margin_form: dict[str, str] | None = None,
     upload_problems: list[str] | None = None,
     notice: str | None = None,
     status_code: int = 200,
@@ -110,6 +111,7 @@ def _page(
             "form": form or _blank(session, staff),
             "problems": problems or {},
             "margin_problems": margin_problems or {},
+            "margin_form": margin_form or {"dealer": "", "margin": ""},
             "upload_problems": upload_problems or [],
             "notice": notice,
             "network_margin": known.network,
@@ -333,7 +335,9 @@ def set_margin(
             problems["margin_dealer" if error.field == "dealer" else "margin"] = error.message
     if problems:
         session.rollback()
-        return _page(request, session, staff, margin_problems=problems, status_code=400)
+        typed = {"dealer": dealer, "margin": margin}
+        return _page(request, session, staff, margin_problems=problems, margin_form=typed,
+                     status_code=400)  # fmt: skip
     return redirect(request, f"{ENTRIES_URL}?done=margin")
 
 

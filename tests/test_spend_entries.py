@@ -168,6 +168,8 @@ def test_the_margin_per_sale_of_the_network_and_of_a_dealer(
     bad = post(manager, "/showroom/spend/margins", {"dealer": "MA", "margin": "lots"})
     assert bad.status_code == 400
     assert "'lots' is not an amount" in soup(bad.text).select_one("#margin-problems").get_text()  # type: ignore[union-attr]
+    assert soup(bad.text).select_one("#margin")["value"] == "lots"  # type: ignore[index]
+    assert soup(bad.text).select_one("#margin")["aria-invalid"] == "true"  # type: ignore[index]
     # Empty for a dealer: back to the network's.
     assert (
         post(manager, "/showroom/spend/margins", {"dealer": "MA", "margin": ""}).status_code == 303

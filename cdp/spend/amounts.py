@@ -36,7 +36,9 @@ def parse_month(raw: str, *, field: str = "month") -> date:
             else "Give the month, as 2026-03 or 03-2026.",
             field=field,
         )
-    if not 1 <= month <= 12 or not 2000 <= year <= 2100:
+    if not 1 <= month <= 12:
+        raise InvalidInput(f"{text!r} is not a month: write it as 2026-03 or 03-2026.", field=field)
+    if not 2000 <= year <= 2100:
         raise InvalidInput(f"{text!r} is not a month between 2000 and 2100.", field=field)
     if day is not None and int(day) != 1:
         raise InvalidInput(
