@@ -105,55 +105,71 @@ def lead_counts(
     network_margin: Decimal | None,
 ) -> list[LeadCounts]:
     """Leads created in each month (the cohort), per channel and campaign, counted at the
-    furthest stage they reached: a sale is a valid lead now sold or delivered, or one that
-    ever was (its stage history). One query: the month is a CASE over the month bounds, the
-    campaign the touch's JSON "name" (lower case, "" without one), the margin the dealer's
-    own or else the network's."""
+    furthest stage they reached: a sale is a valid lead now sold or delivered, or one whose
+    history holds a sale (sold, then lost). The month is a CASE over the month bounds, the
+    campaign the touch's JSON "name" (lower case, "" without one), the margin the dealer's own
+    or else the network's. Two GROUP BY queries: every lead as it stands now (one pass over the
+    period's leads), then the few sold once but no longer (a semi-join from the stage history),
+    so no per-lead look-up into the history is needed."""
     bucket = case(*((Lead.created_at < end, index) for index, (_m, _s, end) in enumerate(months)))
     campaign = func.lower(func.coalesce(TOUCHES[touch]["name"].as_string(), ""))
-    ever_sold = (
-        select(LeadStageChange.lead_id.label("lead_id"))
-        .where(LeadStageChange.to_stage.in_(SOLD_STAGES))
-        .distinct()
-        .subquery()
-    )
+    keys = (bucket.label("month"), Lead.channel.label("channel"), campaign.label("campaign"))
     valid = Lead.stage.not_in(NOT_LEADS)
-    sale = and_(valid, (Lead.stage.in_(SOLD_STAGES)) | (ever_sold.c.lead_id.is_not(None)))
+    sold_now = Lead.stage.in_(SOLD_STAGES)
     margin = func.coalesce(SaleMargin.amount, literal(network_margin, SaleMargin.amount.type))
-    query = (
+    in_period = (
+        Lead.created_at >= months[0][1],
+        Lead.created_at < months[-1][2],
+        scope.where(Lead.dealer_id),
+    )
+    now = session.execute(
         select(
-            bucket.label("month"),
-            Lead.channel,
-            campaign.label("campaign"),
+            *keys,
             func.count().label("leads"),
             func.sum(case((valid, 1), else_=0)).label("valid"),
-            func.sum(case((sale, 1), else_=0)).label("sales"),
-            func.sum(case((sale, margin), else_=0)).label("earned"),
-            func.sum(case((and_(sale, margin.is_(None)), 1), else_=0)).label("unpriced"),
+            func.sum(case((sold_now, 1), else_=0)).label("sales"),
+            func.sum(case((sold_now, margin), else_=0)).label("earned"),
+            func.sum(case((and_(sold_now, margin.is_(None)), 1), else_=0)).label("unpriced"),
         )
         .select_from(Lead)
-        .outerjoin(ever_sold, ever_sold.c.lead_id == Lead.id)
         .outerjoin(SaleMargin, SaleMargin.dealer_id == Lead.dealer_id)
-        .where(
-            Lead.created_at >= months[0][1],
-            Lead.created_at < months[-1][2],
-            scope.where(Lead.dealer_id),
+        .where(*in_period)
+        .group_by(*keys)
+    ).all()
+    ever_sold = select(LeadStageChange.lead_id).where(LeadStageChange.to_stage.in_(SOLD_STAGES))
+    once = session.execute(
+        select(
+            *keys,
+            func.count().label("sales"),
+            func.sum(margin).label("earned"),
+            func.sum(case((margin.is_(None), 1), else_=0)).label("unpriced"),
         )
-        .group_by(bucket, Lead.channel, campaign)
-    )
-    return [
-        LeadCounts(
-            month=int(row.month),
-            channel=row.channel,
-            campaign=row.campaign,
-            leads=int(row.leads),
-            valid=int(row.valid or 0),
-            sales=int(row.sales or 0),
-            earned=Decimal(row.earned or 0).quantize(Decimal("0.01")),
-            unpriced=int(row.unpriced or 0),
+        .select_from(Lead)
+        .outerjoin(SaleMargin, SaleMargin.dealer_id == Lead.dealer_id)
+        .where(*in_period, valid, Lead.stage.not_in(SOLD_STAGES), Lead.id.in_(ever_sold))
+        .group_by(*keys)
+    ).all()
+    extra = {(row.month, row.channel, row.campaign): row for row in once}
+    found = []
+    for row in now:
+        more = extra.get((row.month, row.channel, row.campaign))
+        found.append(
+            LeadCounts(
+                month=int(row.month),
+                channel=row.channel,
+                campaign=row.campaign,
+                leads=int(row.leads),
+                valid=int(row.valid or 0),
+                sales=int(row.sales or 0) + (int(more.sales) if more else 0),
+                earned=_cents(row.earned) + (_cents(more.earned) if more else Decimal("0.00")),
+                unpriced=int(row.unpriced or 0) + (int(more.unpriced or 0) if more else 0),
+            )
         )
-        for row in session.execute(query)
-    ]
+    return found
+
+
+def _cents(value: object) -> Decimal:
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
 
 
 def spend_totals(
@@ -170,7 +186,4 @@ def spend_totals(
         )
         .group_by(SpendEntry.month, SpendEntry.channel, SpendEntry.campaign)
     )
-    return [
-        (month, channel, campaign, Decimal(total or 0).quantize(Decimal("0.01")))
-        for month, channel, campaign, total in rows
-    ]
+    return [(month, channel, campaign, _cents(total)) for month, channel, campaign, total in rows]
