@@ -166,9 +166,12 @@ def ros(cell: Expected) -> str:
 
 
 def as_csv_line(cell: Expected) -> list[str]:
+    """A cell's CSV figures; the return counts only the sales of cells with spend (a total's
+    `earned` holds only those already, see `total`)."""
+    paid = cell.earned if cell.spend else Decimal("0")
     return [str(cell.leads), str(cell.valid), str(cell.sales),
             f"{cell.spend:.2f}", per(cell.spend, cell.leads), per(cell.spend, cell.valid),
-            per(cell.spend, cell.sales), f"{cell.earned:.2f}", ros(cell)]  # fmt: skip
+            per(cell.spend, cell.sales), f"{paid:.2f}", ros(cell)]  # fmt: skip
 
 
 def total(cells: list[Expected]) -> Expected:
@@ -178,7 +181,7 @@ def total(cells: list[Expected]) -> Expected:
         out.valid += cell.valid
         out.sales += cell.sales
         out.spend += cell.spend
-        out.earned += cell.earned
+        out.earned += cell.earned if cell.spend else Decimal("0")
     return out
 
 

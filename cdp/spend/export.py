@@ -10,7 +10,7 @@ from cdp.spend.amounts import euros_plain
 from cdp.spend.returns import Figures, SpendReturn
 
 HEADER = ("month", "channel", "campaign", "leads", "valid_leads", "sales", "spend",
-          "cost_per_lead", "cost_per_valid_lead", "cost_per_sale", "margin_of_sales",
+          "cost_per_lead", "cost_per_valid_lead", "cost_per_sale", "margin_of_paid_sales",
           "return_on_spend")  # fmt: skip
 
 
@@ -33,7 +33,7 @@ def _cells(figures: Figures) -> list[str]:
         euros_plain(figures.cost_per_lead),
         euros_plain(figures.cost_per_valid_lead),
         euros_plain(figures.cost_per_sale),
-        "" if figures.unpriced else euros_plain(figures.earned),
+        "" if figures.paid_unpriced else euros_plain(figures.paid_earned),
         "" if ros is None else f"{ros:.4f}",
     ]
 

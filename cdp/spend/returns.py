@@ -1,6 +1,7 @@
 """What the spend returned, per channel and campaign per month and for a whole period: leads,
 valid leads, sales, spend, cost per lead, per valid lead and per sale, and the return on spend,
-(sales * margin per sale - spend) / spend.
+(sales * margin per sale - spend) / spend, counting the sales of a month, channel and campaign
+only where that month, channel and campaign had spend.
 
 Leads are a cohort: those created in the period, counted at the furthest stage they reached
 (a lead sold in April that came in in March is March's sale). A lead's campaign is the utm
@@ -36,6 +37,10 @@ class Figures:
     spend: Decimal = Decimal("0.00")
     earned: Decimal = Decimal("0.00")  # the margin of the sales
     unpriced: int = 0  # sales with no margin to count (none set for their dealer or the network)
+    # The same, of the sales in a month, channel and campaign that had spend: what the return
+    # counts, so walk-ins, referrals and campaigns paid by someone else do not inflate it.
+    paid_earned: Decimal = Decimal("0.00")
+    paid_unpriced: int = 0
 
     def add(self, other: Figures) -> None:
         self.leads += other.leads
@@ -44,6 +49,8 @@ class Figures:
         self.spend += other.spend
         self.earned += other.earned
         self.unpriced += other.unpriced
+        self.paid_earned += other.paid_earned
+        self.paid_unpriced += other.paid_unpriced
 
     def _per(self, count: int) -> Decimal | None:
         if not count or not self.spend:
@@ -64,10 +71,11 @@ class Figures:
 
     @property
     def return_on_spend(self) -> float | None:
-        """(sales * margin - spend) / spend; None without spend, or with sales of unknown margin."""
-        if not self.spend or self.unpriced:
+        """(paid sales * margin - spend) / spend; None without spend, or with a paid sale of
+        unknown margin."""
+        if not self.spend or self.paid_unpriced:
             return None
-        return float((self.earned - self.spend) / self.spend)
+        return float((self.paid_earned - self.spend) / self.spend)
 
     @property
     def empty(self) -> bool:
@@ -125,6 +133,10 @@ def spend_return(
         )
     for month, channel, campaign, amount in spent:
         cells[(channel, campaign)].setdefault(month, Figures()).spend += amount
+    for per_month in cells.values():
+        for cell in per_month.values():
+            if cell.spend:
+                cell.paid_earned, cell.paid_unpriced = cell.earned, cell.unpriced
 
     by_channel: dict[str, ChannelReturn] = {}
     month_totals = {month: Figures() for month in period.months}
@@ -152,5 +164,5 @@ def spend_return(
         months=list(month_totals.items()),
         total=total,
         network_margin=known.network,
-        margin_missing=total.unpriced > 0,
+        margin_missing=total.paid_unpriced > 0,
     )
