@@ -86,3 +86,9 @@ def test_import_adds_then_replaces_and_a_bad_file_changes_nothing(url: str, tmp_
     assert "line 4: 'April' is not a month" in refused.err
     assert len(stored(url)) == 2
     one_line_error(cdp(url, tmp_path, "spend", "import", str(tmp_path / "none.csv")), "cannot read")
+
+
+def test_the_help_names_the_columns(url: str, tmp_path: Path) -> None:
+    shown = cdp(url, tmp_path, "spend", "import", "--help")
+    assert shown.code == 0, shown.err
+    assert "month,channel,campaign,dealer_code,amount" in " ".join(shown.out.split())
