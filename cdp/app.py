@@ -239,6 +239,8 @@ def create_app(
     from showroom.planner_routes import router as planner_router
     from showroom.privacy_routes import router as privacy_router
     from showroom.routing_routes import router as routing_router
+    from showroom.spend_entries_routes import router as spend_entries_router
+    from showroom.spend_routes import router as spend_router
     from showroom.tablet_configure_routes import router as tablet_configure_router
     from showroom.tablet_routes import router as tablet_router
     from showroom.today_routes import router as today_router
@@ -270,6 +272,8 @@ def create_app(
         deliveries_router,
         funnel_router,
         planner_router,
+        spend_router,
+        spend_entries_router,
         alerts_router,
         network_router,
         channels_router,

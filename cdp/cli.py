@@ -26,6 +26,7 @@ from cdp.privacy_cli import (
     secret_app,
     suppression_app,
 )
+from cdp.spend.cli import spend_app
 
 app = typer.Typer(
     help="Customer data platform for car retail: configurator and showroom events, one profile.",
@@ -44,6 +45,7 @@ app.add_typer(dealer_app, name="dealer")
 leads_app.command("sla-check")(sla_check)
 app.add_typer(leads_app, name="leads")
 app.add_typer(retention_app, name="retention")
+app.add_typer(spend_app, name="spend")
 app.add_typer(secret_app, name="secret")
 app.add_typer(suppression_app, name="suppression")
 app.add_typer(user_app, name="user")

@@ -55,6 +55,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.NETWORK: "the network view: every dealer's figures side by side",
     Permission.DEALERS: "add, edit, deactivate and import dealers",
     Permission.NORMS: "name channels and set their norms (at no dealer: the importer's staff)",
+    Permission.SPEND: "enter and import marketing spend, set the margin per sale",
 }
 
 # Confirmations after a redirect: a fixed key in the URL, never text taken from it.

@@ -23,6 +23,7 @@ class Permission(StrEnum):
     DEALERS = "dealers"  # the dealers of the network: add, edit, deactivate, import
     # Channel names and norms: change them (staff at no dealer only: the importer's managers).
     NORMS = "norms"
+    SPEND = "spend"  # marketing spend and the margin per sale: enter, import, edit (docs/spend.md)
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -37,7 +38,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     ),
     "reception": frozenset({Permission.LOOKUP, Permission.APPOINTMENTS, Permission.TABLET}),
     "delivery": frozenset({Permission.LOOKUP, Permission.DELIVERIES}),
-    "marketing": frozenset({Permission.SEGMENTS}),
+    "marketing": frozenset({Permission.SEGMENTS, Permission.SPEND}),
     "manager": frozenset(
         {
             Permission.LOOKUP,
@@ -52,6 +53,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.SPLIT_MERGE,
             Permission.NETWORK,
             Permission.NORMS,
+            Permission.SPEND,
         }
     ),
     "admin": frozenset(Permission),

@@ -29,6 +29,7 @@ from cdp.demo.dealers import (
     staff_name,
 )
 from cdp.demo.lead_course import habits_of
+from cdp.demo.spend import seed_spend
 from cdp.leads import appointments as appointment_service
 from cdp.leads import deliveries as delivery_service
 from cdp.leads import service as leads
@@ -314,6 +315,7 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
                 by_user_id=floor.specialist(sold_lead),
                 now=now,
             )
+        seed_spend(session, seed=seed, now=now)  # cdp/demo/spend.py: a year of it, and margins
         _retire_default_dealer(session)
     return (
         f"showroom: {len(DEMO_DEALERS)} dealers, {len(users)} staff accounts, {len(fresh)} open "

@@ -60,6 +60,7 @@ from cdp.models.segments import (
     SegmentMembership,
     SegmentRun,
 )
+from cdp.models.spend import SaleMargin, SpendEntry
 from cdp.models.staff import AVAILABILITIES, LoginAttempt, ProfileView, StaffSession, StaffUser
 
 __all__ = [
@@ -115,6 +116,7 @@ __all__ = [
     "ProfileTrait",
     "ProfileView",
     "QuarantinedMessage",
+    "SaleMargin",
     "SalesPlan",
     "SalesPlanLine",
     "SecretKey",
@@ -126,6 +128,7 @@ __all__ = [
     "SegmentRun",
     "ShowroomVisit",
     "Source",
+    "SpendEntry",
     "StaffDealer",
     "StaffSession",
     "StaffUser",
