@@ -20,38 +20,16 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cdp.demo.campaigns import DEMO_CAMPAIGNS, DemoCampaign
 from cdp.local_time import to_local
 from cdp.models import Dealer, Lead, SaleMargin, SpendEntry
 from cdp.spend.periods import next_month
 
-# channel -> (campaign, utm source, utm medium, months it runs (None: all year), weight).
-CAMPAIGNS: dict[str, tuple[tuple[str, str, str, tuple[int, ...] | None, int], ...]] = {
-    "website": (
-        ("google-brand-search", "google", "cpc", None, 5),
-        ("meta-lente-actie", "facebook", "paid_social", (3, 4, 5), 3),
-        ("zomer-private-lease", "google", "display", (6, 7, 8), 3),
-        ("najaars-voordeel", "facebook", "paid_social", (9, 10, 11), 3),
-        ("ev-launch-video", "youtube", "video", (1, 2, 10, 11, 12), 2),
-    ),
-    "importer": (
-        ("importer-leasedeals", "nordwind", "email", None, 4),
-        ("autosalon-brussel", "nordwind", "event", (1, 2), 3),
-    ),
-    "marketplace": (
-        ("autotrack-top", "autotrack", "listing", None, 4),
-        ("marktplaats-featured", "marktplaats", "listing", None, 4),
-        ("autoscout24-premium", "autoscout24", "listing", None, 2),
-    ),
-    "direct_mail": (
-        ("onderhoudsmailing", "nordwind", "print", (2, 3), 3),
-        ("inruilactie-najaar", "nordwind", "print", (9, 10), 3),
-    ),
-}
 NO_CAMPAIGN_SHARE = 0.2  # leads that came direct, whatever the channel
-COST_PER_LEAD = {"website": 55, "importer": 85, "marketplace": 38, "direct_mail": 32,
-                 "phone": 18}  # fmt: skip
+COST_PER_LEAD = {"website": 55, "dealer_website": 45, "importer": 85, "marketplace": 38,
+                 "direct_mail": 32, "event": 120, "phone": 18}  # fmt: skip
 PHONE_TRACKING = 450  # a month's call tracking and ads for phone leads, channel-wide
-DEALER_SPEND = ("marketplace",)  # dealers pay their own listings
+DEALER_SPEND = ("marketplace", "dealer_website")  # dealers pay their listings and own sites
 NETWORK_MARGIN = Decimal("1850.00")
 BELGIAN_MARGIN = Decimal("2100.00")  # the Belgian dealers' own: list prices are higher there
 
@@ -87,25 +65,23 @@ def seed_spend(session: Session, *, seed: int, now: datetime) -> str:
 
 
 def _give_campaigns(session: Session, rng: random.Random) -> None:
-    """A campaign for each demo lead of a paid channel that came without one."""
-    leads = session.scalars(
-        select(Lead).where(Lead.last_touch.is_(None), Lead.channel.in_(list(CAMPAIGNS)))
-    )
+    """A campaign (cdp/demo/campaigns.py) for each demo lead of a paid channel that came without
+    one."""
+    paid = sorted({campaign.channel for campaign in DEMO_CAMPAIGNS})
+    brand_search = next(c for c in DEMO_CAMPAIGNS if c.name == "brand-search")
+    leads = session.scalars(select(Lead).where(Lead.last_touch.is_(None), Lead.channel.in_(paid)))
     for lead in leads:
         if rng.random() < NO_CAMPAIGN_SHARE:
             continue
-        month = to_local(lead.created_at).month
-        running = [c for c in CAMPAIGNS[lead.channel] if c[3] is None or month in c[3]]
+        day = to_local(lead.created_at).date()
+        running = [c for c in DEMO_CAMPAIGNS if c.channel == lead.channel and c.runs_in(day)]
         if not running:  # a mailing's late replies: no campaign runs now
             continue
-        name, source, medium, _months, _weight = rng.choices(running, [c[4] for c in running])[0]
-        touch = {"source": source, "medium": medium, "name": name}
+        touch = rng.choices(running, [c.weight for c in running])[0].touch(day)
         lead.last_touch = touch
         # Some first came through brand search, then came back through the campaign.
         lead.first_touch = (
-            {"source": "google", "medium": "cpc", "name": "google-brand-search"}
-            if lead.channel == "website" and rng.random() < 0.3
-            else touch
+            brand_search.touch(day) if lead.channel == "website" and rng.random() < 0.3 else touch
         )
     session.flush()
 
@@ -157,10 +133,19 @@ def _spend(
 
 
 def _runs(channel: str, campaign: str) -> tuple[int, ...] | None:
-    for name, _source, _medium, months, _weight in CAMPAIGNS.get(channel, ()):
-        if name == campaign:
-            return months
+    """The months a campaign runs (None: all year or not a demo campaign); a seasonal one's name
+    carries its year."""
+    for found in DEMO_CAMPAIGNS:
+        if found.channel == channel and _named(found, campaign):
+            return found.months or None
     return None
+
+
+def _named(campaign: DemoCampaign, name: str) -> bool:
+    if "{year}" not in campaign.name:
+        return campaign.name == name
+    prefix = campaign.name.replace("{year}", "")
+    return name.startswith(prefix) and name[len(prefix) :].isdigit()
 
 
 def _margins(session: Session, now: datetime) -> None:
