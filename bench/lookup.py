@@ -108,7 +108,8 @@ from lookup_http import (  # beside this script: the HTTP half of the benchmark
 from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import upgrade
-from cdp.profiles.lookup import lookup, name_query
+from cdp.profiles.lookup import lookup
+from cdp.profiles.lookup.names_postgres import name_query
 from cdp.profiles.projection import NAME_WORDS_SQL
 from cdp.text import fold
 
@@ -955,7 +956,7 @@ def plate_query(rng: random.Random, plate: str) -> tuple[str, str]:
 
 def town_query(rng: random.Random, name: str, city: str) -> tuple[str, str, str | None]:
     """A name typed with the town: the whole name or the surname, the town before or after."""
-    first, _, rest = name.partition(" ")
+    _, _, rest = name.partition(" ")
     town = ascii_fold(city) if rng.random() < 0.5 else city
     if rest and rng.random() < 0.5:  # "jansen eindhoven": the surname only
         return _casing(rng, f"{rest} {town}"), "surname town", fold(rest)
@@ -1042,9 +1043,7 @@ def sample_queries(factory: sessionmaker[Session], n: int, seed: int) -> list[Qu
         ).all()
         for pid, name, folded, city in towns:
             typed, variant, surname = town_query(rng, name, city)
-            out.append(
-                Query("name_town", typed, pid, folded, variant, surname=surname, town=city)
-            )
+            out.append(Query("name_town", typed, pid, folded, variant, surname=surname, town=city))
     return out
 
 
