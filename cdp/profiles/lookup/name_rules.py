@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from cdp.text import dutch_spelling
@@ -62,6 +64,40 @@ def corrects(typed: str, word: str, last: bool) -> bool:
         return True
     typed_key, word_key = _sounds(typed), _sounds(word)
     return typed_key == word_key or fuzz.ratio(typed_key, word_key) >= _MIN_WORD_SCORE
+
+
+def corrections_among(typed: str, words: Sequence[str], last: bool) -> set[str]:
+    """The words `corrects` accepts for this typed word, worked out for all of them at once:
+    rapidfuzz compares the typed word with every word in C, so the few hundred words the
+    dictionary offers for a probe cost about as much as a handful checked one by one."""
+    found = {w for w in words if w == typed}
+    if last and len(typed) >= MIN_PREFIX:
+        found.update(w for w in words if w.startswith(typed))
+    if not typed.isalpha():
+        found.update(_within(typed, words, fuzz.ratio, _MIN_WORD_SCORE))
+        return found
+    if len(typed) >= 3:
+        slips = _within(typed, words, OSA.distance, _slips_allowed(typed))
+        found.update(w for w in slips if len(w) >= 3)
+    keys = [_sounds(w) for w in words]
+    typed_key = _sounds(typed)
+    found.update(words[i] for i, key in enumerate(keys) if key == typed_key)
+    found.update(words[i] for i in _within_at(typed_key, keys, fuzz.ratio, _MIN_WORD_SCORE))
+    return found
+
+
+def _within_at(query: str, choices: Sequence[str], scorer: Any, cutoff: float) -> list[int]:
+    """The positions of the choices within the cutoff (a least score, or a most distance)."""
+    return [
+        i
+        for _, _, i in process.extract(
+            query, choices, scorer=scorer, score_cutoff=cutoff, limit=None
+        )
+    ]
+
+
+def _within(query: str, choices: Sequence[str], scorer: Any, cutoff: float) -> list[str]:
+    return [choices[i] for i in _within_at(query, choices, scorer, cutoff)]
 
 
 # dutch_spelling of the ~10,000 distinct words names are made of, each worked out once.

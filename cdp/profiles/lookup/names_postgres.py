@@ -12,7 +12,13 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from cdp.dealers.visibility import activity_sql
-from cdp.profiles.lookup.name_rules import MAX_WORDS, MIN_PREFIX, NamePlan, Ranker, corrects
+from cdp.profiles.lookup.name_rules import (
+    MAX_WORDS,
+    MIN_PREFIX,
+    NamePlan,
+    Ranker,
+    corrections_among,
+)
 from cdp.profiles.lookup.places import Place
 from cdp.profiles.lookup.results import LookupResult, result_lines
 from cdp.profiles.projection import NAME_WORDS_SQL
@@ -24,11 +30,11 @@ from cdp.profiles.projection import NAME_WORDS_SQL
 EXACT_CAP = 500
 CLOSE_CAP = 1000
 
-# Candidate corrections of each probe, checked with corrects afterwards: trigram-similar
+# Candidate corrections of each probe, checked with corrections_among afterwards: trigram-similar
 # words (the `%` operator, GIN), words of about its length with the same first letter (whatever
 # trigrams say: "jasnen" / "jansen") and, for the last word typed, the words it starts.
 _DICTIONARY = text(
-    "SELECT t.i, w.word FROM unnest(CAST(:typed AS text[]), CAST(:first AS text[]), "
+    "SELECT t.i, array_agg(w.word) FROM unnest(CAST(:typed AS text[]), CAST(:first AS text[]), "
     "CAST(:prefix AS text[])) WITH ORDINALITY AS t(typed, first, prefix, i) "
     "CROSS JOIN LATERAL ("
     " (SELECT word FROM name_word WHERE word % t.typed"
@@ -38,7 +44,7 @@ _DICTIONARY = text(
     "  AND length(word) BETWEEN length(t.typed) - 1 AND length(t.typed) + 1 LIMIT 1000)"
     " UNION"
     " (SELECT word FROM name_word WHERE word LIKE t.prefix LIMIT 1000)"
-    ") AS w"
+    ") AS w GROUP BY t.i"
 )
 
 
@@ -97,7 +103,7 @@ def name_query(
     plan = NamePlan.of(folded)
     probes = plan.probes
     corrections: dict[str, set[str]] = {}
-    for i, word in session.execute(
+    rows = session.execute(
         _DICTIONARY,
         {
             "typed": [p for _, p in probes],
@@ -107,10 +113,12 @@ def name_query(
                 for t, p in probes
             ],
         },
-    ):
+    ).all()
+    for i, words in rows:  # one row per probe: its words, checked in one go
         typed, probe = probes[i - 1]
-        if corrects(probe, word, plan.is_last(typed)):
-            corrections.setdefault(typed, set()).add(word)
+        found = corrections_among(probe, words, plan.is_last(typed))
+        if found:
+            corrections.setdefault(typed, set()).update(found)
     groups = plan.groups(corrections)
     params: dict[str, Any] = {"exact": plan.required, "limit": limit, "folded": folded}
     params.update(exact_cap=EXACT_CAP, close_cap=CLOSE_CAP)
