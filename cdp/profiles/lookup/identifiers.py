@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import select
+from sqlalchemy import Executable, bindparam, select
 from sqlalchemy.orm import Session
 
 from cdp.dealers.visibility import activity_at
 from cdp.identity.identifiers import normalise_code, normalise_phone
 from cdp.models import Identity, Profile, ProfileSearch
-from cdp.sql import among
+from cdp.sql import among, any_of, dialect_of
 from cdp.text import postal_code
 
 
@@ -60,24 +60,36 @@ def phone_values(raw: str, regions: str) -> list[str]:
     return values
 
 
+# The statements of the identifiers, built once per dialect and run on the connection, past
+# the ORM's execution layer: a few hundred µs of Python less per search (cdp/sql.py's any_of).
+@cache
+def _identifier_statement(dialect: str) -> Executable:
+    return select(Identity.value, Identity.profile_id).where(
+        any_of(Identity.value, "values", dialect), Identity.kind == bindparam("kind")
+    )
+
+
+@cache
+def _plate_statement() -> Executable:
+    return (
+        select(ProfileSearch.profile_id)
+        .where(ProfileSearch.plate == bindparam("plate"))
+        .limit(bindparam("limit"))
+    )
+
+
 def by_identifier(session: Session, kind: str, values: list[str]) -> list[uuid.UUID]:
-    if len(values) == 1:
-        match = Identity.value == values[0]
-    else:  # several: the first value's profiles first
-        match = among(session, Identity.value, values)
-    found = session.execute(
-        select(Identity.value, Identity.profile_id).where(match, Identity.kind == kind)
-    ).all()
+    """The profiles with these values of a kind, the first value's first."""
+    found = session.connection().execute(
+        _identifier_statement(dialect_of(session)), {"values": values, "kind": kind}
+    )
     return [pid for _, pid in sorted(found, key=lambda row: values.index(row[0]))]
 
 
 def by_plate(session: Session, plate: str, limit: int) -> list[uuid.UUID]:
     """The customers whose car has this plate (canonical); more than one when it changed hands."""
-    return list(
-        session.scalars(
-            select(ProfileSearch.profile_id).where(ProfileSearch.plate == plate).limit(limit)
-        )
-    )
+    found = session.connection().execute(_plate_statement(), {"plate": plate, "limit": limit})
+    return list(found.scalars())
 
 
 def active_only(session: Session, ids: list[uuid.UUID], dealers: frozenset[int]) -> list[uuid.UUID]:

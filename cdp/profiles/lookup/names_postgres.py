@@ -63,8 +63,10 @@ _PLACE_SQL = {
 def _names_statement(groups: int, place: tuple[str, ...] = ()) -> TextClause:
     """The candidates for a query: names holding every required word exactly (tier 0), then,
     unless those already fill the page, names holding a correction of each (tier 1), in the
-    place typed if one was, each with its trigram similarity to the query (pg_trgm's C, not
-    Python's). Ranker orders them.
+    place typed if one was. One row per name: its tier, its trigram similarity to the query
+    (pg_trgm's C, not Python's) and the first `limit` of its customers by id. Ranker orders the
+    names; "daan de jong" is one row, not 1,111, so the rows sent and ranked are a few hundred
+    at most, and the similarity is worked out once per name.
 
     Each tier is a MATERIALIZED CTE without a LIMIT of its own: PostgreSQL plans it for all its
     rows (the word index, unless a word is in a large share of the names), and the LIMIT
@@ -86,8 +88,9 @@ def _names_statement(groups: int, place: tuple[str, ...] = ()) -> TextClause:
     return text(
         "WITH exact AS MATERIALIZED (SELECT profile_id, name_folded FROM profile_search "
         f"WHERE {NAME_WORDS_SQL} @> CAST(:exact AS text[]){where_place}){with_close} "
-        "SELECT profile_id, min(tier), name_folded, similarity(name_folded, :folded) "
-        f"FROM ({tiers}) AS c GROUP BY profile_id, name_folded"
+        "SELECT min(tier), name_folded, similarity(name_folded, :folded), "
+        "(array_agg(DISTINCT profile_id ORDER BY profile_id))[1:CAST(:limit AS int)] "
+        f"FROM ({tiers}) AS c GROUP BY name_folded"
     )
 
 
@@ -103,7 +106,8 @@ def name_query(
     plan = NamePlan.of(folded)
     probes = plan.probes
     corrections: dict[str, set[str]] = {}
-    rows = session.execute(
+    connection = session.connection()  # past the ORM's execution layer: less Python per search
+    rows = connection.execute(
         _DICTIONARY,
         {
             "typed": [p for _, p in probes],
@@ -147,7 +151,13 @@ def by_name_postgres(
     if not plan.typed:
         return []
     statement, params, corrections = name_query(session, folded, limit, place, dealers)
-    candidates = session.execute(statement, params).all()
+    names = session.connection().execute(statement, params).all()
     ranker = Ranker(plan, corrections)
-    ranked = sorted(candidates, key=lambda row: (row[1], -ranker.rank(row[2], row[3]), row[0]))
-    return result_lines(session, [pid for pid, *_ in ranked[:limit]])
+    # By tier, then fit, then id: each name holds at most `limit` ids, its first ones, so the
+    # first `limit` are those of ranking every candidate customer.
+    ranked = sorted(
+        (tier, -ranker.rank(name, similarity), pid)
+        for tier, name, similarity, ids in names
+        for pid in ids
+    )
+    return result_lines(session, [pid for *_, pid in ranked[:limit]])
