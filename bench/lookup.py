@@ -7,6 +7,7 @@ How to run it
 -------------
     .venv/bin/python bench/lookup.py --queries 300 --explain 2 --json /tmp/lookup.json
     .venv/bin/python bench/lookup.py --regenerate          # throw the data away, generate again
+    .venv/bin/python bench/lookup.py --load-only           # generate the data if needed, then stop
 
 Defaults: 1,000,000 profiles, --queries 200 timed queries of each kind, --warmup 10 untimed ones
 of each first, --seed 7. The queries take well under a minute; generating the data takes 1 to 2
@@ -24,11 +25,12 @@ COPY ... FREEZE (psycopg `cursor.copy`) straight into `profile`, `identity` (e-m
 phone in E.164 for ~63%, one or two anonymous ids, one or two configuration codes for ~40%, a CRM
 user id for ~10%) and `profile_search` (name, name_folded via `cdp.text.fold`, e-mail, phone as
 typed, postal code as `cdp.text.postal_code` stores it, city, latest model and colour, lead
-stage), as `cdp.profiles.projection.refresh_search` would write them, and then `name_word` (the
-name search's dictionary, migration 0004) from those names. Names follow realistic
-frequencies: common Dutch, Flemish and French surnames (de Jong, Jansen, Peeters, Dubois, ...)
-are frequent, then comes a long tail of generated ones (van Hoogeveen, Brinkman, Vercammen,
-Dumoulin, ...): at 1,000,000 profiles, 429,000 distinct names, "daan de jong" 1,154 times.
+stage, licence plate for 35%), as `cdp.profiles.projection.refresh_search` would write them,
+and then `name_word` (the name search's dictionary, migration 0004) from those names. Names
+follow realistic frequencies: common Dutch, Flemish and French surnames (de Jong, Jansen,
+Peeters, Dubois, ...) are frequent, then comes a long tail of generated ones (van Hoogeveen,
+Brinkman, Vercammen, Dumoulin, ...): at 1,000,000 profiles, 428,000 distinct names, "daan de
+jong" 1,111 times.
 Secondary indexes are dropped during the load and rebuilt from their own definitions afterwards
 (checked identical), FK triggers are off during the load (session_replication_role), then
 VACUUM ANALYZE. When the data for --profiles/--seed is already there, generation is skipped (a
@@ -47,7 +49,9 @@ close; the pool is warm):
   case, padded), phone ("06-12345678", "+31 6 1234 5678", "0031612345678", "0031 6 12345678",
   "06 12 34 56 78", "+31 (0)6 ...", Belgian mobiles as "+32 470 12 34 56", "0032470123456",
   "0470 12 34 56", "0470/12.34.56"; the phone region is the product's default, "NL,BE"),
-  configuration code (lower case) and postal code ("1234 AB", "1234ab", "1000");
+  configuration code (lower case), postal code ("1234 AB", "1234ab", "1000"), licence plate
+  ("1-KBN-23", "1kbn23", "1 kbn 23", "1.KBN.23") and a name typed with the customer's town
+  ("jansen eindhoven", "piet jansen liege", "eindhoven piet jansen");
 - with --http (the default), the same queries through a real `cdp serve --workers N`
   (bench/lookup_http.py): `GET /api/profiles?q=` and the search partial, one keep-alive client
   timing one request at a time, each right after the in-process call, with the CPU the server's

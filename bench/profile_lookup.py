@@ -15,8 +15,8 @@ import asyncio
 import cProfile
 import os
 import pstats
-import time
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -85,7 +85,8 @@ def main() -> int:
         stats = pstats.Stats(profiler)
         total = stats.total_tt  # type: ignore[attr-defined]
         n = len(by_kind[kind])
-        print(f"\n=== {kind}: {n} queries, {1000 * total / n:.2f} ms of CPU each (this process) ===")
+        each = 1000 * total / n
+        print(f"\n=== {kind}: {n} queries, {each:.2f} ms of CPU each (this process) ===")
         stats.sort_stats("tottime").print_stats(args.top)
         stats.sort_stats("cumulative").print_stats(r"cdp/|showroom/|fastapi/routing|starlette", 30)
     return 0
