@@ -7,6 +7,7 @@ How to run it
 -------------
     .venv/bin/python bench/lookup.py --queries 300 --explain 2 --json /tmp/lookup.json
     .venv/bin/python bench/lookup.py --regenerate          # throw the data away, generate again
+    .venv/bin/python bench/lookup.py --load-only           # generate the data if needed, then stop
 
 Defaults: 1,000,000 profiles, --queries 200 timed queries of each kind, --warmup 10 untimed ones
 of each first, --seed 7. The queries take well under a minute; generating the data takes 1 to 2
@@ -24,11 +25,12 @@ COPY ... FREEZE (psycopg `cursor.copy`) straight into `profile`, `identity` (e-m
 phone in E.164 for ~63%, one or two anonymous ids, one or two configuration codes for ~40%, a CRM
 user id for ~10%) and `profile_search` (name, name_folded via `cdp.text.fold`, e-mail, phone as
 typed, postal code as `cdp.text.postal_code` stores it, city, latest model and colour, lead
-stage), as `cdp.profiles.projection.refresh_search` would write them, and then `name_word` (the
-name search's dictionary, migration 0004) from those names. Names follow realistic
-frequencies: common Dutch, Flemish and French surnames (de Jong, Jansen, Peeters, Dubois, ...)
-are frequent, then comes a long tail of generated ones (van Hoogeveen, Brinkman, Vercammen,
-Dumoulin, ...): at 1,000,000 profiles, 429,000 distinct names, "daan de jong" 1,154 times.
+stage, licence plate for 35%), as `cdp.profiles.projection.refresh_search` would write them,
+and then `name_word` (the name search's dictionary, migration 0004) from those names. Names
+follow realistic frequencies: common Dutch, Flemish and French surnames (de Jong, Jansen,
+Peeters, Dubois, ...) are frequent, then comes a long tail of generated ones (van Hoogeveen,
+Brinkman, Vercammen, Dumoulin, ...): at 1,000,000 profiles, 428,000 distinct names, "daan de
+jong" 1,111 times.
 Secondary indexes are dropped during the load and rebuilt from their own definitions afterwards
 (checked identical), FK triggers are off during the load (session_replication_role), then
 VACUUM ANALYZE. When the data for --profiles/--seed is already there, generation is skipped (a
@@ -47,7 +49,9 @@ close; the pool is warm):
   case, padded), phone ("06-12345678", "+31 6 1234 5678", "0031612345678", "0031 6 12345678",
   "06 12 34 56 78", "+31 (0)6 ...", Belgian mobiles as "+32 470 12 34 56", "0032470123456",
   "0470 12 34 56", "0470/12.34.56"; the phone region is the product's default, "NL,BE"),
-  configuration code (lower case) and postal code ("1234 AB", "1234ab", "1000");
+  configuration code (lower case), postal code ("1234 AB", "1234ab", "1000"), licence plate
+  ("1-KBN-23", "1kbn23", "1 kbn 23", "1.KBN.23") and a name typed with the customer's town
+  ("jansen eindhoven", "piet jansen liege", "eindhoven piet jansen");
 - with --http (the default), the same queries through a real `cdp serve --workers N`
   (bench/lookup_http.py): `GET /api/profiles?q=` and the search partial, one keep-alive client
   timing one request at a time, each right after the in-process call, with the CPU the server's
@@ -108,7 +112,8 @@ from lookup_http import (  # beside this script: the HTTP half of the benchmark
 from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import upgrade
-from cdp.profiles.lookup import lookup, name_query
+from cdp.profiles.lookup import lookup
+from cdp.profiles.lookup.names_postgres import name_query
 from cdp.profiles.projection import NAME_WORDS_SQL
 from cdp.text import fold
 
@@ -119,7 +124,7 @@ except ImportError:  # an older checkout
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/cdp_bench_lookup"
 ADMIN_DATABASE = "test"
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"  # 5: licence plates (profile_search.plate)
 TARGET_P95_MS = 50.0
 TARGET_HTTP_P95_MS = 20.0  # issue 12: over HTTP, at 1,000,000 profiles
 LIMIT = 20
@@ -488,6 +493,31 @@ def _code(j: int) -> str:
     return "NW-" + "".join(chars)
 
 
+# Plates: RDW-style letters (no vowels, C or Q), so no plate spells a word.
+_PLATE_LETTERS = "BDFGHJKLNPRSTVXZ"
+
+
+def _plate(j: int, country: str) -> str:
+    """The j-th plate, distinct for every j: NL sidecode 8 (1-KBN-23) or BE 1-ABC-123."""
+    if country == "NL":
+        n = _permute(j, 9 * 16**3 * 100, 1_000_003, 424_242)
+        n, tail = divmod(n, 100)
+        n, head = divmod(n, 9)
+        letters = ""
+        for _ in range(3):
+            n, r = divmod(n, 16)
+            letters += _PLATE_LETTERS[r]
+        return f"{head + 1}-{letters}-{tail:02d}"
+    n = _permute(j, 9 * 26**3 * 1000, 1_000_003, 434_343)
+    n, tail = divmod(n, 1000)
+    n, head = divmod(n, 9)
+    letters = ""
+    for _ in range(3):
+        n, r = divmod(n, 26)
+        letters += chr(ord("A") + r)
+    return f"{head + 1}-{letters}-{tail:03d}"
+
+
 def generator_version() -> str:
     """Changes when the generator or the product's stored forms change: data is then redone."""
     return f"{GENERATOR_VERSION}:{stored_postal_code('1234 ab')}:{fold('Straße Øst')}"
@@ -583,6 +613,7 @@ def generate_chunk(
             postal = stored_postal_code(str(rng.choice(place.codes)))
         name = f"{first} {last}" if r() < 0.97 else None
         stage = rng.choice(_STAGES) if r() < 0.3 else None
+        plate = _plate(i, place.country) if r() < 0.35 else None  # a trade-in or current car
         searches.append(
             "\t".join(
                 (
@@ -597,6 +628,7 @@ def generate_chunk(
                     _c(colour),
                     _c(hex_),
                     _c(stage),
+                    _c(plate),
                 )
             )
             + "\n"
@@ -727,7 +759,7 @@ def generate(conn: psycopg.Connection[Any], n: int, seed: int, chunk_size: int =
                 (
                     "profile_search",
                     "profile_id, name, name_folded, email, phone, postal_code, city, "
-                    "latest_model, latest_colour, latest_colour_hex, lead_stage",
+                    "latest_model, latest_colour, latest_colour_hex, lead_stage, plate",
                     chunk.searches,
                 ),
             ):
@@ -794,6 +826,8 @@ class Query:
     postal: str | None = None
     surname: str | None = None  # folded, for surname-only queries
     first: str | None = None  # folded, for first-name-only queries
+    plate: str | None = None  # canonical, for plate queries
+    town: str | None = None  # as stored, for a name typed with the town
 
 
 _PARTICLES = frozenset({"van", "de", "der", "den", "ter", "ten", "te", "op", "in", "'t", "du",
@@ -912,6 +946,29 @@ def postal_query(rng: random.Random, stored: str) -> tuple[str, str]:
     return compact.lower(), "NL 1234ab"
 
 
+def plate_query(rng: random.Random, plate: str) -> tuple[str, str]:
+    compact = plate.replace("-", "")
+    style = rng.randrange(4)
+    if style == 0:
+        return plate, "1-ABC-23 (as on the car)"
+    if style == 1:
+        return compact.lower(), "1abc23"
+    if style == 2:
+        return plate.replace("-", " ").lower(), "1 abc 23"
+    return plate.replace("-", "."), "1.ABC.23"
+
+
+def town_query(rng: random.Random, name: str, city: str) -> tuple[str, str, str | None]:
+    """A name typed with the town: the whole name or the surname, the town before or after."""
+    _, _, rest = name.partition(" ")
+    town = ascii_fold(city) if rng.random() < 0.5 else city
+    if rest and rng.random() < 0.5:  # "jansen eindhoven": the surname only
+        return _casing(rng, f"{rest} {town}"), "surname town", fold(rest)
+    if rng.random() < 0.8:
+        return _casing(rng, f"{name} {town}"), "name town", None
+    return _casing(rng, f"{town} {name}"), "town name", None
+
+
 def sample_queries(factory: sessionmaker[Session], n: int, seed: int) -> list[Query]:
     rng = random.Random(seed + 1000)
     salt = f"lookup-{seed}"
@@ -971,6 +1028,26 @@ def sample_queries(factory: sessionmaker[Session], n: int, seed: int) -> list[Qu
         for pid, postal in postals:
             typed, variant = postal_query(rng, postal)
             out.append(Query("postal_code", typed, pid, variant=variant, postal=postal))
+        plates = s.execute(
+            text(
+                "SELECT profile_id, plate FROM profile_search WHERE plate IS NOT NULL "
+                "ORDER BY md5(profile_id::text || :salt || 'l') LIMIT :n"
+            ),
+            {"salt": salt, "n": n},
+        ).all()
+        for pid, plate in plates:
+            typed, variant = plate_query(rng, plate)
+            out.append(Query("plate", typed, pid, variant=variant, plate=plate))
+        towns = s.execute(
+            text(
+                "SELECT profile_id, name, name_folded, city FROM profile_search "
+                "WHERE name IS NOT NULL ORDER BY md5(profile_id::text || :salt || 't') LIMIT :n"
+            ),
+            {"salt": salt, "n": n},
+        ).all()
+        for pid, name, folded, city in towns:
+            typed, variant, surname = town_query(rng, name, city)
+            out.append(Query("name_town", typed, pid, folded, variant, surname=surname, town=city))
     return out
 
 
@@ -1091,6 +1168,15 @@ def check(q: Query, results: list[Any]) -> tuple[bool, bool]:
         return q.target in results, q.target in results
     ids = [r.profile_id for r in results]
     hit = q.target in ids
+    if q.plate is not None:
+        return hit, bool(results) and all(r.plate == q.plate for r in results)
+    if q.town is not None:  # all in that town, one of them of that (sur)name
+        in_town = bool(results) and all(r.city == q.town for r in results)
+        if q.surname is not None:
+            return hit, in_town and any(
+                r.name and fold(r.name).endswith(" " + q.surname) for r in results
+            )
+        return hit, in_town and any(r.name and fold(r.name) == q.target_name for r in results)
     if q.postal is not None:
         return hit, bool(results) and all((r.postal_code or "") == q.postal for r in results)
     if q.surname is not None:
@@ -1206,8 +1292,8 @@ def explain_samples(factory: sessionmaker[Session], queries: list[Query], k: int
                 print("   ", line)
 
 
-KIND_ORDER = ("baseline", "email", "phone", "config_code", "postal_code", "name_exact",
-              "name_typo", "name_surname", "name_first")  # fmt: skip
+KIND_ORDER = ("baseline", "email", "phone", "config_code", "postal_code", "plate", "name_exact",
+              "name_typo", "name_surname", "name_first", "name_town")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1231,6 +1317,9 @@ def main(argv: list[str] | None = None) -> int:
         "--concurrency", type=int, default=4, help="threads of the concurrent HTTP run (0: none)"
     )
     ap.add_argument("--concurrent-queries", type=int, default=400)
+    ap.add_argument(
+        "--load-only", action="store_true", help="generate the data if needed, then stop"
+    )
     args = ap.parse_args(argv)
     if not 1 <= args.queries <= 100_000:
         ap.error("--queries must be 1..100000")
@@ -1256,6 +1345,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"reusing {args.profiles:,} generated profiles (seed {args.seed}, generated in "
                 f"{meta.get('generated_s', '?')} s)"
             )
+    if args.load_only:
+        engine.dispose()
+        return 0
     facts = pg_facts(engine)
     host = machine()
     clock = CpuClock(engine)
@@ -1421,7 +1513,7 @@ def _measure(
     )
     print("\nby variant (hit/right, n):")
     for kind in names:
-        if kind.endswith(("name_typo", "phone", "email", "postal_code")):
+        if kind.endswith(("name_typo", "phone", "email", "postal_code", "plate", "name_town")):
             parts = [
                 f"{v} {d['hit']:.0%}/{d['right']:.0%} ({d['n']})"
                 for v, d in report["kinds"][kind]["by_variant"].items()

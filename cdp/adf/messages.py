@@ -1,11 +1,12 @@
 """An ADF lead as the Segment messages our collection API stores, so it meets the same identity
 rules, suppression and lead hooks as any identify and track (docs/adf.md).
 
-Each prospect becomes an identify (the customer's name, contact details and address), a
-Configuration Saved for the car asked about (so it shows as a configuration, with a code of its
-own), and a Quote Requested (a Test Drive Requested when the vehicle's interest is a test drive)
-carrying the vehicle, trade-in, timeframe, comments, vendor (as the dealer) and provider. Their
-messageIds come from the prospect's ids, so a resend of the same lead is a duplicate.
+Each prospect becomes an identify (the customer's name, contact details and address, and their
+trade-in's licence plate), a Configuration Saved for the car asked about (so it shows as a
+configuration, with a code of its own), and a Quote Requested (a Test Drive Requested when the
+vehicle's interest is a test drive) carrying the vehicle, trade-in, timeframe, comments, vendor
+(as the dealer) and provider. Their messageIds come from the prospect's ids, so a resend of the
+same lead is a duplicate.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def _vehicle_properties(vehicle: AdfVehicle) -> dict[str, Any]:
         "price_type": vehicle.price_type,
         "currency": vehicle.currency,
         "comments": vehicle.comments,
+        "plate": vehicle.plate,
     }
     if vehicle.options:
         found["options"] = [
@@ -100,6 +102,10 @@ def to_messages(lead: AdfLead, *, received_at: str) -> list[dict[str, Any]]:
     }
     if any(address.values()):
         traits["address"] = {k: v for k, v in address.items() if v}
+    if lead.trade_in is not None and lead.trade_in.plate:
+        # The customer's car: found by its plate in the search box (cdp.licence_plates; a
+        # plate is searched, never an identity). The car they ask about is the dealer's.
+        traits["licence_plate"] = lead.trade_in.plate
     common = {"anonymousId": anonymous_id, "timestamp": timestamp}
     messages: list[dict[str, Any]] = [
         {

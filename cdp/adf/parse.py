@@ -21,6 +21,8 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
+from cdp.licence_plates import normalise_plate
+
 MAX_BYTES = 512 * 1024  # a real lead is a few KB; an e-mail body holding one, a few more
 MAX_DEPTH = 32  # the ADF structure is at most 6 levels deep
 MAX_TEXT = 4000  # per comments field; longer text is cut, not refused
@@ -58,6 +60,7 @@ class AdfVehicle:
     currency: str | None = None
     options: tuple[AdfOption, ...] = ()
     comments: str | None = None
+    plate: str | None = None  # canonical (cdp.licence_plates), Dutch or Belgian
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +337,41 @@ def _customer(customer: Element | None) -> AdfCustomer:
     )
 
 
+# ADF 1.0 has no element for a licence plate. Where senders put one, most standard first: a
+# vehicle <id> with a source naming it, an element of its own, a <vin> holding a plate instead
+# of a VIN, or the vehicle's comments after a word that says so (not "registration": "registered
+# in 2017" would read as plate IN-20-17) (docs/adf.md).
+_PLATE_NAMES = frozenset(
+    {"licenseplate", "licenceplate", "license_plate", "licence_plate", "license-plate",
+     "licence-plate", "plate", "platenumber", "plate_number", "kenteken", "nummerplaat",
+     "registration", "registrationnumber", "registration_number", "plaque", "immatriculation"}
+)  # fmt: skip
+_PLATE_IN_TEXT = re.compile(
+    r"\b(?:kenteken|nummerplaat|licen[cs]e\s*plate|plate|plaque"
+    r"(?:\s+d'immatriculation)?|immatriculation)\s*(?:n[or]\.?|number|nummer)?\s*[:#=]?\s*"
+    r"((?:[a-z0-9]+[\s.\-]?){1,3})",
+    re.I,
+)
+
+
+def _plate(vehicle: Element, vin: str | None, comments: str | None) -> str | None:
+    for node in _children(vehicle, "id"):
+        source = (_attr(node, "source") or "").replace(" ", "")
+        if source in _PLATE_NAMES and (plate := normalise_plate(_text(node, 40))):
+            return plate
+    for node in vehicle:
+        if _local(node.tag) in _PLATE_NAMES and (plate := normalise_plate(_text(node, 40))):
+            return plate
+    if vin and (plate := normalise_plate(vin)):  # a VIN has 17 characters, a plate 6 or 7
+        return plate
+    for match in _PLATE_IN_TEXT.finditer(comments or ""):
+        words = match.group(1).split()
+        for n in (1, 2, 3):  # "12-ABC-3", "12ABC3", "12 ABC 3"
+            if n <= len(words) and (plate := normalise_plate(" ".join(words[:n]))):
+                return plate
+    return None
+
+
 def _vehicle(vehicle: Element) -> AdfVehicle:
     colours = _child(vehicle, "colorcombination")
     price = _child(vehicle, "price")
@@ -346,6 +384,9 @@ def _vehicle(vehicle: Element) -> AdfVehicle:
         for option in _children(vehicle, "option")
         if (name := _text(_child(option, "optionname")))
     )
+    vin = _text(_child(vehicle, "vin"), 40)
+    comments = _text(_child(vehicle, "comments"), MAX_TEXT)
+    plate = _plate(vehicle, vin, comments)
     return AdfVehicle(
         interest=_attr(vehicle, "interest") or "buy",
         status=_attr(vehicle, "status") or "new",
@@ -353,7 +394,7 @@ def _vehicle(vehicle: Element) -> AdfVehicle:
         make=_text(_child(vehicle, "make"), 100),
         model=_text(_child(vehicle, "model"), 100),
         trim=_text(_child(vehicle, "trim"), 100),
-        vin=_text(_child(vehicle, "vin"), 40),
+        vin=None if vin and normalise_plate(vin) else vin,  # a plate where the VIN goes
         exterior_colour=_text(_child(colours, "exteriorcolor"), 100),
         interior_colour=_text(_child(colours, "interiorcolor"), 100),
         odometer=_int(_text(_child(vehicle, "odometer"), 20)),
@@ -361,7 +402,8 @@ def _vehicle(vehicle: Element) -> AdfVehicle:
         price_type=_attr(price, "type") if price is not None else None,
         currency=(_attr(price, "currency") or "").upper() or None if price is not None else None,
         options=options,
-        comments=_text(_child(vehicle, "comments"), MAX_TEXT),
+        comments=comments,
+        plate=plate,
     )
 
 
