@@ -79,7 +79,8 @@ class Lead(Base):
     source_event_id: Mapped[int | None] = mapped_column(
         ForeignKey("event.id"), default=None, index=True
     )
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Indexed: the funnel and the network view read a period's leads (migration 0030).
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     # The campaign (utm fields) and referring site of the customer's first and last visit
     # before the lead (cdp/leads/attribution.py); None: direct, or made by staff.
@@ -119,7 +120,8 @@ class LeadStageChange(Base):
     to_stage: Mapped[str] = mapped_column(String(20))
     lost_reason: Mapped[str | None] = mapped_column(String(40), default=None)
     changed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
-    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Indexed: the funnel's activity view reads the stage changes of a period (migration 0030).
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
 
 
 class ContactAttempt(Base):
@@ -142,7 +144,8 @@ class Appointment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     dealer_id: Mapped[int | None] = mapped_column(ForeignKey("dealer.id"), default=None, index=True)
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), index=True)
-    lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id"), default=None)
+    # Indexed: the funnel reads a lead's shows from its appointments (migration 0030).
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id"), default=None, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), default=None)
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="planned")
