@@ -75,15 +75,16 @@ class ChannelFunnel:
         before = self.norms.get(STEPS[index - 1])
         return here / before if before else None
 
+    def norm(self, step: str) -> float | None:
+        """The norm: the share of valid leads expected to reach the step."""
+        return self.norms.get(step)
+
     def below(self, step: str) -> bool:
-        """Converting under the norm into this step, with enough leads before it to tell."""
-        rate, norm = self.conversion(step), self.norm_rate(step)
-        return (
-            rate is not None
-            and norm is not None
-            and self.before(step) >= MIN_BASE
-            and (rate < norm)
-        )
+        """Fewer of the leads reached the step than the norm expects, with enough leads to
+        tell (a step's share of leads against its norm: defined wherever a norm is, unlike
+        the conversion from a step that may have none)."""
+        share, norm = self.share(step), self.norm(step)
+        return share is not None and norm is not None and self.valid >= MIN_BASE and share < norm
 
     @property
     def lead_to_sale_norm(self) -> float | None:

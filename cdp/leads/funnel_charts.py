@@ -99,7 +99,7 @@ def _pct(value: float | None) -> float | None:
 
 
 def conversion_chart(row: ChannelFunnel) -> Markup:
-    """Each step's conversion from the step before, next to the norm for it."""
+    """The share of the valid leads that reached each step, next to the norm for it."""
     chart = pygal.Bar(
         **_config(
             range=(0, 100),
@@ -108,9 +108,9 @@ def conversion_chart(row: ChannelFunnel) -> Markup:
         )
     )
     chart.x_labels = [STEP_LABELS[step] for step in STEPS]
-    chart.add("Conversion", [_pct(row.conversion(step)) for step in STEPS])
-    chart.add("Norm", [_pct(row.norm_rate(step)) for step in STEPS])
-    return _render(chart, f"Conversion per step against the norm, {row.label}")
+    chart.add("Share of leads", [_pct(row.share(step)) for step in STEPS])
+    chart.add("Norm", [_pct(row.norm(step)) for step in STEPS])
+    return _render(chart, f"Share of the leads reaching each step against the norm, {row.label}")
 
 
 def trend_chart(months: list[TrendMonth]) -> Markup:

@@ -23,7 +23,14 @@ def _number(value: float | None, digits: int = 1) -> str:
 def steps_table(funnel: Funnel) -> list[list[str]]:
     header = ["channel", "leads", "valid_leads"]
     for step in STEPS:
-        header += [step, f"{step}_conversion", f"{step}_norm", f"{step}_below_norm"]
+        header += [
+            step,
+            f"{step}_conversion",
+            f"{step}_conversion_norm",
+            f"{step}_share_of_leads",
+            f"{step}_norm",
+            f"{step}_below_norm",
+        ]
     header += ["lead_to_sale", "lead_to_sale_norm", "verdict", "open", "lost"]
     rows = [header]
     for row in [*funnel.channels, funnel.total]:
@@ -33,6 +40,8 @@ def steps_table(funnel: Funnel) -> list[list[str]]:
                 str(row.counts[step]),
                 _rate(row.conversion(step)),
                 _rate(row.norm_rate(step)),
+                _rate(row.share(step)),
+                _rate(row.norm(step)),
                 "yes" if row.below(step) else "",
             ]
         cells += [
