@@ -151,7 +151,7 @@ def funnel_page(
             "link": _linker(read.filters, read.own_only),
             "charts": {
                 "funnel": funnel_charts.funnel_chart(focus),
-                "conversion": funnel_charts.conversion_chart(focus),
+                "conversion": funnel_charts.conversion_chart(focus, funnel.channels),
                 "trend": funnel_charts.trend_chart(funnel.trend),
             },
             "focus": focus,

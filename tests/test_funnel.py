@@ -80,7 +80,7 @@ def test_the_funnel_per_channel_counts_the_furthest_stage_against_the_norm(
         "2 100% · 50%",
         "2 100% · 50% norm 22%",
     ]
-    assert phone[8:] == ["50% norm 22%", "too few decided", "1", "1"]
+    assert phone[8:] == ["50% norm 22% too few decided", "1", "1"]
     assert cells(page, "Brand website")[:3] == ["1", "1", "0 0% · 0%"]
     assert cells(page, "Walk-in")[0] == "0"
     assert "1 invalid or duplicate lead is left out" in " ".join(page.get_text().split())

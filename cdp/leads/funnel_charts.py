@@ -34,11 +34,11 @@ STYLE = Style(
     foreground_strong="#111827",
     foreground_subtle="#d1d5db",
     font_family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
-    label_font_size=13,
-    major_label_font_size=13,
-    legend_font_size=13,
-    value_font_size=12,
-    tooltip_font_size=13,
+    label_font_size=15,
+    major_label_font_size=15,
+    legend_font_size=16,
+    value_font_size=14,
+    tooltip_font_size=14,
     colors=("#2563eb", "#111827", "#10b981", "#f59e0b"),
 )
 
@@ -65,11 +65,12 @@ def _config(**extra: Any) -> dict[str, Any]:
         "js": [],
         "disable_xml_declaration": True,
         "explicit_size": False,
-        "width": 720,
-        "height": 320,
+        "width": 560,
+        "height": 360,
         "margin": 8,
-        "legend_at_bottom": True,
-        "legend_at_bottom_columns": 3,
+        "legend_box_size": 14,
+        # The legend is the page's (HTML beside the chart): pygal's is too small once scaled.
+        "show_legend": False,
         "print_values": False,
         "truncate_label": -1,
         "show_y_guides": True,
@@ -79,9 +80,7 @@ def _config(**extra: Any) -> dict[str, Any]:
 
 def funnel_chart(row: ChannelFunnel) -> Markup:
     """How many leads reached each step: one bar per step, widest first."""
-    chart = pygal.HorizontalBar(
-        **_config(show_legend=False, print_values=True, value_formatter=lambda v: f"{v:,.0f}")
-    )
+    chart = pygal.HorizontalBar(**_config(print_values=True, value_formatter=lambda v: f"{v:,.0f}"))
     chart.title = None
     labels = ["Valid leads", *(STEP_LABELS[step] for step in STEPS)]
     values = [row.valid, *(row.counts[step] for step in STEPS)]
@@ -98,19 +97,30 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else round(value * 100, 1)
 
 
-def conversion_chart(row: ChannelFunnel) -> Markup:
-    """The share of the valid leads that reached each step, next to the norm for it."""
+def conversion_chart(focus: ChannelFunnel, channels: list[ChannelFunnel]) -> Markup:
+    """Conversion against the norm: for one channel, the share of its valid leads reaching
+    each step next to the step's norm; for all channels, each channel's lead-to-sale next to
+    its norm (a mix of channels has no one norm per step)."""
     chart = pygal.Bar(
         **_config(
             range=(0, 100),
             value_formatter=lambda v: "–" if v is None else f"{v:.0f}%",
             y_labels=[0, 25, 50, 75, 100],
+            x_label_rotation=0 if focus.channel != "all" else 20,
         )
     )
-    chart.x_labels = [STEP_LABELS[step] for step in STEPS]
-    chart.add("Share of leads", [_pct(row.share(step)) for step in STEPS])
-    chart.add("Norm", [_pct(row.norm(step)) for step in STEPS])
-    return _render(chart, f"Share of the leads reaching each step against the norm, {row.label}")
+    if focus.channel != "all":
+        chart.x_labels = [STEP_LABELS[step] for step in STEPS]
+        chart.add("Share of leads", [_pct(focus.share(step)) for step in STEPS])
+        chart.add("Norm", [_pct(focus.norm(step)) for step in STEPS])
+        return _render(
+            chart, f"Share of the leads reaching each step against the norm, {focus.label}"
+        )
+    shown = [row for row in channels if row.valid]
+    chart.x_labels = [row.label for row in shown]
+    chart.add("Lead to sale", [_pct(row.lead_to_sale) for row in shown])
+    chart.add("Norm", [_pct(row.lead_to_sale_norm) for row in shown])
+    return _render(chart, "Lead to sale per channel against its norm")
 
 
 def trend_chart(months: list[TrendMonth]) -> Markup:
