@@ -216,6 +216,7 @@ def trend_months(end: date, months: int = TREND_MONTHS) -> list[tuple[date, date
 def build_funnel(session: Session, filters: FunnelFilters) -> Funnel:
     """Every channel (those without leads too, so the table keeps its shape), the total, the
     why next to the network's, lost reasons, and the monthly trend."""
+    queries.no_jit(session)
     norms: Norms = load_norms(session)
     labels = channel_labels(session)
     counts = queries.step_counts(session, filters, filters.definition)

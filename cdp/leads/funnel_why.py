@@ -12,19 +12,18 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session
 
 from cdp.leads.funnel_filters import FunnelFilters
 from cdp.leads.funnel_queries import (
     NOT_LEADS,
-    STEPS,
+    SOLD_STAGES,
     created_in,
     lead_conditions,
-    lead_facts,
     step_counts,
 )
-from cdp.models import ContactAttempt, Lead
+from cdp.models import ContactAttempt, Lead, LeadStageChange
 from cdp.sql import dialect_of
 
 REACHING_OUTCOMES = ("reached", "replied")
@@ -140,11 +139,22 @@ def why(
     ).one()
     median_attempts = _median(session, select(attempts.c.n))
 
-    facts = lead_facts(session, filters, "cohort")
-    sold_at = getattr(facts.c, f"at_{len(STEPS)}")
+    # The transaction cycle: days from the lead to its first sale, for the period's leads.
+    sold_at = (
+        select(
+            LeadStageChange.lead_id,
+            func.min(LeadStageChange.changed_at).label("sold_at"),
+        )
+        .where(
+            LeadStageChange.to_stage.in_(SOLD_STAGES),
+            LeadStageChange.lead_id.in_(select(Lead.id).where(*valid)),
+        )
+        .group_by(LeadStageChange.lead_id)
+        .subquery()
+    )
     cycle = select(
-        (seconds_between(session, facts.c.created_at, sold_at) / 86400.0).label("days")
-    ).where(and_(facts.c.stage.not_in(NOT_LEADS), sold_at.is_not(None)))
+        (seconds_between(session, Lead.created_at, sold_at.c.sold_at) / 86400.0).label("days")
+    ).join(sold_at, sold_at.c.lead_id == Lead.id)
     sold = session.scalar(select(func.count()).select_from(cycle.subquery())) or 0
     return Why(
         leads=int(leads or 0),
