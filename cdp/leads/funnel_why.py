@@ -12,8 +12,9 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Subquery
 
 from cdp.leads.funnel_filters import FunnelFilters
 from cdp.leads.funnel_queries import (
@@ -67,17 +68,28 @@ def seconds_between(session: Session, start: Any, end: Any) -> ColumnElement[flo
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
-def _median(session: Session, query: Select[Any]) -> float | None:
-    """The median of the one column `query` selects (nulls left out)."""
-    values = query.subquery()
-    column = values.c[0]
+def _figures(
+    session: Session, source: Subquery, aggregates: list[Any], medians: list[Any]
+) -> tuple[list[Any], list[float | None]]:
+    """The aggregates of `source`, and the median of each column in `medians` (nulls left
+    out): one query on PostgreSQL (percentile_cont beside the other aggregates); on SQLite
+    the values are fetched and the medians taken in Python."""
     if dialect_of(session) == "postgresql":
-        found = session.scalar(
-            select(func.percentile_cont(0.5).within_group(column)).where(column.is_not(None))
-        )
-        return None if found is None else float(found)
-    numbers = [float(v) for v in session.scalars(select(column).where(column.is_not(None)))]
-    return statistics.median(numbers) if numbers else None
+        found = session.execute(
+            select(
+                *aggregates, *(func.percentile_cont(0.5).within_group(c) for c in medians)
+            ).select_from(source)
+        ).one()
+        values = list(found)
+        return values[: len(aggregates)], [
+            None if v is None else float(v) for v in values[len(aggregates) :]
+        ]
+    plain = list(session.execute(select(*aggregates).select_from(source)).one())
+    middles: list[float | None] = []
+    for column in medians:
+        numbers = [float(v) for v in session.scalars(select(column).where(column.is_not(None)))]
+        middles.append(statistics.median(numbers) if numbers else None)
+    return plain, middles
 
 
 def why(
@@ -91,53 +103,54 @@ def why(
         for kind in ("appointment", "show", "test_drive")
     }
     valid = [*lead_conditions(filters), created_in(filters), Lead.stage.not_in(NOT_LEADS)]
-    first_contact = (
-        select(ContactAttempt.lead_id, func.min(ContactAttempt.attempted_at).label("first_at"))
-        .where(ContactAttempt.lead_id.in_(select(Lead.id).where(*valid)))
-        .group_by(ContactAttempt.lead_id)
-        .subquery()
-    )
-    delay = seconds_between(session, Lead.created_at, first_contact.c.first_at)
-    speed = (
-        select(Lead.id, delay.label("delay"))
-        .outerjoin(first_contact, first_contact.c.lead_id == Lead.id)
-        .where(*valid)
-        .subquery()
-    )
-    leads, contacted, fast, hour = session.execute(
-        select(
-            func.count(),
-            func.count(speed.c.delay),
-            func.sum(case((speed.c.delay <= FIVE_MINUTES, 1), else_=0)),
-            func.sum(case((speed.c.delay <= ONE_HOUR, 1), else_=0)),
-        ).select_from(speed)
-    ).one()
-    median_delay = _median(session, select(speed.c.delay))
-
-    # Attempts up to and including the first that reached the customer, per reached lead.
-    reached_at = (
-        select(
-            ContactAttempt.lead_id,
-            func.min(ContactAttempt.attempted_at).label("reached_at"),
-        )
-        .where(
-            ContactAttempt.outcome.in_(REACHING_OUTCOMES),
-            ContactAttempt.lead_id.in_(select(Lead.id).where(*valid)),
-        )
-        .group_by(ContactAttempt.lead_id)
-        .subquery()
-    )
+    # One read of the leads' contact attempts: the first, the first that reached them (a
+    # window over the lead's attempts), and how many attempts it took up to that one.
+    reaching = func.min(
+        case((ContactAttempt.outcome.in_(REACHING_OUTCOMES), ContactAttempt.attempted_at))
+    ).over(partition_by=ContactAttempt.lead_id)
     attempts = (
-        select(ContactAttempt.lead_id, func.count().label("n"))
-        .join(reached_at, reached_at.c.lead_id == ContactAttempt.lead_id)
-        .where(ContactAttempt.attempted_at <= reached_at.c.reached_at)
-        .group_by(ContactAttempt.lead_id)
-        .subquery()
+        select(ContactAttempt.lead_id, ContactAttempt.attempted_at, reaching.label("reached_at"))
+        .where(ContactAttempt.lead_id.in_(select(Lead.id).where(*valid)))
+        .subquery("attempts")
     )
-    reached, mean_attempts = session.execute(
-        select(func.count(), func.avg(attempts.c.n)).select_from(attempts)
-    ).one()
-    median_attempts = _median(session, select(attempts.c.n))
+    per_lead = (
+        select(
+            attempts.c.lead_id,
+            func.min(attempts.c.attempted_at).label("first_at"),
+            func.max(attempts.c.reached_at).label("reached_at"),
+            func.sum(case((attempts.c.attempted_at <= attempts.c.reached_at, 1), else_=0)).label(
+                "n"
+            ),
+        )
+        .group_by(attempts.c.lead_id)
+        .subquery("contacts")
+    )
+    delay = seconds_between(session, Lead.created_at, per_lead.c.first_at)
+    speed = (
+        select(
+            delay.label("delay"),
+            case((per_lead.c.reached_at.is_not(None), per_lead.c.n)).label("n"),
+        )
+        .select_from(Lead)
+        .outerjoin(per_lead, per_lead.c.lead_id == Lead.id)
+        .where(*valid)
+        .subquery("speed")
+    )
+    (leads, contacted, fast, hour, reached, mean_attempts), (median_delay, median_attempts) = (
+        _figures(
+            session,
+            speed,
+            [
+                func.count(),
+                func.count(speed.c.delay),
+                func.sum(case((speed.c.delay <= FIVE_MINUTES, 1), else_=0)),
+                func.sum(case((speed.c.delay <= ONE_HOUR, 1), else_=0)),
+                func.count(speed.c.n),
+                func.avg(speed.c.n),
+            ],
+            [speed.c.delay, speed.c.n],
+        )
+    )
 
     # The transaction cycle: days from the lead to its first sale, for the period's leads.
     sold_at = (
@@ -152,10 +165,14 @@ def why(
         .group_by(LeadStageChange.lead_id)
         .subquery()
     )
-    cycle = select(
-        (seconds_between(session, Lead.created_at, sold_at.c.sold_at) / 86400.0).label("days")
-    ).join(sold_at, sold_at.c.lead_id == Lead.id)
-    sold = session.scalar(select(func.count()).select_from(cycle.subquery())) or 0
+    cycle = (
+        select(
+            (seconds_between(session, Lead.created_at, sold_at.c.sold_at) / 86400.0).label("days")
+        )
+        .join(sold_at, sold_at.c.lead_id == Lead.id)
+        .subquery("cycle")
+    )
+    (sold,), (median_cycle,) = _figures(session, cycle, [func.count()], [cycle.c.days])
     return Why(
         leads=int(leads or 0),
         contacted=int(contacted or 0),
@@ -166,7 +183,7 @@ def why(
         median_attempts=median_attempts,
         mean_attempts=None if mean_attempts is None else float(mean_attempts),
         sold=int(sold),
-        median_cycle_days=_median(session, cycle),
+        median_cycle_days=median_cycle,
         appointments=steps["appointment"],
         shows=steps["show"],
         test_drives=steps["test_drive"],
