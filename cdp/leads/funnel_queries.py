@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import Subquery
 
+from cdp.auth.permissions import Permission
+from cdp.leads.checks import roles_with
 from cdp.leads.funnel_filters import FunnelFilters
 from cdp.leads.norms import NORM_STEPS
 from cdp.models import (
@@ -350,10 +352,10 @@ def campaigns(session: Session, filters: FunnelFilters, limit: int = 200) -> lis
 
 
 def salespeople(session: Session, filters: FunnelFilters) -> list[tuple[int, str]]:
-    """Staff working at the dealers in scope (every active one for the network) who are or
-    were given leads, by name."""
+    """Staff who can be given leads (active or not: their past leads still count), working at
+    the dealers in scope (anyone's, for the network), by name."""
     query = select(StaffUser.id, StaffUser.name).where(
-        StaffUser.role.in_(("sales", "manager", "admin"))
+        StaffUser.role.in_(roles_with(Permission.LEADS))
     )
     if filters.scope.dealer_ids is not None:
         query = query.where(
