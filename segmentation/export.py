@@ -27,6 +27,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, literal, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from cdp.audit.service import record as audit
+from cdp.csv_cells import neutralise
 from cdp.errors import NotFound
 from cdp.models import Audience, ExportLog, Profile, ProfileTrait, Segment, utcnow
 from cdp.text import web_address
@@ -37,9 +38,6 @@ STREAM_CHUNK = 2_000  # rows fetched at a time
 FLUSH_EVERY = 500  # rows per piece of CSV handed to the response
 SPOOL_IN_MEMORY = 1 << 20  # SQLite: an export is spooled to disk beyond this many characters
 SPOOL_PIECE = 64 * 1024
-# What a spreadsheet may run as a formula when a cell starts with it (OWASP "CSV injection"),
-# with the full-width forms some spreadsheets accept too.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 @dataclass(frozen=True)
@@ -52,11 +50,6 @@ class ExportTarget:
     run_id: int | None  # the run whose segment names fill the segment column
     segment_name: str | None = None  # a segment export names its own segment on every row
     notes: tuple[str, ...] = field(default=())
-
-
-def neutralise(cell: str) -> str:
-    """A cell a spreadsheet would run as a formula, made text with a leading single quote."""
-    return "'" + cell if cell.startswith(FORMULA_START) else cell
 
 
 # --- what to export -----------------------------------------------------------------------------

@@ -22,12 +22,12 @@ from cdp.audit import repository as audit_repo
 from cdp.audit.repository import AuditFilter
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
+from cdp.csv_cells import neutralise
 from cdp.deps import DbSession
 from cdp.errors import CdpError, InvalidInput
 from cdp.forms import parse_date, parse_id
 from cdp.models import AUDIT_ACTIONS, utcnow
 from cdp.web import render, require
-from segmentation.export import neutralise
 
 router = APIRouter(include_in_schema=False)
 AuditStaff = Annotated[StaffContext, Depends(require(Permission.AUDIT))]

@@ -1,144 +1,270 @@
-"""The lead funnel per channel against the lead-to-sale norms dealers plan with, and the plan
-calculator: how many leads of each channel a sales target needs.
+"""The lead funnel per channel against the norms, and the why behind it (docs/funnel.md).
 
-A lead counts in the period it came in. How far it got is the furthest stage it ever reached
-(its stage history, so a lead lost after a test drive still counts as having had one). Invalid
-and duplicate leads are not leads: they are shown, but left out of every rate.
+Steps: leads, valid leads (invalid and duplicates left out), reached, appointment, show, test
+drive, quote, sold. Each step's conversion is over the step before it, lead-to-step over the
+valid leads; the norms are the importer's (`cdp.leads.norms`). Two definitions: cohort (leads
+created in the period, at the furthest step reached) and activity (steps first reached in the
+period). The counting is SQL (`funnel_queries`, `funnel_why`); this module shapes it.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cdp.dealers.visibility import NETWORK, DealerScope
-from cdp.models import LEAD_CHANNELS, Lead, LeadStageChange
+from cdp.leads import funnel_queries as queries
+from cdp.leads.funnel_filters import FunnelFilters
+from cdp.leads.funnel_why import Why, why
+from cdp.leads.norms import Norms, channel_labels, load_norms
+from cdp.local_time import local_start
+from cdp.models import LEAD_CHANNELS
 
-# Lead-to-sale conversion norms (docs/funnel.md): first-line leads from the importer or the
-# dealer's own website 20%, second-line leads from marketplaces 15%, phone 22%, direct mail on
-# passive leads 5%. Walk-ins, referrals and events are channels of their own, without a norm.
-NORMS: dict[str, float] = {
-    "website": 0.20,
-    "importer": 0.20,
-    "marketplace": 0.15,
-    "phone": 0.22,
-    "direct_mail": 0.05,
-}
-ONLINE_CHANNELS = ("website", "importer", "marketplace")
-ONLINE_FLOOR = 0.13  # the minimum base for any online lead, not the goal
-
-# The funnel's steps, in order; a later stage implies every earlier one.
-STEPS = ("reached", "appointment", "test_drive", "quote", "sold")
-_RANK = {
-    "new": 0,
-    "attempted": 0,
-    "reached": 1,
-    "appointment": 2,
-    "test_drive": 3,
-    "quote": 4,
-    "sold": 5,
-    "delivered": 5,
-}
-NOT_LEADS = ("invalid", "duplicate")
+STEPS = queries.STEPS
+MIN_BASE = 5  # below this many leads at the step before, a rate says nothing yet
+TREND_MONTHS = 12
 
 
 @dataclass
 class ChannelFunnel:
-    channel: str
-    leads: int = 0  # real leads: invalid and duplicates left out
-    not_leads: int = 0
-    open: int = 0
-    lost: int = 0
-    reached_step: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STEPS, 0))
-    lost_reasons: Counter[str] = field(default_factory=Counter)
+    channel: str  # a channel key, or "all"
+    label: str
+    counts: dict[str, int]
+    norms: dict[str, float | None]  # step -> share of valid leads expected to reach it
+    floor: float | None = None
+    lost_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def leads(self) -> int:
+        return self.counts["leads"]
+
+    @property
+    def valid(self) -> int:
+        return self.counts["valid"]
 
     @property
     def sold(self) -> int:
-        return self.reached_step["sold"]
+        return self.counts["sold"]
+
+    def before(self, step: str) -> int:
+        index = STEPS.index(step)
+        return self.counts["valid" if index == 0 else STEPS[index - 1]]
+
+    def conversion(self, step: str) -> float | None:
+        """The step's count over the step before it (the valid leads, for the first)."""
+        base = self.before(step)
+        return self.counts[step] / base if base else None
 
     def share(self, step: str) -> float | None:
-        return self.reached_step[step] / self.leads if self.leads else None
+        return self.counts[step] / self.valid if self.valid else None
 
     @property
-    def conversion(self) -> float | None:
+    def lead_to_sale(self) -> float | None:
         return self.share("sold")
 
-    @property
-    def norm(self) -> float | None:
-        return NORMS.get(self.channel)
+    def norm_rate(self, step: str) -> float | None:
+        """The norm for the step's conversion over the step before it."""
+        here = self.norms.get(step)
+        index = STEPS.index(step)
+        if here is None:
+            return None
+        if index == 0:
+            return here
+        before = self.norms.get(STEPS[index - 1])
+        return here / before if before else None
+
+    def norm(self, step: str) -> float | None:
+        """The norm: the share of valid leads expected to reach the step."""
+        return self.norms.get(step)
+
+    def below(self, step: str) -> bool:
+        """Fewer of the leads reached the step than the norm expects, with enough leads to
+        tell (a step's share of leads against its norm: defined wherever a norm is, unlike
+        the conversion from a step that may have none)."""
+        share, norm = self.share(step), self.norm(step)
+        return share is not None and norm is not None and self.valid >= MIN_BASE and share < norm
 
     @property
-    def floor(self) -> float | None:
-        return ONLINE_FLOOR if self.channel in ONLINE_CHANNELS else None
+    def lead_to_sale_norm(self) -> float | None:
+        return self.norms.get("sold")
 
     @property
     def verdict(self) -> str | None:
-        """'above' or 'below' the norm, 'below the floor' for online leads under 13%, or None
-        without a norm or with too few decided leads to say."""
-        decided = self.sold + self.lost
-        if self.norm is None or self.conversion is None or decided < 5:
+        """'above' or 'below' the lead-to-sale norm, 'below the floor' for online leads under
+        13%, or None without a norm or with too few decided leads (sold or lost) to say."""
+        decided = self.sold + self.counts["lost"]
+        rate, norm = self.lead_to_sale, self.lead_to_sale_norm
+        if norm is None or rate is None or decided < MIN_BASE:
             return None
-        if self.floor is not None and self.conversion < self.floor:
+        if self.floor is not None and rate < self.floor:
             return "below the floor"
-        return "above" if self.conversion >= self.norm else "below"
+        return "above" if rate >= norm else "below"
 
-    def leads_needed(self, cars: int, rate: float | None) -> int | None:
-        """Leads of this channel that `cars` sales need at this conversion rate."""
-        return math.ceil(cars / rate) if rate else None
+
+@dataclass(frozen=True)
+class LostReasonShare:
+    reason: str
+    leads: int
+    share: float
+    network_share: float | None
+
+
+@dataclass(frozen=True)
+class TrendMonth:
+    month: date
+    leads: int
+    sold: int
 
 
 @dataclass
 class Funnel:
-    since: datetime
-    until: datetime
+    filters: FunnelFilters
     channels: list[ChannelFunnel]
     total: ChannelFunnel
+    why: Why
+    network_why: Why | None  # None when the page already shows the network
+    lost: dict[str, list[LostReasonShare]]  # channel -> reasons by share
+    trend: list[TrendMonth]
+
+    @property
+    def definition(self) -> str:
+        return self.filters.definition
 
 
-def funnel(
-    session: Session, *, since: datetime, until: datetime, scope: DealerScope = NETWORK
-) -> Funnel:
-    """Every channel (those without leads too, so the table keeps its shape), and the total,
-    over the leads of the dealers in `scope`."""
-    leads = session.execute(
-        select(Lead.id, Lead.channel, Lead.stage, Lead.lost_reason).where(
-            Lead.created_at >= since, Lead.created_at < until, scope.where(Lead.dealer_id)
+def _zero() -> dict[str, int]:
+    return dict.fromkeys(queries.CELL_KINDS, 0)
+
+
+def _mix_norms(rows: Iterable[ChannelFunnel]) -> dict[str, float | None]:
+    """The norms of a mix of channels: each channel's norm weighted by its valid leads; None
+    for a step when a channel with leads has no norm for it."""
+    with_leads = [row for row in rows if row.valid]
+    total = sum(row.valid for row in with_leads)
+    mixed: dict[str, float | None] = {}
+    for step in STEPS:
+        shares = [row.norms.get(step) for row in with_leads]
+        if not total or any(share is None for share in shares):
+            mixed[step] = None
+            continue
+        mixed[step] = sum(row.valid * (row.norms[step] or 0) for row in with_leads) / total
+    return mixed
+
+
+def _lost_shares(
+    mine: dict[str, dict[str, int]], network: dict[str, dict[str, int]] | None
+) -> dict[str, list[LostReasonShare]]:
+    found: dict[str, list[LostReasonShare]] = {}
+    for channel, reasons in mine.items():
+        total = sum(reasons.values())
+        theirs = (network or {}).get(channel, {})
+        their_total = sum(theirs.values())
+        found[channel] = sorted(
+            (
+                LostReasonShare(
+                    reason=reason,
+                    leads=n,
+                    share=n / total,
+                    network_share=(theirs.get(reason, 0) / their_total)
+                    if network is not None and their_total
+                    else None,
+                )
+                for reason, n in reasons.items()
+            ),
+            key=lambda r: (-r.leads, r.reason),
         )
-    ).all()
-    furthest: dict[int, int] = defaultdict(int)
-    lead_ids = [row.id for row in leads]
-    for start in range(0, len(lead_ids), 5000):  # bounded IN lists
-        chunk = lead_ids[start : start + 5000]
-        for lead_id, stage in session.execute(
-            select(LeadStageChange.lead_id, LeadStageChange.to_stage).where(
-                LeadStageChange.lead_id.in_(chunk)
-            )
-        ):
-            furthest[lead_id] = max(furthest[lead_id], _RANK.get(stage, 0))
-    by_channel = {channel: ChannelFunnel(channel) for channel in LEAD_CHANNELS}
-    total = ChannelFunnel("all")
-    for lead_id, channel, stage, lost_reason in leads:
-        row = by_channel.setdefault(channel, ChannelFunnel(channel))
-        for target in (row, total):
-            if stage in NOT_LEADS:
-                target.not_leads += 1
-                continue
-            target.leads += 1
-            rank = max(furthest[lead_id], _RANK.get(stage, 0))
-            for step in STEPS[:rank]:
-                target.reached_step[step] += 1
-            if stage == "lost":
-                target.lost += 1
-                target.lost_reasons[lost_reason or "other"] += 1
-            elif stage in _RANK and _RANK[stage] < _RANK["sold"]:
-                target.open += 1
-    return Funnel(since=since, until=until, channels=list(by_channel.values()), total=total)
+    totals: dict[str, int] = {}
+    for reasons in mine.values():
+        for reason, n in reasons.items():
+            totals[reason] = totals.get(reason, 0) + n
+    if totals:
+        all_theirs: dict[str, int] = {}
+        for reasons in (network or {}).values():
+            for reason, n in reasons.items():
+                all_theirs[reason] = all_theirs.get(reason, 0) + n
+        grand, their_grand = sum(totals.values()), sum(all_theirs.values())
+        found["all"] = sorted(
+            (
+                LostReasonShare(
+                    reason,
+                    n,
+                    n / grand,
+                    (all_theirs.get(reason, 0) / their_grand)
+                    if network is not None and their_grand
+                    else None,
+                )
+                for reason, n in totals.items()
+            ),
+            key=lambda r: (-r.leads, r.reason),
+        )
+    return found
 
 
-def period(days: int, now: datetime) -> tuple[datetime, datetime]:
-    return now - timedelta(days=days), now
+def trend_months(end: date, months: int = TREND_MONTHS) -> list[tuple[date, datetime, datetime]]:
+    """The `months` calendar months up to the one holding `end`, in showroom time."""
+    first = date(end.year, end.month, 1)
+    found = []
+    for back in range(months - 1, -1, -1):
+        index = first.year * 12 + first.month - 1 - back
+        start = date(index // 12, index % 12 + 1, 1)
+        nxt = date((index + 1) // 12, (index + 1) % 12 + 1, 1)
+        found.append((start, local_start(start, time(0)), local_start(nxt, time(0))))
+    return found
+
+
+def build_funnel(session: Session, filters: FunnelFilters) -> Funnel:
+    """Every channel (those without leads too, so the table keeps its shape), the total, the
+    why next to the network's, lost reasons, and the monthly trend."""
+    queries.no_jit(session)
+    norms: Norms = load_norms(session)
+    labels = channel_labels(session)
+    counts = queries.step_counts(session, filters, filters.definition)
+    reasons = queries.lost_reasons(session, filters)
+    channels = [
+        ChannelFunnel(
+            channel=channel,
+            label=labels.get(channel, channel),
+            counts=counts.get(channel, _zero()),
+            norms={step: norms.share(channel, step) for step in STEPS},
+            floor=norms.floor(channel),
+            lost_reasons=reasons.get(channel, {}),
+        )
+        for channel in LEAD_CHANNELS
+        if filters.channel is None or channel == filters.channel
+    ]
+    total_counts = _zero()
+    for row in channels:
+        for kind, n in row.counts.items():
+            total_counts[kind] += n
+    total = ChannelFunnel("all", "All channels", total_counts, _mix_norms(channels))
+    network = None if filters.scope.network and filters.salesperson_id is None else filters
+    network_filters = network.for_network() if network is not None else None
+    network_reasons = (
+        queries.lost_reasons(session, network_filters) if network_filters is not None else None
+    )
+    months = trend_months(filters.period.end)
+    trend = queries.monthly_trend(session, filters, [(a, b) for _, a, b in months])
+    return Funnel(
+        filters=filters,
+        channels=channels,
+        total=total,
+        why=why(session, filters, cohort=counts if filters.definition == "cohort" else None),
+        network_why=why(session, network_filters) if network_filters is not None else None,
+        lost=_lost_shares(reasons, network_reasons),
+        trend=[
+            TrendMonth(month=start, leads=leads, sold=sold)
+            for (start, _, _), (leads, sold) in zip(months, trend, strict=True)
+        ],
+    )
+
+
+def median_text(seconds: float | None) -> str:
+    """A median time as people say it: '4 min', '2.5 h', '3 days'."""
+    if seconds is None:
+        return "–"
+    if seconds < 3600:
+        return f"{max(0, round(seconds / 60))} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -123,7 +123,7 @@ class LeadAssignment(Base):
 
 
 # Stage changes that made a sale: whether a lead was ever sold, answered from a small index
-# (the network view asks it for every lead of a period; migration 0032).
+# (the network view asks it for every lead of a period; migration 0030).
 SOLD_CHANGE = "to_stage IN ('sold', 'delivered')"
 
 
@@ -144,7 +144,8 @@ class LeadStageChange(Base):
     to_stage: Mapped[str] = mapped_column(String(20))
     lost_reason: Mapped[str | None] = mapped_column(String(40), default=None)
     changed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
-    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Indexed: the funnel's activity view reads the stage changes of a period (migration 0032).
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
 
 
 class ContactAttempt(Base):
@@ -167,7 +168,8 @@ class Appointment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     dealer_id: Mapped[int | None] = mapped_column(ForeignKey("dealer.id"), default=None, index=True)
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), index=True)
-    lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id"), default=None)
+    # Indexed: the funnel reads a lead's shows from its appointments (migration 0032).
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id"), default=None, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), default=None)
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="planned")

