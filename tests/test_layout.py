@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
-SHARED = {"tests.helpers", "tests.e2e.helpers"}
+SHARED = {"tests.helpers", "tests.e2e.helpers", "tests.funnel_data"}  # builders, not tests
 
 
 def test_no_test_module_imports_another() -> None:
