@@ -413,3 +413,8 @@ def test_screenshots_of_the_main_pages(
     page.get_by_role("link", name="Staff").click()
     expect(page.get_by_role("cell", name=staff["sales"].email)).to_be_visible()
     shoot(page, "admin-users")
+
+    page.goto("/showroom/funnel?period=last365")
+    expect(page.locator(".steps-table")).to_be_visible()
+    expect(page.locator("svg").first).to_be_visible()  # the charts, drawn on the server
+    shoot(page, "funnel")
