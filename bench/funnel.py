@@ -94,7 +94,7 @@ PAGES: dict[str, list[tuple[str, str]]] = {
         ("funnel dealer", "/showroom/funnel?dealer={dealer}"),
         ("funnel channel", "/showroom/funnel?channel=marketplace"),
         ("funnel quarter", "/showroom/funnel?period={quarter}"),
-        ("funnel 365 days", "/showroom/funnel?days=365"),
+        ("funnel 365 days", "/showroom/funnel?period=last365"),
         ("network", "/showroom/network"),
         ("network 30 days", "/showroom/network?period=30d"),
         ("network quarter", "/showroom/network?period=quarter"),
