@@ -239,7 +239,11 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
         # the customers' web history get theirs: the funnel and network pages show a year. The
         # recent ones are today's work.
         settled = [lead for lead in fresh if lead.created_at < now - SETTLED_AFTER]
-        fresh = [lead for lead in fresh if lead.created_at >= now - SETTLED_AFTER]
+        # In the order they came in, so both databases build the same demo from one seed.
+        fresh = sorted(
+            (lead for lead in fresh if lead.created_at >= now - SETTLED_AFTER),
+            key=lambda lead: (lead.created_at, lead.id),
+        )
         earlier = _earlier_leads(session, rng, areas, settled + fresh, now=now)
         closed = lead_year.follow(
             session, earlier + settled, rng, codes=codes, floor=floor, reason=DEMO_REASON, now=now
@@ -253,6 +257,8 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
                 session, lead=lead, user_id=seller, by_user_id=None, reason=DEMO_REASON, now=now
             )
             roll = rng.random()
+            if lead.dealer_id not in planned_at:
+                roll = 0.6  # each dealer's first: an appointment ahead, so Today has a visitor
             if roll < 0.35:
                 continue  # still new: the top of "my leads"
             leads.log_contact_attempt(
