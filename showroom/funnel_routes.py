@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -62,39 +62,36 @@ def _read(session: Session, staff: StaffContext, raw: FilterInput, dealer: str) 
     if own_only:
         if filters.salesperson_id not in (None, staff.user_id) or "salesperson" in problems:
             raise PageForbidden("You see the funnel of your own leads only.")
-        filters = _with_salesperson(filters, staff.user_id)
+        filters = replace(filters, salesperson_id=staff.user_id)
     elif filters.salesperson_id is not None and filters.salesperson_id not in dict(people):
         problems["salesperson"] = "There is no such salesperson at these dealers."
-        filters = _with_salesperson(filters, None)
+        filters = replace(filters, salesperson_id=None)
     return Read(filters, problems, choice, people, own_only)
 
 
-def _with_salesperson(filters: FunnelFilters, user_id: int | None) -> FunnelFilters:
-    return FunnelFilters(
-        period=filters.period,
-        definition=filters.definition,
-        channel=filters.channel,
-        campaign=filters.campaign,
-        touch=filters.touch,
-        salesperson_id=user_id,
-        scope=filters.scope,
-        dealer_code=filters.dealer_code,
-    )
+@dataclass(frozen=True)
+class FunnelQuery:
+    raw: FilterInput
+    dealer: str
 
 
-def _raw(
-    period: str,
-    date_from: str,
-    date_to: str,
-    definition: str,
-    channel: str,
-    campaign: str,
-    touch: str,
-    salesperson: str,
-) -> FilterInput:
-    return FilterInput(
-        period, date_from, date_to, definition, channel, campaign, touch, salesperson
-    )
+def _asked(
+    period: Field = "",
+    date_from: Annotated[str, Query(alias="from", max_length=20)] = "",
+    date_to: Annotated[str, Query(alias="to", max_length=20)] = "",
+    definition: Field = "",
+    channel: Field = "",
+    campaign: Field = "",
+    touch: Field = "",
+    salesperson: Field = "",
+    dealer: Annotated[str, Query(max_length=40)] = "",
+) -> FunnelQuery:
+    """The filters of the page, its CSV and its drill-down: one set of query parameters."""
+    raw = FilterInput(period, date_from, date_to, definition, channel, campaign, touch, salesperson)
+    return FunnelQuery(raw, dealer)
+
+
+Asked = Annotated[FunnelQuery, Depends(_asked)]
 
 
 def _linker(filters: FunnelFilters, own_only: bool) -> Callable[..., str]:
@@ -112,19 +109,10 @@ def funnel_page(
     request: Request,
     session: DbSession,
     staff: FunnelStaff,
-    period: Field = "",
-    date_from: Annotated[str, Query(alias="from", max_length=20)] = "",
-    date_to: Annotated[str, Query(alias="to", max_length=20)] = "",
-    definition: Field = "",
-    channel: Field = "",
-    campaign: Field = "",
-    touch: Field = "",
-    salesperson: Field = "",
-    dealer: Annotated[str, Query(max_length=40)] = "",
+    asked: Asked,
 ) -> Response:
     """The funnel of the leads the filters select, with the why, the charts and the trend."""
-    raw = _raw(period, date_from, date_to, definition, channel, campaign, touch, salesperson)
-    read = _read(session, staff, raw, dealer)
+    read = _read(session, staff, asked.raw, asked.dealer)
     funnel = build_funnel(session, read.filters)
     focus = next(
         (row for row in funnel.channels if row.channel == read.filters.channel), funnel.total
@@ -137,7 +125,7 @@ def funnel_page(
         {
             "funnel": funnel,
             "filters": read.filters,
-            "raw": raw,
+            "raw": asked.raw,
             "problems": read.problems,
             "choice": read.choice,
             "own_only": read.own_only,
@@ -167,20 +155,11 @@ def funnel_csv(
     request: Request,
     session: DbSession,
     staff: FunnelStaff,
+    asked: Asked,
     table: Annotated[str, Query(max_length=20)] = "steps",
-    period: Field = "",
-    date_from: Annotated[str, Query(alias="from", max_length=20)] = "",
-    date_to: Annotated[str, Query(alias="to", max_length=20)] = "",
-    definition: Field = "",
-    channel: Field = "",
-    campaign: Field = "",
-    touch: Field = "",
-    salesperson: Field = "",
-    dealer: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
     """One of the page's tables (steps, why, lost, trend) with the same filters, as CSV."""
-    raw = _raw(period, date_from, date_to, definition, channel, campaign, touch, salesperson)
-    read = _read(session, staff, raw, dealer)
+    read = _read(session, staff, asked.raw, asked.dealer)
     problems = dict(read.problems)
     if table not in funnel_tables.TABLES:
         problems["table"] = f"Pick one of the tables: {', '.join(funnel_tables.TABLES)}."
@@ -216,22 +195,13 @@ def funnel_leads(
     request: Request,
     session: DbSession,
     staff: FunnelStaff,
+    asked: Asked,
     cell: Annotated[str, Query(max_length=20)] = "leads",
     reason: Annotated[str, Query(max_length=40)] = "",
     page: Annotated[str, Query(max_length=10)] = "1",
-    period: Field = "",
-    date_from: Annotated[str, Query(alias="from", max_length=20)] = "",
-    date_to: Annotated[str, Query(alias="to", max_length=20)] = "",
-    definition: Field = "",
-    channel: Field = "",
-    campaign: Field = "",
-    touch: Field = "",
-    salesperson: Field = "",
-    dealer: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
     """The leads a cell of the funnel counts, newest first, a page at a time."""
-    raw = _raw(period, date_from, date_to, definition, channel, campaign, touch, salesperson)
-    read = _read(session, staff, raw, dealer)
+    read = _read(session, staff, asked.raw, asked.dealer)
     problems = dict(read.problems)
     if cell not in funnel_queries.CELL_KINDS:
         problems["cell"] = "There is no such figure in the funnel."
