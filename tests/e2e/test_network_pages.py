@@ -5,48 +5,21 @@ account) sees only theirs, an admin adds a dealer with a mistake corrected; both
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
+
+from tests.e2e.helpers import fits_every_size, signed_in_demo
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="end-to-end tests need Playwright")
 expect = sync_api.expect
 Page = sync_api.Page
 
-SCREENSHOTS = (
-    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-    if os.environ.get("CDP_UPDATE_SCREENSHOTS")
-    else Path(tempfile.gettempdir()) / "cdp-e2e-screenshots"
-)
-DEMO_PASSWORD = "demo-password"
-SIZES = {"desk": (1280, 800), "tablet": (768, 1024)}
-
-
-def _signed_in(
-    new_page: Callable[..., Page], sign_in_form: Callable[..., None], email: str
-) -> Page:
-    page = new_page()
-    sign_in_form(page, email, DEMO_PASSWORD)
-    page.wait_for_url("**/showroom")
-    return page
-
-
-def _fits(page: Page, name: str) -> None:
-    """At each size: the page itself never scrolls sideways (a wide table scrolls in its box)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for label, (width, height) in SIZES.items():
-        page.set_viewport_size({"width": width, "height": height})
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, label
-        page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
-
 
 def test_the_importer_manager_compares_every_dealer_and_sorts_by_keyboard(
     new_page: Callable[..., Page], sign_in_form: Callable[..., None]
 ) -> None:
-    page = _signed_in(new_page, sign_in_form, "manager@demo.example")
+    page = signed_in_demo(new_page, sign_in_form, "manager@demo.example")
     page.get_by_role("link", name="Network").click()
     page.wait_for_url("**/showroom/network")
     rows = page.locator(".network-table tbody tr")
@@ -67,13 +40,13 @@ def test_the_importer_manager_compares_every_dealer_and_sorts_by_keyboard(
     expect(page.locator('th[aria-sort="descending"]')).to_contain_text("Leads")
     counts = [int(text) for text in rows.locator("td:nth-child(2)").all_inner_texts()]
     assert counts == sorted(counts, reverse=True) and counts[0] > 0
-    _fits(page, "network")
+    fits_every_size(page, "network")
 
 
 def test_a_dealer_manager_sees_only_their_dealer(
     new_page: Callable[..., Page], sign_in_form: Callable[..., None]
 ) -> None:
-    page = _signed_in(new_page, sign_in_form, "manager.antwerpen@demo.example")
+    page = signed_in_demo(new_page, sign_in_form, "manager.antwerpen@demo.example")
     page.goto("/showroom/network?period=quarter")
     rows = page.locator(".network-table tbody tr")
     expect(rows).to_have_count(1)
@@ -84,7 +57,7 @@ def test_a_dealer_manager_sees_only_their_dealer(
 def test_the_demo_floor_accounts_cannot_open_the_network(
     new_page: Callable[..., Page], sign_in_form: Callable[..., None]
 ) -> None:
-    page = _signed_in(new_page, sign_in_form, "sales@demo.example")
+    page = signed_in_demo(new_page, sign_in_form, "sales@demo.example")
     expect(page.get_by_role("link", name="Network")).to_have_count(0)
     assert page.goto("/showroom/network").status == 403  # type: ignore[union-attr]
 
@@ -92,7 +65,7 @@ def test_the_demo_floor_accounts_cannot_open_the_network(
 def test_an_admin_adds_a_dealer_after_correcting_a_mistake(
     new_page: Callable[..., Page], sign_in_form: Callable[..., None]
 ) -> None:
-    page = _signed_in(new_page, sign_in_form, "admin@demo.example")
+    page = signed_in_demo(new_page, sign_in_form, "admin@demo.example")
     page.get_by_role("link", name="Dealers").click()
     page.wait_for_url("**/admin/dealers")
     expect(page.locator('.dealers-table tbody tr[data-dealer^="NW-"]')).to_have_count(14)
@@ -103,7 +76,7 @@ def test_an_admin_adds_a_dealer_after_correcting_a_mistake(
     page.get_by_role("button", name="Add dealer").click()
     expect(page.locator("#dealer-problems")).to_contain_text("2 problems")
     expect(page.locator("#dealer-name")).to_have_value("Nordwind Tilburg")
-    _fits(page, "dealers-problems")
+    fits_every_size(page, "dealers-problems")
     page.locator("#dealer-country").fill("NL")
     page.locator("#dealer-postal_areas").fill("501, 502")
     page.locator("#dealer-postal_areas").press("Enter")  # the keyboard sends the form
@@ -115,4 +88,4 @@ def test_an_admin_adds_a_dealer_after_correcting_a_mistake(
     ).to_be_visible()
     page.get_by_role("button", name="Deactivate", exact=True).click()
     expect(page.locator('tr[data-dealer="NL-TST1"]')).to_contain_text("Inactive")
-    _fits(page, "dealers")
+    fits_every_size(page, "dealers")

@@ -5,53 +5,26 @@ with Belgian holidays; the what-if page; every page at a desk (1280x800) and on 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from tests.e2e.helpers import fits_every_size, signed_in_demo
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="end-to-end tests need Playwright")
 expect = sync_api.expect
 Page = sync_api.Page
 
-SCREENSHOTS = (
-    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-    if os.environ.get("CDP_UPDATE_SCREENSHOTS")
-    else Path(tempfile.gettempdir()) / "cdp-e2e-screenshots"
-)
-DEMO_PASSWORD = "demo-password"
-SIZES = {"desk": (1280, 800), "tablet": (768, 1024)}
-
-
-def _signed_in(
-    new_page: Callable[..., Page], sign_in_form: Callable[..., None], email: str
-) -> Page:
-    page = new_page()
-    sign_in_form(page, email, DEMO_PASSWORD)
-    page.wait_for_url("**/showroom")
-    return page
-
-
-def _fits(page: Page, name: str) -> None:
-    """At each size: the page itself never scrolls sideways (a wide table scrolls in its box)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for label, (width, height) in SIZES.items():
-        page.set_viewport_size({"width": width, "height": height})
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, label
-        page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
-
 
 def test_the_importer_manager_plans_a_quarter_saves_it_and_compares(
     new_page: Callable[..., Page], sign_in_form: Callable[..., None]
 ) -> None:
-    page = _signed_in(new_page, sign_in_form, "manager@demo.example")
+    page = signed_in_demo(new_page, sign_in_form, "manager@demo.example")
     page.get_by_role("link", name="Planner").click()
     page.wait_for_url("**/showroom/planner")
-    _fits(page, "planner")
+    fits_every_size(page, "planner")
     page.get_by_role("link", name="From a sales target to leads").click()
     page.wait_for_url("**/showroom/planner/reverse")
     # The demo's year of sales gives the mix; a target typed, then calculated by keyboard.
@@ -64,7 +37,7 @@ def test_the_importer_manager_plans_a_quarter_saves_it_and_compares(
     page.get_by_label("Used cars").press("Enter")
     page.wait_for_url("**target_new=120**")
     expect(page.locator("#result-h")).to_contain_text("for 160 cars")
-    _fits(page, "planner-reverse")
+    fits_every_size(page, "planner-reverse")
     page.get_by_label("Save as").fill("Network spring")
     page.get_by_role("button", name="Save the plan").click()
     page.wait_for_url("**/showroom/planner/plans/*")
@@ -72,20 +45,20 @@ def test_the_importer_manager_plans_a_quarter_saves_it_and_compares(
     expect(page.locator(".compare-chart li")).to_have_count(3)
     actual = page.locator(".compare-chart li").first.locator(".value").first.inner_text()
     assert int(actual.split(" of ")[0]) > 0, actual  # the demo's leads of the first month
-    _fits(page, "planner-plan")
+    fits_every_size(page, "planner-plan")
     page.get_by_role("link", name="What if… (from these leads)").click()
     page.wait_for_url("**/showroom/planner/forward?plan=*")
     page.locator("#plan-test_drive").fill("70")
     page.locator("#plan-test_drive").press("Enter")
     page.wait_for_url("**plan-test_drive=70**")
     expect(page.locator("#outlook-h")).to_contain_text("with the what-ifs")
-    _fits(page, "planner-forward")
+    fits_every_size(page, "planner-forward")
 
 
 def test_a_belgian_dealers_manager_plans_with_belgian_holidays(
     new_page: Callable[..., Page], sign_in_form: Callable[..., None]
 ) -> None:
-    page = _signed_in(new_page, sign_in_form, "manager.antwerpen@demo.example")
+    page = signed_in_demo(new_page, sign_in_form, "manager.antwerpen@demo.example")
     page.goto("/showroom/planner/reverse")
     expect(page.locator("#dealer")).to_have_count(0)  # their one dealer: nothing to choose
     expect(page.locator("#country")).to_have_value("BE")
@@ -93,4 +66,4 @@ def test_a_belgian_dealers_manager_plans_with_belgian_holidays(
     page.get_by_role("button", name="Calculate").click()
     expect(page.locator("#target_new")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#planner-problems")).to_contain_text("not a number")
-    _fits(page, "planner-reverse-problem")
+    fits_every_size(page, "planner-reverse-problem")

@@ -5,55 +5,29 @@ account) enters only their own dealer's spend. Both sizes, screenshots looked at
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.helpers import fits_every_size, signed_in_demo
+
 sync_api = pytest.importorskip("playwright.sync_api", reason="end-to-end tests need Playwright")
 expect = sync_api.expect
 Page = sync_api.Page
-
-SCREENSHOTS = (
-    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-    if os.environ.get("CDP_UPDATE_SCREENSHOTS")
-    else Path(tempfile.gettempdir()) / "cdp-e2e-screenshots"
-)
-DEMO_PASSWORD = "demo-password"
-SIZES = {"desk": (1280, 800), "tablet": (768, 1024)}
-
-
-def _signed_in(
-    new_page: Callable[..., Page], sign_in_form: Callable[..., None], email: str
-) -> Page:
-    page = new_page()
-    sign_in_form(page, email, DEMO_PASSWORD)
-    page.wait_for_url("**/showroom")
-    return page
-
-
-def _fits(page: Page, name: str) -> None:
-    """At each size: the page itself never scrolls sideways (a wide table scrolls in its box)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for label, (width, height) in SIZES.items():
-        page.set_viewport_size({"width": width, "height": height})
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, label
-        page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
 
 
 def test_the_importer_manager_reads_the_return_and_enters_spend(
     new_page: Callable[..., Page], sign_in_form: Callable[..., None], tmp_path: Path
 ) -> None:
-    page = _signed_in(new_page, sign_in_form, "manager@demo.example")
+    page = signed_in_demo(new_page, sign_in_form, "manager@demo.example")
     page.get_by_role("link", name="Spend", exact=True).click()
     page.wait_for_url("**/showroom/spend")
     expect(page.get_by_role("heading", name="Return on spend")).to_be_visible()
     assert page.locator(".cost-chart .bar").count() >= 2
     expect(page.locator(".spend-table tbody.channel").first).to_be_visible()
-    _fits(page, "spend-return")
+    fits_every_size(page, "spend-return")
 
     page.get_by_role("link", name="Enter or import spend, set the margin per sale").click()
     page.wait_for_url("**/showroom/spend/entries")
@@ -66,7 +40,7 @@ def test_the_importer_manager_reads_the_return_and_enters_spend(
     expect(page.locator("#spend-problems")).to_contain_text("2 problems")
     expect(page.locator("#spend-month")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#spend-month")).to_be_focused()
-    _fits(page, "spend-entries-problems")
+    fits_every_size(page, "spend-entries-problems")
     page.locator("#spend-month").fill("2026-11")
     page.locator("#spend-amount").fill("1.234,50")
     page.locator("#spend-amount").press("Enter")
@@ -83,7 +57,7 @@ def test_the_importer_manager_reads_the_return_and_enters_spend(
     page.get_by_role("button", name="Check the file").click()
     expect(page.get_by_role("heading", name="Import spend.csv?")).to_be_visible()
     expect(page.locator(".replaced")).to_have_text("1")
-    _fits(page, "spend-import-preview")
+    fits_every_size(page, "spend-import-preview")
     page.get_by_role("button", name="Import 2 lines").click()
     expect(page.locator(".notice")).to_have_text("Spend imported: 1 added, 1 replaced.")
 
@@ -91,7 +65,7 @@ def test_the_importer_manager_reads_the_return_and_enters_spend(
 def test_a_dealer_manager_enters_only_their_dealers_spend(
     new_page: Callable[..., Page], sign_in_form: Callable[..., None]
 ) -> None:
-    page = _signed_in(new_page, sign_in_form, "manager.antwerpen@demo.example")
+    page = signed_in_demo(new_page, sign_in_form, "manager.antwerpen@demo.example")
     page.goto(page.url.replace("/showroom", "/showroom/spend/entries"))
     options = page.locator("#spend-dealer option")
     expect(options).to_have_count(1)
@@ -99,4 +73,4 @@ def test_a_dealer_manager_enters_only_their_dealers_spend(
     expect(page.locator("tr[data-entry]").first).to_contain_text("NW-ANT")
     page.goto(page.url.replace("/showroom/spend/entries", "/showroom/spend"))
     expect(page.locator(".meta").first).to_contain_text("Leads that came in")
-    _fits(page, "spend-return-dealer")
+    fits_every_size(page, "spend-return-dealer")
