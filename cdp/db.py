@@ -124,6 +124,10 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    # Every session over our database keeps its leads' progress in step with their history.
+    from cdp.leads.progress import watch_sessions  # imported late: it needs the models
+
+    watch_sessions()
     if is_sqlite(url):
         engine = create_engine(
             url,

@@ -29,6 +29,7 @@ from cdp.demo.lead_course import (
     plan_course,
     touches,
 )
+from cdp.leads import progress
 from cdp.leads import repository as lead_repo
 from cdp.leads.handover import describe_car
 from cdp.local_time import local_start, local_today, to_local
@@ -166,6 +167,7 @@ def follow(
         if rows:
             session.execute(insert(model), rows)
     _handovers(session, sold, now)
+    progress.refresh_leads(session, [lead.id for lead in leads])
     refresh_search(session, {lead.profile_id for lead in leads})
     return len(leads)
 

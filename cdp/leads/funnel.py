@@ -16,13 +16,14 @@ from datetime import date, datetime, time
 from sqlalchemy.orm import Session
 
 from cdp.leads import funnel_queries as queries
+from cdp.leads import progress
 from cdp.leads.funnel_filters import FunnelFilters
 from cdp.leads.funnel_why import Why, why
 from cdp.leads.norms import Norms, channel_labels, load_norms
 from cdp.local_time import local_start
 from cdp.models import LEAD_CHANNELS
 
-STEPS = queries.STEPS
+STEPS = progress.STEPS
 MIN_BASE = 5  # below this many leads at the step before, a rate says nothing yet
 TREND_MONTHS = 12
 
@@ -219,8 +220,12 @@ def build_funnel(session: Session, filters: FunnelFilters) -> Funnel:
     queries.no_jit(session)
     norms: Norms = load_norms(session)
     labels = channel_labels(session)
-    counts = queries.step_counts(session, filters, filters.definition)
-    reasons = queries.lost_reasons(session, filters)
+    mine = queries.cohort(session, filters)
+    if filters.definition == "cohort":
+        counts = mine.counts
+    else:
+        counts = queries.activity_counts(session, filters, mine)
+    reasons = mine.lost
     channels = [
         ChannelFunnel(
             channel=channel,
@@ -240,18 +245,18 @@ def build_funnel(session: Session, filters: FunnelFilters) -> Funnel:
     total = ChannelFunnel("all", "All channels", total_counts, _mix_norms(channels))
     network = None if filters.scope.network and filters.salesperson_id is None else filters
     network_filters = network.for_network() if network is not None else None
-    network_reasons = (
-        queries.lost_reasons(session, network_filters) if network_filters is not None else None
-    )
+    theirs = queries.cohort(session, network_filters) if network_filters is not None else None
     months = trend_months(filters.period.end)
     trend = queries.monthly_trend(session, filters, [(a, b) for _, a, b in months])
     return Funnel(
         filters=filters,
         channels=channels,
         total=total,
-        why=why(session, filters, cohort=counts if filters.definition == "cohort" else None),
-        network_why=why(session, network_filters) if network_filters is not None else None,
-        lost=_lost_shares(reasons, network_reasons),
+        why=why(session, filters, cohort_counts=mine.counts),
+        network_why=why(session, network_filters, cohort_counts=theirs.counts)
+        if network_filters is not None and theirs is not None
+        else None,
+        lost=_lost_shares(reasons, theirs.lost if theirs is not None else None),
         trend=[
             TrendMonth(month=start, leads=leads, sold=sold)
             for (start, _, _), (leads, sold) in zip(months, trend, strict=True)

@@ -10,10 +10,12 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
+    Double,
     ForeignKey,
     Index,
     Integer,
     Numeric,
+    SmallInteger,
     String,
     Text,
     text,
@@ -101,6 +103,25 @@ class Lead(Base):
     # it yet (once), and the moment its first contact fell due, set when found missed.
     sla_warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     sla_breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # The lead's progress, worked out from its history whenever that changes
+    # (cdp/leads/progress.py, migration 0033), so the funnel and the network read one row a lead
+    # instead of every lead's stage changes, appointments, visits and contact attempts.
+    # furthest_step: 0 (none) to 6 (sold), by cdp.leads.progress.STEPS; step_*_at: when the lead
+    # first reached that step or a later one (a show, by a showed appointment or a floor visit,
+    # also counts for reached and appointment); last_step_at: the latest of them.
+    furthest_step: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    step_reached_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    step_appointment_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    step_show_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    step_test_drive_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    step_quote_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    step_sold_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None, index=True)
+    last_step_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None, index=True)
+    # Seconds from the lead to its first contact attempt; attempts up to the first that reached
+    # the customer (None: never reached); seconds from the lead to its first sale.
+    first_contact_s: Mapped[float | None] = mapped_column(Double, default=None)
+    attempts_to_reach: Mapped[int | None] = mapped_column(SmallInteger, default=None)
+    sold_after_s: Mapped[float | None] = mapped_column(Double, default=None)
 
 
 class LeadAssignment(Base):

@@ -1,0 +1,246 @@
+"""A lead's progress, kept on the lead: how far along the funnel it got, when it first reached
+each step, how fast it was first contacted, how many attempts it took to reach, how long the
+sale took.
+
+The history (stage changes, showed appointments, floor visits, contact attempts) stays the
+truth; these columns are worked out from it again for every lead whose history a flush touched
+(`watch_sessions`), so the funnel, the network view, spend and the planner read one row a lead
+(a network's year is half a million) instead of joining four histories. Rows written around the
+ORM (the demo's bulk inserts, the benchmark's COPY) call `refresh` themselves; migration 0033
+filled the leads that existed before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, fields
+from datetime import datetime
+from itertools import chain, islice
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, bindparam, event, select, update
+from sqlalchemy.orm import Session, UOWTransaction, attributes
+from sqlalchemy.orm.attributes import set_committed_value
+
+from cdp.leads.norms import NORM_STEPS
+from cdp.models import Appointment, ContactAttempt, Lead, LeadStageChange, ShowroomVisit
+
+STEPS = NORM_STEPS  # reached, appointment, show, test_drive, quote, sold
+# How far each stage is along the funnel (1: reached ... 6: sold); a show is 3, between the
+# appointment and the test drive, and only the appointments and the floor tell it.
+STAGE_RANK = {
+    "reached": 1,
+    "appointment": 2,
+    "test_drive": 4,
+    "quote": 5,
+    "sold": 6,
+    "delivered": 6,
+}
+SHOW_RANK = STEPS.index("show") + 1
+SOLD_STAGES = tuple(stage for stage, rank in STAGE_RANK.items() if rank == len(STEPS))
+REACHING_OUTCOMES = ("reached", "replied")
+# The lead's column holding when it first reached each step, in the order of STEPS.
+STEP_AT = {
+    "reached": Lead.step_reached_at,
+    "appointment": Lead.step_appointment_at,
+    "show": Lead.step_show_at,
+    "test_drive": Lead.step_test_drive_at,
+    "quote": Lead.step_quote_at,
+    "sold": Lead.step_sold_at,
+}
+CHUNK = 2000  # leads per round trip when many are refreshed at once
+
+
+@dataclass(frozen=True)
+class Progress:
+    furthest_step: int = 0
+    step_reached_at: datetime | None = None
+    step_appointment_at: datetime | None = None
+    step_show_at: datetime | None = None
+    step_test_drive_at: datetime | None = None
+    step_quote_at: datetime | None = None
+    step_sold_at: datetime | None = None
+    last_step_at: datetime | None = None
+    first_contact_s: float | None = None
+    attempts_to_reach: int | None = None
+    sold_after_s: float | None = None
+
+
+PROGRESS_COLUMNS = tuple(f.name for f in fields(Progress))
+
+
+@dataclass
+class _History:
+    stage: str
+    created_at: datetime
+    changes: list[tuple[str, datetime]]
+    shows: list[datetime]
+    attempts: list[tuple[str, datetime]]
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    known = [m for m in moments if m is not None]
+    return min(known) if known else None
+
+
+def progress_of(history: _History) -> Progress:
+    """The progress a lead's history says (pure: the same rules the docs give)."""
+    shown = _earliest(*history.shows)
+    rank = max(
+        [STAGE_RANK.get(history.stage, 0), SHOW_RANK if shown else 0]
+        + [STAGE_RANK.get(stage, 0) for stage, _ in history.changes]
+    )
+    reached: list[datetime | None] = []
+    for step in range(1, len(STEPS) + 1):
+        changed = _earliest(
+            *(at for stage, at in history.changes if STAGE_RANK.get(stage, 0) >= step)
+        )
+        reached.append(_earliest(changed, shown) if step <= SHOW_RANK else changed)
+    known = [at for at in reached if at is not None]
+    first_contact = _earliest(*(at for _, at in history.attempts))
+    reaching = _earliest(*(at for outcome, at in history.attempts if outcome in REACHING_OUTCOMES))
+    sold = reached[-1]
+    return Progress(
+        furthest_step=rank,
+        step_reached_at=reached[0],
+        step_appointment_at=reached[1],
+        step_show_at=reached[2],
+        step_test_drive_at=reached[3],
+        step_quote_at=reached[4],
+        step_sold_at=reached[5],
+        last_step_at=max(known) if known else None,
+        first_contact_s=_seconds(history.created_at, first_contact),
+        attempts_to_reach=None
+        if reaching is None
+        else sum(1 for _, at in history.attempts if at <= reaching),
+        sold_after_s=_seconds(history.created_at, sold),
+    )
+
+
+def _seconds(start: datetime, end: datetime | None) -> float | None:
+    return None if end is None else (end - start).total_seconds()
+
+
+def _chunks(ids: Iterable[int], size: int) -> Iterator[list[int]]:
+    it = iter(ids)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _histories(connection: Connection, ids: list[int]) -> dict[int, _History]:
+    """The history of each lead of `ids`: four indexed reads by lead id."""
+    lead = Lead.__table__.c
+    found = {
+        lead_id: _History(stage, created_at, [], [], [])
+        for lead_id, stage, created_at in connection.execute(
+            select(lead.id, lead.stage, lead.created_at).where(lead.id.in_(ids))
+        )
+    }
+    change = LeadStageChange.__table__.c
+    ranked = change.to_stage.in_(tuple(STAGE_RANK))
+    for lead_id, stage, at in connection.execute(
+        select(change.lead_id, change.to_stage, change.changed_at).where(
+            change.lead_id.in_(ids), ranked
+        )
+    ):
+        found[lead_id].changes.append((stage, at))
+    appointment = Appointment.__table__.c
+    visit = ShowroomVisit.__table__.c
+    shows = select(appointment.lead_id, appointment.starts_at).where(
+        appointment.lead_id.in_(ids), appointment.status == "showed"
+    )
+    visits = select(visit.lead_id, visit.arrived_at).where(visit.lead_id.in_(ids))
+    for lead_id, at in chain(connection.execute(shows), connection.execute(visits)):
+        found[lead_id].shows.append(at)
+    attempt = ContactAttempt.__table__.c
+    for lead_id, outcome, at in connection.execute(
+        select(attempt.lead_id, attempt.outcome, attempt.attempted_at).where(
+            attempt.lead_id.in_(ids)
+        )
+    ):
+        found[lead_id].attempts.append((outcome, at))
+    return found
+
+
+def refresh(connection: Connection, lead_ids: Collection[int]) -> dict[int, Progress]:
+    """Work out the progress of these leads from their history and store it; returns it."""
+    table = cast(Table, Lead.__table__)
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("lead_id"))
+        .values({name: bindparam(name) for name in PROGRESS_COLUMNS})
+    )
+    done: dict[int, Progress] = {}
+    for chunk in _chunks(sorted(set(lead_ids)), CHUNK):
+        histories = _histories(connection, chunk)
+        progress = {lead_id: progress_of(h) for lead_id, h in histories.items()}
+        if progress:
+            connection.execute(
+                statement,
+                [{"lead_id": lead_id, **vars(p)} for lead_id, p in progress.items()],
+            )
+        done.update(progress)
+    return done
+
+
+def refresh_all(connection: Connection) -> int:
+    """Every lead's progress (a migration, a bulk load): returns the number of leads."""
+    ids = connection.scalars(select(Lead.__table__.c.id)).all()
+    refresh(connection, ids)
+    return len(ids)
+
+
+# --- kept in step with every flush ----------------------------------------------------------
+_HISTORY_TYPES = (LeadStageChange, ContactAttempt, Appointment, ShowroomVisit)
+_PENDING = "lead_progress_refreshed"
+
+
+def _lead_ids_of(obj: Any) -> set[int]:
+    """The leads whose progress this changed object may change: its lead (and the one it was
+    moved from); a new lead or one whose stage changed."""
+    if isinstance(obj, Lead):
+        stage = attributes.get_history(obj, "stage")
+        return {obj.id} if obj.id is not None and (stage.added or stage.deleted) else set()
+    if not isinstance(obj, _HISTORY_TYPES):
+        return set()
+    history = attributes.get_history(obj, "lead_id")
+    ids = set(chain(history.added, history.unchanged, history.deleted))
+    return {lead_id for lead_id in ids if lead_id is not None}
+
+
+def _after_flush(session: Session, _flush: UOWTransaction) -> None:
+    touched = set(
+        chain.from_iterable(
+            _lead_ids_of(obj) for obj in chain(session.new, session.dirty, session.deleted)
+        )
+    )
+    if touched:
+        found = refresh(session.connection(), touched)
+        session.info.setdefault(_PENDING, {}).update(found)
+
+
+def _after_flush_postexec(session: Session, _flush: UOWTransaction) -> None:
+    _show(session, session.info.pop(_PENDING, {}))
+
+
+def refresh_leads(session: Session, lead_ids: Collection[int]) -> None:
+    """Refresh these leads after writing their history around the ORM (bulk inserts)."""
+    session.flush()
+    _show(session, refresh(session.connection(), lead_ids))
+
+
+def _show(session: Session, found: dict[int, Progress]) -> None:
+    """The leads held by this session see the progress just stored, without a reload."""
+    for lead_id, progress in found.items():
+        lead = session.identity_map.get(session.identity_key(Lead, lead_id))
+        if lead is None:
+            continue
+        for name in PROGRESS_COLUMNS:
+            set_committed_value(lead, name, getattr(progress, name))
+
+
+def watch_sessions() -> None:
+    """Keep every session's leads' progress in step with the history it flushes (idempotent)."""
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "after_flush_postexec", _after_flush_postexec)
