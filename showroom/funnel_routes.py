@@ -203,7 +203,7 @@ def funnel_leads(
     """The leads a cell of the funnel counts, newest first, a page at a time."""
     read = _read(session, staff, asked.raw, asked.dealer)
     problems = dict(read.problems)
-    if cell not in funnel_queries.CELL_KINDS:
+    if cell not in funnel_queries.DRILL_CELLS:
         problems["cell"] = "There is no such figure in the funnel."
         cell = "leads"
     if reason and reason not in LOST_REASONS:

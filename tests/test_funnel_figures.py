@@ -18,6 +18,7 @@ from cdp.local_time import local_today
 from cdp.models import utcnow
 from tests.funnel_data import (
     STEPS,
+    MadeLead,
     Network,
     days_bounds,
     expected_counts,
@@ -222,3 +223,70 @@ def test_the_monthly_trend(staff_client: Callable[[str], StaffClient], network: 
             for lead in network.leads
         )
         assert (int(row["leads"]), int(row["sales"])) == (leads, sold), row
+
+
+def _drilled_ids(client: StaffClient, url: str) -> set[int]:
+    """Every lead a drill-down lists, over all its pages."""
+    ids: set[int] = set()
+    next_url: str | None = url
+    while next_url:
+        response = client.client.get(next_url)
+        assert response.status_code == 200, next_url
+        page = soup(response.text)
+        ids |= {int(str(tr["data-lead"])) for tr in page.select("tr[data-lead]")}
+        nxt = page.select_one('a[rel="next"]')
+        next_url = str(nxt["href"]) if nxt is not None else None
+    return ids
+
+
+def test_every_count_of_the_why_drills_down_to_its_leads(
+    staff_client: Callable[[str], StaffClient], network: Network
+) -> None:
+    manager = staff_client("manager")
+    today = local_today(utcnow())
+    since, until = days_bounds(today - timedelta(days=89), today)
+    came = [lead for lead in network.leads if since <= lead.created_at < until and lead.valid]
+
+    def delay(lead: MadeLead) -> float | None:
+        first = min((at for at, _ in lead.attempts), default=None)
+        return None if first is None else (first - lead.created_at).total_seconds()
+
+    def reached(lead: MadeLead) -> bool:
+        return any(outcome in ("reached", "replied") for _, outcome in lead.attempts)
+
+    expected = {
+        "valid": {lead.id for lead in came},
+        "contacted": {lead.id for lead in came if delay(lead) is not None},
+        "not_contacted": {lead.id for lead in came if delay(lead) is None},
+        "within_5_min": {lead.id for lead in came if (d := delay(lead)) is not None and d <= 300},
+        "within_1_hour": {lead.id for lead in came if (d := delay(lead)) is not None and d <= 3600},
+        "reached_by_contact": {lead.id for lead in came if reached(lead)},
+        "sold_dated": {lead.id for lead in came if lead.first_at(6) is not None},
+        # The why's show rate and test-drive rate are over the period's leads (the cohort),
+        # whichever definition the page shows.
+        "appointment": {lead.id for lead in came if lead.rank() >= 2},
+        "show": {lead.id for lead in came if lead.rank() >= 3},
+        "test_drive": {lead.id for lead in came if lead.rank() >= 4},
+    }
+    assert all(expected[kind] for kind in ("contacted", "within_5_min", "sold_dated")), expected
+    page = soup(
+        manager.client.get(
+            "/showroom/funnel", params={"period": "last90", "definition": "activity"}
+        ).text
+    )
+    links = page.select(".why-table a[data-cell]")
+    assert {str(a["data-cell"]) for a in links} == {k for k, ids in expected.items() if ids}
+    for a in links:
+        kind = str(a["data-cell"])
+        assert int(a.get_text().replace(",", "")) == len(expected[kind]), kind
+        assert _drilled_ids(manager, str(a["href"])) == expected[kind], kind
+
+
+def test_a_figure_the_funnel_does_not_have_is_refused(
+    staff_client: Callable[[str], StaffClient],
+) -> None:
+    response = staff_client("manager").client.get(
+        "/showroom/funnel/leads", params={"cell": "within_2_min"}
+    )
+    assert response.status_code == 400
+    assert soup(response.text).select_one('[data-field="cell"]') is not None

@@ -29,6 +29,8 @@ from cdp.models import OPEN_STAGES, Lead, StaffDealer, StaffUser
 from cdp.sql import dialect_of
 
 NOT_LEADS = ("invalid", "duplicate")
+FIVE_MINUTES = 300
+ONE_HOUR = 3600
 RANK_OF_STEP = {step: index + 1 for index, step in enumerate(STEPS)}
 
 
@@ -65,6 +67,18 @@ def reached_in(filters: FunnelFilters, step: str) -> ColumnElement[bool]:
 
 # --- what a cell counts ---------------------------------------------------------------------
 CELL_KINDS = ("leads", "valid", *STEPS, "lost", "open")
+# The why's counts, over the valid leads that came in during the period whatever the
+# definition: first contacted (at all, within 5 minutes, within an hour), never contacted,
+# reached by a contact attempt, sold (the transaction cycle's leads).
+WHY_CELLS = {
+    "contacted": Lead.first_contact_s.is_not(None),
+    "within_5_min": Lead.first_contact_s <= FIVE_MINUTES,
+    "within_1_hour": Lead.first_contact_s <= ONE_HOUR,
+    "not_contacted": Lead.first_contact_s.is_(None),
+    "reached_by_contact": Lead.attempts_to_reach.is_not(None),
+    "sold_dated": Lead.sold_after_s.is_not(None),
+}
+DRILL_CELLS = (*CELL_KINDS, *WHY_CELLS)
 
 
 def cell_condition(filters: FunnelFilters, definition: str, kind: str) -> ColumnElement[bool]:
@@ -78,6 +92,8 @@ def cell_condition(filters: FunnelFilters, definition: str, kind: str) -> Column
         return and_(created_in(filters), Lead.stage == "lost")
     if kind == "open":
         return and_(created_in(filters), Lead.stage.in_(OPEN_STAGES))
+    if kind in WHY_CELLS:
+        return and_(created_in(filters), valid_lead(), WHY_CELLS[kind])
     if definition == "cohort":
         return and_(created_in(filters), valid_lead(), Lead.furthest_step >= RANK_OF_STEP[kind])
     return and_(valid_lead(), reached_in(filters, kind))

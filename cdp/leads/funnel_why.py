@@ -17,12 +17,17 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from cdp.leads.funnel_filters import FunnelFilters
-from cdp.leads.funnel_queries import cohort, created_in, lead_conditions, valid_lead
+from cdp.leads.funnel_queries import (
+    FIVE_MINUTES,
+    ONE_HOUR,
+    cohort,
+    created_in,
+    lead_conditions,
+    valid_lead,
+)
 from cdp.models import Lead
 from cdp.sql import dialect_of
 
-FIVE_MINUTES = 300
-ONE_HOUR = 3600
 DAY = 86400.0
 
 
