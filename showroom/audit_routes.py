@@ -47,6 +47,8 @@ ACTION_LABELS = {
     "sign_in": "Signed in",
     "sign_in_failed": "Sign-in failed",
     "norms": "Changed channel names or norms",
+    "spend": "Entered, changed or imported spend, or set a margin",
+    "plan": "Saved or deleted a sales plan",
 }
 FILTER_FIELDS = ("staff", "action", "profile", "since", "until")
 CSV_COLUMNS = ("at_utc", "action", "actor", "staff_user_id", "api_token_id", "profile_id", "detail")

@@ -146,7 +146,12 @@ async def save_plan(request: Request, session: DbSession, staff: PlannerPoster) 
     if result is None or missing:
         return _reverse_page(request, session, staff, reading, calculate=True, status_code=400)
     saved = plans.save(
-        session, result, name=name, dealer_id=who.dealer_id, by_user_id=staff.user_id
+        session,
+        result,
+        name=name,
+        dealer_id=who.dealer_id,
+        by_user_id=staff.user_id,
+        actor=staff.email,
     )
     return redirect(request, f"/showroom/planner/plans/{saved.id}")
 
@@ -224,7 +229,7 @@ async def delete_plan(
             yes="Delete the plan",
             back_url=f"/showroom/planner/plans/{plan.id}",
         )
-    plans.remove(session, plan)
+    plans.remove(session, plan, actor=staff.email, by_user_id=staff.user_id)
     return redirect(request, "/showroom/planner")
 
 

@@ -169,7 +169,7 @@ def add(
     values, problems = service.check(session, typed, scope=staff.scope)
     if values is not None:
         try:
-            service.add_entry(session, values, by_user_id=staff.user_id)
+            service.add_entry(session, values, by_user_id=staff.user_id, actor=staff.email)
         except CdpError as error:  # one for this month, channel, campaign and dealer already
             problems = {error.field or "campaign": error.message}
     if problems or values is None:
@@ -258,7 +258,9 @@ def edit(
     values, problems = service.check(session, typed, scope=staff.scope)
     if values is not None:
         try:
-            service.update_entry(session, entry, values, by_user_id=staff.user_id)
+            service.update_entry(
+                session, entry, values, by_user_id=staff.user_id, actor=staff.email
+            )
         except CdpError as error:
             problems = {error.field or "campaign": error.message}
     if problems:
@@ -296,7 +298,7 @@ def delete(
             back_label="No, keep it",
             staff=staff,
         )
-    service.delete_entry(session, entry)
+    service.delete_entry(session, entry, by_user_id=staff.user_id, actor=staff.email)
     return redirect(request, f"{ENTRIES_URL}?done=deleted&year={year}")
 
 
@@ -330,7 +332,7 @@ def set_margin(
     if not problems:
         try:
             service.set_margin(session, dealer_id=dealer_id, amount=amount, scope=staff.scope,
-                               by_user_id=staff.user_id)  # fmt: skip
+                               by_user_id=staff.user_id, actor=staff.email)  # fmt: skip
         except InvalidInput as error:
             problems["margin_dealer" if error.field == "dealer" else "margin"] = error.message
     if problems:
@@ -409,7 +411,9 @@ def import_confirmed(
         return _page(request, session, staff, upload_problems=[error.message], status_code=400)
     if plan.problems:
         return _page(request, session, staff, upload_problems=plan.problems, status_code=400)
-    importing.apply_import(session, plan, by_user_id=staff.user_id)
+    importing.apply_import(
+        session, plan, by_user_id=staff.user_id, actor=staff.email, name=filename or "upload"
+    )
     return redirect(
         request, f"{ENTRIES_URL}?done=imported&added={plan.added}&replaced={plan.replaced}"
     )

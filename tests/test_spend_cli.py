@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cdp.db import make_engine
-from cdp.models import Dealer, SpendEntry
+from cdp.models import AuditRecord, Dealer, SpendEntry
 from tests.helpers import Result, drop_database, fresh_database_url, run_cdp
 
 
@@ -86,6 +86,27 @@ def test_import_adds_then_replaces_and_a_bad_file_changes_nothing(url: str, tmp_
     assert "line 4: 'April' is not a month" in refused.err
     assert len(stored(url)) == 2
     one_line_error(cdp(url, tmp_path, "spend", "import", str(tmp_path / "none.csv")), "cannot read")
+    # Each file imported is one record in the audit trail; the refused one none.
+    assert audited(url) == [
+        ("command line", "spend imported: spend.csv: 2 added, 0 replaced, € 2.034,56 in all"),
+        ("command line", "spend imported: spend.csv: 0 added, 1 replaced, € 900,00 in all"),
+    ]
+
+
+def audited(url: str) -> list[tuple[str, str]]:
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            return [
+                (r.actor, r.detail)
+                for r in session.scalars(
+                    select(AuditRecord)
+                    .where(AuditRecord.action == "spend")
+                    .order_by(AuditRecord.id)
+                )
+            ]
+    finally:
+        engine.dispose()
 
 
 def test_the_help_names_the_columns(url: str, tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ AUDIT_ACTIONS = (
     "sign_in",
     "sign_in_failed",
     "norms",  # a channel's name, whether lead forms offer it, or a norm changed (no profile)
+    "spend",  # spend entered, changed, deleted or imported; a margin per sale set (no profile)
+    "plan",  # a sales plan saved or deleted (no profile)
 )
 
 

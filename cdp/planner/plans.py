@@ -10,11 +10,13 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
+from cdp.audit.service import record
 from cdp.dealers.visibility import DealerScope
 from cdp.models import Dealer, SalesPlan, SalesPlanLine, StaffUser, utcnow
 from cdp.planner.reverse import Reverse
 
 PAGE_SIZE = 25
+AUDIT_ACTION = "plan"
 
 
 def sees_plan(scope: DealerScope, dealer_id: int | None) -> bool:
@@ -22,8 +24,28 @@ def sees_plan(scope: DealerScope, dealer_id: int | None) -> bool:
     return scope.sees(dealer_id)
 
 
+def _audit(session: Session, what: str, plan: SalesPlan, *, actor: str, by: int) -> None:
+    """A plan saved or deleted, in the audit trail (its name, owner, quarter and targets)."""
+    dealer = session.get(Dealer, plan.dealer_id) if plan.dealer_id is not None else None
+    whose = f"dealer {dealer.code}" if dealer is not None else "the network"
+    record(
+        session,
+        AUDIT_ACTION,
+        actor=actor,
+        staff_user_id=by,
+        detail=f"plan {what}: \u201c{plan.name}\u201d for {whose}, Q{plan.quarter} {plan.year}, "
+        f"{plan.target_new} new and {plan.target_used} used",
+    )
+
+
 def save(
-    session: Session, plan: Reverse, *, name: str, dealer_id: int | None, by_user_id: int
+    session: Session,
+    plan: Reverse,
+    *,
+    name: str,
+    dealer_id: int | None,
+    by_user_id: int,
+    actor: str,
 ) -> SalesPlan:
     target = plan.target
     row = SalesPlan(
@@ -54,6 +76,7 @@ def save(
                     sales=Decimal(str(round(need.sales_by_month[index], 2))),
                 )
             )
+    _audit(session, "saved", row, actor=actor, by=by_user_id)
     session.flush()
     return row
 
@@ -121,7 +144,8 @@ def lines(session: Session, plan_id: int) -> list[SalesPlanLine]:
     )
 
 
-def remove(session: Session, plan: SalesPlan) -> None:
+def remove(session: Session, plan: SalesPlan, *, actor: str, by_user_id: int) -> None:
+    _audit(session, "deleted", plan, actor=actor, by=by_user_id)
     session.execute(delete(SalesPlanLine).where(SalesPlanLine.plan_id == plan.id))
     session.delete(plan)
     session.flush()

@@ -53,7 +53,7 @@ def spend_import(
                     f"nothing imported, {len(plan.problems)} problems: {shown}"
                     + (f"; and {more} more" if more > 0 else "")
                 )
-            apply_import(session, plan, by_user_id=None)
+            apply_import(session, plan, by_user_id=None, actor="command line", name=file.name)
     finally:
         engine.dispose()
     typer.echo(

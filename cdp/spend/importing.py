@@ -16,8 +16,11 @@ from sqlalchemy.orm import Session
 
 from cdp.dealers.visibility import DealerScope
 from cdp.errors import InvalidInput
+from cdp.leads.norms import channel_labels
 from cdp.models import SpendEntry
 from cdp.spend import repository, service
+from cdp.spend.amounts import euros
+from cdp.spend.audit import note_spend
 from cdp.spend.service import SpendForm, SpendValues
 
 COLUMNS = ("month", "channel", "campaign", "dealer_code", "amount", "note")
@@ -107,8 +110,9 @@ def plan_import(session: Session, text: str, *, scope: DealerScope) -> ImportPla
     planned: list[PlannedLine] = []
     problems: list[str] = []
     seen: dict[tuple[object, ...], int] = {}
+    labels = channel_labels(session)
     for number, form in lines:
-        values, wrong = service.check(session, form, scope=scope)
+        values, wrong = service.check(session, form, scope=scope, labels=labels)
         problems.extend(f"line {number}: {message}" for message in wrong.values())
         if values is None:
             continue
@@ -130,12 +134,25 @@ def plan_import(session: Session, text: str, *, scope: DealerScope) -> ImportPla
     return ImportPlan(planned, problems)
 
 
-def apply_import(session: Session, plan: ImportPlan, *, by_user_id: int | None) -> None:
-    """Store a plan without problems: new entries added, known ones given the file's amount."""
+def apply_import(
+    session: Session, plan: ImportPlan, *, by_user_id: int | None, actor: str, name: str
+) -> None:
+    """Store a plan without problems: new entries added, known ones given the file's amount;
+    one record in the audit trail for the file."""
     if plan.problems:
         raise InvalidInput(plan.problems[0], field="file")
     for line in plan.lines:
         if line.replaces is None:
-            service.add_entry(session, line.values, by_user_id=by_user_id)
+            service.add_entry(session, line.values, by_user_id=by_user_id, actor=actor, audit=False)
         else:
-            service.update_entry(session, line.replaces, line.values, by_user_id=by_user_id)
+            service.update_entry(
+                session, line.replaces, line.values, by_user_id=by_user_id, actor=actor,
+                audit=False,
+            )  # fmt: skip
+    note_spend(
+        session,
+        "imported",
+        f"{name[:80]}: {plan.added} added, {plan.replaced} replaced, {euros(plan.total)} in all",
+        actor=actor,
+        by=by_user_id,
+    )

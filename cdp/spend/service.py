@@ -20,9 +20,11 @@ from cdp.dealers import repository as dealers_repo
 from cdp.dealers.visibility import DealerScope
 from cdp.errors import Conflict, InvalidInput, NotFound
 from cdp.leads.labels import LABELS
+from cdp.leads.norms import channel_labels
 from cdp.models import LEAD_CHANNELS, SaleMargin, SpendEntry, utcnow
 from cdp.spend import repository
 from cdp.spend.amounts import parse_amount, parse_month
+from cdp.spend.audit import describe, note_margin, note_spend
 
 MAX_CAMPAIGN = 200
 _T = TypeVar("_T")
@@ -57,13 +59,18 @@ def normal_campaign(raw: str) -> str:
     return " ".join(raw.split()).lower()
 
 
-def _channel(raw: str) -> str:
-    text = raw.strip().lower().replace("-", "_").replace(" ", "_")
+def _channel(raw: str, labels: dict[str, str]) -> str:
+    """A channel by its key ("marketplace", "dealer-website"), its built-in name or the name
+    the importer gave it on the channels page (`labels`), in any case."""
+    typed = raw.strip().lower()
+    text = typed.replace("-", "_").replace(" ", "_")
     if text in LEAD_CHANNELS:
         return text
     by_label = {label.lower(): key for key, label in LABELS["channel"].items()}
-    if raw.strip().lower() in by_label:
-        return by_label[raw.strip().lower()]
+    by_label |= {" ".join(label.split()).lower(): key for key, label in labels.items()}
+    typed = " ".join(typed.split())
+    if typed in by_label:
+        return by_label[typed]
     raise InvalidInput(
         f"{raw.strip()!r} is not a channel: one of {', '.join(LEAD_CHANNELS)}."
         if raw.strip()
@@ -87,9 +94,15 @@ def _dealer_id(session: Session, raw: str, scope: DealerScope) -> int | None:
 
 
 def check(
-    session: Session, form: SpendForm, *, scope: DealerScope
+    session: Session,
+    form: SpendForm,
+    *,
+    scope: DealerScope,
+    labels: dict[str, str] | None = None,
 ) -> tuple[SpendValues | None, dict[str, str]]:
-    """The entry's values, or every problem by field (all of them, so a form shows them at once)."""
+    """The entry's values, or every problem by field (all of them, so a form shows them at once).
+    `labels`: the channels' names, when the caller read them already (an import's lines)."""
+    names = channel_labels(session) if labels is None else labels
     problems: dict[str, str] = {}
 
     def read(name: str, reader: Callable[[], _T]) -> _T | None:
@@ -100,7 +113,7 @@ def check(
             return None
 
     month = read("month", lambda: parse_month(form.month))
-    channel = read("channel", lambda: _channel(form.channel))
+    channel = read("channel", lambda: _channel(form.channel, names))
     dealer_id = read("dealer", lambda: _dealer_id(session, form.dealer, scope))
     amount = read("amount", lambda: parse_amount(form.amount))
     campaign = normal_campaign(form.campaign)
@@ -132,7 +145,13 @@ DUPLICATE = (
 
 
 def add_entry(
-    session: Session, values: SpendValues, *, by_user_id: int | None, now: datetime | None = None
+    session: Session,
+    values: SpendValues,
+    *,
+    by_user_id: int | None,
+    actor: str,
+    now: datetime | None = None,
+    audit: bool = True,
 ) -> SpendEntry:
     if _taken(session, values):
         raise Conflict(DUPLICATE, field="campaign")
@@ -151,6 +170,8 @@ def add_entry(
     )
     session.add(entry)
     session.flush()
+    if audit:
+        note_spend(session, "added", describe(session, entry), actor=actor, by=by_user_id)
     return entry
 
 
@@ -160,10 +181,13 @@ def update_entry(
     values: SpendValues,
     *,
     by_user_id: int | None,
+    actor: str,
     now: datetime | None = None,
+    audit: bool = True,
 ) -> None:
     if _taken(session, values, but=entry.id):
         raise Conflict(DUPLICATE, field="campaign")
+    before = describe(session, entry)
     entry.month = values.month
     entry.channel = values.channel
     entry.campaign = values.campaign
@@ -173,6 +197,9 @@ def update_entry(
     entry.updated_at = now or utcnow()
     entry.updated_by_user_id = by_user_id
     session.flush()
+    after = describe(session, entry)
+    if audit and after != before:
+        note_spend(session, "changed", f"{before} → {after}", actor=actor, by=by_user_id)
 
 
 def entry_in_scope(session: Session, entry_id: int, scope: DealerScope) -> SpendEntry:
@@ -184,7 +211,10 @@ def entry_in_scope(session: Session, entry_id: int, scope: DealerScope) -> Spend
     return entry
 
 
-def delete_entry(session: Session, entry: SpendEntry) -> None:
+def delete_entry(
+    session: Session, entry: SpendEntry, *, by_user_id: int | None, actor: str
+) -> None:
+    note_spend(session, "deleted", describe(session, entry), actor=actor, by=by_user_id)
     session.delete(entry)
     session.flush()
 
@@ -219,6 +249,7 @@ def set_margin(
     amount: Decimal | None,
     scope: DealerScope,
     by_user_id: int | None,
+    actor: str,
     now: datetime | None = None,
 ) -> None:
     """Store the network's margin per sale (dealer_id None: importer staff only) or a dealer's
@@ -230,11 +261,15 @@ def set_margin(
     row = repository.margin_of(session, dealer_id)
     if amount is None:
         if row is not None:
+            note_margin(session, dealer_id, row.amount, None, actor=actor, by=by_user_id)
             session.delete(row)
             session.flush()
         return
     if amount <= 0:
         raise InvalidInput("A margin per sale is more than € 0.", field="margin")
+    before = None if row is None else row.amount
+    if before != amount:
+        note_margin(session, dealer_id, before, amount, actor=actor, by=by_user_id)
     if row is None:
         row = SaleMargin(dealer_id=dealer_id, amount=amount)
         session.add(row)
