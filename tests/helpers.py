@@ -948,3 +948,16 @@ def next_sse_event(lines: Iterator[str], *, named: str) -> ServerSentEvent:
         name, _, value = line.partition(":")
         fields.setdefault(name, []).append(value.removeprefix(" "))
     raise AssertionError(f"the stream ended without an {named!r} event")
+
+
+def audit_rows(client: TestClient, query: str = "") -> list[dict[str, str]]:
+    response = client.get(f"/admin/audit?{query}")
+    assert response.status_code == 200, response.text
+    return [
+        {
+            cell: row.select_one(f".{cell}").get_text(" ", strip=True)  # type: ignore[union-attr]
+            for cell in ("actor", "action", "profile", "detail")
+        }
+        | {"kind": str(row["data-action"])}
+        for row in soup(response.text).select("tr.audit-row")
+    ]

@@ -24,25 +24,13 @@ from cdp.models import utcnow
 from tests.helpers import (
     SourceKey,
     StaffClient,
+    audit_rows,
     make_customer,
     make_token,
     post,
     soup,
     user_id,
 )
-
-
-def audit_rows(client: TestClient, query: str = "") -> list[dict[str, str]]:
-    response = client.get(f"/admin/audit?{query}")
-    assert response.status_code == 200, response.text
-    return [
-        {
-            cell: row.select_one(f".{cell}").get_text(" ", strip=True)  # type: ignore[union-attr]
-            for cell in ("actor", "action", "profile", "detail")
-        }
-        | {"kind": str(row["data-action"])}
-        for row in soup(response.text).select("tr.audit-row")
-    ]
 
 
 def csv_rows(client: TestClient, query: str = "") -> list[dict[str, str]]:
