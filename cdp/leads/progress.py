@@ -130,11 +130,15 @@ def _chunks(ids: Iterable[int], size: int) -> Iterator[list[int]]:
 def _histories(connection: Connection, ids: list[int]) -> dict[int, _History]:
     """The history of each lead of `ids`: four indexed reads by lead id."""
     lead = Lead.__table__.c
+    # The leads' rows locked first (PostgreSQL; SQLite has one writer at a time): a transaction
+    # adding to the same lead's history at the same moment then waits, and the reads below see
+    # what it committed, so the last one to store the progress stored it from the whole history.
+    rows = select(lead.id, lead.stage, lead.created_at).where(lead.id.in_(ids)).order_by(lead.id)
+    if connection.dialect.name == "postgresql":
+        rows = rows.with_for_update()
     found = {
         lead_id: _History(stage, created_at, [], [], [])
-        for lead_id, stage, created_at in connection.execute(
-            select(lead.id, lead.stage, lead.created_at).where(lead.id.in_(ids))
-        )
+        for lead_id, stage, created_at in connection.execute(rows)
     }
     change = LeadStageChange.__table__.c
     ranked = change.to_stage.in_(tuple(STAGE_RANK))
