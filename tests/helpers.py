@@ -23,13 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from alembic import command
 from bs4 import BeautifulSoup, Tag
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.auth.service import create_source, create_token
+from cdp.db import make_engine
 from cdp.demo.people import Person, Registry, make_person
+from cdp.migrate import alembic_config
 from cdp.models import (
     Event,
     Identity,
@@ -961,3 +964,20 @@ def audit_rows(client: TestClient, query: str = "") -> list[dict[str, str]]:
         | {"kind": str(row["data-action"])}
         for row in soup(response.text).select("tr.audit-row")
     ]
+
+
+@contextmanager
+def database_at(kind: str, tmp_dir: Path, name: str, revision: str) -> Iterator[Engine]:
+    """A new database of the given kind migrated up to `revision` only (a migration's test
+    fills it the way that revision's schema was, then upgrades); dropped afterwards."""
+    url = fresh_database_url(kind, tmp_dir, name)
+    engine = make_engine(url)
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        drop_database(url)

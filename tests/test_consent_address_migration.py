@@ -11,30 +11,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import Connection, Engine, Uuid, bindparam, text
 
-from cdp.db import make_engine
-from cdp.migrate import alembic_config, upgrade
+from cdp.migrate import upgrade
 from cdp.models.base import UtcDateTime
-from tests.helpers import drop_database, fresh_database_url
+from tests.helpers import database_at
 
 T0 = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture()
 def at_0009(db_kind: str, tmp_path: Path) -> Iterator[Engine]:
-    url = fresh_database_url(db_kind, tmp_path, "consent_address")
-    engine = make_engine(url)
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0009")
-    try:
+    with database_at(db_kind, tmp_path, "consent_address", "0009") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        drop_database(url)
 
 
 def run(db: Connection, sql: str, **params: object) -> None:

@@ -11,30 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import Engine, Float, Integer, Uuid, bindparam, column, select, table, text
 
-from cdp.db import make_engine
-from cdp.migrate import alembic_config, upgrade
+from cdp.migrate import upgrade
 from cdp.models.base import UtcDateTime
-from tests.helpers import drop_database, fresh_database_url
+from tests.helpers import database_at
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture()
 def at_0032(db_kind: str, tmp_path: Path) -> Iterator[Engine]:
-    url = fresh_database_url(db_kind, tmp_path, "progress_migration")
-    engine = make_engine(url)
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0032")
-    try:
+    with database_at(db_kind, tmp_path, "progress_migration", "0032") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        drop_database(url)
 
 
 def _insert(db: Any, sql: str, **values: Any) -> None:

@@ -10,31 +10,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import JSON, Engine, String, Uuid, bindparam, column, select, table, text
 from sqlalchemy.dialects.postgresql import JSONB
 
-from cdp.db import make_engine
-from cdp.migrate import alembic_config, upgrade
+from cdp.migrate import upgrade
 from cdp.models.base import UtcDateTime
-from tests.helpers import drop_database, fresh_database_url
+from tests.helpers import database_at
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture()
 def at_0014(db_kind: str, tmp_path: Path) -> Iterator[Engine]:
-    url = fresh_database_url(db_kind, tmp_path, "plate_migration")
-    engine = make_engine(url)
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0014")
-    try:
+    with database_at(db_kind, tmp_path, "plate_migration", "0014") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        drop_database(url)
 
 
 def test_plates_are_backfilled_from_traits(at_0014: Engine) -> None:
