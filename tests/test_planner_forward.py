@@ -12,7 +12,7 @@ from bs4 import BeautifulSoup, Tag
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdp.models import ContactAttempt, Lead, Profile, utcnow
+from cdp.models import ContactAttempt, Lead, LeadStageChange, Profile, ShowroomVisit, utcnow
 from tests.helpers import StaffClient, make_dealer, make_staff, post, sign_in, soup
 
 PHONE, WEBSITE = 0.22, 0.20  # the field's lead-to-sale norms (../shared/DOMAIN.md)
@@ -219,3 +219,66 @@ def test_fast_contact_reaching_fewer_is_not_taken_as_the_effect_of_speed(
     assert "the observation is not used" in page.get_text()
     rule = (1 + (RULE_OF_THUMB - 1) * 1.0) / (1 + (RULE_OF_THUMB - 1) * 0.5)
     assert effect(page, "speed")[2] == str(round(rule, 3))
+
+
+def _lead_that_showed(
+    session: Session, *, stage: str, history: tuple[str, ...], dealer_id: int
+) -> None:
+    """A website lead of a month ago, checked in on the floor, at `stage` after `history`."""
+    at = utcnow() - timedelta(days=30)
+    profile = Profile(first_seen_at=at, last_seen_at=at)
+    session.add(profile)
+    session.flush()
+    lead = Lead(
+        dealer_id=dealer_id,
+        profile_id=profile.id,
+        channel="website",
+        stage=stage,
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(lead)
+    session.flush()
+    for days, step in enumerate(history, start=1):
+        session.add(
+            LeadStageChange(lead_id=lead.id, to_stage=step, changed_at=at + timedelta(days=days))
+        )
+    session.add(
+        ShowroomVisit(
+            dealer_id=dealer_id,
+            profile_id=profile.id,
+            lead_id=lead.id,
+            kind="walk_in",
+            arrived_at=at + timedelta(days=5),
+        )
+    )
+
+
+def test_a_show_counts_no_stage_the_lead_did_not_reach(
+    staff_client: Callable[[str], StaffClient], session_factory: sessionmaker[Session]
+) -> None:
+    """The funnel counts a check-in as reached and appointment too; the planner's steps are the
+    stages, so a lead that showed counts at the furthest stage it had, now or before."""
+    dealer_id = make_dealer(session_factory, "SHOW")
+    with session_factory() as session:
+        _lead_that_showed(session, stage="new", history=(), dealer_id=dealer_id)
+        _lead_that_showed(session, stage="reached", history=("reached",), dealer_id=dealer_id)
+        _lead_that_showed(
+            session, stage="lost", history=("reached", "appointment"), dealer_id=dealer_id
+        )
+        _lead_that_showed(session, stage="appointment", history=(), dealer_id=dealer_id)
+        _lead_that_showed(
+            session, stage="lost", history=("appointment", "test_drive"), dealer_id=dealer_id
+        )
+        session.commit()
+    manager = staff_client("manager")
+    page = soup(manager.client.get("/showroom/planner/forward").text)
+
+    def now(step: str) -> str:
+        found = page.select_one(f"#now-{step}")
+        assert isinstance(found, Tag), step
+        return str(found["value"])
+
+    assert now("reached") == "80.0"  # 4 of 5: the lead still new is not reached
+    assert now("appointment") == "75.0"  # 3 of those 4
+    assert now("test_drive") == "33.3"  # 1 of those 3
