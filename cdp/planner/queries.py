@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, case, func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from cdp.dealers.visibility import DealerScope
@@ -95,33 +95,47 @@ class SpeedToLead:
         return self.fast / total if total else None
 
 
+def _reached(step: str) -> ColumnElement[bool]:
+    """Whether the lead got at least as far as the planner's `step`. Past the show the kept
+    progress says it; only the reach and the appointment need the show's leads' stages."""
+    rank = _RANK[step]
+    if rank >= _SHOW:
+        return Lead.furthest_step > rank
+    return _furthest() >= rank
+
+
 def observations(
     session: Session, scope: DealerScope, *, since: datetime, until: datetime
 ) -> tuple[dict[str, StepCounts], SpeedToLead]:
     """Per channel, the leads that came in over [since, until) and how far they got; and over
     all of them, how many were first contacted within FAST_CONTACT and how many of those and of
-    the others were reached. One pass over the period's leads, grouped by channel, fast contact
-    and furthest step (a few dozen groups, summed up here)."""
+    the others were reached. One pass over the period's leads, grouped by channel (few groups,
+    so PostgreSQL hashes them; grouped by the step as well, it sorted every lead first)."""
     no_jit(session)  # the look-up's estimate would make PostgreSQL compile the query first
-    fast = case((Lead.first_contact_s <= FAST_CONTACT.total_seconds(), 1), else_=0).label("fast")
-    furthest = _furthest().label("furthest")
+    fast = Lead.first_contact_s <= FAST_CONTACT.total_seconds()
+    sums = [func.sum(case((_reached(step), 1), else_=0)) for step in STEPS]
     rows = session.execute(
-        select(Lead.channel, fast, furthest, func.count())
+        select(
+            Lead.channel,
+            func.count(),
+            func.sum(case((fast, 1), else_=0)),
+            func.sum(case((and_(fast, _reached("reached")), 1), else_=0)),
+            *sums,
+        )
         .where(*_valid_leads(scope, since, until))
-        .group_by(Lead.channel, fast, furthest)
+        .group_by(Lead.channel)
     )
     found: dict[str, StepCounts] = {}
     tally = {"fast": 0, "fast_reached": 0, "leads": 0, "reached": 0}
-    for channel, is_fast, rank, n in rows:
-        counts = found.setdefault(str(channel), StepCounts())
-        counts.leads += n
-        for step in STEPS:
-            if rank >= _RANK[step]:
-                counts.reached[step] += n
-        tally["leads"] += n
-        tally["reached"] += n if rank >= 1 else 0
-        tally["fast"] += n if is_fast else 0
-        tally["fast_reached"] += n if is_fast and rank >= 1 else 0
+    for row in rows:
+        counts = StepCounts(leads=int(row[1]))
+        for i, step in enumerate(STEPS):
+            counts.reached[step] = int(row[4 + i] or 0)
+        found[str(row[0])] = counts
+        tally["fast"] += int(row[2] or 0)
+        tally["fast_reached"] += int(row[3] or 0)
+        tally["leads"] += counts.leads
+        tally["reached"] += counts.reached["reached"]
     speed = SpeedToLead(
         fast=tally["fast"],
         fast_reached=tally["fast_reached"],
