@@ -257,6 +257,12 @@ def forward_page(
                 "leave its leads out, or set its norm."
             )
     ratio, ratio_source = start.observed.fast_reach_ratio()
+    notes = {}
+    if result is not None and result.reach_asked is not None:
+        notes[f"plan-{SPEED}"] = (
+            f"Reach would be {result.reach_asked:.0%} at this speed: counted as 100% "
+            "(every lead reached)."
+        )
     return render(
         request,
         "showroom/planner_forward.html",
@@ -270,6 +276,7 @@ def forward_page(
             "now_rates": now_rates,
             "fast_ratio": ratio,
             "fast_ratio_source": ratio_source,
+            "notes": notes,
         },
         status_code=400 if reading.problems and not fresh else 200,
     )

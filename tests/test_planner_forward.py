@@ -282,3 +282,34 @@ def test_a_show_counts_no_stage_the_lead_did_not_reach(
     assert now("reached") == "80.0"  # 4 of 5: the lead still new is not reached
     assert now("appointment") == "75.0"  # 3 of those 4
     assert now("test_drive") == "33.3"  # 1 of those 3
+
+
+def test_no_what_if_counts_past_every_lead(staff_client: Callable[[str], StaffClient]) -> None:
+    manager = staff_client("manager")
+    # Reach 80% now; every lead contacted within 5 minutes would reach 1.5x as many (the rule
+    # of thumb: no contacts here), 120%: counted as 100%, and the field says so.
+    fields = leads(website=(10, 0, 0)) | {
+        "now-reached": "80",
+        "now-speed": "0",
+        "plan-speed": "100",
+    }
+    page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
+    assert effect(page, "speed")[2] == str(round(1 / 0.8, 3))
+    assert text(page, "#total-sales") == f"{10 * WEBSITE:.1f} → {10 * WEBSITE / 0.8:.1f}"
+    assert "Reach would be 120%" in text(page, "#plan-speed-note")
+    field = page.select_one("#plan-speed")
+    assert field is not None and field["aria-describedby"] == "plan-speed-note"
+    assert page.select_one("#planner-problems") is None  # a note, not a problem
+
+    # Below 120% nothing is capped, and nothing noted.
+    fields["now-reached"] = "60"
+    page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
+    assert effect(page, "speed")[2] == "1.5"
+    assert page.select_one("#plan-speed-note") is None
+
+    # An appointment rate "now" far below the channel's own: ten times the sales would be two
+    # sales a lead; a channel sells at most every lead.
+    fields = leads(website=(10, 0, 0)) | {"now-appointment": "10", "plan-appointment": "100"}
+    page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
+    assert text(page, "#total-sales") == f"{10 * WEBSITE:.1f} → 10.0"
+    assert "every lead sold" in text(page, '.outlook-table tr[data-channel="website"]')

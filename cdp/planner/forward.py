@@ -8,6 +8,11 @@ with a share s of leads contacted within five minutes, reached k times as often 
 reach is proportional to 1 + (k - 1) s. The what-ifs stack: each one's own effect is shown, and
 all of them together.
 
+Nothing goes past 100%: a faster first contact raises reach at most to every lead (its factor
+is capped there, and the page says what was asked), and a channel's lead-to-sale after every
+change at most to every lead sold (a "now" typed lower than the channel's figures could ask
+for more).
+
 Cost per sale needs spend: until spend is recorded per channel, the form takes each channel's
 spend for the quarter, and cost per sale is shown where spend was given.
 """
@@ -47,6 +52,7 @@ class Scenario:
     rates: dict[str, float]  # channel -> lead-to-sale
     changes: dict[str, Change] = field(default_factory=dict)  # step or SPEED -> change
     spend: dict[str, float] = field(default_factory=dict)  # channel -> euros in the quarter
+    reach_now: float | None = None  # the reach rate now, to cap what speed does to it
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class ChannelOutlook:
     sales: tuple[float, float, float]  # before the what-ifs
     sales_after: tuple[float, float, float]
     spend: float | None
+    capped: bool = False  # its lead-to-sale after the what-ifs would pass 100%
 
     @property
     def cost_per_sale(self) -> float | None:
@@ -84,6 +91,7 @@ class Outlook:
     channels: list[ChannelOutlook]
     effects: list[Effect]
     factor: float  # all what-ifs together
+    reach_asked: float | None = None  # the reach speed to lead asked for, when past 100%
 
     def sales_in(self, index: int, *, after: bool = False) -> float:
         return sum((c.sales_after if after else c.sales)[index] for c in self.channels)
@@ -133,6 +141,19 @@ def factor_of(key: str, change: Change, fast_reach_ratio: float) -> float:
     return change.plan / change.now
 
 
+def _speed_capped(
+    scenario: Scenario, change: Change, fast_reach_ratio: float
+) -> tuple[float, float | None]:
+    """Speed to lead's factor, at most what takes the reach (as planned, or now) to 100%; and
+    the reach it asked for when that was more."""
+    own = speed_factor(change, fast_reach_ratio)
+    planned = scenario.changes.get("reached")
+    reach = planned.plan if planned is not None else scenario.reach_now
+    if reach is None or reach <= 0 or reach * own <= 1:
+        return own, None
+    return 1 / reach, reach * own
+
+
 def outlook(scenario: Scenario, *, fast_reach_ratio: float) -> Outlook:
     base_sales = {
         channel: sum(leads) * scenario.rates[channel] for channel, leads in scenario.leads.items()
@@ -140,26 +161,37 @@ def outlook(scenario: Scenario, *, fast_reach_ratio: float) -> Outlook:
     base_total = sum(base_sales.values())
     effects = []
     factor = 1.0
+    reach_asked = None
     for key in (*STEPS, SPEED):
         change = scenario.changes.get(key)
         if change is None:
             continue
-        own = factor_of(key, change, fast_reach_ratio)
+        if key == SPEED:
+            own, reach_asked = _speed_capped(scenario, change, fast_reach_ratio)
+        else:
+            own = factor_of(key, change, fast_reach_ratio)
         factor *= own
         label = SPEED_LABEL if key == SPEED else STEP_LABELS[key]
         effects.append(Effect(key, label, change, own, base_total * (own - 1)))
     channels = []
     for channel, leads in scenario.leads.items():
         rate = scenario.rates[channel]
-        sales = (leads[0] * rate, leads[1] * rate, leads[2] * rate)
+        after = min(1.0, rate * factor)
         channels.append(
             ChannelOutlook(
                 channel=channel,
                 rate=rate,
                 leads=leads,
-                sales=sales,
-                sales_after=(sales[0] * factor, sales[1] * factor, sales[2] * factor),
+                sales=(leads[0] * rate, leads[1] * rate, leads[2] * rate),
+                sales_after=(leads[0] * after, leads[1] * after, leads[2] * after),
                 spend=scenario.spend.get(channel),
+                capped=rate * factor > 1,
             )
         )
-    return Outlook(scenario=scenario, channels=channels, effects=effects, factor=factor)
+    return Outlook(
+        scenario=scenario,
+        channels=channels,
+        effects=effects,
+        factor=factor,
+        reach_asked=reach_asked,
+    )

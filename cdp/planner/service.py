@@ -159,6 +159,9 @@ def plan_forwards(given: ForwardInput, start: Starting) -> tuple[Outlook | None,
         rates=rates,
         changes=given.changes,
         spend=given.spend,
+        reach_now=given.reach_now
+        if given.reach_now is not None
+        else start.observed.step_rate("reached"),
     )
     ratio, _source = start.observed.fast_reach_ratio()
     return outlook(scenario, fast_reach_ratio=ratio), []
