@@ -313,3 +313,55 @@ def test_no_what_if_counts_past_every_lead(staff_client: Callable[[str], StaffCl
     page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
     assert text(page, "#total-sales") == f"{10 * WEBSITE:.1f} → 10.0"
     assert "every lead sold" in text(page, '.outlook-table tr[data-channel="website"]')
+
+
+def test_sales_fall_in_the_months_after_their_leads_by_the_networks_days_to_sale(
+    staff_client: Callable[[str], StaffClient], session_factory: sessionmaker[Session]
+) -> None:
+    manager = staff_client("manager")
+    fields = leads(website=(30, 0, 30))  # April and June 2031: 30 and 30 days
+    page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
+    assert "counted in the month it came in" in text(page, "#sale-lag")
+    row = page.select_one('.outlook-table tr[data-channel="website"]')
+    assert isinstance(row, Tag)
+    assert [td.get_text(" ", strip=True) for td in row.select("td")][1:5] == [
+        "6.0 of 30 leads",
+        "0.0 of 0 leads",
+        "6.0 of 30 leads",
+        "12.0",
+    ]
+
+    with session_factory() as session:  # three sales, each 30 days after its lead
+        for days_ago in (100, 150, 200):
+            at = utcnow() - timedelta(days=days_ago)
+            profile = Profile(first_seen_at=at, last_seen_at=at)
+            session.add(profile)
+            session.flush()
+            lead = Lead(
+                profile_id=profile.id,
+                channel="phone",
+                stage="sold",
+                created_at=at,
+                updated_at=at,
+            )
+            session.add(lead)
+            session.flush()
+            session.add(
+                LeadStageChange(lead_id=lead.id, to_stage="sold", changed_at=at + timedelta(30))
+            )
+        session.commit()
+    page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
+    assert "a median 30.0 days after its lead" in text(page, "#sale-lag")
+    row = page.select_one('.outlook-table tr[data-channel="website"]')
+    assert isinstance(row, Tag)
+    # April's leads, coming in over its 30 days, sell over the 30 days after: all in May; June's
+    # after the quarter. The quarter's leads make as many sales as before.
+    assert [td.get_text(" ", strip=True) for td in row.select("td")][1:6] == [
+        "0.0 30 leads came in",
+        "6.0 0 leads came in",
+        "0.0 30 leads came in",
+        "6.0",
+        "12.0",
+    ]
+    assert text(page, "#later-sales") == "6.0"
+    assert text(page, "#outlook-h") == "12.0 sales expected"

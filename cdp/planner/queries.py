@@ -10,6 +10,7 @@ databases agree.
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from cdp.dealers.visibility import DealerScope
 from cdp.leads import progress
 from cdp.leads.funnel_queries import no_jit
 from cdp.models import Lead, LeadStageChange
+from cdp.sql import dialect_of
 
 NOT_LEADS = ("invalid", "duplicate")
 # The steps the planner's what-ifs act on, in order; a later one implies the earlier ones.
@@ -143,6 +145,24 @@ def observations(
         slow_reached=tally["reached"] - tally["fast_reached"],
     )
     return found, speed
+
+
+def median_days_to_sale(
+    session: Session, scope: DealerScope, *, since: datetime, until: datetime
+) -> float | None:
+    """The median days from lead to first sale over the valid leads that came in over
+    [since, until) and were sold (the lead's kept `sold_after_s`, as the funnel's transaction
+    cycle); None without one. PostgreSQL's percentile_cont; SQLite (tests, the demo) has none,
+    so there the values are fetched and the median taken here."""
+    where = [*_valid_leads(scope, since, until), Lead.sold_after_s.is_not(None)]
+    if dialect_of(session) == "postgresql":
+        found = session.scalar(
+            select(func.percentile_cont(0.5).within_group(Lead.sold_after_s)).where(*where)
+        )
+        return None if found is None else float(found) / 86400
+    rows = session.scalars(select(Lead.sold_after_s).where(*where))
+    values = [float(v) for v in rows if v is not None]
+    return statistics.median(values) / 86400 if values else None
 
 
 def _bucket(
