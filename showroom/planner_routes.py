@@ -24,6 +24,7 @@ from cdp.planner.service import (
     Owner,
     Starting,
     current_rates,
+    days_to_sale,
     default_mix,
     leads_last_year,
     owner,
@@ -251,17 +252,24 @@ def forward_page(
     fresh = "year" not in reading.values
     if fresh:
         reading.values |= _forward_defaults(session, staff, who, start, plan, now_rates)
-    result = None
+    result, lag = None, None
     has_leads = any(k.startswith("leads-") and v.strip() for k, v in reading.values.items())
     given = forward_input(reading) if has_leads or not fresh else None
     if given is not None and not who.problem:
-        result, missing = plan_forwards(given, start)
+        lag = days_to_sale(session, utcnow())
+        result, missing = plan_forwards(given, start, days_to_sale=lag)
         for channel in missing:
             reading.problems[f"leads-{channel}-0"] = (
                 f"{channel_labels(session)[channel]} has no lead-to-sale rate to plan with: "
                 "leave its leads out, or set its norm."
             )
     ratio, ratio_source = start.observed.fast_reach_ratio()
+    notes = {}
+    if result is not None and result.reach_asked is not None:
+        notes[f"plan-{SPEED}"] = (
+            f"Reach would be {result.reach_asked:.0%} at this speed: counted as 100% "
+            "(every lead reached)."
+        )
     return render(
         request,
         "showroom/planner_forward.html",
@@ -275,6 +283,8 @@ def forward_page(
             "now_rates": now_rates,
             "fast_ratio": ratio,
             "fast_ratio_source": ratio_source,
+            "notes": notes,
+            "lag": lag,
         },
         status_code=400 if reading.problems and not fresh else 200,
     )

@@ -12,7 +12,7 @@ from bs4 import BeautifulSoup, Tag
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdp.models import ContactAttempt, Lead, Profile, utcnow
+from cdp.models import ContactAttempt, Lead, LeadStageChange, Profile, ShowroomVisit, utcnow
 from tests.helpers import StaffClient, make_dealer, make_staff, post, sign_in, soup
 
 PHONE, WEBSITE = 0.22, 0.20  # the field's lead-to-sale norms (../shared/DOMAIN.md)
@@ -219,3 +219,149 @@ def test_fast_contact_reaching_fewer_is_not_taken_as_the_effect_of_speed(
     assert "the observation is not used" in page.get_text()
     rule = (1 + (RULE_OF_THUMB - 1) * 1.0) / (1 + (RULE_OF_THUMB - 1) * 0.5)
     assert effect(page, "speed")[2] == str(round(rule, 3))
+
+
+def _lead_that_showed(
+    session: Session, *, stage: str, history: tuple[str, ...], dealer_id: int
+) -> None:
+    """A website lead of a month ago, checked in on the floor, at `stage` after `history`."""
+    at = utcnow() - timedelta(days=30)
+    profile = Profile(first_seen_at=at, last_seen_at=at)
+    session.add(profile)
+    session.flush()
+    lead = Lead(
+        dealer_id=dealer_id,
+        profile_id=profile.id,
+        channel="website",
+        stage=stage,
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(lead)
+    session.flush()
+    for days, step in enumerate(history, start=1):
+        session.add(
+            LeadStageChange(lead_id=lead.id, to_stage=step, changed_at=at + timedelta(days=days))
+        )
+    session.add(
+        ShowroomVisit(
+            dealer_id=dealer_id,
+            profile_id=profile.id,
+            lead_id=lead.id,
+            kind="walk_in",
+            arrived_at=at + timedelta(days=5),
+        )
+    )
+
+
+def test_a_show_counts_no_stage_the_lead_did_not_reach(
+    staff_client: Callable[[str], StaffClient], session_factory: sessionmaker[Session]
+) -> None:
+    """The funnel counts a check-in as reached and appointment too; the planner's steps are the
+    stages, so a lead that showed counts at the furthest stage it had, now or before."""
+    dealer_id = make_dealer(session_factory, "SHOW")
+    with session_factory() as session:
+        _lead_that_showed(session, stage="new", history=(), dealer_id=dealer_id)
+        _lead_that_showed(session, stage="reached", history=("reached",), dealer_id=dealer_id)
+        _lead_that_showed(
+            session, stage="lost", history=("reached", "appointment"), dealer_id=dealer_id
+        )
+        _lead_that_showed(session, stage="appointment", history=(), dealer_id=dealer_id)
+        _lead_that_showed(
+            session, stage="lost", history=("appointment", "test_drive"), dealer_id=dealer_id
+        )
+        session.commit()
+    manager = staff_client("manager")
+    page = soup(manager.client.get("/showroom/planner/forward").text)
+
+    def now(step: str) -> str:
+        found = page.select_one(f"#now-{step}")
+        assert isinstance(found, Tag), step
+        return str(found["value"])
+
+    assert now("reached") == "80.0"  # 4 of 5: the lead still new is not reached
+    assert now("appointment") == "75.0"  # 3 of those 4
+    assert now("test_drive") == "33.3"  # 1 of those 3
+
+
+def test_no_what_if_counts_past_every_lead(staff_client: Callable[[str], StaffClient]) -> None:
+    manager = staff_client("manager")
+    # Reach 80% now; every lead contacted within 5 minutes would reach 1.5x as many (the rule
+    # of thumb: no contacts here), 120%: counted as 100%, and the field says so.
+    fields = leads(website=(10, 0, 0)) | {
+        "now-reached": "80",
+        "now-speed": "0",
+        "plan-speed": "100",
+    }
+    page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
+    assert effect(page, "speed")[2] == str(round(1 / 0.8, 3))
+    assert text(page, "#total-sales") == f"{10 * WEBSITE:.1f} → {10 * WEBSITE / 0.8:.1f}"
+    assert "Reach would be 120%" in text(page, "#plan-speed-note")
+    field = page.select_one("#plan-speed")
+    assert field is not None and field["aria-describedby"] == "plan-speed-note"
+    assert page.select_one("#planner-problems") is None  # a note, not a problem
+
+    # Below 120% nothing is capped, and nothing noted.
+    fields["now-reached"] = "60"
+    page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
+    assert effect(page, "speed")[2] == "1.5"
+    assert page.select_one("#plan-speed-note") is None
+
+    # An appointment rate "now" far below the channel's own: ten times the sales would be two
+    # sales a lead; a channel sells at most every lead.
+    fields = leads(website=(10, 0, 0)) | {"now-appointment": "10", "plan-appointment": "100"}
+    page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
+    assert text(page, "#total-sales") == f"{10 * WEBSITE:.1f} → 10.0"
+    assert "every lead sold" in text(page, '.outlook-table tr[data-channel="website"]')
+
+
+def test_sales_fall_in_the_months_after_their_leads_by_the_networks_days_to_sale(
+    staff_client: Callable[[str], StaffClient], session_factory: sessionmaker[Session]
+) -> None:
+    manager = staff_client("manager")
+    fields = leads(website=(30, 0, 30))  # April and June 2031: 30 and 30 days
+    page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
+    assert "counted in the month it came in" in text(page, "#sale-lag")
+    row = page.select_one('.outlook-table tr[data-channel="website"]')
+    assert isinstance(row, Tag)
+    assert [td.get_text(" ", strip=True) for td in row.select("td")][1:5] == [
+        "6.0 of 30 leads",
+        "0.0 of 0 leads",
+        "6.0 of 30 leads",
+        "12.0",
+    ]
+
+    with session_factory() as session:  # three sales, each 30 days after its lead
+        for days_ago in (100, 150, 200):
+            at = utcnow() - timedelta(days=days_ago)
+            profile = Profile(first_seen_at=at, last_seen_at=at)
+            session.add(profile)
+            session.flush()
+            lead = Lead(
+                profile_id=profile.id,
+                channel="phone",
+                stage="sold",
+                created_at=at,
+                updated_at=at,
+            )
+            session.add(lead)
+            session.flush()
+            session.add(
+                LeadStageChange(lead_id=lead.id, to_stage="sold", changed_at=at + timedelta(30))
+            )
+        session.commit()
+    page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)
+    assert "a median 30.0 days after its lead" in text(page, "#sale-lag")
+    row = page.select_one('.outlook-table tr[data-channel="website"]')
+    assert isinstance(row, Tag)
+    # April's leads, coming in over its 30 days, sell over the 30 days after: all in May; June's
+    # after the quarter. The quarter's leads make as many sales as before.
+    assert [td.get_text(" ", strip=True) for td in row.select("td")][1:6] == [
+        "0.0 30 leads came in",
+        "6.0 0 leads came in",
+        "0.0 30 leads came in",
+        "6.0",
+        "12.0",
+    ]
+    assert text(page, "#later-sales") == "6.0"
+    assert text(page, "#outlook-h") == "12.0 sales expected"

@@ -8,12 +8,24 @@ with a share s of leads contacted within five minutes, reached k times as often 
 reach is proportional to 1 + (k - 1) s. The what-ifs stack: each one's own effect is shown, and
 all of them together.
 
+Nothing goes past 100%: a faster first contact raises reach at most to every lead (its factor
+is capped there, and the page says what was asked), and a channel's lead-to-sale after every
+change at most to every lead sold (a "now" typed lower than the channel's figures could ask
+for more).
+
+A sale comes some time after its lead: the network's median days from lead to sale (over the
+last twelve months' sold leads) shifts each month's sales into the months they are made in,
+the month's leads taken to come in evenly over its days (`sale_months`); what falls after the
+quarter is its leads' sales all the same ("later"). Without a sale to time, a lead's sales are
+its month's.
+
 Cost per sale needs spend: until spend is recorded per channel, the form takes each channel's
 spend for the quarter, and cost per sale is shown where spend was given.
 """
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass, field
 
 from cdp.planner.queries import STEPS
@@ -47,6 +59,8 @@ class Scenario:
     rates: dict[str, float]  # channel -> lead-to-sale
     changes: dict[str, Change] = field(default_factory=dict)  # step or SPEED -> change
     spend: dict[str, float] = field(default_factory=dict)  # channel -> euros in the quarter
+    reach_now: float | None = None  # the reach rate now, to cap what speed does to it
+    lag_days: float = 0.0  # median days from lead to sale
 
 
 @dataclass(frozen=True)
@@ -63,18 +77,29 @@ class ChannelOutlook:
     channel: str
     rate: float
     leads: tuple[int, int, int]
-    sales: tuple[float, float, float]  # before the what-ifs
+    sales: tuple[float, float, float]  # made in each month of the quarter, before the what-ifs
     sales_after: tuple[float, float, float]
     spend: float | None
+    capped: bool = False  # its lead-to-sale after the what-ifs would pass 100%
+    later: float = 0.0  # made after the quarter by its leads, before the what-ifs
+    later_after: float = 0.0
+
+    @property
+    def total(self) -> float:
+        """Every sale of the quarter's leads, whenever it is made."""
+        return sum(self.sales) + self.later
+
+    @property
+    def total_after(self) -> float:
+        return sum(self.sales_after) + self.later_after
 
     @property
     def cost_per_sale(self) -> float | None:
-        total = sum(self.sales)
-        return self.spend / total if self.spend is not None and total else None
+        return self.spend / self.total if self.spend is not None and self.total else None
 
     @property
     def cost_per_sale_after(self) -> float | None:
-        total = sum(self.sales_after)
+        total = self.total_after
         return self.spend / total if self.spend is not None and total else None
 
 
@@ -84,6 +109,7 @@ class Outlook:
     channels: list[ChannelOutlook]
     effects: list[Effect]
     factor: float  # all what-ifs together
+    reach_asked: float | None = None  # the reach speed to lead asked for, when past 100%
 
     def sales_in(self, index: int, *, after: bool = False) -> float:
         return sum((c.sales_after if after else c.sales)[index] for c in self.channels)
@@ -93,11 +119,14 @@ class Outlook:
 
     @property
     def sales(self) -> float:
-        return sum(sum(c.sales) for c in self.channels)
+        return sum(c.total for c in self.channels)
 
     @property
     def sales_after(self) -> float:
-        return sum(sum(c.sales_after) for c in self.channels)
+        return sum(c.total_after for c in self.channels)
+
+    def later(self, *, after: bool = False) -> float:
+        return sum(c.later_after if after else c.later for c in self.channels)
 
     @property
     def spend(self) -> float | None:
@@ -108,7 +137,7 @@ class Outlook:
         spent = [c for c in self.channels if c.spend is not None]
         if not spent:
             return None
-        sales = sum(sum(c.sales_after if after else c.sales) for c in spent)
+        sales = sum(c.total_after if after else c.total for c in spent)
         return sum(c.spend or 0 for c in spent) / sales if sales else None
 
     @property
@@ -133,6 +162,45 @@ def factor_of(key: str, change: Change, fast_reach_ratio: float) -> float:
     return change.plan / change.now
 
 
+def _speed_capped(
+    scenario: Scenario, change: Change, fast_reach_ratio: float
+) -> tuple[float, float | None]:
+    """Speed to lead's factor, at most what takes the reach (as planned, or now) to 100%; and
+    the reach it asked for when that was more."""
+    own = speed_factor(change, fast_reach_ratio)
+    planned = scenario.changes.get("reached")
+    reach = planned.plan if planned is not None else scenario.reach_now
+    if reach is None or reach <= 0 or reach * own <= 1:
+        return own, None
+    return 1 / reach, reach * own
+
+
+def sale_months(year: int, quarter: int, lag_days: float) -> list[tuple[float, ...]]:
+    """For each month of the quarter, the shares of its leads' sales made in each of the
+    quarter's months and after it (four shares summing to 1): its leads come in evenly over its
+    days and each sells `lag_days` later."""
+    first = 3 * (quarter - 1) + 1
+    days = [calendar.monthrange(year, month)[1] for month in range(first, first + 3)]
+    starts = [sum(days[:i]) for i in range(3)]
+    lag = max(0.0, lag_days)
+    shares = []
+    for start, length in zip(starts, days, strict=True):
+        sold_from, sold_to = start + lag, start + length + lag
+        within = [
+            max(0.0, min(sold_to, begin + size) - max(sold_from, begin)) / length
+            for begin, size in zip(starts, days, strict=True)
+        ]
+        shares.append((*within, 1 - sum(within)))
+    return shares
+
+
+def _by_month_of_sale(
+    per_lead_month: tuple[float, float, float], shares: list[tuple[float, ...]]
+) -> tuple[tuple[float, float, float], float]:
+    made = [sum(per_lead_month[i] * shares[i][j] for i in range(3)) for j in range(4)]
+    return (made[0], made[1], made[2]), made[3]
+
+
 def outlook(scenario: Scenario, *, fast_reach_ratio: float) -> Outlook:
     base_sales = {
         channel: sum(leads) * scenario.rates[channel] for channel, leads in scenario.leads.items()
@@ -140,26 +208,46 @@ def outlook(scenario: Scenario, *, fast_reach_ratio: float) -> Outlook:
     base_total = sum(base_sales.values())
     effects = []
     factor = 1.0
+    reach_asked = None
     for key in (*STEPS, SPEED):
         change = scenario.changes.get(key)
         if change is None:
             continue
-        own = factor_of(key, change, fast_reach_ratio)
+        if key == SPEED:
+            own, reach_asked = _speed_capped(scenario, change, fast_reach_ratio)
+        else:
+            own = factor_of(key, change, fast_reach_ratio)
         factor *= own
         label = SPEED_LABEL if key == SPEED else STEP_LABELS[key]
         effects.append(Effect(key, label, change, own, base_total * (own - 1)))
+    shares = sale_months(scenario.year, scenario.quarter, scenario.lag_days)
     channels = []
     for channel, leads in scenario.leads.items():
         rate = scenario.rates[channel]
-        sales = (leads[0] * rate, leads[1] * rate, leads[2] * rate)
+        after = min(1.0, rate * factor)
+        sales, later = _by_month_of_sale(
+            (leads[0] * rate, leads[1] * rate, leads[2] * rate), shares
+        )
+        sales_after, later_after = _by_month_of_sale(
+            (leads[0] * after, leads[1] * after, leads[2] * after), shares
+        )
         channels.append(
             ChannelOutlook(
                 channel=channel,
                 rate=rate,
                 leads=leads,
                 sales=sales,
-                sales_after=(sales[0] * factor, sales[1] * factor, sales[2] * factor),
+                sales_after=sales_after,
                 spend=scenario.spend.get(channel),
+                capped=rate * factor > 1,
+                later=later,
+                later_after=later_after,
             )
         )
-    return Outlook(scenario=scenario, channels=channels, effects=effects, factor=factor)
+    return Outlook(
+        scenario=scenario,
+        channels=channels,
+        effects=effects,
+        factor=factor,
+        reach_asked=reach_asked,
+    )

@@ -117,12 +117,13 @@ class ForwardInput:
     leads: dict[str, tuple[int, int, int]]
     changes: dict[str, Change]
     spend: dict[str, float]
+    reach_now: float | None = None  # the reach now as typed (0-1), when speed is planned
 
 
 def forward_input(r: Reading) -> ForwardInput | None:
     """The forward form: leads per channel and month (`leads-CHANNEL-0..2`), what-ifs as a
     figure now and planned (`now-KEY`, `plan-KEY`, percent: a planned figure needs
-    the figure now), and spend per
+    the figure now; the reach now is read for speed to lead too), and spend per
     channel for the quarter (`spend-CHANNEL`, euros, optional)."""
     known = len(r.problems)
     year, quarter = _quarter(r)
@@ -148,6 +149,10 @@ def forward_input(r: Reading) -> ForwardInput | None:
         plan = r.number(plan_field, "Planned", low=0, high=100, whole=False, blank=None)
         if now is not None and plan is not None:
             changes[key] = Change(now / 100, plan / 100)
+    reach_now = None
+    if SPEED in changes and "reached" not in changes and r.text("now-reached"):
+        typed = r.number("now-reached", "Now", low=0, high=100, whole=False, blank=None)
+        reach_now = None if typed is None else typed / 100
     spend: dict[str, float] = {}
     for channel in LEAD_CHANNELS:
         amount = (
@@ -160,4 +165,4 @@ def forward_input(r: Reading) -> ForwardInput | None:
     if len(r.problems) > known:
         return None
     assert year and quarter and basis
-    return ForwardInput(year, quarter, basis, leads, changes, spend)
+    return ForwardInput(year, quarter, basis, leads, changes, spend, reach_now)

@@ -1,39 +1,36 @@
 """What the planner reads from the leads: conversions observed per channel and stage, speed to
 lead against reach, and leads and sales per month. Every query is scoped to the caller's dealers.
 
-A lead counts at the furthest stage it ever reached (its stage history, as the funnel counts:
-docs/funnel.md); invalid and duplicate leads are not leads. Months are the showroom's calendar
-months (cdp/local_time.py), bucketed in SQL by their bounds, so both databases agree.
+A lead counts at the furthest stage it ever reached (its stage history and its current stage),
+read from the progress each lead carries (cdp/leads/progress.py), so the figures read one row a
+lead instead of its histories. Invalid and duplicate leads are not leads. Months are the
+showroom's calendar months (cdp/local_time.py), bucketed in SQL by their bounds, so both
+databases agree.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import (
-    ColumnElement,
-    Interval,
-    SQLColumnExpression,
-    Subquery,
-    case,
-    func,
-    literal,
-    select,
-)
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from cdp.dealers.visibility import DealerScope
-from cdp.models import ContactAttempt, Lead, LeadStageChange
+from cdp.leads import progress
+from cdp.leads.funnel_queries import no_jit
+from cdp.models import Lead, LeadStageChange
 from cdp.sql import dialect_of
 
 NOT_LEADS = ("invalid", "duplicate")
-SOLD_STAGES = ("sold", "delivered")
 # The steps the planner's what-ifs act on, in order; a later one implies the earlier ones.
 STEPS = ("reached", "appointment", "test_drive", "quote", "sold")
 _RANK = {"reached": 1, "appointment": 2, "test_drive": 3, "quote": 4, "sold": 5, "delivered": 5}
+# The progress's steps have a show between appointment and test drive (3), the planner's not.
+_SHOW = progress.SHOW_RANK
 FAST_CONTACT = timedelta(minutes=5)
 
 
@@ -63,39 +60,25 @@ def _valid_leads(scope: DealerScope, since: datetime, until: datetime) -> list[C
     ]
 
 
-def _furthest_per_lead(
-    scope: DealerScope, since: datetime, until: datetime, *, first_contact: bool = False
-) -> Subquery:
-    """Each valid lead of the period with the furthest stage it reached (`furthest`, a rank):
-    its stage history joined and grouped once. (Correlated lookups, one per use of the figure,
-    made PostgreSQL's estimate so high that compiling the query (JIT) took seconds.) With
-    `first_contact`, its first contact attempt too (`first_contact_at`; min and max are
-    unchanged by the rows the two joins multiply)."""
-    history = func.coalesce(func.max(_rank(LeadStageChange.to_stage)), 0)
+def _furthest() -> ColumnElement[int]:
+    """The furthest of the planner's steps the lead reached (0 none ... 5 sold), from its kept
+    progress: past the show each progress step is the planner's one lower. The progress counts
+    a show (an appointment showed, a floor check-in) as reached and appointment too; the
+    planner counts stages only, so a lead whose furthest step is the show itself is ranked by
+    its stages: its current one, or a further one in its history (an index look-up for those
+    leads alone, as CASE evaluates it only there)."""
     now = _rank(Lead.stage)
-    query = select(
-        Lead.id.label("id"),
-        Lead.channel.label("channel"),
-        Lead.created_at.label("created_at"),
-        history.label("history"),
-        now.label("now"),
-    ).outerjoin(LeadStageChange, LeadStageChange.lead_id == Lead.id)
-    if first_contact:
-        query = query.add_columns(
-            func.min(ContactAttempt.attempted_at).label("first_contact_at")
-        ).outerjoin(ContactAttempt, ContactAttempt.lead_id == Lead.id)
-    grouped = (
-        query.where(*_valid_leads(scope, since, until))
-        .group_by(Lead.id, Lead.channel, Lead.created_at, Lead.stage)
-        .subquery()
+    history = (
+        select(func.max(_rank(LeadStageChange.to_stage)))
+        .where(LeadStageChange.lead_id == Lead.id, _rank(LeadStageChange.to_stage) > now)
+        .scalar_subquery()
     )
-    furthest = case(
-        (grouped.c.history > grouped.c.now, grouped.c.history), else_=grouped.c.now
-    ).label("furthest")
-    extra = [grouped.c.first_contact_at] if first_contact else []
-    return select(
-        grouped.c.id, grouped.c.channel, grouped.c.created_at, furthest, *extra
-    ).subquery()
+    step = Lead.furthest_step
+    return case(
+        (step > _SHOW, step - 1),
+        (step == _SHOW, func.coalesce(history, now)),
+        else_=step,
+    )
 
 
 @dataclass(frozen=True)
@@ -114,24 +97,35 @@ class SpeedToLead:
         return self.fast / total if total else None
 
 
+def _reached(step: str) -> ColumnElement[bool]:
+    """Whether the lead got at least as far as the planner's `step`. Past the show the kept
+    progress says it; only the reach and the appointment need the show's leads' stages."""
+    rank = _RANK[step]
+    if rank >= _SHOW:
+        return Lead.furthest_step > rank
+    return _furthest() >= rank
+
+
 def observations(
     session: Session, scope: DealerScope, *, since: datetime, until: datetime
 ) -> tuple[dict[str, StepCounts], SpeedToLead]:
     """Per channel, the leads that came in over [since, until) and how far they got; and over
     all of them, how many were first contacted within FAST_CONTACT and how many of those and of
-    the others were reached. One pass over the period's leads (at 500,000 leads a year the
-    pass is what costs: docs/benchmarks.md, "Planner")."""
-    per_lead = _furthest_per_lead(scope, since, until, first_contact=True)
-    fast = case((_within(session, per_lead.c.first_contact_at, per_lead.c.created_at), 1), else_=0)
-    reached = case((per_lead.c.furthest >= 1, 1), else_=0)
-    sums = [
-        func.sum(case((per_lead.c.furthest >= _RANK[step], 1), else_=0)).label(step)
-        for step in STEPS
-    ]
+    the others were reached. One pass over the period's leads, grouped by channel (few groups,
+    so PostgreSQL hashes them; grouped by the step as well, it sorted every lead first)."""
+    no_jit(session)  # the look-up's estimate would make PostgreSQL compile the query first
+    fast = Lead.first_contact_s <= FAST_CONTACT.total_seconds()
+    sums = [func.sum(case((_reached(step), 1), else_=0)) for step in STEPS]
     rows = session.execute(
         select(
-            per_lead.c.channel, func.count(), func.sum(fast), func.sum(fast * reached), *sums
-        ).group_by(per_lead.c.channel)
+            Lead.channel,
+            func.count(),
+            func.sum(case((fast, 1), else_=0)),
+            func.sum(case((and_(fast, _reached("reached")), 1), else_=0)),
+            *sums,
+        )
+        .where(*_valid_leads(scope, since, until))
+        .group_by(Lead.channel)
     )
     found: dict[str, StepCounts] = {}
     tally = {"fast": 0, "fast_reached": 0, "leads": 0, "reached": 0}
@@ -153,18 +147,27 @@ def observations(
     return found, speed
 
 
-def _within(
-    session: Session, first: ColumnElement[datetime], created: SQLColumnExpression[datetime]
-) -> ColumnElement[bool]:
-    """First contact within FAST_CONTACT of the lead coming in (NULL, never contacted: no)."""
-    if dialect_of(session) == "sqlite":  # times are text there: compare them as days
-        limit = FAST_CONTACT.total_seconds() / 86400
-        return func.julianday(first) - func.julianday(created) <= limit
-    return first <= created + literal(FAST_CONTACT, Interval())
+def median_days_to_sale(
+    session: Session, scope: DealerScope, *, since: datetime, until: datetime
+) -> float | None:
+    """The median days from lead to first sale over the valid leads that came in over
+    [since, until) and were sold (the lead's kept `sold_after_s`, as the funnel's transaction
+    cycle); None without one. PostgreSQL's percentile_cont; SQLite (tests, the demo) has none,
+    so there the values are fetched and the median taken here."""
+    where = [*_valid_leads(scope, since, until), Lead.sold_after_s.is_not(None)]
+    if dialect_of(session) == "postgresql":
+        found = session.scalar(
+            select(func.percentile_cont(0.5).within_group(Lead.sold_after_s)).where(*where)
+        )
+        return None if found is None else float(found) / 86400
+    rows = session.scalars(select(Lead.sold_after_s).where(*where))
+    values = [float(v) for v in rows if v is not None]
+    return statistics.median(values) / 86400 if values else None
 
 
 def _bucket(
-    column: SQLColumnExpression[datetime], bounds: Sequence[datetime]
+    column: SQLColumnExpression[datetime] | SQLColumnExpression[datetime | None],
+    bounds: Sequence[datetime],
 ) -> ColumnElement[int]:
     """Which of the ranges [bounds[i], bounds[i+1]) the moment falls in (rows outside the whole
     range are filtered out by the caller)."""
@@ -189,23 +192,17 @@ def sales_per_month(
     session: Session, scope: DealerScope, bounds: Sequence[datetime]
 ) -> dict[tuple[int, str], int]:
     """(month index, channel) -> leads first marked sold (or delivered) during that month,
-    whenever they came in: the sales of the month."""
-    sold_at = func.min(LeadStageChange.changed_at)
-    first_sold = (
-        select(Lead.channel.label("channel"), sold_at.label("sold_at"))
-        .join(LeadStageChange, LeadStageChange.lead_id == Lead.id)
+    whenever they came in: the sales of the month (the progress's `step_sold_at`, indexed)."""
+    sold_at = Lead.step_sold_at
+    bucket = _bucket(sold_at, bounds).label("bucket")
+    rows = session.execute(
+        select(bucket, Lead.channel, func.count())
         .where(
-            LeadStageChange.to_stage.in_(SOLD_STAGES),
-            LeadStageChange.changed_at < bounds[-1],
+            sold_at >= bounds[0],
+            sold_at < bounds[-1],
             scope.where(Lead.dealer_id.expression),
         )
-        .group_by(Lead.id, Lead.channel)
-        .having(sold_at >= bounds[0])
-        .subquery()
-    )
-    bucket = _bucket(first_sold.c.sold_at, bounds).label("bucket")
-    rows = session.execute(
-        select(bucket, first_sold.c.channel, func.count()).group_by(bucket, first_sold.c.channel)
+        .group_by(bucket, Lead.channel)
     )
     return {(int(index), str(channel)): int(n) for index, channel, n in rows}
 

@@ -139,8 +139,17 @@ def current_rates(start: Starting) -> dict[str, float | None]:
     return found
 
 
-def plan_forwards(given: ForwardInput, start: Starting) -> tuple[Outlook | None, list[str]]:
-    """The forward outlook, or the channels with leads but no rate to plan with."""
+def days_to_sale(session: Session, now: datetime) -> float | None:
+    """The network's median days from lead to sale over the last twelve months (every dealer's
+    leads, whoever plans: a dealer's own few sales would make a shaky median)."""
+    return queries.median_days_to_sale(session, NETWORK, since=now - observing.WINDOW, until=now)
+
+
+def plan_forwards(
+    given: ForwardInput, start: Starting, *, days_to_sale: float | None = None
+) -> tuple[Outlook | None, list[str]]:
+    """The forward outlook, or the channels with leads but no rate to plan with; its sales
+    shifted `days_to_sale` after their leads (None: no sale observed, none shifted)."""
     rates: dict[str, float] = {}
     missing = []
     for channel in given.leads:
@@ -159,6 +168,10 @@ def plan_forwards(given: ForwardInput, start: Starting) -> tuple[Outlook | None,
         rates=rates,
         changes=given.changes,
         spend=given.spend,
+        reach_now=given.reach_now
+        if given.reach_now is not None
+        else start.observed.step_rate("reached"),
+        lag_days=days_to_sale or 0.0,
     )
     ratio, _source = start.observed.fast_reach_ratio()
     return outlook(scenario, fast_reach_ratio=ratio), []

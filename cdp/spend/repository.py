@@ -12,9 +12,10 @@ from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from cdp.dealers.visibility import DealerScope
-from cdp.models import Dealer, Lead, LeadStageChange, SaleMargin, SpendEntry
+from cdp.leads.progress import STEPS
+from cdp.models import Dealer, Lead, SaleMargin, SpendEntry
 
-SOLD_STAGES = ("sold", "delivered")
+SOLD_STEP = len(STEPS)  # a lead's furthest_step once it was ever sold (or delivered)
 NOT_LEADS = ("invalid", "duplicate")
 # The touch a lead's campaign is read from (cdp/leads/attribution.py): its key "name" is the
 # utm campaign name.
@@ -105,67 +106,49 @@ def lead_counts(
     network_margin: Decimal | None,
 ) -> list[LeadCounts]:
     """Leads created in each month (the cohort), per channel and campaign, counted at the
-    furthest stage they reached: a sale is a valid lead now sold or delivered, or one whose
-    history holds a sale (sold, then lost). The month is a CASE over the month bounds, the
-    campaign the touch's JSON "name" (lower case, "" without one), the margin the dealer's own
-    or else the network's. Two GROUP BY queries: every lead as it stands now (one pass over the
-    period's leads), then the few sold once but no longer (a semi-join from the stage history),
-    so no per-lead look-up into the history is needed."""
+    furthest step they reached: a sale is a valid lead now sold or delivered, or one whose
+    history holds a sale (sold, then lost), which is what the lead's kept progress says
+    (`furthest_step` at sold: cdp/leads/progress.py). The month is a CASE over the month
+    bounds, the campaign the touch's JSON "name" (lower case, "" without one), the margin the
+    dealer's own or else the network's. One GROUP BY over the period's leads, no look-up into
+    the stage history."""
     bucket = case(*((Lead.created_at < end, index) for index, (_m, _s, end) in enumerate(months)))
     campaign = func.lower(func.coalesce(TOUCHES[touch]["name"].as_string(), ""))
     keys = (bucket.label("month"), Lead.channel.label("channel"), campaign.label("campaign"))
     valid = Lead.stage.not_in(NOT_LEADS)
-    sold_now = Lead.stage.in_(SOLD_STAGES)
+    sold = and_(valid, Lead.furthest_step == SOLD_STEP)
     margin = func.coalesce(SaleMargin.amount, literal(network_margin, SaleMargin.amount.type))
-    in_period = (
-        Lead.created_at >= months[0][1],
-        Lead.created_at < months[-1][2],
-        scope.where(Lead.dealer_id),
-    )
-    now = session.execute(
+    rows = session.execute(
         select(
             *keys,
             func.count().label("leads"),
             func.sum(case((valid, 1), else_=0)).label("valid"),
-            func.sum(case((sold_now, 1), else_=0)).label("sales"),
-            func.sum(case((sold_now, margin), else_=0)).label("earned"),
-            func.sum(case((and_(sold_now, margin.is_(None)), 1), else_=0)).label("unpriced"),
+            func.sum(case((sold, 1), else_=0)).label("sales"),
+            func.sum(case((sold, margin), else_=0)).label("earned"),
+            func.sum(case((and_(sold, margin.is_(None)), 1), else_=0)).label("unpriced"),
         )
         .select_from(Lead)
         .outerjoin(SaleMargin, SaleMargin.dealer_id == Lead.dealer_id)
-        .where(*in_period)
-        .group_by(*keys)
-    ).all()
-    ever_sold = select(LeadStageChange.lead_id).where(LeadStageChange.to_stage.in_(SOLD_STAGES))
-    once = session.execute(
-        select(
-            *keys,
-            func.count().label("sales"),
-            func.sum(margin).label("earned"),
-            func.sum(case((margin.is_(None), 1), else_=0)).label("unpriced"),
+        .where(
+            Lead.created_at >= months[0][1],
+            Lead.created_at < months[-1][2],
+            scope.where(Lead.dealer_id),
         )
-        .select_from(Lead)
-        .outerjoin(SaleMargin, SaleMargin.dealer_id == Lead.dealer_id)
-        .where(*in_period, valid, Lead.stage.not_in(SOLD_STAGES), Lead.id.in_(ever_sold))
         .group_by(*keys)
-    ).all()
-    extra = {(row.month, row.channel, row.campaign): row for row in once}
-    found = []
-    for row in now:
-        more = extra.get((row.month, row.channel, row.campaign))
-        found.append(
-            LeadCounts(
-                month=int(row.month),
-                channel=row.channel,
-                campaign=row.campaign,
-                leads=int(row.leads),
-                valid=int(row.valid or 0),
-                sales=int(row.sales or 0) + (int(more.sales) if more else 0),
-                earned=_cents(row.earned) + (_cents(more.earned) if more else Decimal("0.00")),
-                unpriced=int(row.unpriced or 0) + (int(more.unpriced or 0) if more else 0),
-            )
+    )
+    return [
+        LeadCounts(
+            month=int(row.month),
+            channel=row.channel,
+            campaign=row.campaign,
+            leads=int(row.leads),
+            valid=int(row.valid or 0),
+            sales=int(row.sales or 0),
+            earned=_cents(row.earned),
+            unpriced=int(row.unpriced or 0),
         )
-    return found
+        for row in rows
+    ]
 
 
 def _cents(value: object) -> Decimal:
