@@ -6,9 +6,10 @@ at 2 dealers or 200 (never a query per dealer):
 - the period's leads (`period_leads`), in one pass: per dealer the leads that came in during the
   period (invalid and duplicates left out, as in the funnel), those still open with no
   salesperson, and those that reached a sale (a lead sold and later lost still counts, as in the
-  funnel: docs/funnel.md); and per lead when it came in and its first contact attempt (of any
-  outcome: speed to lead counts the attempt, not the answer). Indexes: lead.created_at and the
-  partial one on the stage changes that made a sale (migration 0032);
+  funnel: docs/funnel.md); and per lead when it came in and the seconds to its first contact
+  attempt (of any outcome: speed to lead counts the attempt, not the answer). Each lead carries
+  both (its progress, cdp/leads/progress.py: `furthest_step`, `first_contact_s`), so this is a
+  range read by the index on lead.created_at, no history joined;
 - appointments (`appointment_outcomes`): visits and test drives of the period that showed or not.
 
 Rows hold `dealer_id` None for the network's unassigned queue (leads no dealer holds yet).
@@ -19,29 +20,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    DateTime,
-    Float,
-    case,
-    cast,
-    exists,
-    extract,
-    func,
-    select,
-    text,
-    type_coerce,
-)
+from sqlalchemy import ColumnElement, DateTime, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from cdp.dealers.visibility import DealerScope
-from cdp.models import OPEN_STAGES, Appointment, ContactAttempt, Dealer, Lead, LeadStageChange
+from cdp.leads.progress import STEPS
+from cdp.models import OPEN_STAGES, Appointment, Dealer, Lead
 from cdp.sql import dialect_of
 
 NOT_LEADS = ("invalid", "duplicate")
-SOLD_STAGES = ("sold", "delivered")
+SOLD_STEP = len(STEPS)  # a lead's furthest step when it was ever sold (cdp/leads/progress.py)
 # Handovers are not sales appointments: the show rate counts visits and test drives.
 SHOW_RATE_KINDS = ("visit", "test_drive")
 
@@ -95,42 +84,25 @@ class PeriodLeads:
 def period_leads(
     session: Session, scope: DealerScope, *, since: datetime, until: datetime
 ) -> PeriodLeads:
-    """Per dealer, the period's lead counts and each lead with its first contact attempt."""
-    # Correlated, so only the period's leads are looked up (by the index on lead_id, and for a
-    # sale by the small partial index of the stage changes that made one).
-    ever_sold = exists().where(
-        LeadStageChange.lead_id == Lead.id, LeadStageChange.to_stage.in_(SOLD_STAGES)
-    )
+    """Per dealer, the period's lead counts and each lead with its first contact attempt: one
+    range read of the period's leads, each carrying its progress (cdp/leads/progress.py)."""
     unassigned = case((Lead.stage.in_(OPEN_STAGES) & Lead.assigned_user_id.is_(None), 1), else_=0)
-    sold = case((Lead.stage.in_(SOLD_STAGES) | ever_sold, 1), else_=0)
-    first = (
-        select(func.min(ContactAttempt.attempted_at))
-        .where(ContactAttempt.lead_id == Lead.id)
-        .correlate(Lead)
-        .scalar_subquery()
-    )
-    postgres = dialect_of(session) == "postgresql"
+    # The furthest step is the sale when the lead is sold or delivered now or was ever (a
+    # stage change to either): the network's "reached a sale", as the funnel counts it.
+    sold = case((Lead.furthest_step >= SOLD_STEP, 1), else_=0)
     created: ColumnElement[datetime] = Lead.created_at.expression
-    to_contact: ColumnElement[Any] = first  # SQLite: the moment, made seconds below
-    if postgres:
-        to_contact = cast(extract("epoch", first - Lead.created_at), Float)
+    if dialect_of(session) == "postgresql":
         # Sessions are in UTC (cdp/db.py): psycopg's datetimes are already what UtcDateTime
         # would make of them, so they skip its per-value conversion.
         created = type_coerce(Lead.created_at, DateTime(timezone=True))
-        # Tens of thousands of index lookups make the planner's cost estimate high enough for
-        # PostgreSQL to compile the query (JIT): about 450 ms at 500,000 leads (bench/funnel.py),
-        # more than running it takes. For this transaction only.
-        session.execute(text("SET LOCAL jit = off"))
     rows = session.execute(
-        select(Lead.dealer_id, created, to_contact, unassigned, sold).where(
+        select(Lead.dealer_id, created, Lead.first_contact_s, unassigned, sold).where(
             *_leads_of_period(scope, since, until)
         )
     )
     tallies: dict[int | None, list[int]] = defaultdict(lambda: [0, 0, 0])
     contacts: dict[int | None, FirstContacts] = defaultdict(FirstContacts)
     for dealer_id, created_at, contact, open_, won in rows:
-        if contact is not None and not postgres:
-            contact = (contact - created_at).total_seconds()
         tally = tallies[dealer_id]
         tally[0] += 1
         tally[1] += open_
