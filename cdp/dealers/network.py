@@ -8,7 +8,6 @@ dealer); this module turns their rows into figures and sorts them.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -94,37 +93,35 @@ class NetworkView:
     total: DealerFigures
 
 
-def _median(seconds: list[float]) -> timedelta | None:
-    return timedelta(seconds=statistics.median(seconds)) if seconds else None
+def _median(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
 
 
 @dataclass(slots=True)
 class _Contacts:
-    """Speed to lead over a set of leads: seconds to first contact and the SLA verdicts."""
+    """Speed to lead over a set of leads: the SLA verdicts."""
 
-    seconds: list[float]
     within: int = 0
     decided: int = 0
 
 
-def _contacts(contacts: repo.FirstContacts | None, clock: DueClock, now: datetime) -> _Contacts:
-    """The same verdicts as `contacted_within_sla`, with the dealer's due times from `clock`."""
-    found = _Contacts(seconds=[])
-    if contacts is None:
+def _contacts(
+    counts: repo.LeadCounts | None,
+    late: repo.FirstContacts | None,
+    clock: DueClock,
+    now: datetime,
+) -> _Contacts:
+    """The same verdicts as `contacted_within_sla`, with the dealer's due times from `clock`:
+    a lead contacted within the SLA's minutes of wall-clock time is within it (the due time is
+    never sooner); the others (`late`) are judged one by one."""
+    if counts is None:
+        return _Contacts()
+    found = _Contacts(within=counts.contacted_soon, decided=counts.contacted)
+    if late is None:
         return found
-    soon = clock.minutes.total_seconds()  # the due time is never sooner than this
-    for created_at, to_contact in zip(
-        contacts.created_at, contacts.seconds_to_contact, strict=True
-    ):
+    for created_at, to_contact in zip(late.created_at, late.seconds_to_contact, strict=True):
         if to_contact is not None:
-            found.seconds.append(max(0.0, to_contact))
-            found.decided += 1
-            if to_contact <= soon:
-                found.within += 1
-            else:
-                found.within += created_at + timedelta(seconds=to_contact) <= clock.due_at(
-                    created_at
-                )
+            found.within += created_at + timedelta(seconds=to_contact) <= clock.due_at(created_at)
         elif now > clock.due_at(created_at):
             found.decided += 1
     return found
@@ -133,6 +130,7 @@ def _contacts(contacts: repo.FirstContacts | None, clock: DueClock, now: datetim
 def _figures(
     dealer: Dealer | None,
     counts: repo.LeadCounts | None,
+    median: float | None,
     contacts: _Contacts,
     outcomes: repo.AppointmentOutcomes | None,
 ) -> DealerFigures:
@@ -140,8 +138,8 @@ def _figures(
         dealer=dealer,
         leads=counts.leads if counts else 0,
         unassigned=counts.unassigned if counts else 0,
-        contacted=len(contacts.seconds),
-        median_first_contact=_median(contacts.seconds),
+        contacted=counts.contacted if counts else 0,
+        median_first_contact=_median(median),
         within_sla=contacts.within,
         sla_decided=contacts.decided,
         showed=outcomes.showed if outcomes else 0,
@@ -156,33 +154,41 @@ def network_view(
     since, until = period_bounds(period, now)
     dealers = repo.dealers_in(session, scope)
     found = repo.period_leads(session, scope, since=since, until=until)
-    counts, contacts = found.counts, found.contacts
+    counts, late = found.counts, found.needing_clock
     outcomes = repo.appointment_outcomes(session, scope, since=since, until=until)
     # One clock per SLA rule (opening hours, time zone, minutes): most dealers share a few.
     clocks: dict[tuple[str | None, str | None, int], DueClock] = {}
     speed: dict[int | None, _Contacts] = {}
+    rows = []
     for d in dealers:
         rule = (d.opening_hours, d.time_zone, d.sla_first_contact_minutes)
         clock = clocks.get(rule) or clocks.setdefault(rule, DueClock(d, since, until))
-        speed[d.id] = _contacts(contacts.get(d.id), clock, now)
-    rows = [_figures(d, counts.get(d.id), speed[d.id], outcomes.get(d.id)) for d in dealers]
+        speed[d.id] = _contacts(counts.get(d.id), late.get(d.id), clock, now)
+        rows.append(
+            _figures(d, counts.get(d.id), found.medians.get(d.id), speed[d.id], outcomes.get(d.id))
+        )
     if scope.network and (None in counts or None in outcomes):
-        speed[None] = _contacts(contacts.get(None), DueClock(None, since, until), now)
-        rows.append(_figures(None, counts.get(None), speed[None], outcomes.get(None)))
+        clock = DueClock(None, since, until)
+        speed[None] = _contacts(counts.get(None), late.get(None), clock, now)
+        rows.append(
+            _figures(
+                None, counts.get(None), found.medians.get(None), speed[None], outcomes.get(None)
+            )
+        )
     # The network's row: each lead judged by its own dealer's SLA, as in its dealer's row.
-    everyone = _Contacts(
-        seconds=[second for found in speed.values() for second in found.seconds],
-        within=sum(found.within for found in speed.values()),
-        decided=sum(found.decided for found in speed.values()),
-    )
     total = _figures(
         None,
         repo.LeadCounts(
             leads=sum(c.leads for c in counts.values()),
             unassigned=sum(c.unassigned for c in counts.values()),
             sold=sum(c.sold for c in counts.values()),
+            contacted=sum(c.contacted for c in counts.values()),
         ),
-        everyone,
+        found.total_median,
+        _Contacts(
+            within=sum(verdicts.within for verdicts in speed.values()),
+            decided=sum(verdicts.decided for verdicts in speed.values()),
+        ),
         repo.AppointmentOutcomes(
             showed=sum(o.showed for o in outcomes.values()),
             no_show=sum(o.no_show for o in outcomes.values()),

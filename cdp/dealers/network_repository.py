@@ -6,9 +6,10 @@ at 2 dealers or 200 (never a query per dealer):
 - the period's leads (`period_leads`), in one pass: per dealer the leads that came in during the
   period (invalid and duplicates left out, as in the funnel), those still open with no
   salesperson, and those that reached a sale (a lead sold and later lost still counts, as in the
-  funnel: docs/funnel.md); and per lead when it came in and its first contact attempt (of any
-  outcome: speed to lead counts the attempt, not the answer). Indexes: lead.created_at and the
-  partial one on the stage changes that made a sale (migration 0032);
+  funnel: docs/funnel.md); and per lead when it came in and the seconds to its first contact
+  attempt (of any outcome: speed to lead counts the attempt, not the answer). Each lead carries
+  both (its progress, cdp/leads/progress.py: `furthest_step`, `first_contact_s`), so this is a
+  range read by the index on lead.created_at, no history joined;
 - appointments (`appointment_outcomes`): visits and test drives of the period that showed or not.
 
 Rows hold `dealer_id` None for the network's unassigned queue (leads no dealer holds yet).
@@ -16,6 +17,7 @@ Rows hold `dealer_id` None for the network's unassigned queue (leads no dealer h
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,40 +26,45 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     DateTime,
-    Float,
+    Select,
     case,
-    cast,
-    exists,
-    extract,
     func,
+    or_,
     select,
     text,
     type_coerce,
 )
 from sqlalchemy.orm import Session
 
+from cdp.dealers.service import DEFAULT_SLA_MINUTES
 from cdp.dealers.visibility import DealerScope
-from cdp.models import OPEN_STAGES, Appointment, ContactAttempt, Dealer, Lead, LeadStageChange
+from cdp.leads.progress import STEPS
+from cdp.models import OPEN_STAGES, Appointment, Dealer, Lead
 from cdp.sql import dialect_of
 
 NOT_LEADS = ("invalid", "duplicate")
-SOLD_STAGES = ("sold", "delivered")
+SOLD_STEP = len(STEPS)  # a lead's furthest step when it was ever sold (cdp/leads/progress.py)
 # Handovers are not sales appointments: the show rate counts visits and test drives.
 SHOW_RATE_KINDS = ("visit", "test_drive")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LeadCounts:
-    leads: int
-    unassigned: int
-    sold: int
+    leads: int = 0
+    unassigned: int = 0
+    sold: int = 0
+    contacted: int = 0  # with a first contact attempt
+    # Contacted within the SLA's minutes of wall-clock time: within it whatever the opening
+    # hours (the due time is never sooner), so no clock is needed for these.
+    contacted_soon: int = 0
 
 
 @dataclass(slots=True)
 class FirstContacts:
-    """A dealer's leads of the period: when each came in and the seconds to its first contact
-    attempt (None: not contacted yet), worked out by the database. Two lists, not an object
-    per lead: tens of thousands per page."""
+    """A dealer's leads of the period whose SLA verdict needs its opening hours: those
+    contacted later than its SLA minutes after they came in, and those not contacted yet.
+    When each came in and the seconds to its first contact attempt (None: not yet). Two
+    lists, not an object per lead: thousands per page."""
 
     created_at: list[datetime] = field(default_factory=list)
     seconds_to_contact: list[float | None] = field(default_factory=list)
@@ -89,62 +96,96 @@ def _leads_of_period(
 @dataclass(slots=True)
 class PeriodLeads:
     counts: dict[int | None, LeadCounts] = field(default_factory=dict)
-    contacts: dict[int | None, FirstContacts] = field(default_factory=dict)
+    # The median seconds to the first contact attempt (of the leads contacted, a contact
+    # logged before the lead counting as 0), per dealer and over every lead read (`total`).
+    medians: dict[int | None, float] = field(default_factory=dict)
+    total_median: float | None = None
+    needing_clock: dict[int | None, FirstContacts] = field(default_factory=dict)
+
+
+def _period(*columns: Any) -> Select[Any]:
+    """A read of leads beside their dealer (its SLA minutes)."""
+    return select(*columns).select_from(
+        Lead.__table__.outerjoin(Dealer.__table__, Dealer.id == Lead.dealer_id)
+    )
 
 
 def period_leads(
     session: Session, scope: DealerScope, *, since: datetime, until: datetime
 ) -> PeriodLeads:
-    """Per dealer, the period's lead counts and each lead with its first contact attempt."""
-    # Correlated, so only the period's leads are looked up (by the index on lead_id, and for a
-    # sale by the small partial index of the stage changes that made one).
-    ever_sold = exists().where(
-        LeadStageChange.lead_id == Lead.id, LeadStageChange.to_stage.in_(SOLD_STAGES)
+    """Per dealer, the period's lead counts, the median time to first contact and the leads
+    whose SLA verdict needs the dealer's opening hours. Each lead carries its progress
+    (cdp/leads/progress.py: `furthest_step`, `first_contact_s`), so these are reads of the
+    period's leads by the index on lead.created_at, no history joined; the counts and medians
+    are the database's, and only the leads contacted late or not yet come back one by one."""
+    seconds = Lead.first_contact_s
+    # The SLA's minutes, as wall-clock seconds, of the lead's dealer (the default without one).
+    soon = func.coalesce(Dealer.sla_first_contact_minutes, DEFAULT_SLA_MINUTES) * 60
+    where = _leads_of_period(scope, since, until)
+    # A sale: the lead's furthest step is the sale when it is sold or delivered now or ever was
+    # (a stage change to either); one sold and later lost still counts, as in the funnel.
+    aggregates = (
+        func.count(),
+        func.sum(case((Lead.stage.in_(OPEN_STAGES) & Lead.assigned_user_id.is_(None), 1), else_=0)),
+        func.sum(case((Lead.furthest_step >= SOLD_STEP, 1), else_=0)),
+        func.count(seconds),
+        func.sum(case((seconds <= soon, 1), else_=0)),
     )
-    unassigned = case((Lead.stage.in_(OPEN_STAGES) & Lead.assigned_user_id.is_(None), 1), else_=0)
-    sold = case((Lead.stage.in_(SOLD_STAGES) | ever_sold, 1), else_=0)
-    first = (
-        select(func.min(ContactAttempt.attempted_at))
-        .where(ContactAttempt.lead_id == Lead.id)
-        .correlate(Lead)
-        .scalar_subquery()
-    )
-    postgres = dialect_of(session) == "postgresql"
+    found = PeriodLeads()
+    if dialect_of(session) == "postgresql":
+        # ROLLUP: each dealer's row and the total (GROUPING tells the total from the row of
+        # leads no dealer holds); the medians by percentile_cont beside the counts.
+        # A contact logged before the lead counts as 0 (not greatest(): it would make the
+        # leads not contacted 0 too).
+        floored = case((seconds < 0, 0.0), else_=seconds)
+        # A quarter's 40,000 leads sorted by dealer for the medians spill to disk at the
+        # default 4 MB (bench/funnel.py: 215 ms, 100 ms in memory): more for this transaction.
+        session.execute(text("SET LOCAL work_mem = '16MB'"))
+        median = func.percentile_cont(0.5).within_group(floored)
+        rows = session.execute(
+            _period(func.grouping(Lead.dealer_id), Lead.dealer_id, *aggregates, median)
+            .where(*where)
+            .group_by(func.rollup(Lead.dealer_id))
+        )
+        for total, dealer_id, *figures, middle in rows:
+            value = None if middle is None else float(middle)
+            if total:
+                found.total_median = value
+                continue
+            found.counts[dealer_id] = LeadCounts(*(int(n or 0) for n in figures))
+            if value is not None:
+                found.medians[dealer_id] = value
+    else:  # SQLite (small sets): the seconds fetched, the medians taken here
+        rows = session.execute(
+            _period(Lead.dealer_id, *aggregates).where(*where).group_by(Lead.dealer_id)
+        )
+        for dealer_id, *figures in rows:
+            found.counts[dealer_id] = LeadCounts(*(int(n or 0) for n in figures))
+        by_dealer: dict[int | None, list[float]] = defaultdict(list)
+        for dealer_id, value in session.execute(
+            select(Lead.dealer_id, seconds).where(*where, seconds.is_not(None))
+        ):
+            by_dealer[dealer_id].append(max(0.0, value or 0.0))  # a contact logged early: 0
+        found.medians = {d: statistics.median(values) for d, values in by_dealer.items()}
+        every = [value for values in by_dealer.values() for value in values]
+        found.total_median = statistics.median(every) if every else None
     created: ColumnElement[datetime] = Lead.created_at.expression
-    to_contact: ColumnElement[Any] = first  # SQLite: the moment, made seconds below
-    if postgres:
-        to_contact = cast(extract("epoch", first - Lead.created_at), Float)
+    if dialect_of(session) == "postgresql":
         # Sessions are in UTC (cdp/db.py): psycopg's datetimes are already what UtcDateTime
         # would make of them, so they skip its per-value conversion.
         created = type_coerce(Lead.created_at, DateTime(timezone=True))
-        # Tens of thousands of index lookups make the planner's cost estimate high enough for
-        # PostgreSQL to compile the query (JIT): about 450 ms at 500,000 leads (bench/funnel.py),
-        # more than running it takes. For this transaction only.
-        session.execute(text("SET LOCAL jit = off"))
-    rows = session.execute(
-        select(Lead.dealer_id, created, to_contact, unassigned, sold).where(
-            *_leads_of_period(scope, since, until)
+    late = session.execute(
+        _period(Lead.dealer_id, created, seconds).where(
+            *where, or_(seconds.is_(None), seconds > soon)
         )
     )
-    tallies: dict[int | None, list[int]] = defaultdict(lambda: [0, 0, 0])
-    contacts: dict[int | None, FirstContacts] = defaultdict(FirstContacts)
-    for dealer_id, created_at, contact, open_, won in rows:
-        if contact is not None and not postgres:
-            contact = (contact - created_at).total_seconds()
-        tally = tallies[dealer_id]
-        tally[0] += 1
-        tally[1] += open_
-        tally[2] += won
-        found = contacts[dealer_id]
-        found.created_at.append(created_at)
-        found.seconds_to_contact.append(contact)
-    return PeriodLeads(
-        counts={
-            dealer_id: LeadCounts(leads=total, unassigned=open_, sold=won)
-            for dealer_id, (total, open_, won) in tallies.items()
-        },
-        contacts=dict(contacts),
-    )
+    clocked: dict[int | None, FirstContacts] = defaultdict(FirstContacts)
+    for dealer_id, created_at, contact in late:
+        leads = clocked[dealer_id]
+        leads.created_at.append(created_at)
+        leads.seconds_to_contact.append(contact)
+    found.needing_clock = dict(clocked)
+    return found
 
 
 def appointment_outcomes(
