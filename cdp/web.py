@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
@@ -169,10 +169,10 @@ def page_options(request: Request) -> Options:
 Staff = Annotated[StaffContext, Depends(current_staff)]
 
 
-def require(permission: Permission) -> Callable[..., StaffContext]:
+def require(permission: Permission) -> Callable[..., Awaitable[StaffContext]]:
     """A dependency: the signed-in staff member, if their role allows `permission`."""
 
-    def dependency(staff: Staff) -> StaffContext:
+    async def dependency(staff: Staff) -> StaffContext:  # no I/O: no thread-pool hand-off
         if not staff.can(permission):
             raise PageForbidden(f"Your role ({staff.role}) does not give access to this page.")
         return staff
@@ -197,10 +197,10 @@ async def check_csrf(request: Request, staff: Staff) -> StaffContext:
 CsrfStaff = Annotated[StaffContext, Depends(check_csrf)]
 
 
-def posting(permission: Permission) -> Callable[[StaffContext], StaffContext]:
+def posting(permission: Permission) -> Callable[[StaffContext], Awaitable[StaffContext]]:
     """A dependency for state-changing requests: a valid CSRF token, then the permission."""
 
-    def dependency(staff: CsrfStaff) -> StaffContext:
+    async def dependency(staff: CsrfStaff) -> StaffContext:
         if not staff.can(permission):
             raise PageForbidden(f"Your role ({staff.role}) does not give access to this page.")
         return staff
