@@ -55,8 +55,8 @@ close; the pool is warm):
 - with --http (the default), the same queries through a real `cdp serve --workers N`
   (bench/lookup_http.py): `GET /api/profiles?q=` and the search partial, one keep-alive client
   timing one request at a time, each right after the in-process call, with the CPU the server's
-  processes and their PostgreSQL backends spent on each API and partial request; then --concurrency clients
-  at once for --concurrent-queries requests (requests/s, p50/p95/p99);
+  processes and their PostgreSQL backends spent on each API and partial request; then
+  --concurrency clients at once for --concurrent-queries requests (requests/s, p50/p95/p99);
 - the baseline: one plain indexed equality query (identity by value and kind, the btree unique
   index) in a session of its own, for the same e-mail addresses.
 
