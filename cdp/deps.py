@@ -5,7 +5,7 @@ per request and dependency); those here that do no I/O are `async def`, run on t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -18,18 +18,32 @@ from cdp.config import Settings
 from cdp.errors import NotAuthenticated
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """One session per request: committed if the handler returns, rolled back if it raises.
+def _request_session(factory: str) -> Callable[[Request], AsyncIterator[Session]]:
+    """A dependency: one session per request from `app.state.<factory>`, committed if the
+    handler returns, rolled back if it raises.
 
     Made here without I/O (it connects at its first statement, in the handler's thread); only
     its end, which talks to the database, is handed to the thread pool."""
-    session: Session = request.app.state.sessionmaker()
-    try:
-        yield session
-    except BaseException:
-        await run_in_threadpool(_discard, session)
-        raise
-    await run_in_threadpool(_keep, session)
+
+    async def dependency(request: Request) -> AsyncIterator[Session]:
+        session: Session = getattr(request.app.state, factory)()
+        try:
+            yield session
+        except BaseException:
+            await run_in_threadpool(_discard, session)
+            raise
+        await run_in_threadpool(_keep, session)
+
+    return dependency
+
+
+get_session = _request_session("sessionmaker")
+# For a request that only reads (a lookup): on PostgreSQL its connection is in autocommit
+# (cdp/app.py), so no BEGIN goes before its first statement nor COMMIT after its last, two round
+# trips of a lookup's four or five. Each statement sees what was committed when it began, as in
+# a READ COMMITTED transaction; a write in it (a staff session's last-seen time, once a minute)
+# is committed as it runs.
+get_read_session = _request_session("read_sessionmaker")
 
 
 def _keep(session: Session) -> None:
@@ -55,6 +69,7 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 DbSession = Annotated[Session, Depends(get_session)]
+ReadSession = Annotated[Session, Depends(get_read_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 

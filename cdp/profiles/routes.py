@@ -16,7 +16,7 @@ from cdp.auth.permissions import Permission, allows
 from cdp.auth.tokens import TokenInfo
 from cdp.config import Settings
 from cdp.dealers.visibility import active_at, people_filter, scope_of_token
-from cdp.deps import ApiCaller, DbSession, SettingsDep
+from cdp.deps import ApiCaller, DbSession, ReadSession, SettingsDep
 from cdp.errors import Forbidden, NotFound
 from cdp.models import ProfileView, utcnow
 from cdp.profiles.erasure import Person, erase, find_person
@@ -51,7 +51,7 @@ PrivacyCaller = Annotated[TokenInfo, _needs(Permission.PRIVACY)]
 
 @router.get("", response_model=ProfileList, summary="Find profiles")
 def find_profiles(
-    session: DbSession,
+    session: ReadSession,  # only reads: no BEGIN and COMMIT (cdp/deps.py)
     settings: SettingsDep,
     caller: LookupCaller,
     q: Annotated[
