@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
@@ -30,9 +32,9 @@ def _request_session(factory: str) -> Callable[[Request], AsyncIterator[Session]
         try:
             yield session
         except BaseException:
-            await run_in_threadpool(_discard, session)
+            await _in_thread(_discard, session)
             raise
-        await run_in_threadpool(_keep, session)
+        await _in_thread(_keep, session)
 
     return dependency
 
@@ -44,6 +46,13 @@ get_session = _request_session("sessionmaker")
 # a READ COMMITTED transaction; a write in it (a staff session's last-seen time, once a minute)
 # is committed as it runs.
 get_read_session = _request_session("read_sessionmaker")
+
+
+async def _in_thread(end: Callable[[Session], None], session: Session) -> None:
+    """A session's end in a worker thread, outside the thread pool's capacity limit (as FastAPI
+    ends a `def` dependency): with every thread busy in handlers waiting for a pooled
+    connection, the end that gives one back must not wait for a thread in turn."""
+    await anyio.to_thread.run_sync(end, session, limiter=CapacityLimiter(1))
 
 
 def _keep(session: Session) -> None:
