@@ -55,8 +55,8 @@ close; the pool is warm):
 - with --http (the default), the same queries through a real `cdp serve --workers N`
   (bench/lookup_http.py): `GET /api/profiles?q=` and the search partial, one keep-alive client
   timing one request at a time, each right after the in-process call, with the CPU the server's
-  processes and their PostgreSQL backends spent on each API request; then --concurrency clients
-  at once for --concurrent-queries requests (requests/s, p50/p95/p99);
+  processes and their PostgreSQL backends spent on each API and partial request; then
+  --concurrency clients at once for --concurrent-queries requests (requests/s, p50/p95/p99);
 - the baseline: one plain indexed equality query (identity by value and kind, the btree unique
   index) in a session of its own, for the same e-mail addresses.
 
@@ -1408,6 +1408,7 @@ def _measure(
     http_partial: dict[str, list[float]] = defaultdict(list)
     http_hits: dict[str, int] = defaultdict(int)
     http_cpu: dict[str, list[float]] = defaultdict(list)
+    partial_cpu: dict[str, list[float]] = defaultdict(list)
     server_clock: ServerClock | None = None
 
     def over_http(kind: str, q: Query, record: bool) -> None:
@@ -1418,11 +1419,13 @@ def _measure(
         ms, ids = time_api(api, q.text, LIMIT)
         cpu1 = server_clock.read() if server_clock else 0
         partial_ms = time_partial(staff, q.text)
+        cpu2 = server_clock.read() if server_clock else 0
         if record:
             http_api[kind].append(ms)
             http_partial[kind].append(partial_ms)
             http_hits[kind] += q.target in ids
             http_cpu[kind].append((cpu1 - cpu0) / 1e6)
+            partial_cpu[kind].append((cpu2 - cpu1) / 1e6)
 
     print(f"\nwarm-up: {len(warm)} queries (untimed) ...", flush=True)
     for kind, runner, q in warm:
@@ -1521,8 +1524,9 @@ def _measure(
             print(f"  {kind}: " + "; ".join(parts))
     if server is not None:
         report["http"] = _http_report(
-            args, names, tallies, http_api, http_partial, http_hits, http_cpu, server, plan
-        )
+            args, names, tallies, http_api, http_partial, http_hits, (http_cpu, partial_cpu),
+            server, plan,
+        )  # fmt: skip
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s (timed part {run_s:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
@@ -1537,12 +1541,13 @@ def _http_report(
     http_api: dict[str, list[float]],
     http_partial: dict[str, list[float]],
     http_hits: dict[str, int],
-    http_cpu: dict[str, list[float]],
+    cpu: tuple[dict[str, list[float]], dict[str, list[float]]],
     server: LookupServer,
     plan: list[tuple[str, Runner, Query]],
 ) -> dict[str, Any]:
     """In-process, API and partial side by side (the same queries, each right after the other),
     then the concurrent run."""
+    http_cpu, partial_cpu = cpu
     out: dict[str, Any] = {"workers": args.http_workers, "kinds": {}}
     print(
         f"\nover HTTP (`cdp serve --workers {args.http_workers}`, one keep-alive client, one "
@@ -1551,6 +1556,7 @@ def _http_report(
     header = (
         f"{'kind':<18}{'in-proc p50':>12}{'p95':>7}{'API p50':>9}{'p95':>7}"
         f"{'partial p50':>12}{'p95':>7}{'<20ms':>7}{'API hit':>8}{'API CPU p50':>12}{'p95':>7}"
+        f"{'partial CPU p50':>16}{'p95':>7}"
     )
     print(header + "\n" + "-" * len(header))
     for kind in names:
@@ -1570,6 +1576,8 @@ def _http_report(
             "api_hit_rate": round(http_hits[kind] / len(a), 3),
             "api_server_cpu_p50_ms": round(pct(http_cpu[kind], 50), 2),
             "api_server_cpu_p95_ms": round(pct(http_cpu[kind], 95), 2),
+            "partial_server_cpu_p50_ms": round(pct(partial_cpu[kind], 50), 2),
+            "partial_server_cpu_p95_ms": round(pct(partial_cpu[kind], 95), 2),
         }
         met = max(row["api_p95_ms"], row["partial_p95_ms"]) < TARGET_HTTP_P95_MS
         row["meets_http_target"] = met
@@ -1580,10 +1588,11 @@ def _http_report(
             f"{row['partial_p50_ms']:>12.1f}{row['partial_p95_ms']:>7.1f}"
             f"{'yes' if met else 'NO':>7}{row['api_hit_rate']:>8.0%}"
             f"{row['api_server_cpu_p50_ms']:>12.1f}{row['api_server_cpu_p95_ms']:>7.1f}"
+            f"{row['partial_server_cpu_p50_ms']:>16.1f}{row['partial_server_cpu_p95_ms']:>7.1f}"
         )
     print(
-        "API CPU: CPU time of the server's processes and their PostgreSQL backends for the API "
-        "request (what it costs, whatever else the machine is doing)."
+        "API CPU, partial CPU: CPU time of the server's processes and their PostgreSQL backends "
+        "for the request (what it costs, whatever else the machine is doing)."
     )
     if args.concurrency > 0:
         texts = [q.text for kind, _, q in plan if kind != "baseline"]

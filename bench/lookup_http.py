@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.auth.service import create_token
 from cdp.auth.staff import create_user
+from cdp.dealers.repository import all_dealers
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _PASSWORD = "bench-lookup-" + uuid.uuid4().hex[:12]
@@ -60,13 +61,21 @@ class LookupServer:
         with self.factory() as session:
             _, self.token = create_token(session, name=f"bench-lookup-{tag}", role="sales")
             self.staff_email = f"bench.lookup.{tag}@dealer.example"
-            create_user(session, email=self.staff_email, role="sales", password=_PASSWORD)
+            # A salesperson works at a dealer: without one, a network of several refuses them.
+            # Any dealer will do, customers being shared across dealers (set below).
+            dealer = next((d.code for d in all_dealers(session) if d.active), None)
+            create_user(
+                session, email=self.staff_email, role="sales", password=_PASSWORD,
+                dealers=[dealer] if dealer else [],
+            )  # fmt: skip
             session.commit()
         cdp = shutil.which("cdp", path=str(Path(sys.executable).parent)) or "cdp"
         env = {
             **os.environ,
             "CDP_DATABASE_URL": self.database_url,
             "CDP_API_TOKEN_RATE_LIMIT": "0",  # the bench measures lookup, not the rate limit
+            # Everyone is found, as by the in-process lookup (active_at=None) it is timed next to.
+            "CDP_SHARE_CUSTOMERS_ACROSS_DEALERS": "true",
         }
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(

@@ -23,6 +23,7 @@ from cdp import api_answers, web_security
 from cdp.alerts.delivery import AlertHub
 from cdp.alerts.jobs import PeriodicJob, PeriodicJobs
 from cdp.auth.service import SourceCache
+from cdp.auth.tokens import TokenCache
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.errors import CdpError
@@ -90,6 +91,13 @@ def create_app(
             settings.database_url, pool_size=settings.db_pool_size
         )
         app.state.sessionmaker = session_factory or make_sessionmaker(app.state.engine)
+        app.state.read_sessionmaker = app.state.sessionmaker
+        if own_engine and app.state.engine.dialect.name == "postgresql":
+            # Lookups only read: no BEGIN and COMMIT around them (cdp/deps.py). The same pool;
+            # a connection is put back in its transactions when it returns to it.
+            app.state.read_sessionmaker = make_sessionmaker(
+                app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
+            )
         # A server on its own database keeps the planner's statistics up with a new
         # installation's growth (tests hand in their engine, and their data is rolled back).
         keeper = StatisticsKeeper(app.state.engine)
@@ -136,6 +144,7 @@ def create_app(
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.state.settings = settings
     app.state.sources = SourceCache()
+    app.state.api_tokens = TokenCache()
     app.state.channel_options = ChannelOptionsCache()
     app.state.alert_hub = AlertHub()
     # Each worker checks speed to lead every minute (one at a time on PostgreSQL).
@@ -149,6 +158,7 @@ def create_app(
     if engine is not None:  # the lifespan may not run in tests: make the state usable now
         app.state.engine = engine
         app.state.sessionmaker = session_factory or make_sessionmaker(engine)
+        app.state.read_sessionmaker = app.state.sessionmaker
 
     @app.exception_handler(CdpError)
     async def cdp_error(_request: Request, exc: CdpError) -> JSONResponse:

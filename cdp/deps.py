@@ -1,25 +1,62 @@
-"""FastAPI dependencies: the request's session, the settings, the API caller."""
+"""FastAPI dependencies: the request's session, the settings, the API caller.
+
+FastAPI runs a plain `def` dependency in its thread pool, a hand-off each (about 0.1 ms of CPU
+per request and dependency); those here that do no I/O are `async def`, run on the event loop."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from cdp.auth.service import token_role
+from cdp.auth.tokens import TokenCache, TokenInfo
 from cdp.config import Settings
 from cdp.errors import NotAuthenticated
-from cdp.models import ApiToken
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request: committed if the handler returns, rolled back if it raises."""
-    session: Session = request.app.state.sessionmaker()
+def _request_session(factory: str) -> Callable[[Request], AsyncIterator[Session]]:
+    """A dependency: one session per request from `app.state.<factory>`, committed if the
+    handler returns, rolled back if it raises.
+
+    Made here without I/O (it connects at its first statement, in the handler's thread); only
+    its end, which talks to the database, is handed to the thread pool."""
+
+    async def dependency(request: Request) -> AsyncIterator[Session]:
+        session: Session = getattr(request.app.state, factory)()
+        try:
+            yield session
+        except BaseException:
+            await _in_thread(_discard, session)
+            raise
+        await _in_thread(_keep, session)
+
+    return dependency
+
+
+get_session = _request_session("sessionmaker")
+# For a request that only reads (a lookup): on PostgreSQL its connection is in autocommit
+# (cdp/app.py), so no BEGIN goes before its first statement nor COMMIT after its last, two round
+# trips of a lookup's four or five. Each statement sees what was committed when it began, as in
+# a READ COMMITTED transaction; a write in it (a staff session's last-seen time, once a minute)
+# is committed as it runs.
+get_read_session = _request_session("read_sessionmaker")
+
+
+async def _in_thread(end: Callable[[Session], None], session: Session) -> None:
+    """A session's end in a worker thread, outside the thread pool's capacity limit (as FastAPI
+    ends a `def` dependency): with every thread busy in handlers waiting for a pooled
+    connection, the end that gives one back must not wait for a thread in turn."""
+    await anyio.to_thread.run_sync(end, session, limiter=CapacityLimiter(1))
+
+
+def _keep(session: Session) -> None:
     try:
-        yield session
         session.commit()
     except BaseException:
         session.rollback()
@@ -28,12 +65,20 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def get_settings_dep(request: Request) -> Settings:
+def _discard(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
 DbSession = Annotated[Session, Depends(get_session)]
+ReadSession = Annotated[Session, Depends(get_read_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
@@ -45,19 +90,24 @@ _bearer = HTTPBearer(
 )
 
 
-def api_caller(
-    session: DbSession,
+async def api_caller(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> ApiToken:
+) -> TokenInfo:
+    """The calling token: kept a few seconds for reads, read afresh for anything that may change
+    data (cdp/auth/tokens.py says how soon a revoked token stops working)."""
     secret = credentials.credentials.strip() if credentials is not None else ""
     if not secret:
         raise NotAuthenticated(
             "send an API token: Authorization: Bearer <token>", field="Authorization"
         )
-    token = token_role(session, secret)
+    tokens: TokenCache = request.app.state.api_tokens
+    token = tokens.kept(secret) if request.method in ("GET", "HEAD") else None
+    if token is None:
+        token = await run_in_threadpool(tokens.read, request.app.state.sessionmaker, secret)
     if token is None:
         raise NotAuthenticated("unknown or revoked API token", field="Authorization")
     return token
 
 
-ApiCaller = Annotated[ApiToken, Depends(api_caller)]
+ApiCaller = Annotated[TokenInfo, Depends(api_caller)]

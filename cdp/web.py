@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
@@ -26,7 +26,7 @@ from cdp.dealers.visibility import (
     may_take_lead,
     people_filter,
 )
-from cdp.deps import DbSession
+from cdp.deps import DbSession, ReadSession
 from cdp.errors import NotFound
 from cdp.ids import row_id
 from cdp.leads import service
@@ -143,6 +143,15 @@ def _return_path(request: Request) -> str:
 
 
 def current_staff(request: Request, session: DbSession) -> StaffContext:
+    return _signed_in(request, session)
+
+
+def reading_staff(request: Request, session: ReadSession) -> StaffContext:
+    """current_staff, through the session of a request that only reads (cdp/deps.py)."""
+    return _signed_in(request, session)
+
+
+def _signed_in(request: Request, session: Session) -> StaffContext:
     token = request.cookies.get(SESSION_COOKIE)
     settings = request.app.state.settings
     staff = (
@@ -167,17 +176,31 @@ def page_options(request: Request) -> Options:
 
 
 Staff = Annotated[StaffContext, Depends(current_staff)]
+ReadingStaff = Annotated[StaffContext, Depends(reading_staff)]
 
 
-def require(permission: Permission) -> Callable[..., StaffContext]:
+def require(permission: Permission) -> Callable[..., Awaitable[StaffContext]]:
     """A dependency: the signed-in staff member, if their role allows `permission`."""
 
-    def dependency(staff: Staff) -> StaffContext:
-        if not staff.can(permission):
-            raise PageForbidden(f"Your role ({staff.role}) does not give access to this page.")
-        return staff
+    async def dependency(staff: Staff) -> StaffContext:  # no I/O: no thread-pool hand-off
+        return _allowed(staff, permission)
 
     return dependency
+
+
+def require_reading(permission: Permission) -> Callable[..., Awaitable[StaffContext]]:
+    """`require` for a request that only reads, checked through its ReadSession."""
+
+    async def dependency(staff: ReadingStaff) -> StaffContext:
+        return _allowed(staff, permission)
+
+    return dependency
+
+
+def _allowed(staff: StaffContext, permission: Permission) -> StaffContext:
+    if not staff.can(permission):
+        raise PageForbidden(f"Your role ({staff.role}) does not give access to this page.")
+    return staff
 
 
 async def check_csrf(request: Request, staff: Staff) -> StaffContext:
@@ -197,10 +220,10 @@ async def check_csrf(request: Request, staff: Staff) -> StaffContext:
 CsrfStaff = Annotated[StaffContext, Depends(check_csrf)]
 
 
-def posting(permission: Permission) -> Callable[[StaffContext], StaffContext]:
+def posting(permission: Permission) -> Callable[[StaffContext], Awaitable[StaffContext]]:
     """A dependency for state-changing requests: a valid CSRF token, then the permission."""
 
-    def dependency(staff: CsrfStaff) -> StaffContext:
+    async def dependency(staff: CsrfStaff) -> StaffContext:
         if not staff.can(permission):
             raise PageForbidden(f"Your role ({staff.role}) does not give access to this page.")
         return staff

@@ -10,12 +10,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
-from cdp.deps import DbSession, SettingsDep
+from cdp.deps import DbSession, ReadSession, SettingsDep
 from cdp.profiles.lookup import lookup
-from cdp.web import lookup_dealers, render, require
+from cdp.web import lookup_dealers, render, require, require_reading
 
 router = APIRouter(include_in_schema=False)
 LookupStaff = Annotated[StaffContext, Depends(require(Permission.LOOKUP))]
+# The partial only reads: its session runs without BEGIN and COMMIT (cdp/deps.py).
+ReadingLookupStaff = Annotated[StaffContext, Depends(require_reading(Permission.LOOKUP))]
 Q = Annotated[str, Query(max_length=200)]
 RESULTS = 20  # one screen; when it is full, the page asks for a narrower search
 
@@ -40,7 +42,11 @@ def lookup_page(
 
 @router.get("/showroom/search", response_class=HTMLResponse)
 def lookup_results(
-    request: Request, session: DbSession, settings: SettingsDep, staff: LookupStaff, q: Q = ""
+    request: Request,
+    session: ReadSession,
+    settings: SettingsDep,
+    staff: ReadingLookupStaff,
+    q: Q = "",
 ) -> Response:
     """The results partial that the search box swaps in as the user types."""
     found = (

@@ -22,8 +22,8 @@ tablet_permission = require(Permission.TABLET)
 TabletStaff = Annotated[StaffContext, Depends(tablet_permission)]
 
 
-def tablet_csrf(staff: CsrfStaff) -> StaffContext:
-    return tablet_permission(staff)
+async def tablet_csrf(staff: CsrfStaff) -> StaffContext:
+    return await tablet_permission(staff)
 
 
 TabletCsrf = Annotated[StaffContext, Depends(tablet_csrf)]

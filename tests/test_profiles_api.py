@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from cdp.auth.tokens import TOKEN_TTL_SECONDS, TokenCache
 from cdp.models import ApiToken, Identity
 from tests.helpers import SourceKey, make_token
 
@@ -212,14 +213,30 @@ def test_a_write_key_is_not_an_api_token(app_client: TestClient, web_source: Sou
     assert app_client.get("/api/profiles?q=x", headers=web_source.auth).status_code == 401
 
 
-def test_revoked_token_is_refused(
-    app_client: TestClient, session_factory: sessionmaker[Session]
-) -> None:
-    auth = make_token(session_factory, role="reception")
-    assert app_client.get("/api/profiles?q=x", headers=auth).status_code == 200
+def revoke_all(session_factory: sessionmaker[Session]) -> None:
     with session_factory() as session:
         session.execute(update(ApiToken).values(active=False))
         session.commit()
+
+
+def test_revoked_token_is_refused_within_seconds_and_at_once_for_changes(
+    app_client: TestClient, session_factory: sessionmaker[Session], customer: Customer
+) -> None:
+    """Each worker keeps a token it has checked for TOKEN_TTL_SECONDS (no statement per read):
+    a revoked one is refused once that has passed, and at once by a request that may change
+    data."""
+    clock = [1000.0]
+    app_client.app.state.api_tokens = TokenCache(clock=lambda: clock[0])  # type: ignore[attr-defined]
+    auth = make_token(session_factory, role="admin")
+    path = f"/api/profiles/{customer.profile_id}"
+    assert app_client.get("/api/profiles?q=x", headers=auth).status_code == 200
+    revoke_all(session_factory)
+    clock[0] += TOKEN_TTL_SECONDS - 0.5
+    assert app_client.get("/api/profiles?q=x", headers=auth).status_code == 200
+    erasure = app_client.post(f"{path}/erasure", json={"reason": "asked"}, headers=auth)
+    assert erasure.status_code == 401
+    assert app_client.get(path, headers=auth).status_code == 401  # read afresh just now
+    clock[0] += 1.0
     assert app_client.get("/api/profiles?q=x", headers=auth).status_code == 401
 
 

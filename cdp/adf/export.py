@@ -1,5 +1,6 @@
 """A lead of ours as an ADF document: the customer's contact details, the car they configured,
-their trade-in and timeframe from the latest note, and the dealer it belongs to."""
+their trade-in (with its licence plate) and timeframe from the latest note, and the dealer it
+belongs to."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from cdp.adf.write import OutLead, OutOption, OutVehicle, document
 from cdp.leads.repository import configuration_for_sale
-from cdp.models import Configuration, Dealer, Lead, Note, ProfileSearch, ProfileTrait
+from cdp.licence_plates import normalise_plate
+from cdp.models import Configuration, Dealer, Event, Lead, Note, ProfileSearch, ProfileTrait
 
 ID_SOURCE = "car-retail-cdp"
 
@@ -54,6 +56,48 @@ def _split_model(model: str | None) -> tuple[str | None, str | None]:
     return (make, rest) if rest else (None, make)
 
 
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _trade_in(
+    session: Session, lead: Lead, note: Note | None, customer_plate: str | None
+) -> OutVehicle | None:
+    """The customer's car, as the latest note of the conversation has it, else as the lead
+    arrived with it (an ADF lead's trade-in, kept in its event), with its licence plate: the
+    one given with it, else the customer's (their latest plate trait, as lookup finds them). A
+    plate alone is written as a trade-in of unknown make: the CRM finds the car by it."""
+    if note is not None and (note.trade_in_make or note.trade_in_model):
+        return OutVehicle(
+            interest="trade-in",
+            status="used",
+            year=note.trade_in_year,
+            make=note.trade_in_make,
+            model=note.trade_in_model,
+            odometer=note.trade_in_km,
+            plate=note.licence_plate or customer_plate,
+        )
+    arrived: dict[str, Any] = {}
+    if lead.source_event_id is not None:
+        properties = session.scalar(
+            select(Event.properties).where(Event.id == lead.source_event_id)
+        )
+        found = properties.get("trade_in") if isinstance(properties, dict) else None
+        arrived = found if isinstance(found, dict) else {}
+    plate = normalise_plate(_text(arrived.get("plate"), 40)) or customer_plate
+    if not (arrived.get("make") or arrived.get("model") or plate):
+        return None
+    return OutVehicle(
+        interest="trade-in",
+        status="used",
+        year=_int(arrived.get("year")),
+        make=_text(arrived.get("make")),
+        model=_text(arrived.get("model")),
+        odometer=_int(arrived.get("odometer")),
+        plate=plate,
+    )
+
+
 def lead_as_adf(session: Session, lead: Lead) -> bytes:
     traits = {
         t.name: t.value
@@ -94,17 +138,9 @@ def lead_as_adf(session: Session, lead: Lead) -> bytes:
     elif lead.model:
         make, model = _split_model(lead.model)
         vehicles.append(OutVehicle(make=make, model=model))
-    if note is not None and (note.trade_in_make or note.trade_in_model):
-        vehicles.append(
-            OutVehicle(
-                interest="trade-in",
-                status="used",
-                year=note.trade_in_year,
-                make=note.trade_in_make,
-                model=note.trade_in_model,
-                odometer=note.trade_in_km,
-            )
-        )
+    trade_in = _trade_in(session, lead, note, search.plate if search else None)
+    if trade_in is not None:
+        vehicles.append(trade_in)
     return document(
         OutLead(
             lead_id=lead.id,

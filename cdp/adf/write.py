@@ -34,6 +34,7 @@ class OutVehicle:
     currency: str | None = None
     options: tuple[OutOption, ...] = ()
     comments: str | None = None
+    plate: str | None = None  # canonical (cdp.licence_plates); the trade-in's, in practice
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,9 @@ def _money(value: Decimal) -> str:
 
 def _vehicle(prospect: Element, vehicle: OutVehicle) -> None:
     node = SubElement(prospect, "vehicle", {"interest": vehicle.interest, "status": vehicle.status})
+    # ADF 1.0 has no element for a plate: a vehicle <id> whose source names it, the first place
+    # our own import (cdp/adf/parse.py) and most senders look (docs/adf.md).
+    _add(node, "id", vehicle.plate, sequence="1", source="licenseplate")
     _add(node, "year", vehicle.year)
     _add(node, "make", vehicle.make or "unknown")  # year, make and model are required
     _add(node, "model", vehicle.model or "unknown")

@@ -213,9 +213,3 @@ class SourceCache:
     def all_origins(self, session: Session) -> set[str]:
         rows = session.scalars(select(Source.origins).where(Source.active.is_(True)))
         return {origin for origins in rows for origin in origins}
-
-
-def token_role(session: Session, secret: str) -> ApiToken | None:
-    return session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == digest(secret), ApiToken.active.is_(True))
-    )

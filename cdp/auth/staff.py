@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from cdp.audit.service import record
@@ -251,34 +251,57 @@ def start_session(session: Session, user: StaffUser) -> str:
     return token
 
 
+# Every staff page reads this: one statement built once, run past the ORM (no entities loaded).
+_SIGNED_IN = (
+    select(
+        StaffSession.id,
+        StaffSession.csrf_token,
+        StaffSession.last_seen_at,
+        StaffSession.ended_at,
+        StaffUser.id.label("user_id"),
+        StaffUser.email,
+        StaffUser.name,
+        StaffUser.role,
+        StaffUser.active,
+    )
+    .join(StaffUser, StaffUser.id == StaffSession.user_id)
+    .where(StaffSession.token_hash == bindparam("token_hash"))
+)
+_SEEN = (
+    update(StaffSession)
+    .where(StaffSession.id == bindparam("session_id"))
+    .values(last_seen_at=bindparam("at"))
+)
+_ENDED = (
+    update(StaffSession)
+    .where(StaffSession.id == bindparam("session_id"))
+    .values(ended_at=bindparam("at"))
+)
+
+
 def resolve_session(
     session: Session, token: str, *, idle: timedelta, now: datetime | None = None
 ) -> StaffContext | None:
     """The signed-in staff member for a cookie, or None if unknown, ended, idle or deactivated."""
     now = now or utcnow()
-    row = session.execute(
-        select(StaffSession, StaffUser)
-        .join(StaffUser, StaffUser.id == StaffSession.user_id)
-        .where(StaffSession.token_hash == digest(token))
-    ).first()
-    if row is None:
+    session.flush()  # as the ORM's autoflush would (nothing to do on a page's first read)
+    connection = session.connection()
+    row = connection.execute(_SIGNED_IN, {"token_hash": digest(token)}).first()
+    if row is None or row.ended_at is not None or not row.active:
         return None
-    staff_session, user = row
-    if staff_session.ended_at is not None or not user.active:
+    if now - row.last_seen_at > idle:
+        connection.execute(_ENDED, {"session_id": row.id, "at": now})
         return None
-    if now - staff_session.last_seen_at > idle:
-        staff_session.ended_at = now
-        return None
-    if now - staff_session.last_seen_at > timedelta(minutes=1):  # not a write per request
-        staff_session.last_seen_at = now
+    if now - row.last_seen_at > timedelta(minutes=1):  # not a write per request
+        connection.execute(_SEEN, {"session_id": row.id, "at": now})
     return StaffContext(
-        user_id=user.id,
-        email=user.email,
-        name=user.name,
-        role=user.role,
-        csrf_token=staff_session.csrf_token,
-        session_id=staff_session.id,
-        scope=scope_of_staff(session, user_id=user.id, role=user.role),
+        user_id=row.user_id,
+        email=row.email,
+        name=row.name,
+        role=row.role,
+        csrf_token=row.csrf_token,
+        session_id=row.id,
+        scope=scope_of_staff(session, user_id=row.user_id, role=row.role),
     )
 
 

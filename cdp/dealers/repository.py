@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from cdp.models import Dealer, StaffDealer
@@ -26,14 +26,17 @@ def active_dealer_ids(session: Session) -> list[int]:
     return list(session.scalars(select(Dealer.id).where(Dealer.active.is_(True)).limit(2)))
 
 
+# Read on every staff page (cdp/auth/staff.py): built once, run past the ORM.
+_DEALER_IDS_OF = (
+    select(StaffDealer.dealer_id)
+    .where(StaffDealer.user_id == bindparam("user_id"))
+    .order_by(StaffDealer.dealer_id)
+)
+
+
 def dealer_ids_of(session: Session, user_id: int) -> list[int]:
-    return list(
-        session.scalars(
-            select(StaffDealer.dealer_id)
-            .where(StaffDealer.user_id == user_id)
-            .order_by(StaffDealer.dealer_id)
-        )
-    )
+    session.flush()  # as the ORM's autoflush would (nothing to do on a page's first read)
+    return list(session.connection().scalars(_DEALER_IDS_OF, {"user_id": user_id}))
 
 
 def dealer_codes_by_user(session: Session, user_ids: Iterable[int]) -> dict[int, list[str]]:

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement
 
 from cdp.api_answers import error_responses
 from cdp.auth.permissions import Permission, allows
+from cdp.auth.tokens import TokenInfo
 from cdp.dealers import repository as dealers_repo
 from cdp.dealers.visibility import scope_of_token
 from cdp.deps import ApiCaller, DbSession
@@ -25,7 +26,7 @@ from cdp.errors import Forbidden, InvalidInput
 from cdp.identity.identifiers import normalise_email
 from cdp.ids import MAX_ROW_ID
 from cdp.leads import repository as repo
-from cdp.models import LEAD_CHANNELS, LEAD_STAGES, ApiToken, Configuration, Lead
+from cdp.models import LEAD_CHANNELS, LEAD_STAGES, Configuration, Lead
 
 router = APIRouter(
     prefix="/api/leads", tags=["leads"], responses=error_responses(400, 401, 403, 422, 429)
@@ -59,7 +60,7 @@ class LeadPage(BaseModel):
     next: str | None = Field(description="The next page's address (same filters), or null")
 
 
-def _lead_reader(caller: ApiCaller) -> ApiToken:
+async def _lead_reader(caller: ApiCaller) -> TokenInfo:
     if not allows(caller.role, Permission.LEADS):
         raise Forbidden(
             f"a token with role {caller.role} may not read leads", field="Authorization"
@@ -67,7 +68,7 @@ def _lead_reader(caller: ApiCaller) -> ApiToken:
     return caller
 
 
-LeadsCaller = Annotated[ApiToken, Depends(_lead_reader)]
+LeadsCaller = Annotated[TokenInfo, Depends(_lead_reader)]
 
 
 def _cursor(lead: Lead) -> str:

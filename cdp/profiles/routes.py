@@ -13,11 +13,12 @@ from pydantic import BaseModel, Field
 from cdp.api_answers import error_responses
 from cdp.audit.service import record
 from cdp.auth.permissions import Permission, allows
+from cdp.auth.tokens import TokenInfo
 from cdp.config import Settings
 from cdp.dealers.visibility import active_at, people_filter, scope_of_token
-from cdp.deps import ApiCaller, DbSession, SettingsDep
+from cdp.deps import ApiCaller, DbSession, ReadSession, SettingsDep
 from cdp.errors import Forbidden, NotFound
-from cdp.models import ApiToken, ProfileView, utcnow
+from cdp.models import ProfileView, utcnow
 from cdp.profiles.erasure import Person, erase, find_person
 from cdp.profiles.schemas import ProfileList, ProfileOut
 from cdp.profiles.service import get_profile, search_profiles
@@ -34,7 +35,7 @@ MAX_TIMELINE_OFFSET = 2**31 - 1
 
 
 def _needs(permission: Permission) -> object:
-    def check(caller: ApiCaller) -> ApiToken:
+    async def check(caller: ApiCaller) -> TokenInfo:
         if not allows(caller.role, permission):
             raise Forbidden(
                 f"a token with role {caller.role} may not do this", field="Authorization"
@@ -44,13 +45,13 @@ def _needs(permission: Permission) -> object:
     return Depends(check)
 
 
-LookupCaller = Annotated[ApiToken, _needs(Permission.LOOKUP)]
-PrivacyCaller = Annotated[ApiToken, _needs(Permission.PRIVACY)]
+LookupCaller = Annotated[TokenInfo, _needs(Permission.LOOKUP)]
+PrivacyCaller = Annotated[TokenInfo, _needs(Permission.PRIVACY)]
 
 
 @router.get("", response_model=ProfileList, summary="Find profiles")
 def find_profiles(
-    session: DbSession,
+    session: ReadSession,  # only reads: no BEGIN and COMMIT (cdp/deps.py)
     settings: SettingsDep,
     caller: LookupCaller,
     q: Annotated[
@@ -72,7 +73,7 @@ def find_profiles(
     )
 
 
-def _people(caller: ApiToken, settings: Settings) -> frozenset[int] | None:
+def _people(caller: TokenInfo, settings: Settings) -> frozenset[int] | None:
     return people_filter(
         scope_of_token(caller.dealer_id), shared=settings.share_customers_across_dealers
     )
@@ -105,7 +106,7 @@ def read_profile(
     return profile
 
 
-def _token_label(caller: ApiToken) -> str:
+def _token_label(caller: TokenInfo) -> str:
     return f"API token {caller.name}"
 
 
