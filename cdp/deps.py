@@ -22,7 +22,7 @@ from cdp.errors import NotAuthenticated
 
 def _request_session(factory: str) -> Callable[[Request], AsyncIterator[Session]]:
     """A dependency: one session per request from `app.state.<factory>`, committed if the
-    handler returns, rolled back if it raises.
+    handler returns, rolled back if it raises (before the response is sent: see DbSession).
 
     Made here without I/O (it connects at its first statement, in the handler's thread); only
     its end, which talks to the database, is handed to the thread pool."""
@@ -77,8 +77,11 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-DbSession = Annotated[Session, Depends(get_session)]
-ReadSession = Annotated[Session, Depends(get_read_session)]
+# scope="function": the session is committed (or rolled back) when the handler returns, before
+# the response goes out, so a client told "saved" (and the page it is sent to next) finds the
+# change stored. FastAPI's default ends a `yield` dependency after the response is sent.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
+ReadSession = Annotated[Session, Depends(get_read_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
