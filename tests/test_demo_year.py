@@ -26,6 +26,7 @@ from cdp.models import (
     Appointment,
     ContactAttempt,
     Dealer,
+    Delivery,
     Lead,
     LeadStageChange,
     utcnow,
@@ -213,3 +214,16 @@ def test_in_the_loaded_demo_dealers_call_at_their_own_speed(demo: Engine) -> Non
     assert len(delays["fast"]) > 20 and len(delays["slow"]) > 20, delays
     assert statistics.median(delays["fast"]) < statistics.median(delays["slow"]) / 3
     assert 0.55 < shows["showed"] / (shows["showed"] + shows["no_show"]) < 0.8, shows
+
+
+def test_every_dealer_that_sold_has_a_car_waiting_for_its_handover(demo: Engine) -> None:
+    with session_scope(make_sessionmaker(demo)) as session:
+        rows = session.execute(
+            select(Delivery.dealer_id, Delivery.status, Delivery.delivery_date).where(
+                Delivery.lead_id.is_not(None)
+            )
+        ).all()
+    sold_at = {dealer for dealer, _, _ in rows}
+    waiting = {dealer for dealer, status, _ in rows if status == "scheduled"}
+    assert sold_at and waiting == sold_at
+    assert all(day >= to_local(NOW).date() for _, status, day in rows if status == "scheduled")

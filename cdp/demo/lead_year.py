@@ -119,6 +119,7 @@ def follow(
     appointments: list[dict[str, Any]] = []
     assignments: list[dict[str, Any]] = []
     sold: list[tuple[Lead, Course, int]] = []
+    courses: list[tuple[Lead, Course]] = []
     for lead in leads:
         assert lead.dealer_id is not None
         course = plan_course(
@@ -128,6 +129,9 @@ def follow(
             habits=habits_of(codes.get(lead.dealer_id)),
             now=now,
         )
+        courses.append((lead, course))
+    _car_waiting_at_each_dealer(courses, now)
+    for lead, course in courses:
         seller = floor.seller(lead)
         assigned_at = lead.created_at + timedelta(seconds=rng.randint(5, 90))
         assignments.append(
@@ -170,6 +174,26 @@ def follow(
     progress.refresh_leads(session, [lead.id for lead in leads])
     refresh_search(session, {lead.profile_id for lead in leads})
     return len(leads)
+
+
+def _car_waiting_at_each_dealer(courses: list[tuple[Lead, Course]], now: datetime) -> None:
+    """Every dealer that sold a car has one waiting for its handover (Delivery has work on the
+    first start, whatever the hour the demo is loaded): where none is ahead, the latest car
+    handed over is handed over the next working day at 11:00 instead."""
+    waiting = {lead.dealer_id for lead, course in courses if course.stage == "sold"}
+    latest: dict[int, Course] = {}
+    for lead, course in courses:
+        if lead.dealer_id in waiting or course.stage != "delivered" or lead.dealer_id is None:
+            continue
+        handed = latest.get(lead.dealer_id)
+        if handed is None or (course.handover or now) > (handed.handover or now):
+            latest[lead.dealer_id] = course
+    day = to_local(now).date() + timedelta(days=1)
+    while day.weekday() >= 5:  # the showroom hands over on weekdays
+        day += timedelta(days=1)
+    for course in latest.values():
+        course.stages = course.stages[:-1]  # sold, not yet delivered
+        course.handover = local_start(day, time(11))
 
 
 def _handovers(session: Session, sold: list[tuple[Lead, Course, int]], now: datetime) -> None:
