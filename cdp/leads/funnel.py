@@ -252,8 +252,8 @@ def build_funnel(session: Session, filters: FunnelFilters) -> Funnel:
         filters=filters,
         channels=channels,
         total=total,
-        why=why(session, filters, cohort_counts=mine.counts),
-        network_why=why(session, network_filters, cohort_counts=theirs.counts)
+        why=why(session, filters, period_cohort=mine),
+        network_why=why(session, network_filters, period_cohort=theirs)
         if network_filters is not None and theirs is not None
         else None,
         lost=_lost_shares(reasons, theirs.lost if theirs is not None else None),
