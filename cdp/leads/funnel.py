@@ -128,6 +128,7 @@ class Funnel:
     network_why: Why | None  # None when the page already shows the network
     lost: dict[str, list[LostReasonShare]]  # channel -> reasons by share
     trend: list[TrendMonth]
+    campaigns: list[str] | None  # the campaign filter's list, when read with the cohort
 
     @property
     def definition(self) -> str:
@@ -220,7 +221,7 @@ def build_funnel(session: Session, filters: FunnelFilters) -> Funnel:
     queries.no_jit(session)
     norms: Norms = load_norms(session)
     labels = channel_labels(session)
-    mine = queries.cohort(session, filters)
+    mine = queries.cohort(session, filters, with_campaigns=True)
     if filters.definition == "cohort":
         counts = mine.counts
     else:
@@ -261,6 +262,7 @@ def build_funnel(session: Session, filters: FunnelFilters) -> Funnel:
             TrendMonth(month=start, leads=leads, sold=sold)
             for (start, _, _), (leads, sold) in zip(months, trend, strict=True)
         ],
+        campaigns=mine.campaigns,
     )
 
 
