@@ -130,7 +130,9 @@ def funnel_page(
             "choice": read.choice,
             "own_only": read.own_only,
             "salespeople": read.salespeople,
-            "campaigns": funnel_queries.campaigns(session, read.filters),
+            "campaigns": funnel.campaigns
+            if funnel.campaigns is not None
+            else funnel_queries.campaigns(session, read.filters),
             "channel_labels": labels,
             "periods": period_choices(utcnow()),
             "steps": STEPS,

@@ -128,6 +128,7 @@ class Funnel:
     network_why: Why | None  # None when the page already shows the network
     lost: dict[str, list[LostReasonShare]]  # channel -> reasons by share
     trend: list[TrendMonth]
+    campaigns: list[str] | None  # the campaign filter's list, when read with the cohort
 
     @property
     def definition(self) -> str:
@@ -220,7 +221,7 @@ def build_funnel(session: Session, filters: FunnelFilters) -> Funnel:
     queries.no_jit(session)
     norms: Norms = load_norms(session)
     labels = channel_labels(session)
-    mine = queries.cohort(session, filters)
+    mine = queries.cohort(session, filters, with_campaigns=True)
     if filters.definition == "cohort":
         counts = mine.counts
     else:
@@ -252,8 +253,8 @@ def build_funnel(session: Session, filters: FunnelFilters) -> Funnel:
         filters=filters,
         channels=channels,
         total=total,
-        why=why(session, filters, cohort_counts=mine.counts),
-        network_why=why(session, network_filters, cohort_counts=theirs.counts)
+        why=why(session, filters, period_cohort=mine),
+        network_why=why(session, network_filters, period_cohort=theirs)
         if network_filters is not None and theirs is not None
         else None,
         lost=_lost_shares(reasons, theirs.lost if theirs is not None else None),
@@ -261,6 +262,7 @@ def build_funnel(session: Session, filters: FunnelFilters) -> Funnel:
             TrendMonth(month=start, leads=leads, sold=sold)
             for (start, _, _), (leads, sold) in zip(months, trend, strict=True)
         ],
+        campaigns=mine.campaigns,
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select, text, true
+from sqlalchemy import ColumnElement, and_, case, func, literal, select, text, true, tuple_
 from sqlalchemy.orm import Session
 
 from cdp.auth.permissions import Permission
@@ -31,6 +31,7 @@ from cdp.sql import dialect_of
 NOT_LEADS = ("invalid", "duplicate")
 FIVE_MINUTES = 300
 ONE_HOUR = 3600
+CAMPAIGN_LIMIT = 200  # names in the campaign filter's list
 RANK_OF_STEP = {step: index + 1 for index, step in enumerate(STEPS)}
 
 
@@ -50,6 +51,11 @@ def lead_conditions(filters: FunnelFilters) -> list[ColumnElement[bool]]:
     if filters.salesperson_id is not None:
         conditions.append(Lead.assigned_user_id == filters.salesperson_id)
     return conditions
+
+
+def scope_only(filters: FunnelFilters) -> bool:
+    """No filter but the dealers (and the period): no channel, campaign nor salesperson."""
+    return not (filters.channel or filters.campaign or filters.salesperson_id is not None)
 
 
 def created_in(filters: FunnelFilters) -> ColumnElement[bool]:
@@ -106,20 +112,42 @@ class Cohort:
 
     counts: dict[str, dict[str, int]]  # channel -> cell kind -> leads
     lost: dict[str, dict[str, int]]  # channel -> lost reason -> leads
+    # valid leads a contact attempt reached, by the attempts it took (the why's median)
+    attempts: dict[int, int]
+    # the campaign filter's list, when read along (`cohort(with_campaigns=True)`)
+    campaigns: list[str] | None = None
 
 
-def cohort(session: Session, filters: FunnelFilters) -> Cohort:
-    """One grouped read of the period's leads (by channel, stage, furthest step and lost
-    reason: a few hundred groups however many leads), counted into cells here."""
+def cohort(session: Session, filters: FunnelFilters, *, with_campaigns: bool = False) -> Cohort:
+    """One grouped read of the period's leads (by channel, stage, furthest step, lost reason
+    and attempts until reached: a few thousand groups however many leads), counted into cells
+    here. The attempts come along so the why takes their median from these counts, not from
+    sorting every lead's (a small integer: measured 20 ms of a 90 days' network aggregate).
+
+    `with_campaigns`: the filter list's campaign names too, when they are the same leads (no
+    filter but the dealers and the period) on PostgreSQL: a second grouping set of the same
+    read, sparing `campaigns` its own read of the period's leads."""
     reason = func.coalesce(Lead.lost_reason, literal("other"))
-    rows = session.execute(
-        select(Lead.channel, Lead.stage, Lead.furthest_step, reason, func.count())
-        .where(*lead_conditions(filters), created_in(filters))
-        .group_by(Lead.channel, Lead.stage, Lead.furthest_step, reason)
-    )
+    keys = (Lead.channel, Lead.stage, Lead.furthest_step, reason, Lead.attempts_to_reach)
+    where = [*lead_conditions(filters), created_in(filters)]
+    names: list[str] | None = None
+    if with_campaigns and dialect_of(session) == "postgresql" and scope_only(filters):
+        name = campaign_of(filters.touch)
+        found = session.execute(
+            select(*keys, name, func.grouping(name), func.count())
+            .where(*where)
+            .group_by(func.grouping_sets(tuple_(*keys), tuple_(name)))
+            .order_by(name)  # as `campaigns` orders them (the database's collation)
+        ).all()
+        rows: Any = [(*row[:5], row[7]) for row in found if row[6] == 1]
+        named = [row[5] for row in found if row[6] == 0 and row[5] is not None]
+        names = [value for value in named[:CAMPAIGN_LIMIT] if value]
+    else:
+        rows = session.execute(select(*keys, func.count()).where(*where).group_by(*keys))
     counts: dict[str, dict[str, int]] = {}
     lost: dict[str, dict[str, int]] = {}
-    for channel, stage, furthest, why, n in rows:
+    attempts: dict[int, int] = {}
+    for channel, stage, furthest, why, tries, n in rows:
         cells = counts.setdefault(channel, dict.fromkeys(CELL_KINDS, 0))
         cells["leads"] += n
         if stage in OPEN_STAGES:
@@ -131,9 +159,11 @@ def cohort(session: Session, filters: FunnelFilters) -> Cohort:
         if stage in NOT_LEADS:
             continue
         cells["valid"] += n
+        if tries is not None:
+            attempts[tries] = attempts.get(tries, 0) + n
         for step in STEPS[: max(0, min(furthest, len(STEPS)))]:
             cells[step] += n
-    return Cohort(counts, lost)
+    return Cohort(counts, lost, attempts, names)
 
 
 def activity_counts(
@@ -234,9 +264,7 @@ def monthly_trend(
     if not months:
         return []
     start, end = months[0][0], months[-1][1]
-    index_only = filters.scope.network and not (
-        filters.channel or filters.campaign or filters.salesperson_id is not None
-    )
+    index_only = filters.scope.network and scope_only(filters)
     parts: list[tuple[int, ColumnElement[bool]]] = [(1, valid_lead())]
     if index_only:
         parts = [(1, true()), (-1, Lead.stage.in_(NOT_LEADS))]
@@ -265,7 +293,7 @@ def no_jit(session: Session) -> None:
         session.execute(text("SET LOCAL jit = off"))
 
 
-def campaigns(session: Session, filters: FunnelFilters, limit: int = 200) -> list[str]:
+def campaigns(session: Session, filters: FunnelFilters, limit: int = CAMPAIGN_LIMIT) -> list[str]:
     """The campaign names of the leads in the period (any channel), for the filter's list."""
     name = campaign_of(filters.touch)
     where = [filters.scope.where(Lead.dealer_id.expression), created_in(filters), name.is_not(None)]
