@@ -97,17 +97,16 @@ async def api_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> TokenInfo:
-    """The calling token: kept a few seconds for reads, read afresh for anything that may change
-    data (cdp/auth/tokens.py says how soon a revoked token stops working)."""
+    """The calling token, read afresh for every request."""
     secret = credentials.credentials.strip() if credentials is not None else ""
     if not secret:
         raise NotAuthenticated(
             "send an API token: Authorization: Bearer <token>", field="Authorization"
         )
+    # Read afresh on every request: a token revoked (`cdp token revoke`, another process) is
+    # refused at once, reads included. (Keeping it a few seconds saved one statement a request.)
     tokens: TokenCache = request.app.state.api_tokens
-    token = tokens.kept(secret) if request.method in ("GET", "HEAD") else None
-    if token is None:
-        token = await run_in_threadpool(tokens.read, request.app.state.sessionmaker, secret)
+    token = await run_in_threadpool(tokens.read, request.app.state.sessionmaker, secret)
     if token is None:
         raise NotAuthenticated("unknown or revoked API token", field="Authorization")
     return token

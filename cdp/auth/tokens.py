@@ -1,12 +1,6 @@
-"""API tokens as a request checks them: the secret's token, kept a few seconds per worker.
-
-Every API request carries its token, and tokens change rarely (`cdp token create`, `cdp token
-revoke`), so each app (one per server worker) keeps what a secret named for TOKEN_TTL_SECONDS:
-a read needs no statement of its own. A revoked token therefore goes on answering reads for at
-most that long in a worker that had just seen it; a request that may change data (any method but
-GET and HEAD: an erasure) reads its token afresh, so a revoked token never changes anything.
-Unknown secrets are not kept (a guess costs a statement, as before; the API rate limit bounds it).
-"""
+"""API tokens as a request checks them: the secret's active token, read for every request (a
+revoked token is refused at once, by every worker). `TokenCache.kept` can keep a checked token a
+few seconds; the API does not use it, as `cdp token revoke` runs in another process."""
 
 from __future__ import annotations
 
