@@ -23,7 +23,6 @@ from cdp import api_answers, web_security
 from cdp.alerts.delivery import AlertHub
 from cdp.alerts.jobs import PeriodicJob, PeriodicJobs
 from cdp.auth.service import SourceCache
-from cdp.auth.tokens import TokenCache
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.errors import CdpError
@@ -144,7 +143,6 @@ def create_app(
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.state.settings = settings
     app.state.sources = SourceCache()
-    app.state.api_tokens = TokenCache()
     app.state.channel_options = ChannelOptionsCache()
     app.state.alert_hub = AlertHub()
     # Each worker checks speed to lead every minute (one at a time on PostgreSQL).

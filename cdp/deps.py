@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from cdp.auth.tokens import TokenCache, TokenInfo
+from cdp.auth.tokens import TokenInfo, read_token
 from cdp.config import Settings
 from cdp.errors import NotAuthenticated
 
@@ -105,8 +105,7 @@ async def api_caller(
         )
     # Read afresh on every request: a token revoked (`cdp token revoke`, another process) is
     # refused at once, reads included. (Keeping it a few seconds saved one statement a request.)
-    tokens: TokenCache = request.app.state.api_tokens
-    token = await run_in_threadpool(tokens.read, request.app.state.sessionmaker, secret)
+    token = await run_in_threadpool(read_token, request.app.state.sessionmaker, secret)
     if token is None:
         raise NotAuthenticated("unknown or revoked API token", field="Authorization")
     return token
