@@ -48,7 +48,7 @@ def generate(database: str, leads: int, seed: int) -> None:
     from sqlalchemy import create_engine, text
 
     from cdp.db import make_engine
-    from cdp.leads import progress
+    from cdp.leads import progress, tally
     from cdp.migrate import upgrade
 
     admin = create_engine(
@@ -127,7 +127,10 @@ def generate(database: str, leads: int, seed: int) -> None:
     started = time.perf_counter()
     engine = make_engine(pg_url(database).replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as connection:
+        # The funnel's tally counted from the leads once, as after any load with triggers off.
+        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
         progress.refresh_all(connection)
+        tally.rebuild(connection)
     engine.dispose()
     print(f"progress refreshed in {time.perf_counter() - started:.0f} s")
     with psycopg.connect(pg_url(database), autocommit=True) as conn:

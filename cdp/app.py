@@ -26,6 +26,7 @@ from cdp.auth.service import SourceCache
 from cdp.config import Settings, get_settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.errors import CdpError
+from cdp.leads import tally
 from cdp.leads.channel_options import ChannelOptionsCache
 from cdp.leads.sla_alerts import warn_about_slas
 from cdp.local_time import to_local
@@ -145,8 +146,14 @@ def create_app(
     app.state.sources = SourceCache()
     app.state.channel_options = ChannelOptionsCache()
     app.state.alert_hub = AlertHub()
-    # Each worker checks speed to lead every minute (one at a time on PostgreSQL).
-    app.state.jobs = PeriodicJobs([PeriodicJob("sla warnings", 60, warn_about_slas)])
+    # Each worker checks speed to lead every minute (one at a time on PostgreSQL),
+    # and sums the funnel's tally of the last minutes' changes (cdp/leads/tally.py).
+    app.state.jobs = PeriodicJobs(
+        [
+            PeriodicJob("sla warnings", 60, warn_about_slas),
+            PeriodicJob("funnel tally", tally.SETTLE_SECONDS, tally.settle_job),
+        ]
+    )
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     # Times are stored in UTC and shown in the showroom's time zone.
     app.state.templates.env.filters["local"] = local_format

@@ -14,7 +14,7 @@ exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, select, text, t
 from sqlalchemy.orm import Session
 
 from cdp.auth.permissions import Permission
+from cdp.leads import tally
 from cdp.leads.checks import roles_with
 from cdp.leads.funnel_filters import FunnelFilters
 from cdp.leads.progress import STEP_AT, STEPS
@@ -116,6 +117,63 @@ class Cohort:
     attempts: dict[int, int]
     # the campaign filter's list, when read along (`cohort(with_campaigns=True)`)
     campaigns: list[str] | None = None
+    # the why's counts, when the tally gave them (`tally.CohortTally`): else the why reads them
+    reach: Reach | None = None
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Of the period's valid leads: how many, first contacted (at all, within 5 minutes, within
+    an hour), sold with a date."""
+
+    leads: int
+    contacted: int
+    within_5_min: int
+    within_1_hour: int
+    sold: int
+
+
+def _cell_counts() -> dict[str, int]:
+    return dict.fromkeys(CELL_KINDS, 0)
+
+
+def _count_in(
+    counts: dict[str, dict[str, int]], channel: str, stage: str, furthest: int | None, n: int
+) -> None:
+    """Count n leads of a channel at a stage and furthest step into its cells."""
+    cells = counts.setdefault(channel, _cell_counts())
+    cells["leads"] += n
+    if stage in OPEN_STAGES:
+        cells["open"] += n
+    if stage == "lost":
+        cells["lost"] += n
+    if stage in NOT_LEADS:
+        return
+    cells["valid"] += n
+    for step in STEPS[: max(0, min(furthest or 0, len(STEPS)))]:
+        cells[step] += n
+
+
+def _tallied(session: Session, filters: FunnelFilters, with_campaigns: bool) -> Cohort:
+    """The cohort from the network's tally (`cdp.leads.tally`): the same cells."""
+    found = tally.cohort(session, filters)
+    counts: dict[str, dict[str, int]] = {}
+    for channel, stage, furthest, n in found.stages:
+        _count_in(counts, channel, stage, furthest, n)
+    lost: dict[str, dict[str, int]] = {}
+    for channel, reason, n in found.lost:
+        reasons = lost.setdefault(channel, {})
+        reasons[reason] = reasons.get(reason, 0) + n
+    contacts = found.contacts
+    reach = Reach(
+        leads=sum(contacts.values()),
+        contacted=sum(n for kind, n in contacts.items() if kind != tally.NOT_CONTACTED),
+        within_5_min=contacts.get(tally.WITHIN_5_MIN, 0),
+        within_1_hour=contacts.get(tally.WITHIN_5_MIN, 0) + contacts.get(tally.WITHIN_1_HOUR, 0),
+        sold=found.sold_dated,
+    )
+    names = tally.campaigns(session, filters, CAMPAIGN_LIMIT) if with_campaigns else None
+    return Cohort(counts, lost, dict(found.attempts), names, reach)
 
 
 def cohort(session: Session, filters: FunnelFilters, *, with_campaigns: bool = False) -> Cohort:
@@ -127,6 +185,8 @@ def cohort(session: Session, filters: FunnelFilters, *, with_campaigns: bool = F
     `with_campaigns`: the filter list's campaign names too, when they are the same leads (no
     filter but the dealers and the period) on PostgreSQL: a second grouping set of the same
     read, sparing `campaigns` its own read of the period's leads."""
+    if tally.serves(session, filters):
+        return _tallied(session, filters, with_campaigns)
     reason = func.coalesce(Lead.lost_reason, literal("other"))
     keys = (Lead.channel, Lead.stage, Lead.furthest_step, reason, Lead.attempts_to_reach)
     where = [*lead_conditions(filters), created_in(filters)]
@@ -148,21 +208,12 @@ def cohort(session: Session, filters: FunnelFilters, *, with_campaigns: bool = F
     lost: dict[str, dict[str, int]] = {}
     attempts: dict[int, int] = {}
     for channel, stage, furthest, why, tries, n in rows:
-        cells = counts.setdefault(channel, dict.fromkeys(CELL_KINDS, 0))
-        cells["leads"] += n
-        if stage in OPEN_STAGES:
-            cells["open"] += n
+        _count_in(counts, channel, stage, furthest, n)
         if stage == "lost":
-            cells["lost"] += n
             reasons = lost.setdefault(channel, {})
             reasons[why] = reasons.get(why, 0) + n
-        if stage in NOT_LEADS:
-            continue
-        cells["valid"] += n
-        if tries is not None:
+        if tries is not None and stage not in NOT_LEADS:
             attempts[tries] = attempts.get(tries, 0) + n
-        for step in STEPS[: max(0, min(furthest, len(STEPS)))]:
-            cells[step] += n
     return Cohort(counts, lost, attempts, names)
 
 
@@ -263,6 +314,8 @@ def monthly_trend(
     salesperson) reads the table anyway, for its fewer leads: one read, the stage checked."""
     if not months:
         return []
+    if tally.serves(session, filters):
+        return tally.monthly_trend(session, filters, months)
     start, end = months[0][0], months[-1][1]
     index_only = filters.scope.network and scope_only(filters)
     parts: list[tuple[int, ColumnElement[bool]]] = [(1, valid_lead())]
@@ -295,6 +348,8 @@ def no_jit(session: Session) -> None:
 
 def campaigns(session: Session, filters: FunnelFilters, limit: int = CAMPAIGN_LIMIT) -> list[str]:
     """The campaign names of the leads in the period (any channel), for the filter's list."""
+    if tally.serves(session, replace(filters, campaign=None, salesperson_id=None, channel=None)):
+        return tally.campaigns(session, filters, limit)
     name = campaign_of(filters.touch)
     where = [filters.scope.where(Lead.dealer_id.expression), created_in(filters), name.is_not(None)]
     query = select(name).where(*where).distinct().order_by(name).limit(limit)

@@ -24,6 +24,7 @@ from cdp.leads.funnel_queries import (
     FIVE_MINUTES,
     ONE_HOUR,
     Cohort,
+    Reach,
     cohort,
     created_in,
     lead_conditions,
@@ -84,7 +85,7 @@ def _figures(
         return values[: len(aggregates)], [
             None if v is None else float(v) for v in values[len(aggregates) :]
         ]
-    plain = list(session.execute(select(*aggregates).where(*where)).one())
+    plain = list(session.execute(select(*aggregates).where(*where)).one()) if aggregates else []
     middles: list[float | None] = []
     for column in medians:
         rows = session.scalars(select(column).where(*where, column.is_not(None)))
@@ -126,31 +127,39 @@ def why(session: Session, filters: FunnelFilters, *, period_cohort: Cohort | Non
     tries = period_cohort.attempts
     reached = sum(tries.values())
     delay = Lead.first_contact_s
-    (leads, contacted, fast, hour, sold), medians = _figures(
-        session,
-        [*lead_conditions(filters), created_in(filters), valid_lead()],
-        [
-            func.count(),
-            func.count(delay),
-            func.sum(case((delay <= FIVE_MINUTES, 1), else_=0)),
-            func.sum(case((delay <= ONE_HOUR, 1), else_=0)),
-            func.count(Lead.sold_after_s),
-        ],
-        [delay, Lead.sold_after_s],
-    )
+    where = [*lead_conditions(filters), created_in(filters), valid_lead()]
+    reach = period_cohort.reach
+    if reach is None:
+        (leads, contacted, fast, hour, sold), medians = _figures(
+            session,
+            where,
+            [
+                func.count(),
+                func.count(delay),
+                func.sum(case((delay <= FIVE_MINUTES, 1), else_=0)),
+                func.sum(case((delay <= ONE_HOUR, 1), else_=0)),
+                func.count(Lead.sold_after_s),
+            ],
+            [delay, Lead.sold_after_s],
+        )
+        reach = Reach(
+            int(leads or 0), int(contacted or 0), int(fast or 0), int(hour or 0), int(sold or 0)
+        )
+    else:  # the counts came with the cohort (the tally): only the medians need the leads
+        _, medians = _figures(session, where, [], [delay, Lead.sold_after_s])
     median_delay, median_sold_after = medians
     median_attempts = median_of_counts(tries)
     mean_attempts = sum(k * n for k, n in tries.items()) / reached if reached else None
     return Why(
-        leads=int(leads or 0),
-        contacted=int(contacted or 0),
+        leads=reach.leads,
+        contacted=reach.contacted,
         median_first_contact_s=median_delay,
-        within_5_min=int(fast or 0),
-        within_1_hour=int(hour or 0),
+        within_5_min=reach.within_5_min,
+        within_1_hour=reach.within_1_hour,
         reached=reached,
         median_attempts=median_attempts,
         mean_attempts=mean_attempts,
-        sold=int(sold or 0),
+        sold=reach.sold,
         median_cycle_days=None if median_sold_after is None else median_sold_after / DAY,
         appointments=steps["appointment"],
         shows=steps["show"],

@@ -34,6 +34,7 @@ from cdp.models.dealer import DEFAULT_DEALER_CODE, Dealer, StaffDealer
 from cdp.models.delivery_log import ADF_DELIVERY_STATUSES, AdfDelivery
 from cdp.models.event import Configuration, Event, QuarantinedMessage
 from cdp.models.floor import VISIT_KINDS, VISIT_OUTCOMES, ShowroomVisit
+from cdp.models.funnel_tally import TALLY_KINDS, FunnelTally
 from cdp.models.norms import ChannelSetting, StageNorm
 from cdp.models.planner import SalesPlan, SalesPlanLine
 from cdp.models.privacy import Erasure, SecretKey, SuppressedCount, Suppression
@@ -84,6 +85,7 @@ __all__ = [
     "RUN_STATUSES",
     "SOURCE_CHANNELS",
     "SOURCE_KINDS",
+    "TALLY_KINDS",
     "VISIT_KINDS",
     "VISIT_OUTCOMES",
     "AdfDelivery",
@@ -102,6 +104,7 @@ __all__ = [
     "Erasure",
     "Event",
     "ExportLog",
+    "FunnelTally",
     "Identity",
     "IdentityWarning",
     "Lead",

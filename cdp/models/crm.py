@@ -90,6 +90,14 @@ class Lead(Base):
             )
             for column in ("created_at", "step_sold_at")
         ),
+        # The why's two medians of a network's period read from this index alone (0035).
+        Index(
+            "ix_lead_valid_created_why",
+            "created_at",
+            postgresql_include=["first_contact_s", "sold_after_s", "channel"],
+            postgresql_where=text(f"NOT ({NOT_A_LEAD})"),
+            sqlite_where=text(f"NOT ({NOT_A_LEAD})"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,0 +1,182 @@
+"""The funnel's tally (`cdp.models.FunnelTally`, migration 0035): the network's leads counted per
+day, kept by a trigger on `lead` on PostgreSQL, so the network's funnel reads a few thousand
+rows however many leads its period holds (a year is a quarter of a million).
+
+Every write of a lead, by the ORM or not, adds +1 rows for what it counts for now and -1 rows
+for what it counted for before; rows are only ever inserted, so two transactions never wait for
+one shared counter. `settle` (a periodic job of the server) sums each day's rows into one per
+key. The leads stay the truth: `rebuild` counts them afresh (after a bulk load with triggers
+off), and the funnel reads the leads themselves wherever the tally has no key for a filter (a
+dealer, a campaign, a salesperson) or on SQLite, whose small data sets need no tally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, func, select, text
+from sqlalchemy.orm import Session
+
+from cdp.leads.funnel_filters import FunnelFilters
+from cdp.local_time import to_local
+from cdp.models import FunnelTally
+from cdp.sql import dialect_of
+
+T = FunnelTally.__table__.c
+# How often a server settles the tally: a busy network adds a few hundred rows meanwhile.
+SETTLE_SECONDS = 300
+# First contact classes of the "k" rows.
+NOT_CONTACTED, WITHIN_5_MIN, WITHIN_1_HOUR, LATER = 0, 1, 2, 3
+
+
+def serves(session: Session, filters: FunnelFilters) -> bool:
+    """Whether the tally answers these filters: the whole network, by channel or not, over
+    any days, on PostgreSQL (whose trigger keeps it)."""
+    return (
+        dialect_of(session) == "postgresql"
+        and filters.scope.network
+        and not filters.campaign
+        and filters.salesperson_id is None
+    )
+
+
+def _where(
+    filters: FunnelFilters, kind: str, since: date, until: date
+) -> list[ColumnElement[bool]]:
+    where = [T.kind == kind, T.day >= since, T.day <= until]
+    if filters.channel:
+        where.append(T.channel == filters.channel)
+    return where
+
+
+def _summed(
+    session: Session, filters: FunnelFilters, kind: str, keys: Sequence[ColumnElement[Any]]
+) -> list[tuple[Any, ...]]:
+    """(channel, *keys, leads) of the period's rows of one kind, the keys that add up to none
+    left out."""
+    period = filters.period
+    total = func.sum(T.n)
+    rows = session.execute(
+        select(T.channel, *keys, total)
+        .where(*_where(filters, kind, period.start, period.end))
+        .group_by(T.channel, *keys)
+        .having(total != 0)
+    )
+    return [tuple(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class CohortTally:
+    """The period's leads as the cohort counts them, per channel."""
+
+    stages: list[tuple[str, str, int | None, int]]  # channel, stage, furthest step, leads
+    lost: list[tuple[str, str, int]]  # channel, reason, leads
+    attempts: dict[int, int]  # valid leads reached, by the attempts it took
+    contacts: dict[int, int]  # valid leads by first-contact class
+    sold_dated: int  # valid leads sold, with the time it took
+
+
+def cohort(session: Session, filters: FunnelFilters) -> CohortTally:
+    stages = _summed(session, filters, "c", [T.stage, T.step])
+    lost = _summed(session, filters, "r", [T.label])
+    attempts: dict[int, int] = {}
+    for _channel, tries, n in _summed(session, filters, "a", [T.step]):
+        attempts[int(tries)] = attempts.get(int(tries), 0) + int(n)
+    contacts: dict[int, int] = {}
+    sold = 0
+    for _channel, contact, dated, n in _summed(session, filters, "k", [T.step, T.sold_dated]):
+        contacts[int(contact)] = contacts.get(int(contact), 0) + int(n)
+        sold += int(n) if dated else 0
+    return CohortTally(
+        stages=[(c, s, None if f is None else int(f), int(n)) for c, s, f, n in stages],
+        lost=[(c, r, int(n)) for c, r, n in lost],
+        attempts=attempts,
+        contacts=contacts,
+        sold_dated=sold,
+    )
+
+
+def campaigns(session: Session, filters: FunnelFilters, limit: int) -> list[str]:
+    """The campaign names of the period's leads (any channel), for the filter's list."""
+    period = filters.period
+    kind = "f" if filters.touch == "first" else "l"
+    where = [T.kind == kind, T.day >= period.start, T.day <= period.end]
+    query = (
+        select(T.label)
+        .where(*where)
+        .group_by(T.label)
+        .having(func.sum(T.n) > 0)
+        .order_by(T.label)
+        .limit(limit)
+    )
+    return [str(name) for name in session.scalars(query) if name]
+
+
+def monthly_trend(
+    session: Session, filters: FunnelFilters, months: list[tuple[datetime, datetime]]
+) -> list[tuple[int, int]]:
+    """(valid leads, leads first sold) in each showroom-time calendar month of `months`."""
+    firsts = [to_local(start).date() for start, _ in months]
+    last = to_local(months[-1][1]).date() - timedelta(days=1)
+    month = func.to_char(T.day, "YYYY-MM").label("month")
+    found: dict[tuple[str, str], int] = {}
+    for kind in ("v", "s"):
+        rows = session.execute(
+            select(month, func.sum(T.n))
+            .where(*_where(filters, kind, firsts[0], last))
+            .group_by(month)
+        )
+        for key, n in rows:
+            found[kind, key] = int(n)
+    keys = [f"{day:%Y-%m}" for day in firsts]
+    return [(found.get(("v", key), 0), found.get(("s", key), 0)) for key in keys]
+
+
+# --- kept -----------------------------------------------------------------------------------
+_SETTLE = text(
+    """
+    WITH gone AS (
+        DELETE FROM funnel_tally
+         WHERE day IN (SELECT DISTINCT day FROM funnel_tally WHERE NOT settled)
+        RETURNING kind, day, channel, stage, step, sold_dated, label, n
+    )
+    INSERT INTO funnel_tally (kind, day, channel, stage, step, sold_dated, label, n, settled)
+    SELECT kind, day, channel, stage, step, sold_dated, label, sum(n), true
+      FROM gone
+     GROUP BY kind, day, channel, stage, step, sold_dated, label
+    HAVING sum(n) <> 0
+    """
+)
+_REBUILD = text(
+    """
+    INSERT INTO funnel_tally (kind, day, channel, stage, step, sold_dated, label, n, settled)
+    SELECT k.kind, k.day, k.channel, k.stage, k.step, k.sold_dated, k.label, count(*), true
+      FROM lead, funnel_tally_keys(lead) AS k
+     GROUP BY k.kind, k.day, k.channel, k.stage, k.step, k.sold_dated, k.label
+    """
+)
+
+
+def settle(session: Session) -> int:
+    """Sum the rows of every day with unsettled ones into one row per key, so the ledger stays
+    a few rows per key and day. Rows added meanwhile by other transactions are not seen, so not
+    taken: the next run settles them. Returns the rows written."""
+    if dialect_of(session) != "postgresql":
+        return 0
+    return int(session.execute(_SETTLE).rowcount)  # type: ignore[attr-defined]
+
+
+def settle_job(session: Session, _now: datetime) -> None:
+    """`settle` as the server's periodic job."""
+    settle(session)
+
+
+def rebuild(connection: Connection) -> int:
+    """Count every lead afresh (after rows were written with triggers off); rows written."""
+    if connection.dialect.name != "postgresql":
+        return 0
+    connection.execute(text("DELETE FROM funnel_tally"))
+    return int(connection.execute(_REBUILD).rowcount)

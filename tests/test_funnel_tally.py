@@ -1,0 +1,171 @@
+"""The network's funnel follows every change of its leads, whatever writes it: the ORM, a
+statement around it, a deletion. On PostgreSQL those figures come from the tally a trigger keeps
+(cdp/leads/tally.py), and settling it changes nothing but its number of rows; on SQLite from the
+leads. Each figure is checked against counts made here over the rows (tests/funnel_data.py)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from cdp.leads import tally
+from cdp.local_time import local_today
+from cdp.models import (
+    Appointment,
+    ContactAttempt,
+    FunnelTally,
+    Lead,
+    LeadStageChange,
+    ShowroomVisit,
+    utcnow,
+)
+from tests.funnel_data import (
+    STEPS,
+    MadeLead,
+    Network,
+    days_bounds,
+    expected_counts,
+    expected_why,
+    make_network,
+    month_bounds,
+)
+from tests.helpers import StaffClient
+
+KINDS = ("leads", "valid", *STEPS, "lost", "open")
+LABELS = {"website": "Brand website", "phone": "Phone", "marketplace": "Marketplace",
+          "walk_in": "Walk-in"}  # fmt: skip
+
+
+def _csv(client: StaffClient, table: str, params: dict[str, str]) -> list[dict[str, str]]:
+    response = client.client.get("/showroom/funnel.csv", params={**params, "table": table})
+    assert response.status_code == 200, response.text
+    return list(csv.DictReader(io.StringIO(response.text)))
+
+
+def _assert_network_figures(manager: StaffClient, leads: list[MadeLead]) -> None:
+    """Steps per channel, the why's counts, lost reasons and the trend of the whole network."""
+    today = local_today(utcnow())
+    since, until = days_bounds(today - timedelta(days=364), today)
+    steps = {row["channel"]: row for row in _csv(manager, "steps", {"period": "last365"})}
+    for channel, label in LABELS.items():
+        mine = [lead for lead in leads if lead.channel == channel]
+        want = expected_counts(mine, since, until, "cohort")
+        got = {
+            kind: int(steps[label]["valid_leads" if kind == "valid" else kind]) for kind in KINDS
+        }
+        assert got == want, label
+    why = {row["figure"]: row["value"] for row in _csv(manager, "why", {"period": "last365"})}
+    expected = expected_why(leads, since, until)
+    for figure in ("valid leads", "contacted"):
+        assert int(why[figure]) == expected[figure], figure
+    lost = _csv(manager, "lost", {"period": "last365"})
+    counted: dict[tuple[str, str], int] = {}
+    for lead in leads:
+        if lead.stage == "lost" and since <= lead.created_at < until:
+            key = (LABELS[lead.channel], lead.lost_reason or "other")
+            counted[key] = counted.get(key, 0) + 1
+    shown = {
+        (row["channel"], row["lost_reason"]): int(row["leads"])
+        for row in lost
+        if row["channel"] != "All channels"
+    }
+    assert shown == counted
+    for row in _csv(manager, "trend", {"period": "last90"}):
+        year, month = map(int, row["month"].split("-"))
+        start, end = month_bounds(date(year, month, 1))
+        made = sum(lead.valid and start <= lead.created_at < end for lead in leads)
+        sold = sum(
+            lead.valid and (at := lead.first_at(6)) is not None and start <= at < end
+            for lead in leads
+        )
+        assert (int(row["leads"]), int(row["sales"])) == (made, sold), row
+
+
+def _tally_rows(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        return int(session.scalar(select(func.count()).select_from(FunnelTally)) or 0)
+
+
+def test_the_network_figures_follow_every_change_of_a_lead(
+    staff_client: Callable[[str], StaffClient],
+    session_factory: sessionmaker[Session],
+    db_kind: str,
+) -> None:
+    network: Network = make_network(session_factory, seed=5)
+    manager = staff_client("manager")  # the importer's: the whole network
+    _assert_network_figures(manager, network.leads)
+    now = utcnow()
+    recent = [lead for lead in network.leads if now - lead.created_at < timedelta(days=300)]
+    valid = [lead for lead in recent if lead.valid and lead.stage != "lost"]
+    untouched = [lead for lead in recent if not lead.attempts and lead.valid]
+    with session_factory() as session:
+        # The ORM: a lead found to be no lead, and a first call to another.
+        invalid = valid[0]
+        row = session.get(Lead, invalid.id)
+        assert row is not None
+        session.add(LeadStageChange(lead_id=row.id, from_stage=row.stage, to_stage="invalid"))
+        row.stage = invalid.stage = "invalid"
+        called = untouched[0]
+        at = called.created_at + timedelta(minutes=3)
+        session.add(
+            ContactAttempt(
+                dealer_id=network.dealers[called.dealer], lead_id=called.id,
+                profile_id=session.get(Lead, called.id).profile_id,  # type: ignore[union-attr]
+                method="call", outcome="reached", attempted_at=at,
+            )
+        )  # fmt: skip
+        called.attempts.append((at, "reached"))
+        # A statement around the ORM: a lead put in another channel.
+        moved = valid[1]
+        target = "phone" if moved.channel != "phone" else "website"
+        session.execute(update(Lead).where(Lead.id == moved.id).values(channel=target))
+        moved.channel = target
+        # A lead deleted with its history (as an erasure does).
+        gone = valid[2]
+        for table in (LeadStageChange, ContactAttempt, Appointment, ShowroomVisit):
+            session.execute(delete(table).where(table.lead_id == gone.id))
+        session.execute(delete(Lead).where(Lead.id == gone.id))
+        network.leads.remove(gone)
+        session.commit()
+    _assert_network_figures(manager, network.leads)
+    if db_kind != "postgresql":
+        assert _tally_rows(session_factory) == 0  # SQLite reads the leads themselves
+        return
+    before = _tally_rows(session_factory)
+    with session_factory() as session:
+        written = tally.settle(session)
+        session.commit()
+    after = _tally_rows(session_factory)
+    assert 0 < written == after < before  # the +1 and -1 rows of each change summed away
+    _assert_network_figures(manager, network.leads)
+    with session_factory() as session:  # nothing left to settle
+        assert tally.settle(session) == 0
+        session.commit()
+
+
+@pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
+def test_a_rebuild_counts_the_same_as_the_trigger_kept(
+    session_factory: sessionmaker[Session], db_kind: str
+) -> None:
+    make_network(session_factory, seed=6)
+
+    def rows() -> list[tuple[object, ...]]:
+        with session_factory() as session:
+            t = FunnelTally.__table__.c
+            total = func.sum(t.n)
+            keys = (t.kind, t.day, t.channel, t.stage, t.step, t.sold_dated, t.label)
+            query = select(*keys, total).group_by(*keys).having(total != 0).order_by(*keys)
+            return [tuple(row) for row in session.execute(query)]
+
+    kept = rows()
+    assert kept
+    with session_factory() as session:
+        assert tally.rebuild(session.connection()) > 0
+        session.commit()
+    assert rows() == kept
