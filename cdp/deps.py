@@ -105,7 +105,7 @@ async def api_caller(
         )
     # Read afresh on every request: a token revoked (`cdp token revoke`, another process) is
     # refused at once, reads included. (Keeping it a few seconds saved one statement a request.)
-    token = await run_in_threadpool(read_token, request.app.state.sessionmaker, secret)
+    token = await run_in_threadpool(read_token, request.app.state.read_sessionmaker, secret)
     if token is None:
         raise NotAuthenticated("unknown or revoked API token", field="Authorization")
     return token

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.auth.keys import digest
@@ -23,18 +23,17 @@ class TokenInfo:
     dealer_id: int | None
 
 
-def active_token(session: Session, secret: str) -> TokenInfo | None:
-    """The active token with this secret, read now."""
-    row = session.execute(
-        select(ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.dealer_id).where(
-            ApiToken.token_hash == digest(secret), ApiToken.active.is_(True)
-        )
-    ).first()
-    return TokenInfo(row.id, row.name, row.role, row.dealer_id) if row else None
+_TOKEN = ApiToken.__table__.c
+# Prebuilt Core: compiled once, a row without ORM entities (a read per API request).
+_ACTIVE_TOKEN = select(_TOKEN.id, _TOKEN.name, _TOKEN.role, _TOKEN.dealer_id).where(
+    _TOKEN.token_hash == bindparam("token_hash"), _TOKEN.active.is_(True)
+)
 
 
 def read_token(factory: sessionmaker[Session], secret: str) -> TokenInfo | None:
     """The active token with this secret, read now in a session of its own (blocking: call it
-    from a worker thread)."""
+    from a worker thread). `factory`: the app's read-only sessions (on PostgreSQL in autocommit:
+    the one statement, no BEGIN and ROLLBACK around it)."""
     with factory() as session:
-        return active_token(session, secret)
+        row = session.connection().execute(_ACTIVE_TOKEN, {"token_hash": digest(secret)}).first()
+        return TokenInfo(row.id, row.name, row.role, row.dealer_id) if row else None
