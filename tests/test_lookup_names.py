@@ -155,6 +155,24 @@ def test_a_postal_code_or_town_typed_with_the_name_narrows_to_the_customers_ther
     assert len(found(app_client, api_auth, "jansen 9999")) == 4  # no such place: everyone
 
 
+def test_a_name_typed_before_its_town_is_taken_as_typed_whole(
+    app_client: TestClient, web_source: SourceKey, api_auth: dict[str, str]
+) -> None:
+    # While the name is still being typed, its last word may be the start of a longer one; a
+    # town or postal code typed after it says the word was finished.
+    for last in ("de Meer", "Meerman"):
+        address = {"postalCode": "1011 AB", "city": "Amsterdam"}
+        identify(app_client, web_source, f"device-{uuid.uuid4().hex}", firstName="Wouter",
+                 lastName=last, address=address)  # fmt: skip
+    assert found(app_client, api_auth, "wouter de meer") == ["Wouter de Meer", "Wouter Meerman"]
+    assert found(app_client, api_auth, "wouter de meer amsterdam") == ["Wouter de Meer"]
+    assert found(app_client, api_auth, "wouter meer 1011") == ["Wouter de Meer"]
+    assert found(app_client, api_auth, "amsterdam wouter meer") == [
+        "Wouter de Meer",
+        "Wouter Meerman",
+    ]
+
+
 def test_a_new_surname_is_found_misspelt_and_the_old_one_no_longer(
     app_client: TestClient, web_source: SourceKey, api_auth: dict[str, str]
 ) -> None:

@@ -160,9 +160,12 @@ class NamePlan:
     typed: list[str]  # the words of the query
     required: list[str]  # the ones a name must hold (particles only if nothing else was typed)
     probes: list[tuple[str, str]]  # (required word, what the dictionary is asked for it)
+    # Whether the last word may still be being typed (a prefix of the name's word): not when
+    # something followed it ("de meer amsterdam": the town came after the name).
+    open_ended: bool = True
 
     @classmethod
-    def of(cls, folded: str) -> NamePlan:
+    def of(cls, folded: str, *, open_ended: bool = True) -> NamePlan:
         typed = _name_words(folded)[:MAX_WORDS]
         required = [w for w in typed if w not in PARTICLES] or typed
         probes = []
@@ -172,10 +175,11 @@ class NamePlan:
             before = list(itertools.takewhile(lambda w: w in PARTICLES, typed[:i][::-1]))
             if before:  # "van den berghe" may be stored as "Vandenberghe"
                 probes.append((word, "".join(before[::-1]) + word))
-        return cls(typed, required, probes)
+        return cls(typed, required, probes, open_ended)
 
     def is_last(self, word: str) -> bool:
-        return word == self.typed[-1]
+        """Whether the word is the last typed and may be a name word's start."""
+        return self.open_ended and word == self.typed[-1]
 
     def groups(self, corrections: dict[str, set[str]]) -> list[list[str]]:
         """For each required word with at least one correction, its corrections."""

@@ -106,10 +106,12 @@ def name_query(
     limit: int,
     place: Place | None = None,
     dealers: frozenset[int] | None = None,
+    *,
+    open_ended: bool = True,
 ) -> tuple[TextClause, dict[str, Any], dict[str, set[str]]]:
     """The statement that finds the candidate names for a folded query on PostgreSQL, its
     parameters, and the corrections of each typed word (the bench EXPLAINs it)."""
-    plan = NamePlan.of(folded)
+    plan = NamePlan.of(folded, open_ended=open_ended)
     probes = plan.probes
     corrections: dict[str, set[str]] = {}
     connection = session.connection()  # past the ORM's execution layer: less Python per search
@@ -153,11 +155,15 @@ def by_name_postgres(
     limit: int,
     place: Place | None,
     dealers: frozenset[int] | None = None,
+    *,
+    open_ended: bool = True,
 ) -> list[LookupResult]:
-    plan = NamePlan.of(folded)
+    plan = NamePlan.of(folded, open_ended=open_ended)
     if not plan.typed:
         return []
-    statement, params, corrections = name_query(session, folded, limit, place, dealers)
+    statement, params, corrections = name_query(
+        session, folded, limit, place, dealers, open_ended=open_ended
+    )
     names = session.connection().execute(statement, params).all()
     ranker = Ranker(plan, corrections)
     # By tier, then fit, then id: each name holds at most `limit` ids, its first ones, so the

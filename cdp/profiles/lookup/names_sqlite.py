@@ -27,8 +27,10 @@ def by_name_sqlite(
     limit: int,
     place: Place | None,
     dealers: frozenset[int] | None = None,
+    *,
+    open_ended: bool = True,
 ) -> list[uuid.UUID]:
-    plan = NamePlan.of(folded)
+    plan = NamePlan.of(folded, open_ended=open_ended)
     if not plan.typed:
         return []
     names = [

@@ -20,6 +20,8 @@ class Place:
 
     postal: str | None  # the four digits of a postal code
     towns: tuple[str, ...]  # lower-cased town names, as profile_search.city lower-cased holds
+    # Typed after the name ("jansen eindhoven", "jansen 5612"): the name's last word is whole.
+    last: bool = False
 
 
 _POSTAL_PART = re.compile(r"^(\d{4})([a-z]{2})?$")
@@ -31,6 +33,7 @@ def place_in(session: Session, folded: str, lower: str) -> tuple[str, Place | No
     as typed or without accents ("liège", "liege")."""
     words = [w for w in re.split(r"[\s,]+", folded) if w]
     postal = next((m.group(1) for w in words if (m := _POSTAL_PART.match(w))), None)
+    last = bool(words) and _POSTAL_PART.match(words[-1]) is not None
     words = [w for w in words if not _POSTAL_PART.match(w)]
     typed = [w for w in re.split(r"[\s,]+", lower) if w and not _POSTAL_PART.match(w)]
     towns: tuple[str, ...] = ()
@@ -47,9 +50,10 @@ def place_in(session: Session, folded: str, lower: str) -> tuple[str, Place | No
             towns = (town,)
             n = ends[town]
             words = words[n:] if n > 0 else words[:n]
+            last = last or n < 0
     if postal is None and not towns:
         return folded, None
-    return " ".join(words), Place(postal, towns)
+    return " ".join(words), Place(postal, towns, last)
 
 
 # One statement, an index probe per end: a DISTINCT would read every customer of a big town, and

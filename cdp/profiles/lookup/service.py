@@ -67,11 +67,15 @@ def lookup(
     if not ids and "@" not in q and any(ch.isalpha() for ch in folded):
         matched_by = "name"
         name, place = place_in(session, folded, q.lower())
+        # A place typed after the name: its last word was typed whole, not still being typed.
+        open_ended = place is None or not place.last
         for where in [place, None] if place else [None]:  # a place that narrows to nobody
             if dialect_of(session) == "postgresql":  # was no place (a house number, ...)
-                results = by_name_postgres(session, name, limit, where, dealers)
+                results = by_name_postgres(
+                    session, name, limit, where, dealers, open_ended=open_ended
+                )
             else:
-                ids = by_name_sqlite(session, name, limit, where, dealers)
+                ids = by_name_sqlite(session, name, limit, where, dealers, open_ended=open_ended)
             if results or ids:
                 break
     if results is None:
