@@ -24,6 +24,7 @@ from cdp.config import Settings
 from cdp.db import make_engine, make_sessionmaker
 from cdp.migrate import alembic_config, upgrade
 from cdp.models.base import UtcDateTime
+from cdp.profiles.lookup import frequent_words
 from tests.helpers import SourceKey, drop_database, fresh_database_url, make_token
 
 NOW = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
@@ -171,6 +172,46 @@ def test_a_name_typed_before_its_town_is_taken_as_typed_whole(
         "Wouter de Meer",
         "Wouter Meerman",
     ]
+
+
+@pytest.fixture()
+def statistics_read_afresh() -> Iterator[None]:
+    frequent_words.forget()
+    yield
+    frequent_words.forget()  # the next test's database has other statistics
+
+
+@pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
+def test_a_frequent_first_name_alone_finds_the_same_customers_either_way(
+    app_client: TestClient,
+    web_source: SourceKey,
+    api_auth: dict[str, str],
+    session_factory: sa.orm.sessionmaker[sa.orm.Session],
+    monkeypatch: pytest.MonkeyPatch,
+    statistics_read_afresh: None,
+    db_kind: str,
+) -> None:
+    # A first name many customers share is read in table order up to the first holders (a
+    # scan that stops), others through the word index: both find the same customers.
+    for i in range(60):
+        first = "Daan" if i % 2 else ("Emma", "Bram", "Lotte")[i % 3]
+        identify(app_client, web_source, f"device-{uuid.uuid4().hex}", firstName=first,
+                 lastName=f"Veld{i:02d}")  # fmt: skip
+    with session_factory() as session:
+        session.execute(sa.text("ANALYZE profile_search"))  # as the server does after growth
+        session.commit()
+    monkeypatch.setattr(frequent_words, "MIN_HOLDERS", 10)
+    monkeypatch.setattr(frequent_words, "MIN_SHARE", 0.2)
+    with session_factory() as session:
+        assert "daan" in frequent_words.frequent_words(session)
+    by_scan = found(app_client, api_auth, "daan")
+    monkeypatch.setattr(frequent_words, "MIN_SHARE", 1.1)  # nothing is that common
+    frequent_words.forget()
+    with session_factory() as session:
+        assert not frequent_words.frequent_words(session)
+    by_index = found(app_client, api_auth, "daan")
+    assert by_scan == by_index
+    assert len(by_scan) == 20 and all(name.startswith("Daan ") for name in by_scan)
 
 
 def test_a_new_surname_is_found_misspelt_and_the_old_one_no_longer(

@@ -12,6 +12,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from cdp.dealers.visibility import activity_sql
+from cdp.profiles.lookup.frequent_words import frequent_words
 from cdp.profiles.lookup.name_rules import (
     MAX_WORDS,
     MIN_PREFIX,
@@ -65,8 +66,22 @@ _PLACE_SQL = {
 }
 
 
-@lru_cache(maxsize=4 * (MAX_WORDS + 1))
-def _names_statement(groups: int, place: tuple[str, ...] = ()) -> TextClause:
+# The exact tier of one frequent word alone (`frequent_words`): the first customers holding it in
+# table order, as the word index's bitmap would give them, but stopping there. The TID range
+# (from the first row) reads the table in order from its start, never in parallel, where a plain
+# sequential scan starts wherever the last one stopped (synchronised scans) and would find other
+# customers each time; `|| ''` keeps the planner off the word index, which gathers every holder
+# before the first row; the LIKE spares most rows the word split.
+_UNINDEXED_WORDS = NAME_WORDS_SQL.replace("name_folded", "(name_folded || '')")
+_EXACT_BY_SCAN = (
+    "SELECT profile_id, name_folded FROM profile_search "
+    "WHERE ctid >= CAST('(0,0)' AS tid) AND (name_folded || '') LIKE :like "
+    f"AND {_UNINDEXED_WORDS} @> CAST(:exact AS text[]) LIMIT :exact_cap"
+)
+
+
+@lru_cache(maxsize=8 * (MAX_WORDS + 1))
+def _names_statement(groups: int, place: tuple[str, ...] = (), scan: bool = False) -> TextClause:
     """The candidates for a query: names holding every required word exactly (tier 0), then,
     unless those already fill the page, names holding a correction of each (tier 1), in the
     place typed if one was. One row per name: its tier, its trigram similarity to the query
@@ -79,6 +94,9 @@ def _names_statement(groups: int, place: tuple[str, ...] = ()) -> TextClause:
     where it is read stops the scan early. A LIMIT inside would make a sequential scan look
     cheap for a frequent first name ("daan"), evaluating the word split on tens of thousands of
     rows to find the first 1,000.
+
+    `scan`: one frequent word alone, no place (`frequent_words`): the exact tier reads the table
+    in order with a cheap LIKE before the split, stopping at its first `exact_cap` holders.
     """
     where_place = "".join(f" AND {_PLACE_SQL[p]}" for p in place)
     close = " AND ".join(f"{NAME_WORDS_SQL} && CAST(:g{k} AS text[])" for k in range(groups))
@@ -91,9 +109,14 @@ def _names_statement(groups: int, place: tuple[str, ...] = ()) -> TextClause:
             f"AND {close}{where_place})"
         )
         tiers += " UNION ALL (SELECT profile_id, name_folded, 1 FROM close LIMIT :close_cap)"
+    exact = (
+        _EXACT_BY_SCAN
+        if scan
+        else "SELECT profile_id, name_folded FROM profile_search "
+        f"WHERE {NAME_WORDS_SQL} @> CAST(:exact AS text[]){where_place}"
+    )
     return text(
-        "WITH exact AS MATERIALIZED (SELECT profile_id, name_folded FROM profile_search "
-        f"WHERE {NAME_WORDS_SQL} @> CAST(:exact AS text[]){where_place}){with_close} "
+        f"WITH exact AS MATERIALIZED ({exact}){with_close} "
         "SELECT min(tier), name_folded, similarity(name_folded, :folded), "
         "(array_agg(DISTINCT profile_id ORDER BY profile_id))[1:CAST(:limit AS int)] "
         f"FROM ({tiers}) AS c GROUP BY name_folded"
@@ -146,7 +169,10 @@ def name_query(
     if dealers is not None:
         where += ("dealers",)
         params["dealers"] = sorted(dealers)
-    return _names_statement(len(groups), where), params, corrections
+    scan = not where and len(plan.required) == 1 and plan.required[0] in frequent_words(session)
+    if scan:
+        params["like"] = "%" + _like_prefix(plan.required[0])
+    return _names_statement(len(groups), where, scan), params, corrections
 
 
 def by_name_postgres(
