@@ -28,7 +28,8 @@ _COMMON = text(
     "unnest(CAST(CAST(s.most_common_elems AS text) AS text[]), s.most_common_elem_freqs) "
     "AS x(word, share) "
     "WHERE s.schemaname = current_schema() AND s.tablename = 'ix_profile_search_name_words' "
-    "AND x.word IS NOT NULL AND x.share >= :share AND x.share * (SELECT greatest(reltuples, 0) FROM pg_class "
+    "AND x.word IS NOT NULL AND x.share >= :share "
+    "AND x.share * (SELECT greatest(reltuples, 0) FROM pg_class "
     "WHERE oid = to_regclass('profile_search')) >= :holders"
 )
 
