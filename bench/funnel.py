@@ -80,7 +80,7 @@ from lookup_http import ServerClock  # beside this script
 
 from cdp.auth.staff import _hasher  # one hash for every bench account: hashing is slow on purpose
 from cdp.db import make_engine, make_sessionmaker
-from cdp.leads import tally
+from cdp.leads import sla_due, tally
 from cdp.leads.progress import refresh_all
 from cdp.local_time import local_today
 from cdp.migrate import upgrade
@@ -572,6 +572,7 @@ def generate(url: str, args: argparse.Namespace, now: datetime) -> dict[str, str
             connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
             refresh_all(connection)
             tally.rebuild(connection)
+            sla_due.fill(connection)  # each lead's speed-to-lead due time
         engine.dispose()
         # That UPDATE wrote every lead anew in the order of its join, not of arrival: back in
         # arrival order (as COPY wrote them, and as a live table roughly keeps them: a lead

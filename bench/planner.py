@@ -48,7 +48,7 @@ def generate(database: str, leads: int, seed: int) -> None:
     from sqlalchemy import create_engine, text
 
     from cdp.db import make_engine
-    from cdp.leads import progress, tally
+    from cdp.leads import progress, sla_due, tally
     from cdp.migrate import upgrade
 
     admin = create_engine(
@@ -131,6 +131,7 @@ def generate(database: str, leads: int, seed: int) -> None:
         connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
         progress.refresh_all(connection)
         tally.rebuild(connection)
+        sla_due.fill(connection)
     engine.dispose()
     print(f"progress refreshed in {time.perf_counter() - started:.0f} s")
     with psycopg.connect(pg_url(database), autocommit=True) as conn:

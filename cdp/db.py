@@ -124,10 +124,12 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    # Every session over our database keeps its leads' progress in step with their history.
-    from cdp.leads.progress import watch_sessions  # imported late: it needs the models
+    # Every session over our database keeps its leads' progress in step with their history,
+    # and each lead's speed-to-lead due time. Imported late: they need the models.
+    from cdp.leads import progress, sla_due
 
-    watch_sessions()
+    progress.watch_sessions()
+    sla_due.watch_sessions()
     if is_sqlite(url):
         engine = create_engine(
             url,

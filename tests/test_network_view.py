@@ -251,3 +251,38 @@ def test_the_sla_counts_each_dealers_opening_hours_in_its_row_and_the_networks(
     assert rows["NH"][3] == "100% 1 of 1"
     assert rows["NO"][3] == "0% 0 of 1"
     assert rows["total"][3] == "50% 1 of 2"  # each lead judged by its own dealer's hours
+
+
+def test_a_lead_is_judged_by_the_hours_of_the_dealer_it_is_at_when_it_came_in(
+    staff_client: Callable[[str], StaffClient], session_factory: sessionmaker[Session]
+) -> None:
+    """Each lead keeps the due time it came in under (cdp/leads/sla_due.py): a dealer that
+    changes its opening hours later does not change how its past leads were answered; a lead
+    moved to another dealer is judged by that dealer's hours."""
+    from cdp.dealers.schemas import DealerFields
+    from cdp.dealers.service import dealer_by_code, update_dealer
+
+    zone = ZoneInfo("Europe/Amsterdam")
+    today = utcnow().astimezone(zone).date()
+    saturday = today - timedelta(days=(today.weekday() - 5) % 7 + 7)  # 7 to 13 days ago
+    came_in = datetime.combine(saturday, time(19, 30), tzinfo=zone).astimezone(UTC)
+    called = datetime.combine(saturday + timedelta(days=2), time(9, 20), tzinfo=zone)
+    minutes = int((called - came_in).total_seconds() // 60)
+    hours = "Mon-Fri 9-18, Sat 10-17"
+    closed = make_dealer(session_factory, "NH", opening_hours=hours, time_zone="Europe/Amsterdam")
+    always = make_dealer(session_factory, "NO")
+    other = make_dealer(session_factory, "NC", opening_hours=hours, time_zone="Europe/Amsterdam")
+    with session_factory() as session:
+        _lead(session, closed, came_in, (minutes,))
+        _lead(session, always, came_in, (minutes,))
+        session.commit()
+    with session_factory() as session:
+        # NH opens around the clock from now on; NO's lead is handed to NC.
+        update_dealer(session, dealer_by_code(session, "NH"), DealerFields(code="NH", name="NH"))
+        moved = session.query(Lead).filter(Lead.dealer_id == always).one()
+        moved.dealer_id = other
+        session.commit()
+    page = staff_client("manager").client.get("/showroom/network", params={"period": "30d"})
+    rows = _rows(soup(page.text))
+    assert rows["NH"][3] == "100% 1 of 1"  # by the hours NH had when the lead came in
+    assert rows["NC"][3] == "100% 1 of 1"  # by NC's hours, not NO's round-the-clock 30 minutes

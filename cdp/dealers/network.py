@@ -111,18 +111,25 @@ def _contacts(
     clock: DueClock,
     now: datetime,
 ) -> _Contacts:
-    """The same verdicts as `contacted_within_sla`, with the dealer's due times from `clock`:
-    a lead contacted within the SLA's minutes of wall-clock time is within it (the due time is
-    never sooner); the others (`late`) are judged one by one."""
+    """The same verdicts as `contacted_within_sla`: the contacted leads are counted (within
+    their due seconds, or the SLA's minutes for those without); of the others (`late`), a
+    lead not contacted is decided once its due time has passed, and one without its due
+    seconds contacted later than the SLA's minutes is judged by the dealer's `clock`."""
     if counts is None:
         return _Contacts()
     found = _Contacts(within=counts.contacted_soon, decided=counts.contacted)
     if late is None:
         return found
-    for created_at, to_contact in zip(late.created_at, late.seconds_to_contact, strict=True):
+    for created_at, to_contact, due_s in zip(
+        late.created_at, late.seconds_to_contact, late.due_seconds, strict=True
+    ):
+        if due_s is None:
+            due_at = clock.due_at(created_at)
+        else:
+            due_at = created_at + timedelta(seconds=due_s)
         if to_contact is not None:
-            found.within += created_at + timedelta(seconds=to_contact) <= clock.due_at(created_at)
-        elif now > clock.due_at(created_at):
+            found.within += created_at + timedelta(seconds=to_contact) <= due_at
+        elif now > due_at:
             found.decided += 1
     return found
 

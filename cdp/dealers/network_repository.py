@@ -27,6 +27,7 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Select,
+    and_,
     case,
     func,
     or_,
@@ -54,20 +55,23 @@ class LeadCounts:
     unassigned: int = 0
     sold: int = 0
     contacted: int = 0  # with a first contact attempt
-    # Contacted within the SLA's minutes of wall-clock time: within it whatever the opening
-    # hours (the due time is never sooner), so no clock is needed for these.
+    # Contacted within the SLA: by the lead's own due seconds (cdp/leads/sla_due.py), or, for
+    # a lead without them, within the SLA's minutes of wall-clock time (within it whatever the
+    # opening hours: the due time is never sooner). The others need no clock either way.
     contacted_soon: int = 0
 
 
 @dataclass(slots=True)
 class FirstContacts:
-    """A dealer's leads of the period whose SLA verdict needs its opening hours: those
-    contacted later than its SLA minutes after they came in, and those not contacted yet.
-    When each came in and the seconds to its first contact attempt (None: not yet). Two
-    lists, not an object per lead: thousands per page."""
+    """A dealer's leads of the period whose SLA verdict is not settled by the counts: those
+    not contacted yet (due or not by now), and those without their due seconds contacted
+    later than the SLA's minutes (the opening hours tell). When each came in, the seconds to
+    its first contact attempt (None: not yet) and its due seconds (None: not known). Lists,
+    not an object per lead: there may be thousands."""
 
     created_at: list[datetime] = field(default_factory=list)
     seconds_to_contact: list[float | None] = field(default_factory=list)
+    due_seconds: list[float | None] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +122,10 @@ def period_leads(
     (cdp/leads/progress.py: `furthest_step`, `first_contact_s`), so these are reads of the
     period's leads by the index on lead.created_at, no history joined; the counts and medians
     are the database's, and only the leads contacted late or not yet come back one by one."""
-    seconds = Lead.first_contact_s
+    seconds, due = Lead.first_contact_s, Lead.sla_due_s
     # The SLA's minutes, as wall-clock seconds, of the lead's dealer (the default without one).
     soon = func.coalesce(Dealer.sla_first_contact_minutes, DEFAULT_SLA_MINUTES) * 60
+    within = case((due.is_not(None), seconds <= due), else_=seconds <= soon)
     where = _leads_of_period(scope, since, until)
     # A sale: the lead's furthest step is the sale when it is sold or delivered now or ever was
     # (a stage change to either); one sold and later lost still counts, as in the funnel.
@@ -129,7 +134,7 @@ def period_leads(
         func.sum(case((Lead.stage.in_(OPEN_STAGES) & Lead.assigned_user_id.is_(None), 1), else_=0)),
         func.sum(case((Lead.furthest_step >= SOLD_STEP, 1), else_=0)),
         func.count(seconds),
-        func.sum(case((seconds <= soon, 1), else_=0)),
+        func.sum(case((within, 1), else_=0)),
     )
     found = PeriodLeads()
     if dialect_of(session) == "postgresql":
@@ -175,15 +180,16 @@ def period_leads(
         # would make of them, so they skip its per-value conversion.
         created = type_coerce(Lead.created_at, DateTime(timezone=True))
     late = session.execute(
-        _period(Lead.dealer_id, created, seconds).where(
-            *where, or_(seconds.is_(None), seconds > soon)
+        _period(Lead.dealer_id, created, seconds, due).where(
+            *where, or_(seconds.is_(None), and_(due.is_(None), seconds > soon))
         )
     )
     clocked: dict[int | None, FirstContacts] = defaultdict(FirstContacts)
-    for dealer_id, created_at, contact in late:
+    for dealer_id, created_at, contact, due_s in late:
         leads = clocked[dealer_id]
         leads.created_at.append(created_at)
         leads.seconds_to_contact.append(contact)
+        leads.due_seconds.append(due_s)
     found.needing_clock = dict(clocked)
     return found
 

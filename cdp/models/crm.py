@@ -127,6 +127,10 @@ class Lead(Base):
     # it yet (once), and the moment its first contact fell due, set when found missed.
     sla_warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     sla_breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # Seconds from the lead's arrival to its first contact's due time under its dealer's SLA
+    # when it came in (cdp/leads/sla_due.py, migration 0037): the network view judges speed
+    # to lead in SQL with it.
+    sla_due_s: Mapped[float | None] = mapped_column(Double, default=None)
     # The lead's progress, worked out from its history whenever that changes
     # (cdp/leads/progress.py, migration 0033), so the funnel and the network read one row a lead
     # instead of every lead's stage changes, appointments, visits and contact attempts.
