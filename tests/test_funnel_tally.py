@@ -9,6 +9,7 @@ import csv
 import io
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select, update
@@ -25,6 +26,7 @@ from cdp.models import (
     ShowroomVisit,
     utcnow,
 )
+from cdp.models.funnel_tally import DAY_KINDS
 from tests.funnel_data import (
     STEPS,
     MadeLead,
@@ -87,9 +89,10 @@ def _assert_network_figures(manager: StaffClient, leads: list[MadeLead]) -> None
         assert (int(row["leads"]), int(row["sales"])) == (made, sold), row
 
 
-def _tally_rows(factory: sessionmaker[Session]) -> int:
+def _tally_rows(factory: sessionmaker[Session], *where: Any) -> int:
     with factory() as session:
-        return int(session.scalar(select(func.count()).select_from(FunnelTally)) or 0)
+        query = select(func.count()).select_from(FunnelTally).where(*where)
+        return int(session.scalar(query) or 0)
 
 
 def test_the_network_figures_follow_every_change_of_a_lead(
@@ -137,12 +140,15 @@ def test_the_network_figures_follow_every_change_of_a_lead(
     if db_kind != "postgresql":
         assert _tally_rows(session_factory) == 0  # SQLite reads the leads themselves
         return
-    before = _tally_rows(session_factory)
+    day_rows = FunnelTally.kind.in_(DAY_KINDS)
+    before = _tally_rows(session_factory, day_rows)
     with session_factory() as session:
         written = tally.settle(session)
         session.commit()
-    after = _tally_rows(session_factory)
-    assert 0 < written == after < before  # the +1 and -1 rows of each change summed away
+    # The +1 and -1 rows of each change summed away, each month's rows summed from its days.
+    assert 0 < written == _tally_rows(session_factory, day_rows) < before
+    assert _tally_rows(session_factory, FunnelTally.settled.is_(False)) == 0
+    assert _tally_rows(session_factory, FunnelTally.kind.not_in(DAY_KINDS)) > 0
     _assert_network_figures(manager, network.leads)
     with session_factory() as session:  # nothing left to settle
         assert tally.settle(session) == 0
@@ -155,12 +161,18 @@ def test_a_rebuild_counts_the_same_as_the_trigger_kept(
 ) -> None:
     make_network(session_factory, seed=6)
 
-    def rows() -> list[tuple[object, ...]]:
+    def rows(kinds: tuple[str, ...] = DAY_KINDS) -> list[tuple[object, ...]]:
         with session_factory() as session:
             t = FunnelTally.__table__.c
             total = func.sum(t.n)
             keys = (t.kind, t.day, t.channel, t.stage, t.step, t.sold_dated, t.label)
-            query = select(*keys, total).group_by(*keys).having(total != 0).order_by(*keys)
+            query = (
+                select(*keys, total)
+                .where(t.kind.in_(kinds))
+                .group_by(*keys)
+                .having(total != 0)
+                .order_by(*keys)
+            )
             return [tuple(row) for row in session.execute(query)]
 
     kept = rows()
@@ -169,3 +181,11 @@ def test_a_rebuild_counts_the_same_as_the_trigger_kept(
         assert tally.rebuild(session.connection()) > 0
         session.commit()
     assert rows() == kept
+    months: dict[tuple[object, ...], int] = {}  # each month's rows: its days' rows summed
+    for kind, day, *keys, n in kept:
+        key = (str(kind).upper(), day.replace(day=1), *keys)  # type: ignore[attr-defined]
+        months[key] = months.get(key, 0) + int(n)  # type: ignore[call-overload]
+    capitals = tuple(kind.upper() for kind in DAY_KINDS)
+    assert sorted(map(repr, rows(capitals))) == sorted(
+        repr((*key, n)) for key, n in months.items() if n
+    )

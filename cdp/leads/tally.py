@@ -13,11 +13,11 @@ dealer, a campaign, a salesperson) or on SQLite, whose small data sets need no t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, select, text
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from cdp.leads.funnel_filters import FunnelFilters
@@ -43,10 +43,37 @@ def serves(session: Session, filters: FunnelFilters) -> bool:
     )
 
 
+def _full_months(since: date, until: date) -> tuple[date, date]:
+    """[first, after) of the calendar months wholly inside the days since..until (inclusive);
+    first == after when there is none."""
+    first = since if since.day == 1 else _next_month(since)
+    after = (
+        _next_month(until)
+        if _next_month(until) - timedelta(days=1) == until
+        else date(until.year, until.month, 1)
+    )
+    return (first, after) if first < after else (first, first)
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
 def _where(
     filters: FunnelFilters, kind: str, since: date, until: date
 ) -> list[ColumnElement[bool]]:
-    where = [T.kind == kind, T.day >= since, T.day <= until]
+    """The rows of one kind that add up to the days since..until (inclusive): the month rows
+    (`kind` in capitals) of the months wholly inside, and the day rows of the days outside
+    them, and of the days inside not yet settled into their month's rows."""
+    first, after = _full_months(since, until)
+    months = and_(T.kind == kind.upper(), T.day >= first, T.day < after)
+    days = and_(
+        T.kind == kind,
+        T.day >= since,
+        T.day <= until,
+        or_(T.day < first, T.day >= after, T.settled.is_(False)),
+    )
+    where = [or_(months, days)]
     if filters.channel:
         where.append(T.channel == filters.channel)
     return where
@@ -103,7 +130,7 @@ def campaigns(session: Session, filters: FunnelFilters, limit: int) -> list[str]
     """The campaign names of the period's leads (any channel), for the filter's list."""
     period = filters.period
     kind = "f" if filters.touch == "first" else "l"
-    where = [T.kind == kind, T.day >= period.start, T.day <= period.end]
+    where = _where(replace(filters, channel=None), kind, period.start, period.end)
     query = (
         select(T.label)
         .where(*where)
@@ -136,37 +163,74 @@ def monthly_trend(
 
 
 # --- kept -----------------------------------------------------------------------------------
-_SETTLE = text(
-    """
+_KEYS = "channel, stage, step, sold_dated, label"
+# The months of the days about to be settled, before they are.
+_DIRTY_MONTHS = text(
+    "SELECT DISTINCT CAST(date_trunc('month', day) AS date) FROM funnel_tally "
+    "WHERE NOT settled AND kind = lower(kind)"
+)
+# Each day with unsettled rows: its rows summed into one per key. Rows other transactions add
+# meanwhile are not seen, so not taken (left for the next run).
+_SETTLE_DAYS = text(
+    f"""
     WITH gone AS (
         DELETE FROM funnel_tally
-         WHERE day IN (SELECT DISTINCT day FROM funnel_tally WHERE NOT settled)
-        RETURNING kind, day, channel, stage, step, sold_dated, label, n
+         WHERE kind = lower(kind)
+           AND day IN (SELECT DISTINCT day FROM funnel_tally WHERE NOT settled)
+        RETURNING kind, day, {_KEYS}, n
     )
-    INSERT INTO funnel_tally (kind, day, channel, stage, step, sold_dated, label, n, settled)
-    SELECT kind, day, channel, stage, step, sold_dated, label, sum(n), true
-      FROM gone
-     GROUP BY kind, day, channel, stage, step, sold_dated, label
+    INSERT INTO funnel_tally (kind, day, {_KEYS}, n, settled)
+    SELECT kind, day, {_KEYS}, sum(n), true FROM gone
+     GROUP BY kind, day, {_KEYS}
     HAVING sum(n) <> 0
     """
 )
+# The month rows (kind in capitals, day the month's first) of these months, summed again from
+# their settled day rows.
+_SETTLE_MONTHS = (
+    text("DELETE FROM funnel_tally WHERE kind = upper(kind) AND day = ANY(:months)"),
+    text(
+        f"""
+        INSERT INTO funnel_tally (kind, day, {_KEYS}, n, settled)
+        SELECT upper(kind), CAST(date_trunc('month', day) AS date), {_KEYS}, sum(n), true
+          FROM funnel_tally
+         WHERE kind = lower(kind) AND settled
+           AND CAST(date_trunc('month', day) AS date) = ANY(:months)
+         GROUP BY upper(kind), CAST(date_trunc('month', day) AS date), {_KEYS}
+        HAVING sum(n) <> 0
+        """
+    ),
+)
 _REBUILD = text(
-    """
-    INSERT INTO funnel_tally (kind, day, channel, stage, step, sold_dated, label, n, settled)
+    f"""
+    INSERT INTO funnel_tally (kind, day, {_KEYS}, n, settled)
     SELECT k.kind, k.day, k.channel, k.stage, k.step, k.sold_dated, k.label, count(*), true
       FROM lead, funnel_tally_keys(lead) AS k
      GROUP BY k.kind, k.day, k.channel, k.stage, k.step, k.sold_dated, k.label
     """
 )
+_EVERY_MONTH = text(
+    "SELECT DISTINCT CAST(date_trunc('month', day) AS date) FROM funnel_tally "
+    "WHERE kind = lower(kind)"
+)
 
 
 def settle(session: Session) -> int:
     """Sum the rows of every day with unsettled ones into one row per key, so the ledger stays
-    a few rows per key and day. Rows added meanwhile by other transactions are not seen, so not
-    taken: the next run settles them. Returns the rows written."""
+    a few rows per key and day, and their months' rows again from those (a year is then
+    twelve months' rows and the days at its ends). Returns the day rows written."""
     if dialect_of(session) != "postgresql":
         return 0
-    return int(session.execute(_SETTLE).rowcount)  # type: ignore[attr-defined]
+    months = list(session.scalars(_DIRTY_MONTHS))
+    written = int(session.execute(_SETTLE_DAYS).rowcount)  # type: ignore[attr-defined]
+    _sum_months(session.connection(), months)
+    return written
+
+
+def _sum_months(connection: Connection, months: list[date]) -> None:
+    if months:
+        for statement in _SETTLE_MONTHS:
+            connection.execute(statement, {"months": months})
 
 
 def settle_job(session: Session, _now: datetime) -> None:
@@ -179,4 +243,6 @@ def rebuild(connection: Connection) -> int:
     if connection.dialect.name != "postgresql":
         return 0
     connection.execute(text("DELETE FROM funnel_tally"))
-    return int(connection.execute(_REBUILD).rowcount)
+    written = int(connection.execute(_REBUILD).rowcount)
+    _sum_months(connection, list(connection.scalars(_EVERY_MONTH)))
+    return written

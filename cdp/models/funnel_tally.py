@@ -20,8 +20,10 @@ from cdp.models.base import Base
 # a contact attempt reached by the attempts it took, "k" valid leads by their first contact (0
 # none yet, 1 within 5 minutes, 2 within an hour, 3 later) and whether sold with a date; "v"
 # valid leads and "s" valid leads by the day they were first sold (the monthly trend); "f" and
-# "l" leads by their first- and last-touch campaign.
-TALLY_KINDS = ("c", "r", "a", "k", "v", "s", "f", "l")
+# "l" leads by their first- and last-touch campaign. Each kind in capitals: a month's rows (day
+# the month's first), summed from its days when they are settled.
+DAY_KINDS = ("c", "r", "a", "k", "v", "s", "f", "l")
+TALLY_KINDS = (*DAY_KINDS, *(kind.upper() for kind in DAY_KINDS))
 
 
 class FunnelTally(Base):

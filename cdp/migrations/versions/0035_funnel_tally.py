@@ -86,6 +86,15 @@ SELECT k.kind, k.day, k.channel, k.stage, k.step, k.sold_dated, k.label, count(*
   FROM lead, funnel_tally_keys(lead) AS k
  GROUP BY k.kind, k.day, k.channel, k.stage, k.step, k.sold_dated, k.label
 """
+# Each month's rows (the kind in capitals, the month's first day) summed from its days.
+FILL_MONTHS = """
+INSERT INTO funnel_tally (kind, day, channel, stage, step, sold_dated, label, n, settled)
+SELECT upper(kind), CAST(date_trunc('month', day) AS date), channel, stage, step, sold_dated,
+       label, sum(n), true
+  FROM funnel_tally
+ GROUP BY upper(kind), CAST(date_trunc('month', day) AS date), channel, stage, step,
+          sold_dated, label
+"""
 
 
 def upgrade() -> None:
@@ -127,6 +136,7 @@ def upgrade() -> None:
     for trigger in TRIGGERS:
         op.execute(trigger)
     op.execute(FILL)
+    op.execute(FILL_MONTHS)
 
 
 def downgrade() -> None:
