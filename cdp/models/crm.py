@@ -171,21 +171,8 @@ class LeadAssignment(Base):
     assigned_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-# Stage changes that made a sale: whether a lead was ever sold, answered from a small index
-# (the network view asks it for every lead of a period; migration 0030).
-SOLD_CHANGE = "to_stage IN ('sold', 'delivered')"
-
-
 class LeadStageChange(Base):
     __tablename__ = "lead_stage_change"
-    __table_args__ = (
-        Index(
-            "ix_lead_stage_change_sold",
-            "lead_id",
-            postgresql_where=text(SOLD_CHANGE),
-            sqlite_where=text(SOLD_CHANGE),
-        ),
-    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
