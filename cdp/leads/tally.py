@@ -66,14 +66,15 @@ def _where(
     (`kind` in capitals) of the months wholly inside, and the day rows of the days outside
     them, and of the days inside not yet settled into their month's rows."""
     first, after = _full_months(since, until)
-    months = and_(T.kind == kind.upper(), T.day >= first, T.day < after)
-    days = and_(
-        T.kind == kind,
-        T.day >= since,
-        T.day <= until,
-        or_(T.day < first, T.day >= after, T.settled.is_(False)),
-    )
-    where = [or_(months, days)]
+    # Each part a range of an index: (kind, day), or the unsettled rows' own (by day).
+    where = [
+        or_(
+            and_(T.kind == kind.upper(), T.day >= first, T.day < after),
+            and_(T.kind == kind, T.day >= since, T.day < first),
+            and_(T.kind == kind, T.day >= after, T.day <= until),
+            and_(~T.settled, T.kind == kind, T.day >= first, T.day < after),
+        )
+    ]
     if filters.channel:
         where.append(T.channel == filters.channel)
     return where
