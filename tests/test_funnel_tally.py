@@ -7,22 +7,27 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from cdp.db import make_engine
 from cdp.leads import tally
 from cdp.local_time import local_today
+from cdp.migrate import upgrade
 from cdp.models import (
     Appointment,
     ContactAttempt,
     FunnelTally,
     Lead,
     LeadStageChange,
+    Profile,
     ShowroomVisit,
     utcnow,
 )
@@ -37,7 +42,7 @@ from tests.funnel_data import (
     make_network,
     month_bounds,
 )
-from tests.helpers import StaffClient
+from tests.helpers import StaffClient, drop_database, fresh_database_url
 
 KINDS = ("leads", "valid", *STEPS, "lost", "open")
 LABELS = {"website": "Brand website", "phone": "Phone", "marketplace": "Marketplace",
@@ -189,3 +194,43 @@ def test_a_rebuild_counts_the_same_as_the_trigger_kept(
     assert sorted(map(repr, rows(capitals))) == sorted(
         repr((*key, n)) for key, n in months.items() if n
     )
+
+
+@pytest.fixture()
+def own_engine(db_kind: str, tmp_path: Path) -> Iterator[Engine]:
+    if db_kind != "postgresql":
+        pytest.skip("the tally is PostgreSQL's; SQLite lets one writer in at a time")
+    url = fresh_database_url(db_kind, tmp_path, "tally_race")
+    made = make_engine(url)
+    upgrade(made)
+    try:
+        yield made
+    finally:
+        made.dispose()
+        drop_database(url)
+
+
+def _new_lead(session: Session) -> None:
+    profile = Profile(id=uuid.uuid4(), first_seen_at=utcnow(), last_seen_at=utcnow())
+    session.add(profile)
+    session.flush()
+    session.add(Lead(profile_id=profile.id, channel="website", stage="new"))
+    session.flush()
+
+
+def test_leads_stored_at_once_never_wait_for_each_other(own_engine: Engine) -> None:
+    # The same day and channel, so the same counts: each transaction only adds rows of its own.
+    first, second = Session(own_engine), Session(own_engine)
+    try:
+        _new_lead(first)  # its transaction stays open
+        second.execute(text("SET LOCAL lock_timeout = '1s'"))
+        _new_lead(second)  # would fail after a second if it had to wait for the first
+        second.commit()
+        first.commit()
+    finally:
+        first.close()
+        second.close()
+    with Session(own_engine) as session:
+        t = FunnelTally.__table__.c
+        made = session.scalar(select(func.sum(t.n)).where(t.kind == "c"))
+        assert made == 2
