@@ -17,10 +17,8 @@ import pytest
 from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdp.db import make_engine
 from cdp.leads import tally
 from cdp.local_time import local_today
-from cdp.migrate import upgrade
 from cdp.models import (
     Appointment,
     ContactAttempt,
@@ -42,7 +40,7 @@ from tests.funnel_data import (
     make_network,
     month_bounds,
 )
-from tests.helpers import StaffClient, drop_database, fresh_database_url
+from tests.helpers import StaffClient, database_at
 
 KINDS = ("leads", "valid", *STEPS, "lost", "open")
 LABELS = {"website": "Brand website", "phone": "Phone", "marketplace": "Marketplace",
@@ -200,14 +198,8 @@ def test_a_rebuild_counts_the_same_as_the_trigger_kept(
 def own_engine(db_kind: str, tmp_path: Path) -> Iterator[Engine]:
     if db_kind != "postgresql":
         pytest.skip("the tally is PostgreSQL's; SQLite lets one writer in at a time")
-    url = fresh_database_url(db_kind, tmp_path, "tally_race")
-    made = make_engine(url)
-    upgrade(made)
-    try:
-        yield made
-    finally:
-        made.dispose()
-        drop_database(url)
+    with database_at(db_kind, tmp_path, "tally_race", "head") as engine:
+        yield engine
 
 
 def _new_lead(session: Session) -> None:
