@@ -385,3 +385,15 @@ def test_a_walk_in_goes_to_who_served_them_or_is_routed_when_reception_ends_it(
     lead, assignment = walk_in(sales, "Stijn")
     assert lead.assigned_user_id == user_id(session_factory, sales.email)
     assert (assignment.rule, assignment.by_user_id) == ("walk_in_host", lead.assigned_user_id)
+
+
+def test_a_lead_made_from_an_event_knows_when_its_first_contact_is_due(
+    app_client: TestClient, web_source: SourceKey, session_factory: sessionmaker[Session]
+) -> None:
+    # The network view judges speed to lead by each lead's due time (cdp/leads/sla_due.py):
+    # a lead that ingest writes in one statement gets it too, by its dealer's SLA minutes.
+    make_dealer(session_factory, "NL-EIN1", postal_areas="5611", sla_minutes="45")
+    at_dealer = lead_from_event(app_client, web_source, postal_code="5611 AB")
+    in_queue = lead_from_event(app_client, web_source, postal_code="9999 ZZ")
+    assert routed(session_factory, at_dealer)[0].sla_due_s == 45 * 60  # open around the clock
+    assert routed(session_factory, in_queue)[0].sla_due_s == 30 * 60  # the queue: the default

@@ -34,6 +34,7 @@ from cdp.leads import appointments as appointment_service
 from cdp.leads import deliveries as delivery_service
 from cdp.leads import service as leads
 from cdp.leads import stages as lead_stages
+from cdp.leads import tally
 from cdp.local_time import local_start, local_today
 from cdp.models import (
     DEFAULT_DEALER_CODE,
@@ -323,6 +324,10 @@ def seed_showroom(engine: Engine, *, seed: int, now: datetime) -> str:
             )
         seed_spend(session, seed=seed, now=now)  # cdp/demo/spend.py: a year of it, and margins
         _retire_default_dealer(session)
+        session.flush()
+        # The year of leads just written, counted into the funnel's tally's day and month rows
+        # now, not at the server's first periodic run (PostgreSQL).
+        tally.settle(session)
     return (
         f"showroom: {len(DEMO_DEALERS)} dealers, {len(users)} staff accounts, {len(fresh)} open "
         f"leads assigned ({queued} without a dealer's postal code wait in the network's queue), "

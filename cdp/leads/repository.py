@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from cdp import db
 from cdp.dealers.visibility import NETWORK, DealerScope
+from cdp.leads import sla_due
 from cdp.models import (
     OPEN_STAGES,
     Appointment,
@@ -195,9 +196,15 @@ def appointment_source_events(session: Session, event_ids: Collection[int]) -> s
 
 
 def insert_leads(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """New leads (rows with every column but the id) in one statement; their ids, in order."""
+    """New leads (rows with every column but the id and their SLA due time) in one
+    statement; their ids, in order. Each gets its speed-to-lead due time as it is written
+    (`cdp.leads.sla_due`: the ORM's flushes get theirs from a session event)."""
     if not rows:
         return []
+    due = sla_due.seconds_for(
+        session.connection(), [(row["dealer_id"], row["created_at"]) for row in rows]
+    )
+    rows = [{**row, "sla_due_s": seconds} for row, seconds in zip(rows, due, strict=True)]
     stmt = insert(cast(Table, Lead.__table__)).returning(
         Lead.__table__.c.id, sort_by_parameter_order=True
     )

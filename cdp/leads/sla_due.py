@@ -7,13 +7,14 @@ for its progress), so a lead keeps the due time of the rules it came in under. T
 then judges a quarter's leads in SQL (first contact within the due seconds or not) instead of
 fetching tens of thousands and walking each dealer's calendar (bench/funnel.py).
 
-Rows written around the ORM (the demo, the benchmarks' COPY) call `fill`; migration 0037 filled
-the leads stored before it.
+Leads written around the ORM in one statement (ingest's) get theirs from `seconds_for` as they
+are written; a bulk load (the benchmarks' COPY) calls `fill`; migration 0037 filled the leads
+stored before it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from itertools import chain, islice
 from typing import cast
@@ -65,6 +66,22 @@ def _dealers(connection: Connection, ids: Collection[int]) -> dict[int, DealerEn
     }
 
 
+def seconds_for(
+    connection: Connection, leads: Sequence[tuple[int | None, datetime]]
+) -> list[float | None]:
+    """The due seconds of leads given as (dealer id, arrival), in order (None for a dealer
+    that does not exist): for leads written in one statement, around the ORM (ingest)."""
+    dealers: dict[int | None, DealerEntry | None] = {None: None}
+    for dealer_id, dealer in _dealers(connection, {d for d, _ in leads if d is not None}).items():
+        dealers[dealer_id] = dealer
+    return [
+        _seconds(created_at, sla_due_at(dealers[dealer_id], created_at))
+        if dealer_id in dealers
+        else None
+        for dealer_id, created_at in leads
+    ]
+
+
 def store(connection: Connection, lead_ids: Collection[int]) -> dict[int, float]:
     """Work out and store the due seconds of these leads; returns them."""
     done: dict[int, float] = {}
@@ -73,14 +90,9 @@ def store(connection: Connection, lead_ids: Collection[int]) -> dict[int, float]
         rows = connection.execute(
             select(_LEAD.c.id, _LEAD.c.dealer_id, _LEAD.c.created_at).where(_LEAD.c.id.in_(chunk))
         ).all()
-        dealers = _dealers(connection, {d for _, d, _ in rows if d is not None})
-        found = {
-            lead_id: _seconds(created_at, sla_due_at(dealers.get(dealer_id), created_at))
-            if dealer_id is None or dealer_id in dealers
-            else None
-            for lead_id, dealer_id, created_at in rows
-        }
-        known = {lead_id: due for lead_id, due in found.items() if due is not None}
+        found = seconds_for(connection, [(dealer_id, at) for _, dealer_id, at in rows])
+        pairs = zip((row[0] for row in rows), found, strict=True)
+        known = {lead_id: due for lead_id, due in pairs if due is not None}
         if known:
             connection.execute(_STORE, [{"lead_id": i, "due_s": s} for i, s in known.items()])
         done.update(known)
