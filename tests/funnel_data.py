@@ -8,6 +8,8 @@ appointments that showed or not, and floor check-ins.
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 import statistics
 import uuid
@@ -26,7 +28,7 @@ from cdp.models import (
     ShowroomVisit,
     utcnow,
 )
-from tests.helpers import make_dealer, make_staff, user_id
+from tests.helpers import StaffClient, make_dealer, make_staff, user_id
 
 TZ = ZoneInfo("Europe/Amsterdam")
 STEPS = ("reached", "appointment", "show", "test_drive", "quote", "sold")
@@ -190,6 +192,20 @@ def make_network(
                 made.append(record)
         session.commit()
     return Network(dealers, sellers, emails, made)
+
+
+# --- reading the page's figures ----------------------------------------------------------------
+CELL_KINDS = ("leads", "valid", *STEPS, "lost", "open")
+CHANNEL_LABELS = {"website": "Brand website", "phone": "Phone", "marketplace": "Marketplace",
+                  "walk_in": "Walk-in"}  # fmt: skip
+
+
+def funnel_csv(client: StaffClient, table: str, params: dict[str, str]) -> list[dict[str, str]]:
+    """One of the funnel's tables as its CSV download gives it."""
+    response = client.client.get("/showroom/funnel.csv", params={**params, "table": table})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    return list(csv.DictReader(io.StringIO(response.text)))
 
 
 # --- the figures, computed independently --------------------------------------------------------

@@ -5,8 +5,6 @@ the CSV the same as the page. Runs on both databases."""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,32 +15,25 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdp.local_time import local_today
 from cdp.models import utcnow
 from tests.funnel_data import (
-    STEPS,
+    CELL_KINDS,
+    CHANNEL_LABELS,
     MadeLead,
     Network,
     days_bounds,
     expected_counts,
     expected_why,
+    funnel_csv,
     make_network,
     month_bounds,
 )
 from tests.helpers import StaffClient, make_staff, sign_in, soup
 
-KINDS = ("leads", "valid", *STEPS, "lost", "open")
-
-
-def _csv(client: StaffClient, table: str, params: dict[str, str]) -> list[dict[str, str]]:
-    response = client.client.get("/showroom/funnel.csv", params={**params, "table": table})
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/csv")
-    return list(csv.DictReader(io.StringIO(response.text)))
-
 
 def _steps(client: StaffClient, params: dict[str, str]) -> dict[str, dict[str, int]]:
-    rows = _csv(client, "steps", params)
+    rows = funnel_csv(client, "steps", params)
     return {
         row["channel"]: {
-            kind: int(row["valid_leads" if kind == "valid" else kind]) for kind in KINDS
+            kind: int(row["valid_leads" if kind == "valid" else kind]) for kind in CELL_KINDS
         }
         for row in rows
     }
@@ -74,10 +65,6 @@ def _periods() -> list[tuple[dict[str, str], tuple]]:
     ]  # fmt: skip
 
 
-LABELS = {"website": "Brand website", "phone": "Phone", "marketplace": "Marketplace",
-          "walk_in": "Walk-in"}  # fmt: skip
-
-
 @pytest.mark.parametrize("definition", ["cohort", "activity"])
 def test_the_steps_per_channel_and_period_match_the_rows_made(
     staff_client: Callable[[str], StaffClient], network: Network, definition: str
@@ -86,7 +73,7 @@ def test_the_steps_per_channel_and_period_match_the_rows_made(
     for params, (since, until) in _periods():
         params = {**params, "definition": definition}
         found = _steps(manager, params)
-        for channel, label in LABELS.items():
+        for channel, label in CHANNEL_LABELS.items():
             mine = [lead for lead in network.leads if lead.channel == channel]
             assert found[label] == expected_counts(mine, since, until, definition), (params, label)
         assert found["All channels"] == expected_counts(network.leads, since, until, definition)
@@ -121,7 +108,7 @@ def test_the_page_shows_the_same_figures_and_every_cell_drills_down_to_its_leads
         total = page.select_one('tfoot tr[data-channel="all"]')
         assert total is not None
         links = total.select("a[data-cell]")
-        assert {a["data-cell"] for a in links} == {k for k in KINDS if expected[k]}
+        assert {a["data-cell"] for a in links} == {k for k in CELL_KINDS if expected[k]}
         for a in links:
             kind = str(a["data-cell"])
             assert int(a.get_text().replace(",", "")) == expected[kind]
@@ -175,7 +162,7 @@ def test_the_why_next_to_the_network(
     client = _as(staff_client("manager"), session_factory, dealer_manager)
     today = local_today(utcnow())
     since, until = days_bounds(today - timedelta(days=364), today)
-    rows = {row["figure"]: row for row in _csv(client, "why", {"period": "last365"})}
+    rows = {row["figure"]: row for row in funnel_csv(client, "why", {"period": "last365"})}
     mine = expected_why([lead for lead in network.leads if lead.dealer == code], since, until)
     everyone = expected_why(network.leads, since, until)
     digits = {"median seconds to first contact": 0, "mean attempts to reach": 2,
@@ -192,8 +179,8 @@ def test_lost_reasons_by_share_per_channel(
     manager = staff_client("manager")
     today = local_today(utcnow())
     since, until = days_bounds(today - timedelta(days=364), today)
-    rows = _csv(manager, "lost", {"period": "last365"})
-    for channel, label in LABELS.items():
+    rows = funnel_csv(manager, "lost", {"period": "last365"})
+    for channel, label in CHANNEL_LABELS.items():
         lost = [
             lead.lost_reason or "other"
             for lead in network.leads
@@ -210,7 +197,7 @@ def test_lost_reasons_by_share_per_channel(
 
 def test_the_monthly_trend(staff_client: Callable[[str], StaffClient], network: Network) -> None:
     manager = staff_client("manager")
-    rows = _csv(manager, "trend", {"period": "last90"})
+    rows = funnel_csv(manager, "trend", {"period": "last90"})
     assert len(rows) == 12
     for row in rows:
         year, month = map(int, row["month"].split("-"))

@@ -5,8 +5,6 @@ leads. Each figure is checked against counts made here over the rows (tests/funn
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
@@ -31,49 +29,42 @@ from cdp.models import (
 )
 from cdp.models.funnel_tally import DAY_KINDS
 from tests.funnel_data import (
-    STEPS,
+    CELL_KINDS,
+    CHANNEL_LABELS,
     MadeLead,
     Network,
     days_bounds,
     expected_counts,
     expected_why,
+    funnel_csv,
     make_network,
     month_bounds,
 )
 from tests.helpers import StaffClient, database_at
-
-KINDS = ("leads", "valid", *STEPS, "lost", "open")
-LABELS = {"website": "Brand website", "phone": "Phone", "marketplace": "Marketplace",
-          "walk_in": "Walk-in"}  # fmt: skip
-
-
-def _csv(client: StaffClient, table: str, params: dict[str, str]) -> list[dict[str, str]]:
-    response = client.client.get("/showroom/funnel.csv", params={**params, "table": table})
-    assert response.status_code == 200, response.text
-    return list(csv.DictReader(io.StringIO(response.text)))
 
 
 def _assert_network_figures(manager: StaffClient, leads: list[MadeLead]) -> None:
     """Steps per channel, the why's counts, lost reasons and the trend of the whole network."""
     today = local_today(utcnow())
     since, until = days_bounds(today - timedelta(days=364), today)
-    steps = {row["channel"]: row for row in _csv(manager, "steps", {"period": "last365"})}
-    for channel, label in LABELS.items():
+    steps = {row["channel"]: row for row in funnel_csv(manager, "steps", {"period": "last365"})}
+    for channel, label in CHANNEL_LABELS.items():
         mine = [lead for lead in leads if lead.channel == channel]
         want = expected_counts(mine, since, until, "cohort")
         got = {
-            kind: int(steps[label]["valid_leads" if kind == "valid" else kind]) for kind in KINDS
+            kind: int(steps[label]["valid_leads" if kind == "valid" else kind])
+            for kind in CELL_KINDS
         }
         assert got == want, label
-    why = {row["figure"]: row["value"] for row in _csv(manager, "why", {"period": "last365"})}
+    why = {row["figure"]: row["value"] for row in funnel_csv(manager, "why", {"period": "last365"})}
     expected = expected_why(leads, since, until)
     for figure in ("valid leads", "contacted"):
         assert int(why[figure]) == expected[figure], figure
-    lost = _csv(manager, "lost", {"period": "last365"})
+    lost = funnel_csv(manager, "lost", {"period": "last365"})
     counted: dict[tuple[str, str], int] = {}
     for lead in leads:
         if lead.stage == "lost" and since <= lead.created_at < until:
-            key = (LABELS[lead.channel], lead.lost_reason or "other")
+            key = (CHANNEL_LABELS[lead.channel], lead.lost_reason or "other")
             counted[key] = counted.get(key, 0) + 1
     shown = {
         (row["channel"], row["lost_reason"]): int(row["leads"])
@@ -81,7 +72,7 @@ def _assert_network_figures(manager: StaffClient, leads: list[MadeLead]) -> None
         if row["channel"] != "All channels"
     }
     assert shown == counted
-    for row in _csv(manager, "trend", {"period": "last90"}):
+    for row in funnel_csv(manager, "trend", {"period": "last90"}):
         year, month = map(int, row["month"].split("-"))
         start, end = month_bounds(date(year, month, 1))
         made = sum(lead.valid and start <= lead.created_at < end for lead in leads)
