@@ -87,9 +87,8 @@ def test_what_ifs_change_sales_and_cost_per_sale_by_the_expected_amount(
     assert text(worse, "#outlook-h").endswith(f"{round(base * 0.75, 1)} with the what-ifs")
 
 
-def _lead_with_contact(
-    session: Session, *, minutes: int | None, reached: bool, dealer_id: int | None = None
-) -> None:
+def _month_old_lead(session: Session, *, stage: str, dealer_id: int | None) -> Lead:
+    """A website lead that came in a month ago, at `stage`, with its customer."""
     at = utcnow() - timedelta(days=30)
     profile = Profile(first_seen_at=at, last_seen_at=at)
     session.add(profile)
@@ -98,18 +97,28 @@ def _lead_with_contact(
         dealer_id=dealer_id,
         profile_id=profile.id,
         channel="website",
-        stage="reached" if reached else "attempted",
+        stage=stage,
         created_at=at,
         updated_at=at,
     )
     session.add(lead)
     session.flush()
+    return lead
+
+
+def _lead_with_contact(
+    session: Session, *, minutes: int | None, reached: bool, dealer_id: int | None = None
+) -> None:
+    lead = _month_old_lead(
+        session, stage="reached" if reached else "attempted", dealer_id=dealer_id
+    )
+    at, profile_id = lead.created_at, lead.profile_id
     if minutes is not None:
         session.add(
             ContactAttempt(
                 dealer_id=dealer_id,
                 lead_id=lead.id,
-                profile_id=profile.id,
+                profile_id=profile_id,
                 method="call",
                 outcome="reached" if reached else "no_answer",
                 attempted_at=at + timedelta(minutes=minutes),
@@ -225,20 +234,8 @@ def _lead_that_showed(
     session: Session, *, stage: str, history: tuple[str, ...], dealer_id: int
 ) -> None:
     """A website lead of a month ago, checked in on the floor, at `stage` after `history`."""
-    at = utcnow() - timedelta(days=30)
-    profile = Profile(first_seen_at=at, last_seen_at=at)
-    session.add(profile)
-    session.flush()
-    lead = Lead(
-        dealer_id=dealer_id,
-        profile_id=profile.id,
-        channel="website",
-        stage=stage,
-        created_at=at,
-        updated_at=at,
-    )
-    session.add(lead)
-    session.flush()
+    lead = _month_old_lead(session, stage=stage, dealer_id=dealer_id)
+    at = lead.created_at
     for days, step in enumerate(history, start=1):
         session.add(
             LeadStageChange(lead_id=lead.id, to_stage=step, changed_at=at + timedelta(days=days))
@@ -246,7 +243,7 @@ def _lead_that_showed(
     session.add(
         ShowroomVisit(
             dealer_id=dealer_id,
-            profile_id=profile.id,
+            profile_id=lead.profile_id,
             lead_id=lead.id,
             kind="walk_in",
             arrived_at=at + timedelta(days=5),
