@@ -47,7 +47,9 @@ def test_a_year_of_spend_on_the_campaigns_the_leads_carry(demo: tuple[str, Engin
     with session_scope(make_sessionmaker(engine)) as session:
         months = set(session.scalars(select(SpendEntry.month).distinct()))
         assert len(months) == 12 and date(today.year, today.month, 1) in months
-        spent_on = set(session.execute(select(SpendEntry.channel, SpendEntry.campaign)).tuples())
+        spent_on = {
+            tuple(row) for row in session.execute(select(SpendEntry.channel, SpendEntry.campaign))
+        }
         carried = {
             (channel, touch["name"])
             for channel, touch in session.execute(select(Lead.channel, Lead.last_touch))
