@@ -166,13 +166,10 @@ def monthly_trend(
 
 # --- kept -----------------------------------------------------------------------------------
 _KEYS = "channel, stage, step, sold_dated, label"
-# The months of the days about to be settled, before they are.
-_DIRTY_MONTHS = text(
-    "SELECT DISTINCT CAST(date_trunc('month', day) AS date) FROM funnel_tally "
-    "WHERE NOT settled AND kind = lower(kind)"
-)
 # Each day with unsettled rows: its rows summed into one per key. Rows other transactions add
-# meanwhile are not seen, so not taken (left for the next run).
+# meanwhile are not seen, so not taken (left for the next run). Returns the rows written and
+# the months of the days settled, from the one snapshot that settled them (a month read in a
+# statement of its own could miss a day settled here, which no month row would then count).
 _SETTLE_DAYS = text(
     f"""
     WITH gone AS (
@@ -180,11 +177,16 @@ _SETTLE_DAYS = text(
          WHERE kind = lower(kind)
            AND day IN (SELECT DISTINCT day FROM funnel_tally WHERE NOT settled)
         RETURNING kind, day, {_KEYS}, n
+    ), summed AS (
+        INSERT INTO funnel_tally (kind, day, {_KEYS}, n, settled)
+        SELECT kind, day, {_KEYS}, sum(n), true FROM gone
+         GROUP BY kind, day, {_KEYS}
+        HAVING sum(n) <> 0
+        RETURNING 1
     )
-    INSERT INTO funnel_tally (kind, day, {_KEYS}, n, settled)
-    SELECT kind, day, {_KEYS}, sum(n), true FROM gone
-     GROUP BY kind, day, {_KEYS}
-    HAVING sum(n) <> 0
+    SELECT (SELECT count(*) FROM summed),
+           array_agg(DISTINCT CAST(date_trunc('month', day) AS date))
+      FROM gone
     """
 )
 # The month rows (kind in capitals, day the month's first) of these months, summed again from
@@ -223,10 +225,9 @@ def settle(session: Session) -> int:
     twelve months' rows and the days at its ends). Returns the day rows written."""
     if dialect_of(session) != "postgresql":
         return 0
-    months = list(session.scalars(_DIRTY_MONTHS))
-    written = int(session.execute(_SETTLE_DAYS).rowcount)  # type: ignore[attr-defined]
-    _sum_months(session.connection(), months)
-    return written
+    written, months = session.execute(_SETTLE_DAYS).one()
+    _sum_months(session.connection(), list(months or ()))
+    return int(written)
 
 
 def _sum_months(connection: Connection, months: list[date]) -> None:
