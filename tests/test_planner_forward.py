@@ -87,16 +87,23 @@ def test_what_ifs_change_sales_and_cost_per_sale_by_the_expected_amount(
     assert text(worse, "#outlook-h").endswith(f"{round(base * 0.75, 1)} with the what-ifs")
 
 
-def _month_old_lead(session: Session, *, stage: str, dealer_id: int | None) -> Lead:
-    """A website lead that came in a month ago, at `stage`, with its customer."""
-    at = utcnow() - timedelta(days=30)
+def _month_old_lead(
+    session: Session,
+    *,
+    stage: str,
+    dealer_id: int | None,
+    days_ago: int = 30,
+    channel: str = "website",
+) -> Lead:
+    """A lead that came in `days_ago` days ago (a month), at `stage`, with its customer."""
+    at = utcnow() - timedelta(days=days_ago)
     profile = Profile(first_seen_at=at, last_seen_at=at)
     session.add(profile)
     session.flush()
     lead = Lead(
         dealer_id=dealer_id,
         profile_id=profile.id,
-        channel="website",
+        channel=channel,
         stage=stage,
         created_at=at,
         updated_at=at,
@@ -330,21 +337,13 @@ def test_sales_fall_in_the_months_after_their_leads_by_the_networks_days_to_sale
 
     with session_factory() as session:  # three sales, each 30 days after its lead
         for days_ago in (100, 150, 200):
-            at = utcnow() - timedelta(days=days_ago)
-            profile = Profile(first_seen_at=at, last_seen_at=at)
-            session.add(profile)
-            session.flush()
-            lead = Lead(
-                profile_id=profile.id,
-                channel="phone",
-                stage="sold",
-                created_at=at,
-                updated_at=at,
+            lead = _month_old_lead(
+                session, stage="sold", dealer_id=None, days_ago=days_ago, channel="phone"
             )
-            session.add(lead)
-            session.flush()
             session.add(
-                LeadStageChange(lead_id=lead.id, to_stage="sold", changed_at=at + timedelta(30))
+                LeadStageChange(
+                    lead_id=lead.id, to_stage="sold", changed_at=lead.created_at + timedelta(30)
+                )
             )
         session.commit()
     page = soup(manager.client.get("/showroom/planner/forward", params=fields).text)

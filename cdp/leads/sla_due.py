@@ -110,11 +110,13 @@ def fill(connection: Connection) -> int:
         dealer = dealers.get(dealer_id) if dealer_id is not None else None
         if dealer_id is not None and dealer is None:
             continue
-        where = [_LEAD.c.sla_due_s.is_(None), _LEAD.c.dealer_id.is_(dealer_id)]
-        if dealer_id is not None:
-            where[1] = _LEAD.c.dealer_id == dealer_id
+        at_dealer = (
+            _LEAD.c.dealer_id.is_(None) if dealer_id is None else _LEAD.c.dealer_id == dealer_id
+        )
         rows = connection.execute(
-            select(_LEAD.c.id, _LEAD.c.created_at).where(*where).order_by(_LEAD.c.created_at)
+            select(_LEAD.c.id, _LEAD.c.created_at)
+            .where(_LEAD.c.sla_due_s.is_(None), at_dealer)
+            .order_by(_LEAD.c.created_at)
         ).all()
         if not rows:
             continue
