@@ -17,8 +17,9 @@ fits its best word of the name (name_rules.Ranker).
 On PostgreSQL that is a few indexed statements at any size: a town typed with the name (an index
 on lower(city), migration 0012), the typed words against the dictionary of name words
 (`name_word`, kept by cdp.profiles.projection), the names holding the corrections (a GIN index on
-the words of `profile_search.name_folded`, migration 0004; at most 1,500 candidates, ranked
-here), and the result lines of the first ones. On SQLite (the embedded default, demo scale) the
+the words of `profile_search.name_folded`, migration 0004, with the town as its second column
+since 0039, so a name in a town is one scan; at most 1,500 candidates, ranked here), and the
+result lines of the first ones. On SQLite (the embedded default, demo scale) the
 same rules run in Python over every stored name.
 
 The modules: `service` (which kind of query was typed, and which lookup answers it),

@@ -23,11 +23,15 @@ MIN_SHARE = 0.02
 MIN_HOLDERS = 2_000
 REFRESH_SECONDS = 600.0
 
+# The index's first column holds the words; its second the customers' towns (migration 0039),
+# whose most common elements ("amsterdam") are no name words.
 _COMMON = text(
     "SELECT x.word FROM pg_stats AS s CROSS JOIN LATERAL "
     "unnest(CAST(CAST(s.most_common_elems AS text) AS text[]), s.most_common_elem_freqs) "
     "AS x(word, share) "
     "WHERE s.schemaname = current_schema() AND s.tablename = 'ix_profile_search_name_words' "
+    "AND s.attname = (SELECT attname FROM pg_attribute "
+    "WHERE attrelid = to_regclass('ix_profile_search_name_words') AND attnum = 1) "
     "AND x.word IS NOT NULL AND x.share >= :share "
     "AND x.share * (SELECT greatest(reltuples, 0) FROM pg_class "
     "WHERE oid = to_regclass('profile_search')) >= :holders"
