@@ -338,12 +338,22 @@ async def welcome(
         purpose: str(data.get(f"consent_{purpose}") or "").strip()
         for purpose in svc.CONSENT_PURPOSES
     }
+    addresses = {
+        purpose: str(data.get(f"consent_{purpose}_address") or "").strip()
+        for purpose in ("email", "phone")
+    }
     start_from = str(data.get("start_from") or "").strip()
     form = {f"consent_{purpose}": answer for purpose, answer in answers.items()}
+    form |= {f"consent_{purpose}_address": value for purpose, value in addresses.items()}
     now = utcnow()
     try:
         returning.record_consent(
-            session, tablet, answers, now=now, phone_region=settings.default_phone_region
+            session,
+            tablet,
+            answers,
+            addresses=addresses,
+            now=now,
+            phone_region=settings.default_phone_region,
         )
         returning.start_from(
             session, tablet, code=start_from, now=now, phone_region=settings.default_phone_region

@@ -329,8 +329,10 @@ def test_a_returning_customer_continues_from_a_saved_car_and_gives_consent(
         record = fieldset.select_one(".t-on-record").get_text(" ", strip=True)  # type: ignore[union-attr]
         if purpose == "tracking":
             assert "granted since 10-01-2026" in record
+        elif purpose == "email":  # per address held, as exports read it
+            assert f"{email}: nothing yet" in record
         else:
-            assert "nothing yet" in record
+            assert "No phone number on record" in record
         values = [
             i["value"] for i in fieldset.find_all("input", attrs={"name": f"consent_{purpose}"})
         ]
@@ -383,6 +385,16 @@ def test_a_returning_customer_continues_from_a_saved_car_and_gives_consent(
     assert at - timedelta(seconds=1) <= consents["email"].stated_at <= datetime.now(UTC)
     assert consents["tracking"].status == "withdrawn"  # the latest, from the tablet
     assert consents["tracking"].wording == CONSENT_WORDING["tracking"]
+    # The yes is for the customer's address, so it is in force: on the tablet, on the customer
+    # page's badge and in its table of what is in force.
+    assert consents["email"].address == email
+    record = tablet_page(staff.client.get(f"/showroom/tablet/{sid}/welcome")).select_one(
+        ".t-on-record"
+    )
+    assert record is not None and f"{email}: granted since" in record.get_text(" ", strip=True)
+    page = tablet_page(staff.client.get(f"/showroom/customers/{pid}"))
+    badges = page.select_one(".badges").get_text(" ", strip=True)  # type: ignore[union-attr]
+    assert "email: granted" in badges and "tracking: withdrawn" in badges
 
     # The car is loaded into the tablet's selection, at its summary.
     selection = tablet_row(db, sid).selection
@@ -447,3 +459,79 @@ def test_a_configuration_saved_with_names_only_loads_by_name(
     assert response.headers["HX-Redirect"] == f"/showroom/tablet/{sid}/configure"
     assert tablet_row(db, sid).selection.get("step") == "model"
     assert not tablet_row(db, sid).selection.get("model")
+
+
+def test_a_yes_is_for_the_address_chosen_and_a_no_withdraws_it_for_all(
+    tablet: Tablet, app_client: TestClient, web_source: SourceKey, db: Session
+) -> None:
+    # A customer with two e-mail addresses: a yes on the tablet is for the one chosen (in force
+    # for it, as exports read it), never silently for none; a later no covers both.
+    tag = uuid.uuid4().hex[:6]
+    home, work = f"joke.{tag}@thuis.example", f"joke.{tag}@werk.example"
+    account = f"crm-{tag}"
+    for minute, email in enumerate((home, work)):  # the same account, a new address later
+        message = {
+            "type": "identify", "userId": account, "messageId": str(uuid.uuid4()),
+            "timestamp": f"2026-01-10T10:0{minute}:00Z",
+            "traits": {"email": email, "firstName": "Joke", "lastName": "Maes"},
+        }  # fmt: skip
+        response = app_client.post("/v1/identify", json=message, headers=web_source.auth)
+        assert response.status_code == 200, response.text
+    pid = owner(db, home)
+    assert owner(db, work) == pid
+    staff = tablet("sales")
+    sid = start(staff)
+    tablet_post(staff, f"/showroom/tablet/{sid}/customer/existing", {"profile_id": str(pid)})
+
+    welcome = tablet_page(staff.client.get(f"/showroom/tablet/{sid}/welcome"))
+    options = [o["value"] for o in welcome.select("select[name=consent_email_address] option")]
+    assert options == [work, home]  # the latest first, and chosen unless another is
+    selected = welcome.select_one("select[name=consent_email_address] option[selected]")
+    assert selected is not None and selected["value"] == work
+
+    # No address chosen with two held: asked which, nothing recorded.
+    before = event_count(db)
+    response = tablet_post(
+        staff, f"/showroom/tablet/{sid}/welcome", {"consent_email": "yes", "start_from": ""}
+    )
+    assert response.status_code == 400
+    assert "Choose the e-mail address" in tablet_page(response).get_text()
+    assert event_count(db) == before
+    response = tablet_post(
+        staff,
+        f"/showroom/tablet/{sid}/welcome",
+        {"consent_email": "yes", "consent_email_address": "someone@else.example", "start_from": ""},
+    )
+    assert response.status_code == 400 and event_count(db) == before
+
+    response = tablet_post(
+        staff,
+        f"/showroom/tablet/{sid}/welcome",
+        {"consent_email": "yes", "consent_email_address": home, "start_from": ""},
+    )
+    assert response.status_code == 303, response.text
+    db.expire_all()
+    [granted] = db.scalars(select(Consent).where(Consent.profile_id == pid)).all()
+    assert (granted.status, granted.address) == ("granted", home)
+    record = tablet_page(staff.client.get(f"/showroom/tablet/{sid}/welcome")).select_one(
+        ".t-on-record"
+    )
+    text = record.get_text(" ", strip=True)  # type: ignore[union-attr]
+    assert f"{home}: granted since" in text and f"{work}: nothing yet" in text
+
+    # A no is made for no address: it withdraws e-mail for both.
+    staff2 = tablet("sales")
+    sid2 = start(staff2)
+    tablet_post(staff2, f"/showroom/tablet/{sid2}/customer/existing", {"profile_id": str(pid)})
+    response = tablet_post(
+        staff2, f"/showroom/tablet/{sid2}/welcome", {"consent_email": "no", "start_from": ""}
+    )
+    assert response.status_code == 303, response.text
+    text = (
+        tablet_page(staff2.client.get(f"/showroom/tablet/{sid2}/welcome"))
+        .select_one(".t-on-record")
+        .get_text(" ", strip=True)
+    )  # type: ignore[union-attr]
+    assert f"{home}: withdrawn" in text and f"{work}: withdrawn" in text
+    badges = tablet_page(staff2.client.get(f"/showroom/customers/{pid}")).select_one(".badges")
+    assert "email: withdrawn" in badges.get_text(" ", strip=True)  # type: ignore[union-attr]

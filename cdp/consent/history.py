@@ -10,8 +10,10 @@ When two share a time, the withdrawal wins. A grant made for no address is histo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -47,16 +49,33 @@ class Statement:
 class ConsentHistory:
     standings: list[Standing]  # tracking, then each e-mail address, then each phone number
     statements: list[Statement]  # newest first
+    per_purpose: dict[str, StatementRow]  # in_force_per_purpose: the page's badges
 
 
-def _wins(row: StatementRow) -> tuple[object, ...]:
+class Stated(Protocol):
+    """A consent statement as stored (a `Consent` row, a StatementRow)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def address(self) -> str | None: ...
+    @property
+    def stated_at(self) -> datetime: ...
+
+
+S = TypeVar("S", bound=Stated)
+
+
+def _wins(row: Stated) -> tuple[object, ...]:
     # The latest; on a tie the withdrawal (leaving out is the safe side), then the last stored.
     return (row.stated_at, row.status != "granted", row.id)
 
 
-def in_force(
-    rows: Sequence[StatementRow], purpose: str, address: str | None
-) -> StatementRow | None:
+def in_force(rows: Sequence[S], purpose: str, address: str | None) -> S | None:
     """The statement in force for this purpose and address (None for tracking)."""
     if purpose == "tracking":
         covering = [r for r in rows if r.purpose == "tracking"]
@@ -68,6 +87,27 @@ def in_force(
             and (r.address == address or (r.address is None and r.status != "granted"))
         ]
     return max(covering, key=_wins, default=None)
+
+
+def in_force_per_purpose(rows: Sequence[S], held: Iterable[tuple[str, str]]) -> dict[str, S]:
+    """What a customer's consent comes to per purpose, as one badge shows it: for e-mail (phone)
+    a grant in force for an address (number) they hold, else what is in force for one of them
+    (a withdrawal); for tracking the statement in force. A purpose with none is left out, so a
+    grant made for no address, which is history only, shows as never given."""
+    found: dict[str, S] = {}
+    tracking = in_force(rows, "tracking", None)
+    if tracking is not None:
+        found["tracking"] = tracking
+    for purpose in ("email", "phone"):
+        standing = [
+            row
+            for kind, value in held
+            if kind == purpose and (row := in_force(rows, purpose, value)) is not None
+        ]
+        if standing:
+            granted = [row for row in standing if row.status == "granted"]
+            found[purpose] = max(granted or standing, key=_wins)
+    return found
 
 
 def _who(row: StatementRow) -> str:
@@ -98,4 +138,5 @@ def consent_history(session: Session, profile_id: uuid.UUID) -> ConsentHistory:
     return ConsentHistory(
         standings=standings,
         statements=[Statement(r, _who(r), _where(r), r.id in current) for r in rows],
+        per_purpose=in_force_per_purpose(rows, held),
     )

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from cdp import catalogue, taxonomy
 from cdp.catalogue import Model, Selection
+from cdp.consent import repository as consent_repo
+from cdp.consent.history import consent_history
 from cdp.errors import InvalidInput
 from cdp.models import TabletSession
 from cdp.profiles import repository as profiles_repo
-from cdp.profiles.schemas import ConsentOut
 from cdp.tablet import configuring
 from cdp.tablet import service as svc
 
@@ -193,37 +194,77 @@ def start_from(
 
 
 # --- consent ----------------------------------------------------------------------------------
-def consent_on_record(session: Session, profile_id: uuid.UUID) -> dict[str, ConsentOut | None]:
-    """The statement in force per purpose (the latest by time), None where there is none."""
-    found: dict[str, ConsentOut | None] = dict.fromkeys(svc.CONSENT_PURPOSES)
-    for consent, source in profiles_repo.consents(session, _ids(session, profile_id)):
-        if consent.purpose in found:
-            found[consent.purpose] = ConsentOut(
-                purpose=consent.purpose,
-                status=consent.status,
-                stated_at=consent.stated_at,
-                wording=consent.wording,
-                source=source,
+@dataclass(frozen=True, slots=True)
+class OnRecord:
+    """What is in force for one purpose at one of the customer's addresses (None: tracking,
+    which is about the person)."""
+
+    address: str | None
+    status: str | None  # granted | withdrawn | None: never asked
+    stated_at: datetime | None
+    source: str | None
+
+
+def consent_on_record(session: Session, profile_id: uuid.UUID) -> dict[str, list[OnRecord]]:
+    """Per purpose, what is in force now as every export reads it (cdp.consent.history): one
+    line for tracking, one per e-mail address (phone number) the customer holds, the latest
+    first; none where they hold none."""
+    history = consent_history(session, profile_id)
+    who = {statement.row.id: statement.who for statement in history.statements}
+    found: dict[str, list[OnRecord]] = {purpose: [] for purpose in svc.CONSENT_PURPOSES}
+    for standing in reversed(history.standings):  # held addresses come oldest first
+        row = standing.in_force
+        if standing.purpose in found:
+            found[standing.purpose].append(
+                OnRecord(
+                    address=standing.address,
+                    status=row.status if row else None,
+                    stated_at=row.stated_at if row else None,
+                    source=who.get(row.id) if row else None,
+                )
             )
     return found
 
 
+def _held(session: Session, profile_id: uuid.UUID, purpose: str) -> list[str]:
+    """The customer's e-mail addresses (phone numbers), the latest first."""
+    ids = consent_repo.profile_ids(session, profile_id)
+    held = consent_repo.contact_identifiers(session, ids)
+    return [value for kind, value in reversed(held) if kind == purpose]
+
+
 def check_consent(
-    session: Session, profile_id: uuid.UUID, answers: dict[str, str]
-) -> dict[str, str]:
-    """What is wrong with the consent answers, per field (`consent_<purpose>`)."""
+    session: Session,
+    profile_id: uuid.UUID,
+    answers: dict[str, str],
+    addresses: dict[str, str] | None = None,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The address each e-mail or phone grant is for, and what is wrong, per field
+    (`consent_<purpose>`, `consent_<purpose>_address`). A grant is for one address the customer
+    holds: the one chosen, or their only one."""
     problems: dict[str, str] = {}
-    kinds = {i.kind for i in profiles_repo.identities(session, _ids(session, profile_id))}
+    chosen: dict[str, str] = {}
     for purpose, answer in answers.items():
         field = f"consent_{purpose}"
         if purpose not in svc.CONSENT_PURPOSES:
             problems["consent"] = f"Unknown consent {purpose[:40]!r}."
         elif answer not in ANSWERS:
             problems[field] = "Choose yes, no or not asked."
-        elif answer == "yes" and purpose in ("email", "phone") and purpose not in kinds:
+        elif answer == "yes" and purpose in ("email", "phone"):
             what = "e-mail address" if purpose == "email" else "phone number"
-            problems[field] = f"We have no {what} for this customer: add it first."
-    return problems
+            held = _held(session, profile_id, purpose)
+            typed = (addresses or {}).get(purpose, "").strip()
+            if not held:
+                problems[field] = f"We have no {what} for this customer: add it first."
+            elif typed in held:
+                chosen[purpose] = typed
+            elif not typed and len(held) == 1:
+                chosen[purpose] = held[0]
+            else:
+                problems[f"{field}_address"] = (
+                    f"Choose the {what} they agree to for “Yes”: one of theirs."
+                )
+    return chosen, problems
 
 
 def record_consent(
@@ -231,15 +272,19 @@ def record_consent(
     tablet: TabletSession,
     answers: dict[str, str],
     *,
+    addresses: dict[str, str] | None = None,
     now: datetime,
     phone_region: str,
 ) -> None:
     """Record what the customer said, in the words they read; a purpose not asked records
-    nothing. A statement that repeats the one in force is not stored twice (ingest)."""
+    nothing. A yes to e-mail (phone) is for one address (number) they hold, sent with it, so it
+    is in force for it (a grant made for no address is history only); a no is made for none,
+    which withdraws it for all of them. A statement that repeats the one in force is not stored
+    twice (ingest)."""
     svc.require_customer(tablet)
     profile_id = svc.live_profile_id(session, tablet)
     assert profile_id is not None
-    problems = check_consent(session, profile_id, answers)
+    chosen, problems = check_consent(session, profile_id, answers, addresses)
     if problems:
         field, message = next(iter(problems.items()))
         raise InvalidInput(message, field=field)
@@ -252,10 +297,11 @@ def record_consent(
         if answer
     }
     if consent:
+        # The addresses are the customer's own (checked above): they find the same profile.
         svc.send(
             session,
             tablet,
-            [{"type": "identify", "traits": {"consent": consent}}],
+            [{"type": "identify", "traits": {**chosen, "consent": consent}}],
             now=now,
             phone_region=phone_region,
         )

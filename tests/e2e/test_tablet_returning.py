@@ -105,7 +105,7 @@ def test_a_returning_customer_continues_from_their_saved_car(
     page.wait_for_url(re.compile(r"/welcome$"))
     expect(page.locator(".t-bar")).to_contain_text(customer.name)
     consent = page.locator("fieldset.t-consent-q", has_text="e-mail me offers")
-    expect(consent.locator(".t-on-record")).to_contain_text("On record:")
+    expect(consent.locator(".t-on-record")).to_contain_text(f"{customer.email}:")
     card = page.locator(f'button.t-start-card[value="{customer.code}"]')
     expect(card).to_contain_text(customer.colour)
     expect(card).to_contain_text("Saved")
