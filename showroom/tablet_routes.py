@@ -189,16 +189,25 @@ def choose_customer(
 
 
 def _answers(form: dict[str, str]) -> dict[identity.Field, identity.Answer]:
-    """The rename question's answers (`answer_<field>`: ours or typed, with `shown_<field>`,
-    what the question showed as ours)."""
+    """The rename question's answers (`answer_<field>`: ours or typed, with `shown_<field>` and
+    `shown_typed_<field>`, what the question showed as ours and as typed)."""
     answers: dict[identity.Field, identity.Answer] = {}
     for field in identity.FIELDS:
         choice = form.get(f"answer_{field}", "")
         if choice in ("ours", "typed"):
             answers[field] = identity.Answer(
-                "ours" if choice == "ours" else "typed", form.get(f"shown_{field}", "")
+                "ours" if choice == "ours" else "typed",
+                form.get(f"shown_{field}", ""),
+                form.get(f"shown_typed_{field}", ""),
             )
     return answers
+
+
+def _asked_about(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
 
 
 @router.post(f"{BASE}/{{session_id}}/customer/new")
@@ -221,7 +230,11 @@ async def new_customer(
             "email",
             "phone",
             "answering",
-            *(f"{kind}_{f}" for kind in ("answer", "shown") for f in identity.FIELDS),
+            *(
+                f"{kind}_{f}"
+                for kind in ("answer", "shown", "shown_typed")
+                for f in identity.FIELDS
+            ),
         )
     }
     customer = svc.NewCustomer(
@@ -248,17 +261,25 @@ async def new_customer(
                 tablet,
                 customer,
                 answers=_answers(fields),
+                asked_about=_asked_about(fields["answering"]),
                 now=utcnow(),
                 phone_region=settings.default_phone_region,
             )
         except identity.IdentityQuestion as asked:
             session.rollback()
             question = asked
-            if fields["answering"]:  # sent the question back without choosing
+            if fields["answering"]:  # sent the question back without choosing, or changed
                 problems = {
-                    f"answer_{field}": f"Choose which {identity.FIELD_LABELS[field]} is right."
+                    f"answer_{field}": (
+                        f"Choose which {identity.FIELD_LABELS[field]} is right."
+                        if not fields[f"answer_{field}"]
+                        else f"The typed {identity.FIELD_LABELS[field]} changed since you "
+                        "chose: choose again."
+                    )
                     for field in asked.unanswered
                 }
+            for field in asked.unanswered:  # an answer to an older question is none
+                form.pop(f"answer_{field}", None)
         except CdpError as error:
             session.rollback()
             if error.status_code != 400:

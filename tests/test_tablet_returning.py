@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cdp import catalogue
@@ -114,6 +114,13 @@ def ruben(app_client: TestClient, source: SourceKey, db: Session) -> tuple[uuid.
     return owner(db, email), email
 
 
+def asked(response: Any) -> dict[str, str]:
+    """The hidden fields of the question on the page: who it is about, what it showed."""
+    question = tablet_page(response).select_one(".t-question")
+    assert question is not None
+    return {i["name"]: i["value"] for i in question.select("input[type=hidden]")}  # type: ignore[misc]
+
+
 # --- the rename question ----------------------------------------------------------------------
 def test_a_known_email_typed_with_another_name_asks_and_keeps_the_name_until_answered(
     tablet: Tablet, app_client: TestClient, web_source: SourceKey, db: Session
@@ -126,6 +133,10 @@ def test_a_known_email_typed_with_another_name_asks_and_keeps_the_name_until_ans
 
     response = add_customer(staff, sid, **typed)
     assert response.status_code == 409, response.text
+    shown = asked(response)
+    assert shown == {
+        "answering": str(pid), "shown_name": "Ruben de Jong", "shown_typed_name": "Rubin Jong"
+    }  # fmt: skip
     html = tablet_page(response)
     question = html.select_one(".t-question")
     assert question is not None
@@ -146,7 +157,7 @@ def test_a_known_email_typed_with_another_name_asks_and_keeps_the_name_until_ans
     assert event_count(db) == before and tablet_row(db, sid).profile_id is None
 
     # Sent back without a choice: the question is marked, still nothing changes.
-    response = add_customer(staff, sid, **typed, answering="1", shown_name="Ruben de Jong")
+    response = add_customer(staff, sid, **typed, **shown)
     assert response.status_code == 400
     fieldset = tablet_page(response).select_one("fieldset.t-choose")
     assert fieldset is not None and fieldset.get("aria-invalid") == "true"
@@ -154,9 +165,7 @@ def test_a_known_email_typed_with_another_name_asks_and_keeps_the_name_until_ans
     assert search_name(db, pid) == "Ruben de Jong" and event_count(db) == before
 
     # Keep ours: the session is Ruben's, his name stays; the consent he gave is recorded.
-    response = add_customer(
-        staff, sid, **typed, answering="1", answer_name="ours", shown_name="Ruben de Jong"
-    )
+    response = add_customer(staff, sid, **typed, **shown, answer_name="ours")
     assert response.status_code == 303, response.text
     assert response.headers["location"] == f"/showroom/tablet/{sid}/welcome"
     assert tablet_row(db, sid).profile_id == pid
@@ -184,17 +193,17 @@ def test_a_confirmed_new_name_replaces_the_old_one(
     staff = tablet("sales")
     sid = start(staff)
     typed = {"first_name": "Rubin", "last_name": "Jong", "email": email}
-    assert add_customer(staff, sid, **typed).status_code == 409
+    response = add_customer(staff, sid, **typed)
+    assert response.status_code == 409
+    shown = asked(response)
     # An answer to a question about another name than the one held now counts for nothing.
     response = add_customer(
-        staff, sid, **typed, answering="1", answer_name="typed", shown_name="R."
+        staff, sid, **typed, **shown | {"shown_name": "R."}, answer_name="typed"
     )
     assert response.status_code == 400
     assert search_name(db, pid) == "Ruben de Jong"
 
-    response = add_customer(
-        staff, sid, **typed, answering="1", answer_name="typed", shown_name="Ruben de Jong"
-    )
+    response = add_customer(staff, sid, **typed, **shown, answer_name="typed")
     assert response.status_code == 303, response.text
     assert tablet_row(db, sid).profile_id == pid
     assert (traits_of(db, pid)["first_name"], traits_of(db, pid)["last_name"]) == ("Rubin", "Jong")
@@ -213,23 +222,56 @@ def test_a_different_phone_is_asked_too_and_a_chosen_one_stays_on_the_same_custo
     assert response.status_code == 409
     assert tablet_page(response).select('input[name="answer_phone"]')
     assert not tablet_page(response).select('input[name="answer_name"]')  # the name is the same
-    shown = tablet_page(response).find("input", attrs={"name": "shown_phone"})["value"]  # type: ignore[index]
-    response = add_customer(
-        staff, sid, **typed, answering="1", answer_phone="ours", shown_phone=shown
-    )
+    shown = asked(response)
+    assert shown["shown_phone"] == "+31612345678" and shown["shown_typed_phone"] == "+31687654321"
+    response = add_customer(staff, sid, **typed, **shown, answer_phone="ours")
     assert response.status_code == 303, response.text
     assert traits_of(db, pid)["phone"] == "+31612345678"
     db.expire_all()
     assert db.scalar(select(Identity).where(Identity.value == "+31687654321")) is None
 
     sid = start(staff)
-    response = add_customer(
-        staff, sid, **typed, answering="1", answer_phone="typed", shown_phone=shown
-    )
+    response = add_customer(staff, sid, **typed, **shown, answer_phone="typed")
     assert response.status_code == 303, response.text
     assert tablet_row(db, sid).profile_id == pid  # not a new profile (identity rule 7)
     assert traits_of(db, pid)["phone"] == "+31687654321"
     assert owner(db, "+31687654321") == pid
+
+
+def test_an_answer_holds_only_for_what_the_question_showed(
+    tablet: Tablet, app_client: TestClient, web_source: SourceKey, db: Session
+) -> None:
+    # Asked about "Rubin Jong", the salesperson edits the first name and chooses "use the typed
+    # one": the choice was for a name never shown, so it counts for nothing and is asked again.
+    pid, email = ruben(app_client, web_source, db)
+    staff = tablet("sales")
+    sid = start(staff)
+    before = event_count(db)
+    typed = {"first_name": "Rubin", "last_name": "Jong", "email": email}
+    shown = asked(add_customer(staff, sid, **typed))
+    edited = typed | {"first_name": "Mallory"}
+    response = add_customer(staff, sid, **edited, **shown, answer_name="typed")
+    assert response.status_code == 400
+    fieldset = tablet_page(response).select_one("fieldset.t-choose")
+    assert fieldset is not None and "changed since you chose" in fieldset.get_text()
+    assert not fieldset.select("input[checked]")  # nothing chosen for the new question
+    assert asked(response)["shown_typed_name"] == "Mallory Jong"
+    assert search_name(db, pid) == "Ruben de Jong" and event_count(db) == before
+
+    # The e-mail edited to one nobody has: no new customer made on the old question's answer.
+    profiles = db.scalar(select(func.count()).select_from(ProfileSearch))
+    new_email = f"henk.{uuid.uuid4().hex[:6]}@example.nl"
+    response = add_customer(staff, sid, **typed | {"email": new_email}, **shown, answer_name="ours")
+    assert response.status_code == 400
+    assert "changed since you were asked" in tablet_page(response).get_text()
+    assert not tablet_page(response).select(".t-question")
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(ProfileSearch)) == profiles
+    assert event_count(db) == before and tablet_row(db, sid).profile_id is None
+    # Added again knowingly, without the question: a new customer.
+    response = add_customer(staff, sid, **typed | {"email": new_email})
+    assert response.status_code == 303, response.text
+    assert owner(db, new_email) != pid
 
 
 def test_an_email_of_one_customer_and_a_phone_of_another_are_refused(

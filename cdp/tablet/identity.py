@@ -55,8 +55,13 @@ class Difference:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
+    """An answer holds for the question it was given to: what it showed as ours and as typed.
+    Once either changed (the profile, or a field edited after the question), it is none, so a
+    choice can never apply to a value the salesperson did not see."""
+
     choice: Choice
-    ours_shown: str  # what the question showed as ours: an answer to an older question is none
+    ours_shown: str
+    typed_shown: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +135,8 @@ def agreed_traits(
     unanswered = tuple(
         d.field
         for d in known.differences
-        if (answer := answers.get(d.field)) is None or answer.ours_shown != d.ours
+        if (answer := answers.get(d.field)) is None
+        or (answer.ours_shown, answer.typed_shown) != (d.ours, d.typed)
     )
     if unanswered:
         raise IdentityQuestion(known, unanswered=unanswered)

@@ -374,13 +374,18 @@ def create_customer(
     customer: NewCustomer,
     *,
     answers: dict[identity.Field, identity.Answer] | None = None,
+    asked_about: uuid.UUID | None = None,
     now: datetime,
     phone_region: str,
 ) -> uuid.UUID:
     """Identify the session's visitor with what the customer told us, and the consent they gave
     in the words shown on the screen. An e-mail address or phone number that is already known
     lands the session on that customer's profile (one person, one profile), and what was typed
-    replaces nothing of theirs unless `answers` say so: IdentityQuestion until they do."""
+    replaces nothing of theirs unless `answers` say so: IdentityQuestion until they do.
+
+    `asked_about`: the customer a question was asked about. If what is typed now finds someone
+    else, or nobody (the e-mail edited after the question), nothing is stored: the salesperson is
+    told, and adds the customer again knowingly."""
     _require_no_customer(tablet)
     problems = check_new_customer(customer, phone_region=phone_region)
     if problems:
@@ -392,6 +397,12 @@ def create_customer(
         phone=customer.phone,
     )
     known = identity.find_known(session, typed, phone_region=phone_region)
+    if asked_about is not None and (known is None or known.profile_id != asked_about):
+        raise InvalidInput(
+            "The e-mail address or phone number changed since you were asked: they no longer "
+            "belong to the customer asked about. Check them, then add the customer again.",
+            field="email",
+        )
     traits: dict[str, Any]
     if known is None:
         traits = {
