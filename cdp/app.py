@@ -24,7 +24,7 @@ from cdp.alerts.delivery import AlertHub
 from cdp.alerts.jobs import PeriodicJob, PeriodicJobs
 from cdp.auth.service import SourceCache
 from cdp.config import Settings, get_settings
-from cdp.db import make_engine, make_sessionmaker
+from cdp.db import make_engine, make_sessionmaker, read_only_engine
 from cdp.errors import CdpError
 from cdp.leads import tally
 from cdp.leads.channel_options import ChannelOptionsCache
@@ -92,12 +92,10 @@ def create_app(
         )
         app.state.sessionmaker = session_factory or make_sessionmaker(app.state.engine)
         app.state.read_sessionmaker = app.state.sessionmaker
-        if own_engine and app.state.engine.dialect.name == "postgresql":
-            # Lookups only read: no BEGIN and COMMIT around them (cdp/deps.py). The same pool;
-            # a connection is put back in its transactions when it returns to it.
-            app.state.read_sessionmaker = make_sessionmaker(
-                app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
-            )
+        if own_engine:
+            # Lookups only read (cdp/deps.py). The same pool; a connection is put back in its
+            # transactions when it returns to it.
+            app.state.read_sessionmaker = make_sessionmaker(read_only_engine(app.state.engine))
         # A server on its own database keeps the planner's statistics up with a new
         # installation's growth (tests hand in their engine, and their data is rolled back).
         keeper = StatisticsKeeper(app.state.engine)
@@ -126,6 +124,12 @@ def create_app(
         docs_url=None,  # served by cdp.web_security from a pinned package, not a CDN
         redoc_url=None,
     )
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    # Times are stored in UTC and shown in the showroom's time zone.
+    templates.env.filters["local"] = local_format
+    templates.env.filters["hex_colour"] = hex_colour
+    templates.env.filters["phone"] = phone_display
+    templates.env.globals["plural"] = plural  # {{ n }} {{ plural(n, 'day') }}
     from ingest.fast_path import CollectionFastPath
 
     # Outermost last: security headers > collection fast path > API rate limit > NUL guard >
@@ -133,7 +137,7 @@ def create_app(
     app.state.write_key_limits = RateLimiter(
         settings.write_key_rate_limit, settings.write_key_burst
     )
-    app.add_middleware(NulGuard)
+    app.add_middleware(NulGuard, templates=templates)  # a browser's refusal is a page
     app.add_middleware(
         ApiRateLimit,
         limiter=RateLimiter(settings.api_token_rate_limit, settings.api_token_burst),
@@ -154,12 +158,7 @@ def create_app(
             PeriodicJob("funnel tally", tally.SETTLE_SECONDS, tally.settle_job),
         ]
     )
-    app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-    # Times are stored in UTC and shown in the showroom's time zone.
-    app.state.templates.env.filters["local"] = local_format
-    app.state.templates.env.filters["hex_colour"] = hex_colour
-    app.state.templates.env.filters["phone"] = phone_display
-    app.state.templates.env.globals["plural"] = plural  # {{ n }} {{ plural(n, 'day') }}
+    app.state.templates = templates
     if engine is not None:  # the lifespan may not run in tests: make the state usable now
         app.state.engine = engine
         app.state.sessionmaker = session_factory or make_sessionmaker(engine)

@@ -117,10 +117,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# An execution option of the engine that only reads (`read_only_engine`).
+_READS_ONLY = "cdp_reads_only"
+
+
 def _sqlite_begin(conn: Any) -> None:
     # BEGIN IMMEDIATE takes the write lock up front, so two writers never read a snapshot and then
-    # fail to upgrade it (SQLITE_BUSY), which deferred transactions do under concurrency.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # fail to upgrade it (SQLITE_BUSY), which deferred transactions do under concurrency. What
+    # only reads needs no lock: in WAL mode its snapshot waits for nobody and nobody for it.
+    reads_only = conn.get_execution_options().get(_READS_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
+
+
+def read_only_engine(engine: Engine) -> Engine:
+    """The engine for requests that only read (lookups, API tokens): the same pool. On
+    PostgreSQL in autocommit, no BEGIN and COMMIT around them; on SQLite a deferred BEGIN, so
+    searches run side by side instead of queueing for the write lock behind each other and
+    every write (busy for up to 30 s under load, then failing)."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine.execution_options(**{_READS_ONLY: True})
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
