@@ -116,6 +116,8 @@ def by_postal_code(
         session.scalars(
             select(ProfileSearch.profile_id)
             .where(ProfileSearch.postal_code == postal_code(folded), *dealer_filter(dealers))
+            # By name: the same first page every time, on either database (was any 20).
+            .order_by(ProfileSearch.name_folded, ProfileSearch.profile_id)
             .limit(limit)
         )
     )

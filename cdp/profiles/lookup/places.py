@@ -27,15 +27,31 @@ class Place:
 _POSTAL_PART = re.compile(r"^(\d{4})([a-z]{2})?$")
 
 
+def _postal_joined(words: list[str]) -> list[str]:
+    """A Dutch postal code typed with its space ("5627 vn") as one word: its letters are no
+    name word (they narrowed "jan janssen 5627 vn" to names holding a correction of "vn")."""
+    joined: list[str] = []
+    for word in words:
+        if joined and re.fullmatch(r"\d{4}", joined[-1]) and re.fullmatch(r"[a-z]{2}", word):
+            joined[-1] += word
+        else:
+            joined.append(word)
+    return joined
+
+
 def place_in(session: Session, folded: str, lower: str) -> tuple[str, Place | None]:
     """The name part of a query and the place typed with it, if any: a postal code (its four
     digits), or one or two words at either end that are a stored town (lower(city), indexed),
     as typed or without accents ("liège", "liege")."""
-    words = [w for w in re.split(r"[\s,]+", folded) if w]
+    words = _postal_joined([w for w in re.split(r"[\s,]+", folded) if w])
     postal = next((m.group(1) for w in words if (m := _POSTAL_PART.match(w))), None)
     last = bool(words) and _POSTAL_PART.match(words[-1]) is not None
     words = [w for w in words if not _POSTAL_PART.match(w)]
-    typed = [w for w in re.split(r"[\s,]+", lower) if w and not _POSTAL_PART.match(w)]
+    typed = [
+        w
+        for w in _postal_joined([w for w in re.split(r"[\s,]+", lower) if w])
+        if not _POSTAL_PART.match(w)
+    ]
     towns: tuple[str, ...] = ()
     if len(words) >= 2:
         ends: dict[str, int] = {}  # a town as it may be stored: how many words it takes
