@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -66,6 +66,7 @@ def render(
     templates: Jinja2Templates = request.app.state.templates
     staff = staff or getattr(request.state, "staff", None)
     full = not is_htmx(request) or request.headers.get("hx-boosted") == "true"
+    flash = unquote(request.cookies.get(_FLASH, ""))[:MAX_FLASH] if full else ""
     values = {
         "staff": staff,
         "csrf_token": staff.csrf_token if staff else "",
@@ -73,9 +74,20 @@ def render(
         "Permission": Permission,
         "now": utcnow(),
         "options": page_options(request),
+        "flash": flash,
         **(context or {}),
     }
-    return templates.TemplateResponse(request, template, values, status_code=status_code)
+    response = templates.TemplateResponse(request, template, values, status_code=status_code)
+    if flash:  # said once, on the page the action led to
+        response.delete_cookie(_FLASH, path="/")
+    return response
+
+
+# What an action did, said on the page it leads to ("The test drive with … was cancelled."):
+# a cookie of the browser that did it, read and dropped by the next full page (any page, so
+# wherever `next` leads), shown as text (escaped like any other).
+_FLASH = "cdp_done"
+MAX_FLASH = 300
 
 
 def confirm_step(
@@ -112,8 +124,9 @@ def confirm_step(
 _URL_CHARACTERS = ":/?#[]@!$&'()*+,;=%"
 
 
-def redirect(request: Request, url: str) -> Response:
-    """After a successful POST: a 303 for browsers, HX-Redirect for htmx.
+def redirect(request: Request, url: str, *, done: str = "") -> Response:
+    """After a successful POST: a 303 for browsers, HX-Redirect for htmx; `done`: what was done,
+    said on the page it leads to.
 
     The address is percent-encoded where it holds what a header cannot (a `next` page with a
     euro sign made the answer a 500, and the action was lost with its rolled-back session);
@@ -121,8 +134,14 @@ def redirect(request: Request, url: str) -> Response:
     """
     url = quote(url, safe=_URL_CHARACTERS, errors="replace")
     if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return Response(status_code=303, headers={"Location": url})
+        response = Response(status_code=204, headers={"HX-Redirect": url})
+    else:
+        response = Response(status_code=303, headers={"Location": url})
+    if done:
+        response.set_cookie(
+            _FLASH, quote(done[:MAX_FLASH]), max_age=120, path="/", httponly=True, samesite="lax"
+        )
+    return response
 
 
 def _return_path(request: Request) -> str:

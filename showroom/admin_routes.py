@@ -61,8 +61,6 @@ PERMISSION_LABELS: dict[Permission, str] = {
 # Confirmations after a redirect: a fixed key in the URL, never text taken from it.
 NOTICES = {
     "role": "Role changed. It applies from their next click.",
-    "deactivated": "Account deactivated; they have been signed out everywhere.",
-    "reactivated": "Account reactivated. They can sign in again with their password.",
     "dealers": "Dealers changed. It applies from their next click.",
 }
 # One form field per checked dealer: <input type="checkbox" name="dealer" value="CODE">.
@@ -320,14 +318,23 @@ def deactivate(
     user.invite_token_hash = None
     user.invite_expires_at = None
     staff_service.end_sessions_of(session, user.id)
-    return redirect(request, f"{USERS_URL}?done=deactivated")
+    return redirect(
+        request,
+        USERS_URL,
+        done=f"{user.name} ({user.email}): account deactivated; signed out everywhere.",
+    )
 
 
 @router.post(f"{USERS_URL}/{{user_id}}/reactivate", response_class=HTMLResponse)
 def reactivate(request: Request, session: DbSession, staff: AdminCsrf, user_id: str) -> Response:
     user = _user_or_404(session, user_id)
     user.active = True
-    return redirect(request, f"{USERS_URL}?done=reactivated")
+    return redirect(
+        request,
+        USERS_URL,
+        done=f"{user.name} ({user.email}): account reactivated; they can sign in again with "
+        "their password.",
+    )
 
 
 def _dealers_page(

@@ -19,9 +19,11 @@ from cdp.forms import (
     safe_next,
 )
 from cdp.leads import notes as note_service
+from cdp.leads import repository as leads_repo
 from cdp.leads import service
 from cdp.leads import stages as lead_stages
 from cdp.leads.labels import OPTIONS
+from cdp.local_time import to_local
 from cdp.models import LEAD_CHANNELS, utcnow
 from cdp.web import (
     PageForbidden,
@@ -233,10 +235,12 @@ def change_stage(
         if stage == "lost" and confirm != "yes":
             # Checked and valid, but lost closes the lead: ask once before it counts.
             session.rollback()
-            reason = OPTIONS.label("lost_reason", lost_reason)
+            # The label without its hint for the form ("bought elsewhere (say which ...)").
+            reason = OPTIONS.label("lost_reason", lost_reason).split(" (")[0]
+            name = leads_repo.profile_names(session, {profile_id}).get(profile_id)
             return confirm_step(
                 request,
-                question="Mark this lead lost?",
+                question=f"Mark the lead of {name} lost?" if name else "Mark this lead lost?",
                 details=[
                     f"The {what} closes as lost: {reason.lower()}"
                     + (f" ({lost_detail.strip()})." if lost_detail.strip() else "."),
@@ -261,7 +265,13 @@ def change_stage(
             next_url=destination,
         )
     audit(session, staff, "lead_edit", profile_id, f"lead {lead.id}: stage {stage[:30]}")
-    return redirect(request, destination)
+    name = leads_repo.profile_names(session, {profile_id}).get(profile_id) or "the customer"
+    done = (
+        f"The {what} of {name} was marked lost."
+        if stage == "lost"
+        else f"The {what} of {name} is now {OPTIONS.label('stage', stage).lower()}."
+    )
+    return redirect(request, destination, done=done)
 
 
 @router.post("/showroom/leads/{lead_id}/next-action", response_class=HTMLResponse)
@@ -310,4 +320,12 @@ def set_next_action(
             next_url=destination,
         )
     audit(session, staff, "lead_edit", profile_id, f"lead {lead.id}: next action")
-    return redirect(request, destination)
+    name = leads_repo.profile_names(session, {profile_id}).get(profile_id) or "the customer"
+    if done:
+        said = f"Next action for {name} done."
+    elif lead.next_action_at is not None:
+        due = to_local(lead.next_action_at).strftime("%d-%m-%Y %H:%M")
+        said = f"Next action for {name}: {next_action.strip()[:100]}, by {due}."
+    else:
+        said = f"Next action for {name}: {next_action.strip()[:100]}."
+    return redirect(request, destination, done=said)

@@ -27,6 +27,7 @@ from cdp.forms import (
 )
 from cdp.ids import row_id, whole_number
 from cdp.leads import checks as lead_checks
+from cdp.leads import repository as leads_repo
 from cdp.leads import service
 from cdp.local_time import local_today, to_local
 from cdp.models import CONTACT_METHODS, Lead, utcnow
@@ -308,6 +309,9 @@ def contact_logged(
         "showroom/leads/logged.html",
         {
             "lead": lead,
+            "customer_name": leads_repo.profile_names(session, {lead.profile_id}).get(
+                lead.profile_id
+            ),
             "attempt": logged,
             "at": to_local(logged.attempted_at),
             "next_url": next_url,

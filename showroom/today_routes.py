@@ -259,4 +259,14 @@ def set_status(
             ),
             status_code=error.status_code,
         )
-    return redirect(request, destination)
+    kind = OPTIONS.label("kind", appointment.kind)
+    name = appointment_service.customer_name(session, appointment) or "the customer"
+    when = to_local(appointment.starts_at).strftime("%d-%m-%Y %H:%M")
+    said = {
+        "cancelled": "cancelled",
+        "no_show": "marked no show",
+        "showed": "marked arrived",
+        "planned": "back to planned",
+    }
+    done = f"{kind} with {name} on {when} {said.get(status, 'changed')}."
+    return redirect(request, destination, done=done)

@@ -56,7 +56,7 @@ def test_marking_a_lead_lost_asks_once(
     assert post(sales, url, {"stage": "lost", "lost_reason": ""}).status_code == 400
 
     page, fields = _question(post(sales, url, {**chosen, "next": "/showroom/leads"}), url)
-    assert page.select_one("h1").get_text(strip=True) == "Mark this lead lost?"  # type: ignore[union-attr]
+    assert page.select_one("h1").get_text(strip=True) == "Mark the lead of Sanne de Vries lost?"  # type: ignore[union-attr]
     text = page.get_text(" ")
     assert "Aurora" in text and "Kia, Noord" in text
     back = page.select_one(".confirm-step a")
@@ -66,6 +66,10 @@ def test_marking_a_lead_lost_asks_once(
 
     response = post(sales, url, fields)
     assert response.status_code == 303 and response.headers["location"] == "/showroom/leads"
+    # The page it leads to says what happened, once.
+    said = soup(sales.client.get("/showroom/leads").text).select_one(".flash")
+    assert said is not None and "marked lost" in said.get_text()
+    assert soup(sales.client.get("/showroom/leads").text).select_one(".flash") is None
     lost = get_lead(factory, lead.id)
     assert (lost.stage, lost.lost_reason, lost.lost_detail) == (
         "lost",
@@ -115,9 +119,13 @@ def test_cancelling_an_appointment_asks_once(
     with session_factory() as session:
         assert session.get(Appointment, appointment.id).status == "planned"  # type: ignore[union-attr]
 
-    assert post(sales, url, fields).status_code == 303
+    response = post(sales, url, fields)
+    assert response.status_code == 303
     with session_factory() as session:
         assert session.get(Appointment, appointment.id).status == "cancelled"  # type: ignore[union-attr]
+    said = soup(sales.client.get(response.headers["location"]).text).select_one(".flash")
+    assert said is not None
+    assert f"Test drive with Mila Smit on {day:%d-%m-%Y} 14:30 cancelled." in said.get_text()
     # A refused status is the list's error, not a question.
     assert post(sales, url, {"status": "cancelled"}).status_code == 400
 
@@ -140,6 +148,8 @@ def test_deactivating_a_colleague_asks_once(
     forged = admin.client.post(url, data=fields, follow_redirects=False)
     assert forged.status_code == 403
     response = post(admin, url, fields)
-    assert response.status_code == 303 and "done=deactivated" in response.headers["location"]
+    assert response.status_code == 303
+    said = soup(admin.client.get(response.headers["location"]).text).select_one(".flash")
+    assert said is not None and f"({colleague.email}): account deactivated" in said.get_text()
     with session_factory() as session:
         assert session.get(StaffUser, uid).active is False  # type: ignore[union-attr]
