@@ -321,6 +321,23 @@ def test_a_customer_who_configured_online_ends_on_the_same_profile(
     assert "one customer" in response.text
 
 
+def test_start_tapped_again_reuses_the_untouched_session(
+    tablet: Callable[[str], StaffClient], db: Session
+) -> None:
+    # Each tap on Start (and each form sent back) left an empty open session behind.
+    staff = tablet("sales")
+    first = start(staff)
+    assert start(staff) == first  # nothing happened in it yet
+    assert add_customer(staff, first, first_name="Anna", email="not-an-address").status_code == 400
+    assert start(staff) == first  # a refused form changes nothing
+    page = tablet_page(staff.client.get("/showroom/tablet"))
+    assert len(page.select(f'a[href="/showroom/tablet/{first}"]')) == 1
+    assert add_customer(staff, first, first_name="Anna", email="anna@example.nl").status_code == 303
+    second = start(staff)  # the first has a customer now: a new one
+    assert second != first
+    assert tablet_row(db, second).anonymous_id != tablet_row(db, first).anonymous_id
+
+
 def test_two_customers_on_the_same_tablet_get_two_profiles(
     tablet: Callable[[str], StaffClient], db: Session
 ) -> None:

@@ -97,10 +97,27 @@ def tablet_source(session: Session) -> SourceInfo:
 
 
 def start_session(session: Session, *, user_id: int, now: datetime) -> TabletSession:
-    """A new session with a fresh anonymous id: nothing of an earlier customer carries over."""
+    """A new session with a fresh anonymous id: nothing of an earlier customer carries over.
+
+    A session of theirs still untouched (no customer, nothing chosen: a Start tapped before)
+    is started again instead, so taps on Start leave no pile of empty open sessions."""
+    untouched = next(
+        (
+            t
+            for t in open_sessions(session, user_id=user_id)
+            if t.profile_id is None and t.selection == {"step": "model"}
+        ),
+        None,
+    )
+    dealer_id = acting_dealer_id(session, user_id)
+    if untouched is not None:
+        untouched.started_at = now
+        untouched.dealer_id = dealer_id
+        session.flush()
+        return untouched
     source = tablet_source(session)
     tablet = TabletSession(
-        dealer_id=acting_dealer_id(session, user_id),
+        dealer_id=dealer_id,
         user_id=user_id,
         anonymous_id=str(uuid.uuid4()),
         source_id=source.id,
