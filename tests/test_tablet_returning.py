@@ -577,3 +577,31 @@ def test_a_yes_is_for_the_address_chosen_and_a_no_withdraws_it_for_all(
     assert f"{home}: withdrawn" in text and f"{work}: withdrawn" in text
     badges = tablet_page(staff2.client.get(f"/showroom/customers/{pid}")).select_one(".badges")
     assert "email: withdrawn" in badges.get_text(" ", strip=True)  # type: ignore[union-attr]
+
+
+def test_a_car_started_from_and_left_unchanged_is_not_unsaved(
+    tablet: Tablet, app_client: TestClient, web_source: SourceKey, db: Session
+) -> None:
+    # Loaded from the customer's online save and not changed: it is saved already, so ending
+    # asks nothing and keeps no draft identical to it; changed, it is unsaved again.
+    email = f"joost.{uuid.uuid4().hex[:6]}@example.nl"
+    identify_online(
+        app_client, web_source, traits={"email": email, "firstName": "Joost", "lastName": "Prins"},
+        saved=[ONLINE_VELA],
+    )  # fmt: skip
+    pid = owner(db, email)
+    staff = tablet("sales")
+    for changed in (False, True):
+        sid = start(staff)
+        tablet_post(staff, f"/showroom/tablet/{sid}/customer/existing", {"profile_id": str(pid)})
+        loaded = tablet_post(staff, f"/showroom/tablet/{sid}/welcome", {"start_from": "NW-VELA2R"})
+        assert loaded.status_code == 303, loaded.text
+        note = tablet_page(staff.client.get(f"/showroom/tablet/{sid}/note")).get_text()
+        assert "not saved" not in note
+        if changed:
+            assert choose(staff, sid, "colour", "glacier-white").status_code in (200, 303)
+            asked = tablet_post(staff, f"/showroom/tablet/{sid}/end")
+            assert asked.status_code == 200 and "not saved" in tablet_page(asked).get_text()
+        else:
+            assert tablet_post(staff, f"/showroom/tablet/{sid}/end").status_code == 303
+            assert tablet_row(db, sid).selection.get("draft") is None

@@ -172,6 +172,8 @@ def start_from(
     configuring.store_selection(
         tablet, point.selection, step="summary", based_on=code, welcomed=True
     )
+    # The car as loaded is saved already (as `code`): only a change makes it unsaved.
+    tablet.selection = {**tablet.selection, "saved_car": configuring.car_of(tablet)}
     model = catalogue.model_by_code(point.selection.model)
     svc.send(
         session,
