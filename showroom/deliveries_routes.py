@@ -16,7 +16,6 @@ from cdp.deps import DbSession
 from cdp.errors import CdpError, NotFound
 from cdp.forms import FormError, parse_date, parse_id, parse_time
 from cdp.ids import row_id
-from cdp.leads import checks as lead_checks
 from cdp.leads import deliveries as delivery_service
 from cdp.local_time import local_today
 from cdp.models import Delivery, utcnow
@@ -58,7 +57,10 @@ def _queue_page(
         {
             "rows": rows,
             "mine": mine,
-            "specialists": lead_checks.delivery_specialists(session),
+            # Per handover, only who may take it: its dealer's delivery staff and managers.
+            "specialists": delivery_service.specialist_choices(
+                session, [row.delivery for row in rows]
+            ),
             "today": local_today(now),
             "error": error,
             "values": values or {},

@@ -123,10 +123,6 @@ def assignees(session: Session, scope: DealerScope) -> Assignees:
     return Assignees(everyone=everyone, by_dealer=by_dealer, network_wide=network_wide)
 
 
-def delivery_specialists(session: Session) -> list[tuple[int, str]]:
-    return [(u.id, u.name) for u in repo.active_staff(session, roles_with(Permission.DELIVERIES))]
-
-
 def hosts(session: Session) -> list[tuple[int, str]]:
     """Staff who receive visitors: salespeople and the delivery team."""
     return [
