@@ -159,6 +159,10 @@ def test_a_postal_code_or_town_typed_with_the_name_narrows_to_the_customers_ther
     # A town is matched as stored, accents and all: without them it only ranks (no folded town).
     assert found(app_client, api_auth, "jansen liege")[0] == "Lore Jansen"
     assert len(found(app_client, api_auth, "jansen 9999")) == 4  # no such place: everyone
+    answer = app_client.get("/api/profiles", params={"q": "jansen 9999"}, headers=api_auth).json()
+    assert answer["place_not_found"] == "9999"  # and says so
+    answer = app_client.get("/api/profiles", params={"q": "jansen 5612"}, headers=api_auth).json()
+    assert answer["place_not_found"] is None
 
 
 def test_a_name_typed_before_its_town_is_taken_as_typed_whole(

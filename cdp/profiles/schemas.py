@@ -139,3 +139,6 @@ class ProfileList(BaseModel):
     query: str
     matched_by: str | None
     results: list[ProfileSummary]
+    # A postal code or town typed with the name where nobody of that name is: the results are
+    # the name's holders anywhere.
+    place_not_found: str | None = None

@@ -243,6 +243,7 @@ def search_profiles(
     return ProfileList(
         query=found.query,
         matched_by=found.matched_by,
+        place_not_found=found.place_not_found,
         results=[
             ProfileSummary(
                 id=r.profile_id,

@@ -37,6 +37,9 @@ class Lookup:
     query: str
     matched_by: str | None
     results: list[LookupResult]
+    # A place typed with the name where nobody of that name is ("jansen 5612"): the results
+    # are from everywhere, and the page says so.
+    place_not_found: str | None = None
 
 
 def _result(pid: uuid.UUID, *fields: Any) -> LookupResult:

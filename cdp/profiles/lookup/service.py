@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Collection
+from string import capwords
 
 from sqlalchemy.orm import Session
 
@@ -45,6 +46,7 @@ def lookup(
     ids: list[uuid.UUID] = []
     results: list[LookupResult] | None = None
     matched_by: str | None = None
+    place_not_found: str | None = None
     if "@" in q:
         email = normalise_email(q)
         if email:
@@ -77,10 +79,17 @@ def lookup(
             else:
                 ids = by_name_sqlite(session, name, limit, where, dealers, open_ended=open_ended)
             if results or ids:
+                if where is None and place is not None:
+                    place_not_found = place.postal or capwords(place.towns[0])
                 break
     if results is None:
         wanted = list(dict.fromkeys(ids))
         if dealers is not None and matched_by not in ("postal code", "name"):
             wanted = active_only(session, wanted, dealers)  # the few an identifier found
         results = result_lines(session, wanted[:limit])
-    return Lookup(query=q, matched_by=matched_by if results else None, results=results)
+    return Lookup(
+        query=q,
+        matched_by=matched_by if results else None,
+        results=results,
+        place_not_found=place_not_found if results else None,
+    )
