@@ -18,7 +18,10 @@ router = APIRouter(include_in_schema=False)
 LookupStaff = Annotated[StaffContext, Depends(require(Permission.LOOKUP))]
 # The partial only reads: its session runs without BEGIN and COMMIT (cdp/deps.py).
 ReadingLookupStaff = Annotated[StaffContext, Depends(require_reading(Permission.LOOKUP))]
-Q = Annotated[str, Query(max_length=200)]
+# The search box takes up to MAX_QUERY characters (as the profile API); a longer query is
+# answered on the page, with the box, not refused as the API refuses it.
+MAX_QUERY = 200
+Q = Annotated[str, Query()]
 RESULTS = 20  # one screen; when it is full, the page asks for a narrower search
 
 
@@ -26,6 +29,8 @@ RESULTS = 20  # one screen; when it is full, the page asks for a narrower search
 def lookup_page(
     request: Request, session: DbSession, settings: SettingsDep, staff: LookupStaff, q: Q = ""
 ) -> Response:
+    if len(q) > MAX_QUERY:
+        return render(request, "showroom/lookup.html", _too_long(q), status_code=400)
     found = (
         lookup(
             session,
@@ -37,7 +42,11 @@ def lookup_page(
         if q.strip()
         else None
     )
-    return render(request, "showroom/lookup.html", {"q": q, "found": found, "limit": RESULTS})
+    return render(
+        request,
+        "showroom/lookup.html",
+        {"q": q, "found": found, "limit": RESULTS, "max_query": MAX_QUERY},
+    )
 
 
 @router.get("/showroom/search", response_class=HTMLResponse)
@@ -48,7 +57,10 @@ def lookup_results(
     staff: ReadingLookupStaff,
     q: Q = "",
 ) -> Response:
-    """The results partial that the search box swaps in as the user types."""
+    """The results partial that the search box swaps in as the user types. A query too long is
+    answered 200 too: htmx swaps in no other answer (the results of before would stay)."""
+    if len(q) > MAX_QUERY:
+        return render(request, "showroom/_lookup_results.html", _too_long(q))
     found = (
         lookup(
             session,
@@ -61,11 +73,18 @@ def lookup_results(
         else None
     )
     response = render(
-        request, "showroom/_lookup_results.html", {"q": q, "found": found, "limit": RESULTS}
+        request,
+        "showroom/_lookup_results.html",
+        {"q": q, "found": found, "limit": RESULTS, "max_query": MAX_QUERY},
     )
     # The address keeps the search, so Back from a customer page finds it (and its results).
     response.headers["HX-Replace-Url"] = search_url(q)
     return response
+
+
+def _too_long(q: str) -> dict[str, object]:
+    """No search, and the box says why: longer than any name, address, number or code."""
+    return {"q": q, "found": None, "limit": RESULTS, "max_query": MAX_QUERY, "too_long": True}
 
 
 def search_url(q: str) -> str:

@@ -387,3 +387,35 @@ def test_a_full_list_says_there_may_be_more_and_how_to_narrow_it(
     _, one = partial(sales.client, f"kees0.{surname.lower()}@example.test")
     meta = one.select_one(".meta")
     assert meta is not None and meta.get_text() == "1 customer matched by email"
+
+
+def test_a_query_longer_than_the_box_takes_says_so_in_place_of_the_results(
+    sales: StaffClient,
+) -> None:
+    """The box takes 200 characters, as the profile API: a longer query (pasted, or typed by
+    a browser that ignores maxlength) is answered where the results go, not with a JSON 422
+    that htmx leaves unswapped (the results of the shorter query stayed on screen)."""
+    _, page = full_page(sales.client, "Jansen")
+    box = page.select_one("form[role=search] input[name=q]")
+    assert box is not None and box.get("maxlength") == "200"
+
+    fits = "Jansen" + " " * 194
+    assert found_names(sales.client, fits) == [JAN.name]
+
+    too_long = "Jansen" + "x" * 195
+    response, fragment = partial(sales.client, too_long)
+    assert response.headers["content-type"].startswith("text/html")
+    assert parse_lines(fragment) == []
+    message = fragment.select_one("#q-too-long")
+    assert message is not None and message.get("role") == "alert"
+    assert "Type at most 200 characters" in message.get_text()
+
+    full = sales.client.get("/showroom", params={"q": too_long})
+    assert full.status_code == 400 and full.headers["content-type"].startswith("text/html")
+    page = BeautifulSoup(full.text, "html.parser")
+    box = page.select_one("form[role=search] input[name=q]")
+    assert box is not None and box.get("value") == too_long  # the search page, the query kept
+    assert box.get("aria-invalid") == "true" and box.get("aria-describedby") == "q-too-long"
+    results = page.select_one("#results")
+    assert results is not None and parse_lines(results) == []
+    assert "Type at most 200 characters" in results.get_text()

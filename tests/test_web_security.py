@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -115,6 +116,82 @@ def test_a_nul_character_in_a_query_or_body_is_a_400_naming_the_field(
     assert erasure.status_code == 400 and erasure.json()["field"] == "reason"
     fine = app_client.get("/api/profiles", params={"q": "Jansen"}, headers=bearer)
     assert fine.status_code == 200
+
+
+def test_a_nul_character_in_a_page_form_is_a_page_naming_the_field_with_ways_back(
+    staff_client: Callable[[str], StaffClient], session_factory: sessionmaker[Session]
+) -> None:
+    """A NUL pasted into a form used to show the browser raw JSON, the form gone. A page asking
+    for HTML gets an error page naming the field, the way back to the form, and the form to send
+    again without the character (the field shown as it would be sent); htmx a fragment it swaps
+    in (answered 200: htmx swaps no 4xx); the API its JSON, whoever asks."""
+    sales = staff_client("sales")
+    customer = "/showroom/customers/00000000-0000-0000-0000-000000000000"
+    browser = {
+        "Accept": "text/html,application/xhtml+xml",
+        "Referer": f"http://testserver{customer}",
+    }
+    note = sales.client.post(
+        f"{customer}/notes",
+        data={"csrf_token": sales.csrf, "text": "Called back,\x00 test drive on Saturday"},
+        headers=browser,
+    )
+    assert note.status_code == 400 and note.headers["content-type"].startswith("text/html")
+    page = BeautifulSoup(note.text, "html.parser")
+    main = page.select_one("main")
+    assert main is not None and "The note field holds an invisible control character" in (
+        main.get_text(" ", strip=True)
+    )
+    back = page.select_one("a[data-history-back]")
+    assert back is not None and back["href"] == customer
+    again = page.select_one(".error-actions form")
+    assert again is not None and (again["method"], again["action"]) == ("post", f"{customer}/notes")
+    assert [(i["name"], i["value"]) for i in again.select("input[type=hidden]")] == [
+        ("csrf_token", sales.csrf),
+        ("text", "Called back, test drive on Saturday"),
+    ]
+    shown = page.select_one(".resend-preview dd")
+    assert shown is not None and shown.get_text() == "Called back, test drive on Saturday"
+    assert page.select_one('header a[href="/login"]') is None  # signed in: no Sign in offered
+
+    search = sales.client.get(
+        "/showroom", params={"q": "Jan\x00sen"}, headers={"Accept": "text/html"}
+    )
+    assert search.status_code == 400 and "The search field holds" in search.text
+    page = BeautifulSoup(search.text, "html.parser")
+    again_link = page.select_one(".error-actions a.primary")
+    assert again_link is not None and again_link["href"] == "/showroom?q=Jansen"
+    back = page.select_one("a[data-history-back]")
+    assert back is not None and back["href"] == "/"  # no Referer: the start page
+    odd = sales.client.get(
+        "/showroom",
+        params={"q": "a\x00"},
+        headers={"Accept": "text/html", "Referer": "http://testserver//elsewhere.example/x"},
+    )
+    back = BeautifulSoup(odd.text, "html.parser").select_one("a[data-history-back]")
+    assert back is not None and back["href"] == "/"  # "//elsewhere" is no page of ours
+
+    typing = sales.client.get(
+        "/showroom/search", params={"q": "Jan\x00sen"}, headers={"HX-Request": "true"}
+    )
+    assert typing.status_code == 200 and typing.headers["content-type"].startswith("text/html")
+    fragment = BeautifulSoup(typing.text, "html.parser")
+    message = fragment.select_one("p.error[role=alert]")
+    assert message is not None and "The search field holds" in message.get_text()
+    assert fragment.find("html") is None
+
+    bearer = make_token(session_factory, role="admin")
+    api = sales.client.get("/api/profiles", params={"q": "a\x00"}, headers={**bearer, **browser})
+    assert api.status_code == 400 and api.json()["field"] == "q"
+
+    # A password is never written into a page: the way back only.
+    password = "correct horse\x00 battery"
+    sign_in = sales.client.post(
+        "/login", data={"username": "a@example.test", "password": password}, headers=browser
+    )
+    assert sign_in.status_code == 400 and "The password field holds" in sign_in.text
+    assert "correct horse" not in sign_in.text
+    assert BeautifulSoup(sign_in.text, "html.parser").select_one(".error-actions form") is None
 
 
 def test_a_nul_character_deep_in_an_api_body_is_a_400_not_a_500(
