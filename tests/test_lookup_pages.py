@@ -419,3 +419,14 @@ def test_a_query_longer_than_the_box_takes_says_so_in_place_of_the_results(
     results = page.select_one("#results")
     assert results is not None and parse_lines(results) == []
     assert "Type at most 200 characters" in results.get_text()
+
+
+def test_a_place_where_nobody_of_that_name_is_says_so(sales: StaffClient) -> None:
+    # "jansen 9999": no Jansen there; the Jansens of elsewhere are shown, and the page says so
+    # (it asked to add a postal code, which was typed already).
+    _, fragment = partial(sales.client, "jansen 9999")
+    said = fragment.select_one(".place-not-found")
+    assert said is not None and "Nobody of that name in 9999" in said.get_text(" ", strip=True)
+    assert "Jan Jansen" in [line.name for line in parse_lines(fragment)]
+    _, fragment = partial(sales.client, f"jansen {JAN.postal_code[:4]}")
+    assert fragment.select_one(".place-not-found") is None
