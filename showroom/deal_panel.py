@@ -19,6 +19,8 @@ from cdp.errors import CdpError, NotFound
 from cdp.forms import (
     FormError,
 )
+from cdp.ids import row_id
+from cdp.leads import appointments as appointment_service
 from cdp.leads import checks as lead_checks
 from cdp.leads import repository as leads_repo
 from cdp.leads import stages as lead_stages
@@ -34,6 +36,13 @@ from cdp.web import (
     render,
     require,
 )
+
+
+def _host_asked(error: FormError | None, values: dict[str, str] | None) -> int | None:
+    """Whom a refused appointment form asked to receive the visitor, if anyone."""
+    if error is None or error.form != "appointment" or not values:
+        return None
+    return row_id(values.get("user_id", "").strip())
 
 
 def deal_panel(
@@ -80,7 +89,18 @@ def deal_panel(
     name = leads_repo.profile_names(session, [profile.id]).get(profile.id)
     if name is None:
         name = display_name({t.name: t.value for t in profiles_repo.traits(session, [profile.id])})
-    people = lead_checks.hosts(session) if staff.can(Permission.APPOINTMENTS) else []
+    # Who may receive an appointment planned now: the staff of the dealer it would belong to.
+    people = (
+        appointment_service.host_choices(
+            session,
+            profile_id=profile.id,
+            planner_id=staff.user_id,
+            scope=staff.scope,
+            chosen=_host_asked(error, values),
+        )
+        if staff.can(Permission.APPOINTMENTS)
+        else []
+    )
     assignable = (
         lead_checks.assignees(session, staff.scope) if staff.can(Permission.LEADS_ALL) else None
     )

@@ -19,8 +19,10 @@ from cdp.leads.checks import (
     check_time,
     checked_text,
     live_profile_or_not_found,
+    roles_with,
     staff_member,
 )
+from cdp.leads.dealer_staff import check_works_for, choice_lists
 from cdp.leads.labels import OPTIONS
 from cdp.leads.schemas import ConfigurationGlance, Visitor, VisitorDay
 from cdp.leads.stages import (
@@ -32,7 +34,9 @@ from cdp.models import (
     APPOINTMENT_STATUSES,
     Appointment,
     Configuration,
+    Dealer,
     Lead,
+    StaffUser,
     utcnow,
 )
 from cdp.taxonomy import (
@@ -52,6 +56,9 @@ INTENT_EVENTS = (
     (CONFIGURATION_LOADED, "Reopened a saved configuration"),
 )
 
+# Who receives visitors: salespeople and the delivery team (and managers, admins).
+HOST_PERMISSIONS = (Permission.LEADS, Permission.DELIVERIES)
+
 
 def _move_forward(
     session: Session,
@@ -65,6 +72,62 @@ def _move_forward(
     """Advance a lead along the funnel when what happened implies it; never move it back."""
     if lead is not None and lead.stage in before:
         change_stage(session, lead=lead, to_stage=to_stage, by_user_id=by_user_id, now=now)
+
+
+def _open_lead(session: Session, profile_id: uuid.UUID, scope: DealerScope) -> Lead | None:
+    """The open lead a new appointment of this customer attaches to: at the planner's dealers."""
+    return repo.open_leads_by_profile(session, [profile_id], scope).get(profile_id)
+
+
+def _dealer_of(session: Session, lead: Lead | None, planner_id: int | None) -> int | None:
+    """A new appointment's dealer: its lead's (None: the network's unassigned queue), else the
+    planner's (cdp/dealers/service.py acting_dealer_id)."""
+    return lead.dealer_id if lead else acting_dealer_id(session, planner_id)
+
+
+def _not_their_appointment(dealer: Dealer | None) -> str:
+    if dealer is None:  # the network's: its lead is in the unassigned queue
+        return (
+            "This appointment belongs to no dealer (it is the network's), and only the "
+            "importer's staff see those: choose one of them from the list."
+        )
+    return (
+        f"That person does not work at {dealer.name}, so they would not see this "
+        f"appointment: choose someone of {dealer.name} from the list."
+    )
+
+
+def check_host(session: Session, user_id: int, dealer_id: int | None) -> StaffUser:
+    """Who receives the visitor of an appointment of this dealer: an active staff member whose
+    role hosts appointments (salespeople, the delivery team, managers, admins) and who works at
+    that dealer (cdp/leads/dealer_staff), else InvalidInput. Staff of another dealer would not
+    see the appointment."""
+    member = staff_member(
+        session, user_id, *HOST_PERMISSIONS, field="user_id", what="who receives them"
+    )
+    return check_works_for(
+        session, member, dealer_id, field="user_id", refusal=_not_their_appointment
+    )
+
+
+def host_choices(
+    session: Session,
+    *,
+    profile_id: uuid.UUID,
+    planner_id: int | None,
+    scope: DealerScope,
+    chosen: int | None = None,
+) -> list[tuple[int, str]]:
+    """Who may receive the visitor of an appointment `planner_id` plans for this customer now:
+    the hosts who work at the dealer it would belong to (check_host's rule), by name. `chosen`
+    (what a refused form asked for) stays on the list, said not to qualify, if it does not."""
+    dealer_id = _dealer_of(session, _open_lead(session, profile_id, scope), planner_id)
+    return choice_lists(
+        session,
+        roles_with(*HOST_PERMISSIONS),
+        [(profile_id, dealer_id, chosen)],
+        unfit="cannot receive this appointment",
+    )[profile_id]
 
 
 def create_appointment(
@@ -90,26 +153,20 @@ def create_appointment(
     if starts_at is None:
         raise InvalidInput("Pick the day of the appointment.", field="starts_at")
     check_time(starts_at, now=now, field="starts_at")
-    if user_id is not None:
-        staff_member(
-            session,
-            user_id,
-            Permission.LEADS,
-            Permission.DELIVERIES,
-            field="user_id",
-            what="who receives them",
-        )
-    clean_model = checked_text(model, limit=200, field="model", label="The model")
-    clean_note = checked_text(note, limit=2000, field="note", label="The note")
     lead: Lead | None
     if lead_id is not None:
         lead = repo.lead(session, lead_id)
         if lead is None or lead.profile_id != profile.id or not scope.sees(lead.dealer_id):
             raise InvalidInput("That lead is not this customer's.", field="lead_id")
     else:
-        lead = repo.open_leads_by_profile(session, [profile.id], scope).get(profile.id)
+        lead = _open_lead(session, profile.id, scope)
+    dealer_id = _dealer_of(session, lead, created_by_user_id)
+    if user_id is not None:
+        check_host(session, user_id, dealer_id)
+    clean_model = checked_text(model, limit=200, field="model", label="The model")
+    clean_note = checked_text(note, limit=2000, field="note", label="The note")
     appointment = Appointment(
-        dealer_id=lead.dealer_id if lead else acting_dealer_id(session, created_by_user_id),
+        dealer_id=dealer_id,
         profile_id=profile.id,
         lead_id=lead.id if lead else None,
         user_id=user_id,

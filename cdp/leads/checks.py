@@ -123,14 +123,6 @@ def assignees(session: Session, scope: DealerScope) -> Assignees:
     return Assignees(everyone=everyone, by_dealer=by_dealer, network_wide=network_wide)
 
 
-def hosts(session: Session) -> list[tuple[int, str]]:
-    """Staff who receive visitors: salespeople and the delivery team."""
-    return [
-        (u.id, u.name)
-        for u in repo.active_staff(session, roles_with(Permission.LEADS, Permission.DELIVERIES))
-    ]
-
-
 def check_time(starts_at: datetime, *, now: datetime, field: str) -> None:
     if starts_at.tzinfo is None:
         raise InvalidInput("The time has no time zone.", field=field)

@@ -3,15 +3,12 @@ flushes; the caller commits."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
 from cdp.auth.permissions import Permission
-from cdp.dealers import repository as dealers_repo
-from cdp.dealers.service import FLOOR_ROLES
 from cdp.dealers.visibility import NETWORK, DealerScope
 from cdp.errors import Conflict, InvalidInput, NotFound
 from cdp.leads import repository as repo
@@ -21,6 +18,7 @@ from cdp.leads.checks import (
     roles_with,
     staff_member,
 )
+from cdp.leads.dealer_staff import check_works_for, choice_lists
 from cdp.leads.handover import finish_delivery
 from cdp.leads.schemas import DeliveryRow
 from cdp.leads.stages import (
@@ -50,20 +48,22 @@ def get_delivery(session: Session, delivery_id: int) -> Delivery:
     return delivery
 
 
-def hands_over_at(role: str, works_at: Collection[int], dealer_id: int | None) -> bool:
-    """Whether a staff member (of a role that does handovers, working at `works_at`) may be the
-    specialist of a handover of this dealer: they work there (at one of their dealers, for
-    staff at several), so it is in their queue. A handover with no dealer (the network's queue)
-    is seen only by the importer's staff (no dealer, not a floor role), so only they take it."""
-    if dealer_id is None:
-        return not works_at and role not in FLOOR_ROLES
-    return dealer_id in works_at
+def _not_their_handover(dealer: Dealer | None) -> str:
+    if dealer is None:  # the network's queue
+        return (
+            "That person works at a dealer, and this handover is in the network's queue, which "
+            "only the importer's staff see: choose someone from the list."
+        )
+    return (
+        f"That person does not work at {dealer.name}, so this handover would not be in "
+        f"their queue: choose a delivery specialist of {dealer.name} from the list."
+    )
 
 
 def check_specialist(session: Session, delivery: Delivery, user_id: int) -> StaffUser:
     """The specialist chosen for a handover: an active staff member whose role does handovers
-    (the deliveries permission) and who works at the handover's dealer, else InvalidInput. Staff
-    of another dealer would not see the handover in their queue."""
+    (the deliveries permission) and who works at the handover's dealer (cdp/leads/dealer_staff),
+    else InvalidInput. Staff of another dealer would not see the handover in their queue."""
     member = staff_member(
         session,
         user_id,
@@ -71,21 +71,13 @@ def check_specialist(session: Session, delivery: Delivery, user_id: int) -> Staf
         field="specialist_user_id",
         what="a delivery specialist",
     )
-    works_at = dealers_repo.dealer_ids_of(session, member.id)
-    if hands_over_at(member.role, works_at, delivery.dealer_id):
-        return member
-    dealer = session.get(Dealer, delivery.dealer_id) if delivery.dealer_id is not None else None
-    if dealer is None:  # the network's queue
-        message = (
-            "That person works at a dealer, and this handover is in the network's queue, which "
-            "only the importer's staff see: choose someone from the list."
-        )
-    else:
-        message = (
-            f"That person does not work at {dealer.name}, so this handover would not be in "
-            f"their queue: choose a delivery specialist of {dealer.name} from the list."
-        )
-    raise InvalidInput(message, field="specialist_user_id")
+    return check_works_for(
+        session,
+        member,
+        delivery.dealer_id,
+        field="specialist_user_id",
+        refusal=_not_their_handover,
+    )
 
 
 def schedule_delivery(
@@ -240,25 +232,6 @@ def delivery_queue(
     return rows
 
 
-def _same_name(name: str) -> str:
-    return " ".join(name.split()).casefold()
-
-
-def _labelled(people: Sequence[StaffUser]) -> list[tuple[int, str]]:
-    """(id, label) per person: the name, with the e-mail address when another on the same list
-    has the same name (two Lotte Jansens are told apart)."""
-    names = Counter(_same_name(person.name) for person in people)
-    return [
-        (
-            person.id,
-            f"{person.name} ({person.email})"
-            if names[_same_name(person.name)] > 1
-            else person.name,
-        )
-        for person in people
-    ]
-
-
 def specialist_choices(
     session: Session, deliveries: Iterable[Delivery]
 ) -> dict[int, list[tuple[int, str]]]:
@@ -266,42 +239,9 @@ def specialist_choices(
     do handovers who work at its dealer (check_specialist's rule), by name. A specialist set
     before who no longer qualifies (another dealer's, deactivated) stays on that delivery's
     list, said to be so, so the form neither hides nor silently drops them."""
-    deliveries = list(deliveries)
-    wanted = {delivery.dealer_id for delivery in deliveries}
-    at_dealer: dict[int | None, list[StaffUser]] = {dealer_id: [] for dealer_id in wanted}
-    for user, works_at in repo.active_staff_with_dealers(
-        session, roles_with(Permission.DELIVERIES)
-    ):
-        where: list[int | None] = [*works_at] or [None]  # no dealer: the network's queue
-        for dealer_id in where:
-            if dealer_id in at_dealer and hands_over_at(user.role, works_at, dealer_id):
-                at_dealer[dealer_id].append(user)
-    lists = {dealer_id: _labelled(people) for dealer_id, people in at_dealer.items()}
-    offered = {
-        dealer_id: {user_id for user_id, _ in choices} for dealer_id, choices in lists.items()
-    }
-    stale = {
-        delivery.specialist_user_id
-        for delivery in deliveries
-        if delivery.specialist_user_id is not None
-        and delivery.specialist_user_id not in offered[delivery.dealer_id]
-    }
-    earlier = {  # rare: a wrong or outdated choice, read one by one
-        user.id: user
-        for user in (repo.staff_user(session, user_id) for user_id in sorted(stale))
-        if user is not None
-    }
-    choices: dict[int, list[tuple[int, str]]] = {}
-    for delivery in deliveries:
-        own = lists[delivery.dealer_id]
-        former = earlier.get(delivery.specialist_user_id or 0)
-        if former is not None and delivery.specialist_user_id not in offered[delivery.dealer_id]:
-            own = [
-                *own,
-                (
-                    former.id,
-                    f"{former.name} ({former.email}): cannot take this handover",
-                ),
-            ]
-        choices[delivery.id] = own
-    return choices
+    return choice_lists(
+        session,
+        roles_with(Permission.DELIVERIES),
+        ((delivery.id, delivery.dealer_id, delivery.specialist_user_id) for delivery in deliveries),
+        unfit="cannot take this handover",
+    )

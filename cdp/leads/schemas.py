@@ -135,7 +135,7 @@ class DealPanel:
     names: dict[int, str]  # staff names by id, for salespeople and note authors
     salespeople: list[tuple[int, str]]  # whom a new lead may go to (the caller's dealers')
     assignees: Assignees | None  # whom each existing lead may go to, by its dealer
-    people: list[tuple[int, str]]  # who can receive a visitor or hand over a car
+    people: list[tuple[int, str]]  # who may receive an appointment planned now (its dealer's)
     default_person: int | None  # the signed-in person, if they receive visitors
     can_deal: bool
     can_assign: bool
