@@ -299,13 +299,18 @@ class ProfileSearch(Base):
     """
 
     __tablename__ = "profile_search"
+    # A postal code's customers in name order, read in that order from the index and stopped at
+    # the page's end (a Belgian code holds thousands: sorting them all cost 12 ms). Migration 0040.
+    __table_args__ = (
+        Index("ix_profile_search_postal_code", "postal_code", "name_folded", "profile_id"),
+    )
 
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profile.id"), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     name_folded: Mapped[str | None] = mapped_column(String(200), default=None)
     email: Mapped[str | None] = mapped_column(String(320), default=None, index=True)
     phone: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
-    postal_code: Mapped[str | None] = mapped_column(String(20), default=None, index=True)
+    postal_code: Mapped[str | None] = mapped_column(String(20), default=None)
     city: Mapped[str | None] = mapped_column(String(100), default=None)
     latest_model: Mapped[str | None] = mapped_column(String(200), default=None)
     latest_colour: Mapped[str | None] = mapped_column(String(200), default=None)
