@@ -6,14 +6,18 @@ the 30 s busy timeout with a 500."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
 
 from cdp.app import create_app
+from cdp.auth.staff import create_user, resolve_session, start_session
 from cdp.config import Settings
-from cdp.db import make_engine, make_sessionmaker
+from cdp.db import make_engine, make_sessionmaker, read_only_engine
 from cdp.migrate import upgrade
+from cdp.models import StaffSession, StaffUser, utcnow
 from tests.helpers import make_token
 
 
@@ -36,3 +40,31 @@ def test_a_lookup_answers_while_a_writer_holds_the_write_lock(tmp_path: Path) ->
         finally:
             writer.rollback()
             writer.close()
+
+
+def test_a_read_overtaken_by_a_write_still_signs_its_staff_member_in(tmp_path: Path) -> None:
+    # A staff page that only reads notes its user's last sight once a minute. In a deferred
+    # transaction that another connection wrote past, SQLite refuses the note at once
+    # (SQLITE_BUSY): the page must still open, the note left to the next request.
+    database = tmp_path / "overtaken.sqlite3"
+    engine = make_engine(f"sqlite:///{database}")
+    upgrade(engine)
+    with make_sessionmaker(engine)() as session:
+        user = create_user(session, email="anna@dealer.example", role="sales",
+                           password="correct-horse-battery")  # fmt: skip
+        token = start_session(session, user)
+        session.execute(update(StaffSession).values(last_seen_at=utcnow() - timedelta(minutes=5)))
+        session.commit()
+
+    reads = make_sessionmaker(read_only_engine(engine))()
+    try:
+        reads.execute(select(func.count()).select_from(StaffUser)).scalar_one()  # the snapshot
+        writer = sqlite3.connect(database)
+        writer.execute("UPDATE staff_user SET name = 'Anna B.'")  # committed past it
+        writer.commit()
+        writer.close()
+        staff = resolve_session(reads, token, idle=timedelta(hours=8))
+        assert staff is not None and staff.email == "anna@dealer.example"
+    finally:
+        reads.close()
+        engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import struct
 import unicodedata
@@ -12,7 +13,8 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Connection, Executable, and_, bindparam, func, or_, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from cdp.audit.service import record
@@ -23,6 +25,8 @@ from cdp.dealers.visibility import DealerScope, scope_of_staff
 from cdp.errors import Conflict, InvalidInput, NotAuthenticated
 from cdp.identity.identifiers import normalise_email
 from cdp.models import ROLES, LoginAttempt, StaffSession, StaffUser, utcnow
+
+log = logging.getLogger(__name__)
 
 _hasher = PasswordHasher()
 # A hash to verify against when the e-mail is unknown, so timing does not reveal accounts.
@@ -290,10 +294,10 @@ def resolve_session(
     if row is None or row.ended_at is not None or not row.active:
         return None
     if now - row.last_seen_at > idle:
-        connection.execute(_ENDED, {"session_id": row.id, "at": now})
+        _note(connection, _ENDED, {"session_id": row.id, "at": now})
         return None
     if now - row.last_seen_at > timedelta(minutes=1):  # not a write per request
-        connection.execute(_SEEN, {"session_id": row.id, "at": now})
+        _note(connection, _SEEN, {"session_id": row.id, "at": now})
     return StaffContext(
         user_id=row.user_id,
         email=row.email,
@@ -303,6 +307,21 @@ def resolve_session(
         session_id=row.id,
         scope=scope_of_staff(session, user_id=row.user_id, role=row.role),
     )
+
+
+def _note(connection: Connection, statement: Executable, params: dict[str, object]) -> None:
+    """Note a staff session's last sight of its user, or its end. A request that only reads runs
+    on SQLite in a deferred transaction (cdp.db.read_only_engine), whose read cannot become a
+    write once another connection has written since: SQLite refuses at once (SQLITE_BUSY). The
+    note is advisory (the idle check is made again on every request), so it is left to the next
+    request rather than failing this one."""
+    if connection.dialect.name != "sqlite":
+        connection.execute(statement, params)
+        return
+    try:
+        connection.execute(statement, params)
+    except OperationalError:
+        log.info("staff session %s: last seen not noted (database busy)", params["session_id"])
 
 
 def end_session(session: Session, session_id: int) -> None:
