@@ -167,7 +167,7 @@ def create_app(
     @app.exception_handler(CdpError)
     async def cdp_error(_request: Request, exc: CdpError) -> JSONResponse:
         return JSONResponse(
-            _error_body(type(exc).__name__, exc.message, exc.field), status_code=exc.status_code
+            _error_body(exc.kind, exc.message, exc.field), status_code=exc.status_code
         )
 
     @app.exception_handler(RequestValidationError)

@@ -3,6 +3,8 @@
 
 class CdpError(Exception):
     status_code = 400
+    # The API's "error": the same words as FastAPI's own refusals of the same kind (cdp/app.py).
+    kind = "invalid input"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -16,19 +18,24 @@ class InvalidInput(CdpError):
 
 class NotAuthenticated(CdpError):
     status_code = 401
+    kind = "not authenticated"
 
 
 class Forbidden(CdpError):
     status_code = 403
+    kind = "forbidden"
 
 
 class NotFound(CdpError):
     status_code = 404
+    kind = "not found"
 
 
 class Conflict(CdpError):
     status_code = 409
+    kind = "conflict"
 
 
 class PayloadTooLarge(CdpError):
     status_code = 413
+    kind = "too large"

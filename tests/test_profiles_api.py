@@ -550,6 +550,24 @@ def test_unknown_profile_is_a_404_naming_it(
     error = response.json()
     assert str(missing) in error["detail"]
     assert error["field"] == "profile_id"
+    assert error["error"] == "not found"
+
+
+@pytest.mark.parametrize(
+    ("q", "detail"),
+    [("", "must not be empty"), ("x" * 201, "at most 200 characters"), ("a\x00b", "NUL")],
+    ids=["empty", "too-long", "nul"],
+)
+def test_a_refused_query_says_so_in_one_shape(
+    app_client: TestClient, api_auth: dict[str, str], q: str, detail: str
+) -> None:
+    """Our own refusals and FastAPI's read the same: a client branches on `error` alone."""
+    response = app_client.get("/api/profiles", params={"q": q}, headers=api_auth)
+    assert 400 <= response.status_code < 500
+    error = response.json()
+    assert error["error"] == "invalid input"
+    assert error["field"] == "q"
+    assert detail in error["detail"]
 
 
 @pytest.mark.parametrize("bad", ["not-a-uuid", "123", "' OR 1=1 --"])
