@@ -623,6 +623,56 @@ def test_two_profiles_with_different_user_ids_never_merge(
     assert db.scalar(select(ProfileMerge.id).where(ProfileMerge.absorbed_id.in_([p1, p2]))) is None
 
 
+@pytest.mark.parametrize("shared", ["email", "phone"])
+def test_a_new_account_with_anothers_address_or_phone_gets_its_own_profile(
+    app_client: TestClient,
+    web_source: SourceKey,
+    db: Session,
+    api_auth: dict[str, str],
+    shared: str,
+) -> None:
+    """A household: the mother's account holds the family address (or landline); the son signs
+    up with his own account and types it too. Left with her profile, his identify would rename
+    her and his userId would land nowhere, so his lead would reach nobody."""
+    mother, son = uid("cust"), uid("cust")
+    address, landline = email_for("familie"), "+31 40 212 3456"
+    identify(app_client, web_source, 0, userId=mother, email=address, phone=landline,
+             firstName="Carla", lastName="Smit")  # fmt: skip
+    hers = owner(db, "user_id", mother)
+    assert hers is not None
+
+    message_id = uid("msg")
+    his_details: dict[str, Any] = (
+        {"email": address} if shared == "email" else {"email": email_for("dirk"), "phone": landline}
+    )
+    identify(app_client, web_source, 1, userId=son, messageId=message_id,
+             firstName="Dirk", lastName="Dekker", **his_details)  # fmt: skip
+    track(app_client, web_source, 2, "Quote Requested", userId=son, properties={"model": "Vela"})
+
+    his = owner(db, "user_id", son)
+    assert his is not None and his != hers
+    assert live(db, hers) == hers and live(db, his) == his
+    # Her profile is as it was: her name, her address and landline, her identifiers.
+    assert (hers_read := read_profile(app_client, api_auth, hers))["name"] == "Carla Smit"
+    assert hers_read["traits"]["email"] == address
+    assert owner(db, "email", address) == owner(db, "phone", "+31402123456") == hers
+    assert ("user_id", son) not in identifiers_of(db, hers)
+    # His: his name, his userId, his quote; the shared identifier is not written as his trait.
+    assert (his_read := read_profile(app_client, api_auth, his))["name"] == "Dirk Dekker"
+    assert [(e.type, e.name) for e in events_of(db, his)] == [
+        ("identify", None),
+        ("track", "Quote Requested"),
+    ]
+    stored = trait(db, his, shared)
+    assert stored is None or stored.value != (address if shared == "email" else landline)
+    if shared == "phone":
+        assert his_read["traits"]["email"] == his_details["email"]
+    [warning] = warnings_for(db, message_id)
+    assert warning.kind == "user_id_conflict"
+    assert (warning.profile_id, warning.other_profile_id) == (his, hers)
+    assert address not in warning.detail and landline not in warning.detail
+
+
 def test_anonymous_id_never_merges_two_identified_profiles(
     app_client: TestClient, web_source: SourceKey, db: Session
 ) -> None:

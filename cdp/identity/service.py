@@ -14,6 +14,9 @@ The rules (docs/identity.md explains them for operators):
   e-mail or userId, where that profile already names a person by one (a userId, or for a new
   e-mail an e-mail too), starts a new profile: a shared home computer. The browser's
   anonymousId then points to the new profile: it follows the person identified on it last.
+- A message with a userId nobody holds, found by a weaker identifier on a profile that already
+  holds a userId, is another account: it starts a profile of its own, and the identifiers it
+  shares with the other profile stay there.
 - Identity limits: a profile holds at most `limits[kind]` identifiers of a kind (one userId);
   an identifier beyond the limit is not added, and a merge that would pass it is refused.
 """
@@ -239,6 +242,9 @@ class _Resolver:
         ):
             return self._start_newcomer(item, anchor, anchor_ident, someone)
 
+        if not item.explicit_link and (account := self._another_account(item, anchor)):
+            return self._start_account(item, anchor, anchor_ident, account)
+
         for ident, other in matches[1:]:
             anchor = self.live(anchor)
             other = self.live(other)
@@ -323,6 +329,42 @@ class _Resolver:
             f"{newcomer.kind} {newcomer.value!r} is new, and {via.kind} {via.value!r} belongs to "
             f"a profile that already names another person: a shared device, so this person got "
             f"a profile of their own{moved}",
+            item,
+            new,
+            pid,
+        )
+        return new
+
+    def _another_account(self, item: Resolvable, pid: uuid.UUID) -> Identifier | None:
+        """The message's userId, when it belongs to nobody and the profile its e-mail, phone or
+        browser found already holds as many userIds as allowed: another account, so another
+        person (two people of one household share a landline, an address, a computer). Left
+        with that profile, the message would write this person's name and address over theirs
+        and leave the userId on no profile."""
+        user_id = next((i for i in item.identifiers if i.kind == "user_id"), None)
+        if user_id is None or user_id in self.owner:
+            return None
+        refusal = self._limit_refusal(pid, user_id)
+        return user_id if refusal and refusal[0] == "user_id_conflict" else None
+
+    def _start_account(
+        self, item: Resolvable, pid: uuid.UUID, via: Identifier, account: Identifier
+    ) -> uuid.UUID:
+        """A profile of its own for another account's message. The other profile keeps its
+        e-mail addresses and phone numbers (the caller writes none of them as this one's
+        traits); a browser's anonymousId follows the person identified on it last."""
+        new = self.new_profile(item.occurred_at)
+        for ident in item.identifiers:
+            if ident not in self.owner:
+                self.attach(ident, new)
+            elif ident.kind == "anonymous_id" and self.live(self.owner[ident]) == pid:
+                self.repoint(ident, new)
+        # The other person's identifiers are not named: the warning shows on this profile.
+        self.warn(
+            "user_id_conflict",
+            f"userId {account.value!r} is new, and the {via.kind} of this message belongs to a "
+            "profile with another userId: another account, so it got a profile of its own; "
+            f"that {via.kind} stays with the other profile",
             item,
             new,
             pid,
