@@ -68,7 +68,11 @@ async def collect(request: Request, endpoint: str) -> Response:
         # anyway.
         raw_origin = None
     origin = None
-    if raw_origin and raw_origin != "null":
+    if raw_origin == "null":
+        # A browser page with no origin of its own (a sandboxed frame, a file): any website can
+        # make one, and its text/plain posts need no preflight, so it is refused like theirs.
+        return error_answer(403, "forbidden", "origin null is not allowed", "Origin")
+    if raw_origin:
         try:
             origin = normalise_origin(raw_origin)
         except InvalidInput:

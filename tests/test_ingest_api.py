@@ -507,7 +507,7 @@ def test_a_malformed_origin_is_refused_not_a_500(
 
 @pytest.mark.parametrize(
     "origin",
-    ["https://evil.example.net", "http://configurator.example.com", "https://example.com"],
+    ["https://evil.example.net", "http://configurator.example.com", "https://example.com", "null"],
 )
 def test_post_from_an_unregistered_origin_is_403_and_nothing_is_stored(
     app_client: TestClient, web_source: SourceKey, db: Session, origin: str
