@@ -46,7 +46,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.LEADS_ALL: "see and assign everyone's leads",
     Permission.APPOINTMENTS: "today's visitors and appointments",
     Permission.DELIVERIES: "the handover queue",
-    Permission.SEGMENTS: "segments, audiences and exports",
+    Permission.SEGMENTS: "segments, audiences and exports (at no dealer: the importer's staff)",
     Permission.FUNNEL: "the lead funnel and plans",
     Permission.USERS: "invite staff, change roles, deactivate",
     Permission.PRIVACY: "copy or erase a person's data on request",

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from cdp.auth import staff as staff_service
 from cdp.auth.permissions import home_for
+from cdp.dealers.visibility import scope_of_staff
 from cdp.deps import DbSession
 from cdp.errors import CdpError
 from cdp.forms import safe_next
@@ -91,7 +92,8 @@ def login(
         )
     token = staff_service.start_session(session, user)
     if not next or next_url == "/showroom":  # no particular page asked for: the role's home
-        next_url = home_for(user.role)
+        scope = scope_of_staff(session, user_id=user.id, role=user.role)
+        next_url = home_for(user.role, network=scope.network)
     response = redirect(request, next_url)
     response.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="lax", secure=_secure(request)
@@ -144,7 +146,10 @@ def accept_invite(
 @router.get("/start")
 def start(staff: Staff) -> Response:
     """Where "/" sends a signed-in person: the first page their role can use."""
-    return Response(status_code=303, headers={"Location": home_for(staff.role)})
+    return Response(
+        status_code=303,
+        headers={"Location": home_for(staff.role, network=staff.scope.network)},
+    )
 
 
 @router.get("/account", response_class=HTMLResponse)

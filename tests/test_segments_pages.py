@@ -19,9 +19,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdp.models import Audience, ExportLog, Segment, SegmentRun, StaffUser
+from cdp.models import Audience, Dealer, ExportLog, Segment, SegmentRun, StaffUser
 from segmentation import job
-from tests.helpers import HOSTILE_IDS, People, SourceKey, StaffClient, make_people, make_run
+from tests.helpers import (
+    HOSTILE_IDS,
+    STAFF_PASSWORD,
+    People,
+    SourceKey,
+    StaffClient,
+    make_dealer,
+    make_people,
+    make_run,
+    make_staff,
+    sign_in,
+)
 
 HTMX = {"HX-Request": "true"}
 
@@ -77,6 +88,59 @@ def test_marketing_sees_the_pages_and_sales_does_not(
 def test_managers_and_admins_see_segments(staff_client: Callable[[str], StaffClient]) -> None:
     for role in ("manager", "admin"):
         assert staff_client(role).client.get("/segments").status_code == 200
+
+
+@pytest.mark.parametrize("role", ["manager", "marketing"])
+def test_a_dealers_staff_reach_no_segment_audience_or_export(
+    app_client: TestClient,
+    session_factory: sessionmaker[Session],
+    people: People,
+    role: str,
+) -> None:
+    """Segments, audiences and exports read every dealer's customers: a dealer's manager or
+    marketer has the role but not the network, so none of it, and no link to it."""
+    run = make_run(session_factory, [[people.anna]])
+    with session_factory() as session:
+        audience = Audience(name=f"All {uuid.uuid4().hex[:6]}", rules={})
+        session.add(audience)
+        session.commit()
+        audience_id = audience.id
+    make_dealer(session_factory, f"NL-{uuid.uuid4().hex[:4].upper()}")
+    dealer = make_dealer(session_factory, f"BE-{uuid.uuid4().hex[:4].upper()}")
+    with session_factory() as session:
+        code = session.get_one(Dealer, dealer).code
+    email = make_staff(session_factory, role=role, dealers=(code,))
+    app_client.cookies.clear()
+    landing = app_client.post(
+        "/login",
+        data={"email": email, "password": STAFF_PASSWORD, "csrf_token": _login_token(app_client)},
+        follow_redirects=False,
+    )
+    assert landing.status_code == 303
+    assert not landing.headers["location"].startswith("/segments")  # their home is elsewhere
+    csrf = sign_in(app_client, email)
+    for url in [
+        *PAGES,
+        "/segments/audiences/count",
+        f"/segments/{run.segments[0]}/export.csv",
+        f"/segments/audiences/{audience_id}/export.csv",
+    ]:
+        assert app_client.get(url).status_code == 403, url
+    staff = StaffClient(client=app_client, email=email, csrf=csrf)
+    assert staff.post("/segments/audiences", {"name": "Gent"}).status_code == 403  # type: ignore[attr-defined]
+    renamed = staff.post(f"/segments/{run.segments[0]}/rename", {"name": "Mine"})
+    assert isinstance(renamed, httpx.Response) and renamed.status_code == 403
+    home = app_client.get("/account")
+    assert page(home).select_one('nav[aria-label="Main"] a[href="/segments"]') is None
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(ExportLog)) == 0
+        assert session.scalar(select(Segment.name).where(Segment.id == run.segments[0])) != "Mine"
+
+
+def _login_token(client: TestClient) -> str:
+    token = page(client.get("/login")).find("input", attrs={"name": "csrf_token"})
+    assert isinstance(token, Tag)
+    return str(token["value"])
 
 
 def test_signed_out_visitors_go_to_the_sign_in_page(app_client: TestClient) -> None:

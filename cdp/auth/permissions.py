@@ -60,11 +60,20 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
 }
 
 
-def allows(role: str, permission: Permission) -> bool:
+# What only the importer's staff (at no dealer) may do, whatever their role: segments, audiences
+# and exports read every dealer's customers, and channel norms are the network's. A dealer's
+# manager or marketer has the role but not the network.
+NETWORK_ONLY: frozenset[Permission] = frozenset({Permission.SEGMENTS, Permission.NORMS})
+
+
+def allows(role: str, permission: Permission, *, network: bool = True) -> bool:
+    """Whether the role gives the permission; `network`: the person works at no dealer."""
+    if not network and permission in NETWORK_ONLY:
+        return False
     return permission in ROLE_PERMISSIONS.get(role, frozenset())
 
 
-def home_for(role: str) -> str:
+def home_for(role: str, *, network: bool = True) -> str:
     """The first page a role can use: where sign-in lands when no page was asked for."""
     for permission, path in (
         (Permission.LOOKUP, "/showroom"),
@@ -73,6 +82,6 @@ def home_for(role: str) -> str:
         (Permission.USERS, "/admin/users"),
         (Permission.AUDIT, "/admin/audit"),
     ):
-        if allows(role, permission):
+        if allows(role, permission, network=network):
             return path
     return "/account"

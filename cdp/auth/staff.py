@@ -54,7 +54,7 @@ class StaffContext:
     scope: DealerScope
 
     def can(self, permission: Permission) -> bool:
-        return allows(self.role, permission)
+        return allows(self.role, permission, network=self.scope.network)
 
 
 def check_password_strength(password: str) -> None:
