@@ -14,8 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
+import pytest
 from bs4 import BeautifulSoup, Tag
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.models import Lead, LeadStageChange, Profile, SalesPlan
@@ -412,3 +414,33 @@ def test_at_the_observed_conversions_a_channel_with_enough_leads_uses_its_own(
     assert rows["phone"][6] == str(math.ceil(round(20 * 0.5 / (10 / 25), 9)))
     assert rows["website"][2] == "20.0% norm"
     assert rows["website"][6] == str(math.ceil(round(20 * 0.5 / 0.2, 9)))
+
+
+@pytest.mark.parametrize(
+    ("wrong", "field", "says"),
+    [
+        ({"quarter": "9"}, "quarter", "between 1 and 4"),
+        ({"target_new": "-3"}, "target_new", "between 0"),
+        ({"basis": "x"}, "basis", "one of"),
+        ({"country": "XX"}, "country", "one of"),
+        ({"year": ""}, "year", "required"),
+        ({"mix-phone": "abc"}, "mix-phone", "not a number"),
+    ],
+)
+def test_a_plan_saved_with_a_wrong_field_is_refused_with_it_marked(
+    staff_client: Callable[[str], StaffClient],
+    session_factory: sessionmaker[Session],
+    wrong: dict[str, str],
+    field: str,
+    says: str,
+) -> None:
+    """A form sent past the page (the page offers no Save while a field is wrong): 400 with the
+    field marked and nothing saved. The page reads the form twice; it was a 500."""
+    manager = staff_client("manager")
+    with session_factory() as session:
+        before = session.scalar(select(func.count()).select_from(SalesPlan))
+    refused = post(manager, "/showroom/planner/plans", target(2026, 4, name="tampered") | wrong)
+    assert refused.status_code == 400
+    assert says in _problem(refused.text, field)
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(SalesPlan)) == before

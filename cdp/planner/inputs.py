@@ -74,27 +74,35 @@ def _quarter(r: Reading) -> tuple[int | None, int | None]:
 
 def reverse_target(r: Reading) -> Target | None:
     """The target of the reverse form: year, quarter, country, basis, new and used cars, and
-    the share of sales per channel (`mix-CHANNEL`, percent; blank is 0), summing to 100."""
-    known = len(r.problems)  # problems found before (a plan's name) are not the target's
+    the share of sales per channel (`mix-CHANNEL`, percent; blank is 0), summing to 100.
+
+    None when any of it is wrong, with the problems in `r`. A field read returns None exactly
+    when it found a problem; counting `r.problems` instead failed when the page read the same
+    form twice (the second read finds the same problems under the same keys)."""
     year, quarter = _quarter(r)
     country = r.choice("country", "Holidays of", COUNTRIES)
     basis = r.choice("basis", "Conversion", BASES)
     new = r.number("target_new", "New cars", low=0, high=MAX_CARS, whole=True, blank=0)
     used = r.number("target_used", "Used cars", low=0, high=MAX_CARS, whole=True, blank=0)
+    wrong = None in (year, quarter, country, basis, new, used)
     if new is not None and used is not None and new + used == 0:
         r.problems["target_new"] = "A target: new cars, used cars or both, at least one car."
+        wrong = True
     mix: dict[str, float] = {}
     for channel in LEAD_CHANNELS:
         share = r.number(f"mix-{channel}", "Share", low=0, high=100, whole=False, blank=0)
         if share is not None:
             mix[channel] = share
-    if len(mix) == len(LEAD_CHANNELS) and abs(sum(mix.values()) - 100) > 0.5:
+    if len(mix) < len(LEAD_CHANNELS):
+        wrong = True
+    elif abs(sum(mix.values()) - 100) > 0.5:
         r.problems["mix"] = (
             f"The channels' shares of sales add up to {sum(mix.values()):g}%: they must make 100%."
         )
-    if len(r.problems) > known:
+        wrong = True
+    if wrong or year is None or quarter is None or country is None or basis is None:
         return None
-    assert year and quarter and country and basis and new is not None and used is not None
+    assert new is not None and used is not None
     return Target(year, quarter, country, basis, int(new), int(used), mix)
 
 
@@ -125,20 +133,22 @@ def forward_input(r: Reading) -> ForwardInput | None:
     figure now and planned (`now-KEY`, `plan-KEY`, percent: a planned figure needs
     the figure now; the reach now is read for speed to lead too), and spend per
     channel for the quarter (`spend-CHANNEL`, euros, optional)."""
-    known = len(r.problems)
     year, quarter = _quarter(r)
     basis = r.choice("basis", "Conversion", BASES)
+    wrong = False  # a field read returns None exactly when it found a problem (reverse_target)
     leads: dict[str, tuple[int, int, int]] = {}
     for channel in LEAD_CHANNELS:
         months = [
             r.number(f"leads-{channel}-{i}", "Leads", low=0, high=MAX_LEADS, whole=True, blank=0)
             for i in range(3)
         ]
+        wrong = wrong or None in months
         if all(m is not None for m in months) and sum(m or 0 for m in months) > 0:
             a, b, c = (int(m or 0) for m in months)
             leads[channel] = (a, b, c)
-    if not leads and not any(k.startswith("leads-") for k in r.problems):
+    if not leads and not wrong:
         r.problems["leads"] = "Leads: expect at least one lead in some channel and month."
+        wrong = True
     changes: dict[str, Change] = {}
     for key in (*STEPS, SPEED):
         now_field, plan_field = f"now-{key}", f"plan-{key}"
@@ -149,10 +159,13 @@ def forward_input(r: Reading) -> ForwardInput | None:
         plan = r.number(plan_field, "Planned", low=0, high=100, whole=False, blank=None)
         if now is not None and plan is not None:
             changes[key] = Change(now / 100, plan / 100)
+        else:
+            wrong = True
     reach_now = None
     if SPEED in changes and "reached" not in changes and r.text("now-reached"):
         typed = r.number("now-reached", "Now", low=0, high=100, whole=False, blank=None)
         reach_now = None if typed is None else typed / 100
+        wrong = wrong or typed is None
     spend: dict[str, float] = {}
     for channel in LEAD_CHANNELS:
         amount = (
@@ -162,7 +175,8 @@ def forward_input(r: Reading) -> ForwardInput | None:
         )
         if amount is not None:
             spend[channel] = amount
-    if len(r.problems) > known:
+        elif r.text(f"spend-{channel}"):
+            wrong = True
+    if wrong or year is None or quarter is None or basis is None:
         return None
-    assert year and quarter and basis
     return ForwardInput(year, quarter, basis, leads, changes, spend, reach_now)
