@@ -112,7 +112,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # FULL: a commit is on disk before we answer (in WAL mode NORMAL may lose the last commits
+    # to a power cut, though an acknowledged event must be durable). Measured: /v1/track went
+    # from 875-1,068 to 593-781 requests/s (wrk -c20, alternating; docs/benchmarks.md).
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
