@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cdp.ingestion.schemas import (
     MESSAGE_TYPES,
 )
 from ingest.routes import collect
+
+log = logging.getLogger(__name__)
 
 # POST paths of the collection API (long and one-letter forms) and their endpoint.
 COLLECTION_PATHS = {
@@ -34,5 +39,11 @@ class CollectionFastPath:
         if endpoint is None:
             await self.app(scope, receive, send)
             return
-        response = await collect(Request(scope, receive), endpoint)
+        try:
+            response = await collect(Request(scope, receive), endpoint)
+        except ClientDisconnect:
+            # Gone before its body arrived (a phone losing its signal): nothing was read, so
+            # nothing stored, and nobody to answer. A line, not an error with a traceback.
+            log.info("a client of %s disconnected before sending its whole body", scope["path"])
+            return
         await response(scope, receive, send)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
@@ -352,3 +353,55 @@ def test_a_rotated_away_write_key_stops_at_once(
         renewed = SourceKey(id=source.id, name=source.name, key=new_key)
         assert post_v1(client, renewed, "track", _track(anon)).status_code == 200
         assert len(events_by_anonymous_id(db, anon)) == 1
+
+
+def test_a_client_gone_mid_body_stores_nothing_and_logs_a_line_not_a_traceback(
+    app_client: TestClient,
+    web_source: SourceKey,
+    db: Session,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A phone losing its signal halfway through an upload: the app is called as a server
+    calls it, the body's first half then the disconnect."""
+    anon = "gone-" + web_source.key[-8:]
+    body = good_message(anon)
+    half = body[: len(body) // 2]
+    incoming = [
+        {"type": "http.request", "body": half, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/track",
+        "raw_path": b"/v1/track",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *[(k.lower().encode(), v.encode()) for k, v in web_source.auth.items()],
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    with caplog.at_level("INFO"):
+        anyio.run(app_client.app, scope, receive, send)  # type: ignore[arg-type]
+    assert sent == []  # nobody to answer
+    assert "disconnected before sending its whole body" in caplog.text
+    assert not [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
+    db.expire_all()
+    assert db.scalars(select(Event).where(Event.anonymous_id == anon)).all() == []
