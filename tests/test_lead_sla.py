@@ -11,11 +11,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.errors import InvalidInput
 from cdp.leads import service, sla
-from cdp.models import Dealer, Lead
+from cdp.leads.sla_alerts import warned_now
+from cdp.leads.stages import change_stage
+from cdp.models import Alert, Dealer, Lead
 from tests.helpers import (
     SourceKey,
     StaffClient,
@@ -333,3 +336,57 @@ def test_the_manager_sees_leads_at_risk_and_reassigns_them(
     with session_factory() as session:
         moved_lead = session.get(Lead, lead_id)
         assert moved_lead is not None and moved_lead.assigned_user_id == other
+
+
+def test_a_warning_found_late_says_how_late_and_settles_once_the_lead_is_worked(
+    app_client: TestClient, web_source: SourceKey, session_factory: sessionmaker[Session]
+) -> None:
+    """The job found leads weeks past due (the server was down): "deadline near" was wrong.
+    Once a lead is contacted or closed, its warnings leave the managers' trays."""
+    dealer = make_dealer(session_factory, "NL-LATE", time_zone="Europe/Amsterdam")
+    manager = user_id(
+        session_factory, make_staff(session_factory, role="manager", dealers=("NL-LATE",))
+    )
+    seller = user_id(session_factory, make_staff(session_factory, dealers=("NL-LATE",)))
+    customers = [
+        make_customer(app_client, web_source, session_factory, first_name=name)
+        for name in ("Late", "Lost", "Soon")
+    ]
+    created = local(1, 10, 0)
+    with session_factory() as session:
+        lead_ids = []
+        for pid, at in zip(customers, (created, created, local(15, 8, 40)), strict=True):
+            lead = service.create_lead(
+                session, profile_id=pid, channel="website", created_by_user_id=None,
+                route=True, dealer_id=dealer, now=at,
+            )  # fmt: skip
+            lead_ids.append(lead.id)
+        session.commit()
+    late, lost, soon = lead_ids
+    with session_factory() as session:
+        warned_now(session, local(15, 9, 0))  # late and lost: two weeks; soon: minutes to go
+        session.commit()
+
+    def unread() -> dict[int, str]:
+        with session_factory() as session:
+            rows = session.scalars(
+                select(Alert).where(Alert.user_id == manager, Alert.read_at.is_(None))
+            )
+            return {alert.lead_id or 0: alert.text for alert in rows}
+
+    texts = unread()
+    assert set(texts) == {late, lost, soon}
+    assert "deadline passed 13 days ago" in texts[late], texts[late]
+    assert "near" not in texts[late]
+    assert "deadline near (due " in texts[soon], texts[soon]
+    with session_factory() as session:
+        service.log_contact_attempt(
+            session, lead=session.get_one(Lead, late), method="call", outcome="reached",
+            by_user_id=seller, now=local(15, 9, 5),
+        )  # fmt: skip
+        change_stage(
+            session, lead=session.get_one(Lead, lost), to_stage="invalid", by_user_id=manager,
+            now=local(15, 9, 6),
+        )  # fmt: skip
+        session.commit()
+    assert set(unread()) == {soon}

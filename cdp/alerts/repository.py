@@ -123,6 +123,18 @@ def mark_all_read(
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def settle_sla_warnings(session: Session, *, lead_id: int, now: datetime) -> int:
+    """A lead's unread first-contact warnings become read: the lead was contacted or closed,
+    so nothing is left to act on (they stayed in every manager's tray)."""
+    result = session.execute(
+        update(Alert)
+        .where(Alert.lead_id == lead_id, Alert.kind == "sla_warning", Alert.read_at.is_(None))
+        .values(read_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def new_alert_owners(session: Session, *, after_id: int) -> tuple[int, set[int]]:
     """(the newest alert id, the staff members with alerts after `after_id`): SQLite's poll."""
     rows = session.execute(select(Alert.id, Alert.user_id).where(Alert.id > after_id)).all()

@@ -26,6 +26,7 @@ from cdp.leads.norms import own_names
 from cdp.local_time import to_local
 from cdp.models import ALERT_KINDS, Alert, Appointment, Lead, utcnow
 from cdp.taxonomy import CONFIGURATION_SAVED, QUOTE_REQUESTED, TEST_DRIVE_REQUESTED
+from cdp.text import plural
 
 # One `customer_back` alert per customer per salesperson in this window: a customer browsing
 # sends dozens of events a minute, and the salesperson needs to hear it once, not dozens.
@@ -280,17 +281,20 @@ def checked_in(
 
 
 def sla_warning(
-    session: Session, lead: Lead, manager_ids: Collection[int], *, now: datetime | None = None
+    session: Session,
+    lead: Lead,
+    manager_ids: Collection[int],
+    *,
+    now: datetime | None = None,
+    due_at: datetime | None = None,
 ) -> None:
-    """A lead close to its first-contact deadline: each of `manager_ids` is told once per lead,
-    however often the SLA job finds it (so the job may run on every worker, every minute)."""
+    """A lead close to (or past) its first-contact deadline `due_at`: each of `manager_ids` is
+    told once per lead, however often the SLA job finds it (so the job may run on every worker,
+    every minute)."""
     warned = repo.sla_warned(session, lead_id=lead.id)
     now = now or utcnow()
-    text = (
-        "lead not contacted yet: first-contact deadline near"
-        if lead.assigned_user_id is not None
-        else "unassigned lead not contacted yet: first-contact deadline near"
-    )
+    who = "lead" if lead.assigned_user_id is not None else "unassigned lead"
+    text = f"{who} not contacted yet: {_deadline_words(due_at, now)}"
     notify_many(
         session,
         [
@@ -306,6 +310,26 @@ def sla_warning(
             for manager_id in sorted(set(manager_ids) - warned)
         ],
     )
+
+
+def _deadline_words(due_at: datetime | None, now: datetime) -> str:
+    """ "deadline near (due 14:30)", or how long ago it passed: a lead found weeks late (the
+    server was down, or the warning time is past the due time) is not "near"."""
+    if due_at is None:
+        return "first-contact deadline near"
+    if due_at > now:
+        return f"first-contact deadline near (due {to_local(due_at):%H:%M})"
+    late = now - due_at
+    minutes = int(late.total_seconds() // 60)
+    count, unit = (
+        (max(minutes, 1), "minute")
+        if minutes < 60
+        else (minutes // 60, "hour")
+        if minutes < 48 * 60
+        else (minutes // (24 * 60), "day")
+    )
+    ago = f"{count} {plural(count, unit)}"
+    return f"first-contact deadline passed {ago} ago (due {to_local(due_at):%d-%m %H:%M})"
 
 
 # --- the tray --------------------------------------------------------------------------------

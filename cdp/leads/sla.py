@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from cdp.alerts.repository import settle_sla_warnings
 from cdp.dealers.opening_hours import ALWAYS_OPEN, WeeklySchedule, parse_opening_hours
 from cdp.dealers.public_holidays import is_public_holiday
 from cdp.dealers.service import DEFAULT_SLA_MINUTES, DEFAULT_SLA_WARNING_MINUTES
@@ -259,7 +260,9 @@ def _record_breaches(session: Session, states: Sequence[SlaState]) -> None:
 
 
 def note_first_contact(session: Session, lead: Lead, now: datetime) -> None:
-    """Called as a contact attempt is logged: a first contact after the due time is a breach."""
+    """Called as a contact attempt is logged: a first contact after the due time is a breach.
+    The managers' warnings about the lead are settled: it has been contacted."""
+    settle_sla_warnings(session, lead_id=lead.id, now=now)
     if lead.sla_breached_at is not None or q.has_contact_attempt(session, lead.id):
         return
     dealer = session.get(Dealer, lead.dealer_id) if lead.dealer_id is not None else None

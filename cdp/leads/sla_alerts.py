@@ -46,5 +46,5 @@ def warned_now(session: Session, now: datetime) -> list[sla.SlaState]:
         dealer_id = state.lead.dealer_id
         # A dealer without a manager of its own: the importer's managers are told instead.
         managers = by_dealer.get(dealer_id, []) if dealer_id is not None else network
-        alerts.sla_warning(session, state.lead, managers or network, now=now)
+        alerts.sla_warning(session, state.lead, managers or network, now=now, due_at=state.due_at)
     return states

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from cdp.alerts.repository import settle_sla_warnings
 from cdp.errors import InvalidInput
 from cdp.leads import repository as repo
 from cdp.leads.checks import (
@@ -112,6 +113,7 @@ def change_stage(
     lead.updated_at = now
     if to_stage not in OPEN_STAGES:
         lead.next_action, lead.next_action_at = None, None
+        settle_sla_warnings(session, lead_id=lead.id, now=now)  # closed: nobody to call
     if to_stage == "sold":
         queue_delivery(session, lead, now=now)
     elif to_stage == "delivered":
