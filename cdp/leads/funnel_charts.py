@@ -92,9 +92,29 @@ def funnel_chart(row: ChannelFunnel) -> Markup:
     return _funnel_drawing(row.label, labels, values)
 
 
+def axis_ticks(top: float, most: int = 5) -> list[int]:
+    """At most `most` round ticks from 0 past `top` (steps of 1, 2 or 5 times a power of ten):
+    pygal's own put one every 100 up to 1,500, their labels on top of each other."""
+    step = 1
+    while top / step > most - 1:
+        for factor in (2, 5 / 2, 2):  # 1 -> 2 -> 5 -> 10, 10 -> 20 -> 50 -> 100, ...
+            step = round(step * factor)
+            if top / step <= most - 1:
+                break
+    return list(range(0, int(top) + step, step))[:most] if top > 0 else [0, 1]
+
+
 @lru_cache(maxsize=CACHED_DRAWINGS)
 def _funnel_drawing(label: str, labels: tuple[str, ...], values: tuple[int, ...]) -> Markup:
-    chart = pygal.HorizontalBar(**_config(print_values=True, value_formatter=lambda v: f"{v:,.0f}"))
+    ticks = axis_ticks(max(values, default=0))
+    chart = pygal.HorizontalBar(
+        **_config(
+            print_values=True,
+            value_formatter=lambda v: f"{v:,.0f}",
+            y_labels=ticks,
+            range=(0, max(ticks[-1], max(values, default=0))),
+        )
+    )
     chart.title = None
     chart.x_labels = list(reversed(labels))
     chart.add("Leads", list(reversed(values)))
@@ -144,6 +164,9 @@ def _conversion_drawing(
             value_formatter=lambda v: "–" if v is None else f"{v:.0f}%",
             y_labels=[0, 25, 50, 75, 100],
             x_label_rotation=rotation,
+            # A long channel name is cut with an ellipsis (the table has it whole): in full it
+            # squeezed the plot and ran out of its card.
+            truncate_label=18,
         )
     )
     chart.x_labels = list(labels)
