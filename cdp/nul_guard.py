@@ -15,6 +15,7 @@ Nothing is stripped unasked: a name or an address quietly changed is worse than 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -48,6 +49,7 @@ class Refused:
 
     field: str
     form: list[tuple[str, str]] | None = None
+    filename: str | None = None  # the field is a file chosen for upload
 
 
 def _form_refused(pairs: list[tuple[str, str]]) -> Refused | None:
@@ -102,7 +104,8 @@ class NulGuard:
         if self.templates is None or scope["path"].startswith(("/api", "/v1")):
             await _send(send, 400, b"application/json", _json_body(field))
         elif headers.get("hx-request") == "true":
-            fragment = f'<p class="error" role="alert">{escape(_problem(field, page=False))}</p>'
+            problem = _problem(field, page=False, filename=refused.filename)
+            fragment = f'<p class="error" role="alert">{escape(problem)}</p>'
             await _send(send, 200, b"text/html; charset=utf-8", fragment.encode())
         elif "text/html" in headers.get("accept", ""):
             resend = _resend(scope, refused)
@@ -114,7 +117,9 @@ class NulGuard:
                     # Who it is is not known here: with a session, the page offers no Sign in.
                     "maybe_signed_in": SESSION_COOKIE in request.cookies,
                     "status": 400,
-                    "detail": _problem(field, page=True, resend=resend is not None),
+                    "detail": _problem(
+                        field, page=True, resend=resend is not None, filename=refused.filename
+                    ),
                     "back_url": _back_url(headers),
                     "resend": resend,
                 },
@@ -143,7 +148,30 @@ def _body_refused(scope: Scope, body: bytes) -> Refused | None:
         return Refused(field) if field is not None else None
     if content_type in _XML_TYPES:
         return None  # XML holds no NUL character; a UTF-16 document's bytes do, legitimately
+    if content_type == b"multipart/form-data" and b"\x00" in body:
+        return _part_refused(body)
     return Refused("body") if b"\x00" in body else None
+
+
+_DISPOSITION = re.compile(
+    rb'content-disposition:[^\r\n]*?\bname="([^"]*)"(?:[^\r\n]*?\bfilename="([^"]*)")?', re.I
+)
+
+
+def _part_refused(body: bytes) -> Refused:
+    """The part of a multipart form holding the NUL: a file (an .xlsx chosen instead of its CSV
+    is all NUL bytes) is told apart from a typed field, whose advice is to type it again."""
+    at = body.index(b"\x00")
+    headers_end = body.rfind(b"\r\n\r\n", 0, at)
+    parts = list(_DISPOSITION.finditer(body, 0, headers_end if headers_end >= 0 else at))
+    found = parts[-1] if parts else None  # the last part that begins before the NUL
+    if found is None:
+        return Refused("body")
+    field = found.group(1).decode("utf-8", "replace") or "body"
+    filename = found.group(2)
+    if filename is None:
+        return Refused(field)
+    return Refused(field, filename=filename.decode("utf-8", "replace") or "the file")
 
 
 @dataclass(frozen=True)
@@ -196,7 +224,13 @@ def _label(field: str) -> str:
     return _LABELS.get(field, field.replace("_", " ").strip() or "?")
 
 
-def _problem(field: str, *, page: bool, resend: bool = False) -> str:
+def _problem(field: str, *, page: bool, resend: bool = False, filename: str | None = None) -> str:
+    if filename is not None:
+        return (
+            f"The file {filename} is not a text file: it holds NUL bytes, as a spreadsheet "
+            "(.xlsx) or another binary file does. Save it as CSV (comma-separated values) and "
+            "choose that file."
+        )
     what = (
         f"The {_label(field)} field holds an invisible control character (NUL, U+0000), which "
         "often comes along with text pasted from another program, so it was not accepted."

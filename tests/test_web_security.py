@@ -194,6 +194,32 @@ def test_a_nul_character_in_a_page_form_is_a_page_naming_the_field_with_ways_bac
     assert BeautifulSoup(sign_in.text, "html.parser").select_one(".error-actions form") is None
 
 
+def test_a_spreadsheet_chosen_instead_of_its_csv_is_told_to_be_saved_as_csv(
+    staff_client: Callable[[str], StaffClient],
+) -> None:
+    """An .xlsx is full of NUL bytes: the advice to type pasted text again made no sense for
+    a file. A typed field of the same multipart form keeps that advice."""
+    marketing = staff_client("marketing")
+    xlsx = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00spend" * 20
+    for headers, kind in (({"Accept": "text/html"}, "page"), ({"HX-Request": "true"}, "htmx")):
+        refused = marketing.client.post(
+            "/showroom/spend/import",
+            data={"csrf_token": marketing.csrf},
+            files={"file": ("spend 2026.xlsx", xlsx, "application/vnd.ms-excel")},
+            headers=headers,
+        )
+        said = " ".join(BeautifulSoup(refused.text, "html.parser").get_text(" ").split())
+        assert "The file spend 2026.xlsx is not a text file" in said, kind
+        assert "Save it as CSV" in said and "type that text again" not in said, kind
+    typed = marketing.client.post(
+        "/showroom/spend/import",
+        data={"csrf_token": marketing.csrf, "note": "pasted\x00"},
+        files={"file": ("spend.csv", b"month,channel,amount\n", "text/csv")},
+        headers={"HX-Request": "true"},
+    )
+    assert "The note field holds an invisible control character" in typed.text
+
+
 def test_a_nul_character_deep_in_an_api_body_is_a_400_not_a_500(
     app_client: TestClient, session_factory: sessionmaker[Session]
 ) -> None:
