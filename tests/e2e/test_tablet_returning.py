@@ -41,6 +41,8 @@ class Returning:
 
 
 def returning_customers(live_server: LiveServer) -> list[Returning]:
+    # From the end of the alphabet: these tests save configurations, and test_showroom_flows.py
+    # takes its customer (one whose latest configuration is the demo's) from the start.
     rows = live_server.query(
         """
         SELECT s.profile_id, s.name, s.email, c.code, c.colour
@@ -49,7 +51,7 @@ def returning_customers(live_server: LiveServer) -> list[Returning]:
         WHERE s.name IS NOT NULL AND s.email IS NOT NULL AND c.colour IS NOT NULL
           AND (SELECT count(*) FROM profile_search AS o WHERE o.name = s.name) = 1
           AND c.saved_at = (SELECT max(saved_at) FROM configuration WHERE profile_id = s.profile_id)
-        ORDER BY s.name
+        ORDER BY s.name DESC
         """
     )
     found = [
