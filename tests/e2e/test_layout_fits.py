@@ -251,3 +251,28 @@ def test_a_nul_character_pasted_into_a_form_is_answered_on_a_page_with_the_way_b
     page.get_by_role("button", name="Send it without the character").click()
     page.wait_for_url(re.compile(r"/showroom/customers/"))
     expect(page.locator("#deal")).to_contain_text(text)
+
+
+BACK_OFFICE = [
+    "/showroom/leads?who=all",
+    "/showroom/funnel?period=last365",
+    "/showroom/network",
+    "/showroom/planner",
+    "/showroom/spend",
+    "/admin/audit",
+    "/admin/dealers",
+    "/segments",
+    "/segments/audiences",
+    "/segments/exports",
+]
+
+
+def test_the_back_office_pages_fit_a_laptop_and_a_tablet(new_page: NewPage) -> None:
+    """A trial found the leads page's Show button, the audit trail and the export log wider
+    than a tablet held upright."""
+    page = new_page("admin")
+    for url in BACK_OFFICE:
+        page.goto(url)
+        for size in (DESK, LAPTOP, PORTRAIT):
+            at(page, size)
+            fits(page, f"{url} at {size}")
