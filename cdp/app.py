@@ -45,6 +45,17 @@ def local_format(moment: datetime, fmt: str = "%d-%m-%Y %H:%M") -> str:
     return to_local(moment).strftime(fmt)
 
 
+def count_display(value: float | None, decimals: int | None = None) -> str:
+    """A count as people read it, thousands separated: with `decimals` always that many (an
+    expected 12.0 sales beside 6.5), else a tenth only where there is one."""
+    if value is None:
+        return "–"
+    if decimals is not None:
+        return f"{float(value):,.{decimals}f}"
+    rounded = round(float(value), 1)
+    return f"{rounded:,.0f}" if rounded.is_integer() else f"{rounded:,.1f}"
+
+
 def _error_body(error: str, detail: object, field: str | None = None) -> dict[str, object]:
     return {"error": error, "field": field, "detail": detail}
 
@@ -129,6 +140,7 @@ def create_app(
     templates.env.filters["local"] = local_format
     templates.env.filters["hex_colour"] = hex_colour
     templates.env.filters["phone"] = phone_display
+    templates.env.filters["count"] = count_display  # 1036667 -> 1,036,667
     templates.env.globals["plural"] = plural  # {{ n }} {{ plural(n, 'day') }}
     from ingest.fast_path import CollectionFastPath
 

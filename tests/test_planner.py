@@ -9,6 +9,7 @@ import calendar
 import csv
 import io
 import math
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -444,3 +445,18 @@ def test_a_plan_saved_with_a_wrong_field_is_refused_with_it_marked(
     assert says in _problem(refused.text, field)
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(SalesPlan)) == before
+
+
+def test_large_figures_are_shown_with_thousands_separated(
+    staff_client: Callable[[str], StaffClient],
+) -> None:
+    """A national importer's target: "1036667 leads" was hard to read."""
+    manager = staff_client("manager")
+    fields = target(2031, 4) | {"target_new": "90000", "target_used": "10000"}
+    page = soup(manager.client.get("/showroom/planner/reverse", params=fields).text)
+    heading = page.select_one("#result-h")
+    assert heading is not None
+    assert re.fullmatch(r"\d{1,3}(,\d{3})+ leads for 100,000 cars in Q4 2031", heading.get_text())
+    totals = [td.get_text(strip=True) for td in page.select("tfoot td.num")]
+    assert totals[0] == "100,000.0"  # sales, to a tenth as beside each channel's
+    assert all(re.fullmatch(r"\d{1,3}(,\d{3})+", cell) for cell in totals[1:]), totals
