@@ -100,3 +100,21 @@ def test_who_sees_the_funnel(staff_client: Callable[[str], StaffClient]) -> None
         assert response.status_code == status, role
         nav = BeautifulSoup(who.client.get("/account").text, "html.parser").select("nav a")
         assert ("Funnel" in [a.get_text() for a in nav]) == (status == 200), role
+
+
+def test_the_cohort_sentence_reads_well_for_a_range_and_an_empty_period(
+    staff_client: Callable[[str], StaffClient],
+) -> None:
+    """"came in in 01-03-2026 to 31-03-2026 (01-03-2026 to 31-03-2026) … 0 are still open, so
+    the rates can still rise", said of no leads at all."""
+    manager = staff_client("manager")
+    response = manager.client.get(
+        "/showroom/funnel", params={"period": "range", "from": "2019-03-01", "to": "2019-03-31"}
+    )
+    page = BeautifulSoup(response.text, "html.parser")
+    meta = page.select_one("p.meta")
+    assert meta is not None
+    said = " ".join(meta.get_text(" ").split())
+    assert "came in from 01-03-2019 to 31-03-2019, each at the furthest step" in said, said
+    assert "came in in" not in said and "(01-03-2019" not in said
+    assert "still open" not in said and "rates can still rise" not in said
