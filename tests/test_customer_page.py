@@ -23,6 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdp.demo.generator import generate
+from cdp.local_time import to_local
 from cdp.models import (
     Event,
     Identity,
@@ -342,7 +343,8 @@ def test_intent_signals_come_with_their_reasons(
         text(li.select_one("strong")): text(li.select_one(".sub"))
         for li in section(page, "focus-h").select("ul.signals li")
     }
-    saved_on = (SECOND_VISIT + timedelta(minutes=8)).strftime("%d-%m-%Y")
+    # The day as the showroom reads it: in the hour before midnight UTC it is already tomorrow.
+    saved_on = to_local(SECOND_VISIT + timedelta(minutes=8)).strftime("%d-%m-%Y")
     assert signals == {
         "Saved configuration": f"Aurora saved {saved_on} (AUR-2222)",
         "Returned within 14 days": "came back after 3 days",
