@@ -4,6 +4,8 @@ for each rule. Which profiles rules select, and the live count: `segmentation.ta
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Subquery, func, select, true
@@ -11,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cdp.errors import Conflict, InvalidInput, NotFound
+from cdp.ids import row_id
 from cdp.models import Audience, Segment, StaffUser, utcnow
 from cdp.text import plural
 from segmentation.schemas import (
@@ -27,7 +30,12 @@ from segmentation.schemas import (
     clean_name,
     rules_from,
 )
-from segmentation.targeting import current_run_id, latest_configurations, resolve_segments
+from segmentation.targeting import (
+    carry_over,
+    current_run_id,
+    latest_configurations,
+    resolve_segments,
+)
 
 OPTION_LIMIT = 60  # values offered per rule in the builder, most common first
 
@@ -137,13 +145,27 @@ def list_audiences(session: Session) -> list[AudienceRow]:
 
 
 def segment_names(session: Session, segment_ids: set[Any]) -> dict[int, str]:
+    """Segments' names as a rule shows them; a segment of an earlier run says its run (the
+    rule then stands for the current run's nearest segment)."""
     ids = [sid for sid in segment_ids if isinstance(sid, int)]
     if not ids:
         return {}
+    run_id = current_run_id(session)
     return {
         segment.id: segment.display_name
+        if segment.run_id == run_id
+        else f"{segment.display_name} (run {segment.run_id})"
         for segment in session.scalars(select(Segment).where(Segment.id.in_(ids)))
     }
+
+
+def summary_of(session: Session, audience: Audience) -> list[str]:
+    """One audience's rules in words (as the list shows them)."""
+    try:
+        rules = rules_of(audience)
+    except InvalidInput:
+        return ["These rules cannot be read"]
+    return describe(rules, segment_names(session, set(rules.segments)))
 
 
 def describe(rules: AudienceRules, segment_names: dict[int, str]) -> list[str]:
@@ -229,4 +251,105 @@ def builder_options(session: Session) -> BuilderOptions:
         lead_stages=[Choice(stage, LEAD_STAGE_LABELS[stage]) for stage in LEAD_STAGE_CHOICES],
         channels=[Choice(channel, CHANNEL_LABELS[channel]) for channel in CHANNELS],
         run_id=run_id,
+    )
+
+
+# --- the builder's form for rules as they stand -------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BuilderForm:
+    """What the builder shows for rules (a saved audience's, a link's, a refused form's):
+    every value of the rules ticked among the choices, so that saving the form untouched
+    keeps the rules as they are, never fewer of them."""
+
+    options: BuilderOptions
+    values: dict[str, Any]
+    notes: list[str]  # segments carried over to the current run, or that cannot be
+
+
+def _key(value: str) -> str:
+    return " ".join(value.split()).lower()
+
+
+def _offered(
+    choices: list[Choice], wanted: Sequence[str], label: Callable[[str], str] = str
+) -> tuple[list[Choice], list[str]]:
+    """The choices with every wanted value among them, and the values to tick. Rules match
+    without regard to case, so a value offered in another spelling ticks the one offered; a
+    value not offered now (no one's latest configuration has it, or it is beyond the most
+    common) is added to the choices, so the form still holds it."""
+    offered = {_key(choice.value): choice.value for choice in choices}
+    extra: list[Choice] = []
+    ticked: list[str] = []
+    for value in wanted:
+        key = _key(value)
+        if not key:
+            continue
+        if key not in offered:
+            offered[key] = value
+            extra.append(Choice(value, label(value)))
+        ticked.append(offered[key])
+    return [*choices, *extra], list(dict.fromkeys(ticked))
+
+
+def _segments(session: Session, wanted: Sequence[str]) -> tuple[list[Choice], list[str], list[str]]:
+    """The segment rule in the builder: segments of an earlier run ticked as the current run's
+    segment they stand for (as counts and exports read them), with a note; a segment that
+    cannot be carried over (it no longer exists, or there is no current run) offered and
+    ticked as it is, with a note: saving refuses it rather than drop the rule."""
+    ids: list[int] = []
+    ticked: list[str] = []
+    for raw in wanted:
+        text = raw.strip()
+        segment_id = row_id(text)
+        if segment_id is not None:
+            ids.append(segment_id)
+        elif text:
+            ticked.append(text)  # not an id: refused by the count and on saving
+    unavailable: list[Choice] = []
+    notes: list[str] = []
+    for item in carry_over(session, ids):
+        if item.current is not None:
+            ticked.append(str(item.current.id))
+            if item.note:
+                notes.append(f"{item.note}: ticked below in its place.")
+            continue
+        ticked.append(str(item.segment_id))
+        if item.segment is None:
+            label = f"Segment {item.segment_id}, which no longer exists"
+        else:
+            label = f"{item.segment.display_name} (run {item.segment.run_id})"
+        unavailable.append(Choice(str(item.segment_id), label))
+        notes.append(
+            f"“{label}” has no segment in a current run to stand for: untick it and choose "
+            "segments again before saving."
+        )
+    return unavailable, list(dict.fromkeys(ticked)), notes
+
+
+def builder_form(session: Session, values: dict[str, Any]) -> BuilderForm:
+    """The builder's choices and ticked values for rules as they stand (`values`: the form's
+    fields, as `segmentation.audiences_routes` keeps them)."""
+    options = builder_options(session)
+    unavailable, segments, notes = _segments(session, values["segment"])
+    models, model_values = _offered(options.models, values["model"])
+    bodies, body_values = _offered(
+        options.body_types, values["body_type"], lambda v: v.replace("_", " ")
+    )
+    colours, colour_values = _offered(options.colours, values["colour"])
+    return BuilderForm(
+        options=replace(
+            options,
+            segments=[*options.segments, *unavailable],
+            models=models,
+            body_types=bodies,
+            colours=colours,
+        ),
+        values={
+            **values,
+            "segment": segments,
+            "model": model_values,
+            "body_type": body_values,
+            "colour": colour_values,
+        },
+        notes=notes,
     )

@@ -1,6 +1,10 @@
 """The audience builder: rules with their live count, saved audiences (create, change, delete)
 and each one's count as it is now. Permissions, CSRF and refused forms as in
 `segmentation.routes`.
+
+The builder shows rules as they stand (`audiences.builder_form`): every value ticked, so saving
+a form untouched keeps its rules. Two changes ask once first (`confirm_step`, no JavaScript
+needed): saving an audience that had rules with none (it would hold everyone), and deleting one.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from cdp.auth.staff import StaffContext
 from cdp.deps import DbSession
 from cdp.errors import CdpError, InvalidInput, NotFound
 from cdp.ids import row_id
-from cdp.web import id_or_404, not_found, redirect, render
+from cdp.models import Audience
+from cdp.text import plural
+from cdp.web import confirm_step, id_or_404, not_found, redirect, render
 from segmentation import audiences, service, targeting
 from segmentation.routes import SegmentsPoster, SegmentsStaff, Short
 from segmentation.schemas import (
@@ -23,6 +29,7 @@ from segmentation.schemas import (
     VISIT_LABELS,
     AudienceCount,
     AudienceRules,
+    clean_name,
     rules_from_form,
 )
 
@@ -30,6 +37,10 @@ router = APIRouter(include_in_schema=False)
 
 Many = Annotated[list[str], Form()]
 ManyQuery = Annotated[list[str], Query()]
+# Far beyond the 200 characters a name may have: a longer name is refused by the rules (the
+# field marked, what was typed kept), not cut short or answered with a bare error page.
+NameField = Annotated[str, Form(max_length=20_000)]
+Confirm = Annotated[str, Form(max_length=10)]
 
 DEFAULT_RULE_VALUES: dict[str, Any] = {
     "segment": [],
@@ -93,21 +104,27 @@ def _builder(
     values: dict[str, Any],
     name: str = "",
     editing: int | None = None,
+    editing_name: str = "",
     error: CdpError | None = None,
+    problem: str | None = None,
     status_code: int = 200,
     saved: int | None = None,
 ) -> Response:
-    count, count_error = _count_or_error(session, values)
+    form = audiences.builder_form(session, values)
+    count, count_error = _count_or_error(session, form.values)
     current = service.current_run(session)
     return render(
         request,
         "segmentation/audiences.html",
         {
-            "options": audiences.builder_options(session),
-            "values": values,
+            "options": form.options,
+            "values": form.values,
+            "segment_notes": form.notes,
             "name": name,
             "editing": editing,
+            "editing_name": editing_name,
             "error": error,
+            "problem": problem,
             "count": count,
             "count_error": count_error,
             "saved_audiences": audiences.list_audiences(session),
@@ -144,11 +161,24 @@ def audience_builder(
             audience = audiences.get_audience(session, id_or_404(edit, "audience"))
         except NotFound as error:
             raise not_found("audience") from error
+        problem = None
         try:
             values = _values_of(audiences.rules_of(audience))
-        except InvalidInput:
+        except InvalidInput as unreadable:
             values = _form_values()
-        return _builder(request, session, values=values, name=audience.name, editing=audience.id)
+            problem = (
+                f"The rules saved with this audience cannot be read ({unreadable.message}): "
+                "the form starts empty. Set its rules again; saving it without any asks first."
+            )
+        return _builder(
+            request,
+            session,
+            values=values,
+            name=audience.name,
+            editing=audience.id,
+            editing_name=audience.name,
+            problem=problem,
+        )
     values = _form_values(
         segment=segment,
         model=model,
@@ -230,12 +260,20 @@ def _save(
     audience_id: int | None,
     name: str,
     values: dict[str, Any],
+    confirm: str = "",
 ) -> Response:
+    before = None
     try:
+        if audience_id is not None:
+            before = audiences.get_audience(session, audience_id)
+        rules = _rules(values)
+        if before is not None and before.rules and rules.is_empty and confirm != "yes":
+            clean_name(name)  # a refused name is said before anything is asked
+            return _confirm_everyone(request, session, before, name)
         audience = audiences.save_audience(
             session,
             name=name,
-            rules=_rules(values),
+            rules=rules,
             user_id=staff.user_id,
             audience_id=audience_id,
         )
@@ -249,10 +287,37 @@ def _save(
             values=values,
             name=name,
             editing=audience_id,
+            editing_name=before.name if before is not None else "",
             error=error,
             status_code=error.status_code,
         )
     return redirect(request, f"/segments/audiences?saved={audience.id}#audience-{audience.id}")
+
+
+def _number(n: int) -> str:
+    return f"{n:,}".replace(",", ".")  # as the pages write numbers: 3.220
+
+
+def _confirm_everyone(
+    request: Request, session: Session, audience: Audience, name: str
+) -> Response:
+    """Saving an audience that had rules with none makes it everyone: asked once."""
+    everyone = targeting.count(session, AudienceRules())
+    return confirm_step(
+        request,
+        question=f"Save “{audience.name}” for everyone?",
+        details=[
+            "With no rules, this audience holds every profile: "
+            f"{_number(everyone.total)} {plural(everyone.total, 'profile')} now, "
+            f"{_number(everyone.exportable)} of whom can be e-mailed.",
+            "Its rules until now: " + "; ".join(audiences.summary_of(session, audience)) + ".",
+        ],
+        action=f"/segments/audiences/{audience.id}",
+        fields={"name": name, **{k: v for k, v in _form_values().items() if isinstance(v, str)}},
+        yes="Save it for everyone",
+        back_url=f"/segments/audiences?edit={audience.id}",
+        back_label="No, keep its rules",
+    )
 
 
 @router.post("/segments/audiences", response_class=HTMLResponse)
@@ -260,7 +325,7 @@ def create_audience(
     request: Request,
     session: DbSession,
     staff: SegmentsPoster,
-    name: Annotated[str, Form(max_length=1000)] = "",
+    name: NameField = "",
     segment: Many = [],  # noqa: B006
     model: Many = [],  # noqa: B006
     body_type: Many = [],  # noqa: B006
@@ -292,7 +357,7 @@ def update_audience(
     session: DbSession,
     staff: SegmentsPoster,
     audience_id: str,
-    name: Annotated[str, Form(max_length=1000)] = "",
+    name: NameField = "",
     segment: Many = [],  # noqa: B006
     model: Many = [],  # noqa: B006
     body_type: Many = [],  # noqa: B006
@@ -302,8 +367,9 @@ def update_audience(
     active_within_days: Short = "",
     consent: Short = "any",
     showroom_visit: Short = "any",
+    confirm: Confirm = "",
 ) -> Response:
-    """Change a saved audience's name or rules."""
+    """Change a saved audience's name or rules (to none: asked first)."""
     values = _form_values(
         segment=segment,
         model=model,
@@ -322,15 +388,41 @@ def update_audience(
         audience_id=id_or_404(audience_id, "audience"),
         name=name,
         values=values,
+        confirm=confirm,
     )
 
 
 @router.post("/segments/audiences/{audience_id}/delete", response_class=HTMLResponse)
 def delete_audience(
-    request: Request, session: DbSession, staff: SegmentsPoster, audience_id: str
+    request: Request,
+    session: DbSession,
+    staff: SegmentsPoster,
+    audience_id: str,
+    confirm: Confirm = "",
 ) -> Response:
+    """Delete a saved audience, asked once first; its exports stay in the log."""
     try:
-        audiences.delete_audience(session, id_or_404(audience_id, "audience"))
+        audience = audiences.get_audience(session, id_or_404(audience_id, "audience"))
     except NotFound as error:
         raise not_found("audience") from error
-    return redirect(request, "/segments/audiences")
+    if confirm != "yes":
+        return confirm_step(
+            request,
+            question=f"Delete the audience “{audience.name}”?",
+            details=[
+                "Its rules: " + "; ".join(audiences.summary_of(session, audience)) + ".",
+                "Its exports stay in the export log. A deleted audience cannot be brought back: "
+                "you would build and save its rules again.",
+            ],
+            action=f"/segments/audiences/{audience.id}/delete",
+            fields={},
+            yes="Delete the audience",
+            back_url=f"/segments/audiences#audience-{audience.id}",
+            back_label="No, keep it",
+        )
+    name = audiences.delete_audience(session, audience.id)
+    return redirect(
+        request,
+        "/segments/audiences",
+        done=f"The audience “{name}” was deleted; its exports stay in the export log.",
+    )

@@ -28,11 +28,18 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from cdp.audit.service import record as audit
 from cdp.csv_cells import neutralise
-from cdp.errors import NotFound
+from cdp.errors import InvalidInput, NotFound
 from cdp.models import Audience, ExportLog, Profile, ProfileTrait, Segment, utcnow
 from cdp.text import web_address
 from segmentation import audiences, marketing_consent, targeting
-from segmentation.schemas import EXPORT_COLUMNS, AudienceCount, AudienceRules, ExportRow
+from segmentation.schemas import (
+    EXPORT_COLUMNS,
+    AudienceCount,
+    AudienceRules,
+    ExportRow,
+    rules_from,
+    same_name,
+)
 
 STREAM_CHUNK = 2_000  # rows fetched at a time
 FLUSH_EVERY = 500  # rows per piece of CSV handed to the response
@@ -102,8 +109,9 @@ def get_segment(session: Session, segment_id: int) -> Segment:
 
 
 def find_segment(session: Session, name: str) -> Segment:
-    """A segment of the current run by its name (the marketer's or the generated one, case
-    and extra spaces ignored) or its number."""
+    """A segment of the current run by its number, or its name (the marketer's or the generated
+    one, case and extra spaces ignored). A name more than one segment answers to (names saved
+    before renames were checked) is refused with the numbers to choose from, never guessed."""
     run_id = targeting.current_run_id(session)
     if run_id is None:
         raise NotFound("there are no segments yet: build them first (cdp segments build)")
@@ -112,17 +120,24 @@ def find_segment(session: Session, name: str) -> Segment:
         session.scalars(select(Segment).where(Segment.run_id == run_id).order_by(Segment.number))
     )
     number = re.fullmatch(r"#?(\d{1,4})", wanted)
-    if number:
-        for segment in segments:
-            if segment.number == int(number.group(1)):
-                return segment
+    by_number = [s for s in segments if number and s.number == int(number.group(1))]
     # The name shown first; a generated name still finds a segment the marketer renamed.
-    for segment in segments:
-        if segment.display_name.lower() == wanted.lower():
-            return segment
-    for segment in segments:
-        if segment.name.lower() == wanted.lower():
-            return segment
+    shown = [s for s in segments if same_name(s.display_name, wanted)]
+    generated = [s for s in segments if same_name(s.name, wanted)]
+    for found in (by_number, shown, generated):
+        if not found:
+            continue
+        answering = {s.number for s in found}
+        if found is by_number:  # a segment named as another's number (saved before the check)
+            answering |= {s.number for s in shown}
+        if len(answering) > 1:
+            listed = " and ".join(str(n) for n in sorted(answering))
+            raise InvalidInput(
+                f"{len(answering)} segments of the current run {run_id} answer to {wanted!r} "
+                f"(numbers {listed}): give the number of the one you mean",
+                field="segment",
+            )
+        return found[0]
     raise NotFound(f"there is no segment named {wanted!r} in the current run {run_id}")
 
 
@@ -371,6 +386,37 @@ def export_to_file(
         exported_by_user_id=exported_by_user_id,
     )
     return rows
+
+
+def rules_in_words(session: Session, entries: Iterable[ExportLog]) -> dict[int, list[str]]:
+    """Each logged export's rules in words, by entry id: an audience's (or rules') as the
+    audience list words them, a segment's as its number and run."""
+    entries = list(entries)
+    read: dict[int, AudienceRules | None] = {}
+    for entry in entries:
+        logged = entry.rules or {}
+        if isinstance(logged.get("rules"), dict):
+            try:
+                read[entry.id] = rules_from(dict(logged["rules"]))
+            except InvalidInput:
+                read[entry.id] = None
+    names = audiences.segment_names(
+        session, {sid for rules in read.values() if rules for sid in rules.segments}
+    )
+    words: dict[int, list[str]] = {}
+    for entry in entries:
+        logged = entry.rules or {}
+        if entry.id in read:
+            rules = read[entry.id]
+            words[entry.id] = (
+                audiences.describe(rules, names) if rules else ["These rules cannot be read"]
+            )
+        elif isinstance(logged.get("number"), int) and isinstance(logged.get("run_id"), int):
+            number, run_id = logged["number"], logged["run_id"]
+            words[entry.id] = [f"Every member of segment {number} of run {run_id}"]
+        else:
+            words[entry.id] = ["These rules cannot be read"]
+    return words
 
 
 def list_exports(session: Session, *, limit: int = 200) -> list[ExportLog]:

@@ -114,11 +114,13 @@ def segment_count(
 @router.get("/segments/exports", response_class=HTMLResponse)
 def export_log(request: Request, session: DbSession, staff: SegmentsStaff) -> Response:
     """Every export of contact data: who, when, what, how many rows."""
+    exports = export.list_exports(session, limit=EXPORT_LOG_LIMIT)
     return render(
         request,
         "segmentation/exports.html",
         {
-            "exports": export.list_exports(session, limit=EXPORT_LOG_LIMIT),
+            "exports": exports,
+            "rules": export.rules_in_words(session, exports),
             "limit": EXPORT_LOG_LIMIT,
             "columns": EXPORT_COLUMNS,
         },

@@ -111,6 +111,14 @@ def delete_run_results(session: Session, run_id: int) -> None:
     session.execute(delete(Segment).where(Segment.run_id == run_id))
 
 
+def lock_segments_of(session: Session, run_id: int) -> Sequence[Segment]:
+    """A run's segments, locked until the transaction ends (PostgreSQL; SQLite's transactions
+    take the one write lock): two renames in one run are checked against each other."""
+    return session.scalars(
+        select(Segment).where(Segment.run_id == run_id).order_by(Segment.number).with_for_update()
+    ).all()
+
+
 def rename_segment(session: Session, segment_id: int, name: str | None) -> Segment | None:
     segment = session.get(Segment, segment_id)
     if segment is not None:

@@ -4,9 +4,10 @@ and the export log in `segmentation.exports_routes`.
 
 Every page of the three needs the SEGMENTS permission (marketing, managers, admins); every
 POST carries the session's CSRF token. A refused form is shown again with status 400 (409 for a
-name already taken or a run already under way) and its message; the session is rolled back, so
-nothing of it is stored. After a successful POST: a redirect (HX-Redirect for htmx), except the
-inline rename, which answers an htmx request with the renamed heading.
+name already taken, an audience's or another segment's of the run, or a run already under way)
+and its message; the session is rolled back, so nothing of it is stored. After a successful
+POST: a redirect (HX-Redirect for htmx), except the inline rename, which answers an htmx request
+with the renamed heading.
 
 Mounted by cdp.app through the three modules' `router`s, this one first.
 """
@@ -202,9 +203,11 @@ def rename(
     session: DbSession,
     staff: SegmentsPoster,
     segment_id: str,
-    name: Annotated[str, Form(max_length=1000)] = "",
+    name: Annotated[str, Form(max_length=20_000)] = "",
 ) -> Response:
-    """The marketer's own name for a segment; an empty name goes back to the generated one."""
+    """The marketer's own name for a segment; an empty name goes back to the generated one.
+    A name over 200 characters, or another segment's of the run, is refused with the field
+    marked and what was typed kept (the field bound is far above it: no bare error page)."""
     segment = _segment_or_404(session, segment_id)
     try:
         renamed = service.rename_segment(session, segment.id, name)

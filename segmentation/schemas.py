@@ -213,6 +213,11 @@ def clean_name(raw: str) -> str:
     return name
 
 
+def same_name(a: str, b: str) -> bool:
+    """Two segment names are one name whatever their case and spacing."""
+    return " ".join(a.split()).lower() == " ".join(b.split()).lower()
+
+
 # --- what the pages show ------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class AudienceCount:

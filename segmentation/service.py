@@ -15,6 +15,7 @@ For the marketer pages:
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from cdp.models import Segment, SegmentRun, utcnow
 from segmentation import repository as repo
 from segmentation.clustering import K_LIMITS, K_RANGE
 from segmentation.features import COLUMNS, feature_weights
+from segmentation.schemas import same_name
 
 # A run still queued or running this long after it was created is taken as abandoned (its
 # process died): it no longer blocks a new run, and is marked failed when one starts.
@@ -229,14 +231,45 @@ def get_segment(session: Session, segment_id: int) -> SegmentView:
     return _view(segment, total, segment_growth(session, segment.run_id).get(segment.id))
 
 
+# A name that is only a number reads as a segment's number (`cdp export --segment 2`).
+NUMBER_LIKE = re.compile(r"#?\d{1,4}")
+
+
 def rename_segment(session: Session, segment_id: int, name: str | None) -> SegmentView:
-    """Give a segment the marketer's own name; an empty name goes back to the generated one."""
+    """Give a segment the marketer's own name; an empty name goes back to the generated one.
+
+    Names are unique within a run (what `cdp export --segment NAME` relies on): Conflict when
+    another segment of the run shows the name, or was generated with it. InvalidInput for a
+    name over MAX_NAME characters, or one that is only a number.
+    """
     cleaned = " ".join((name or "").split())
     if len(cleaned) > MAX_NAME:
         raise InvalidInput(f"a segment name has at most {MAX_NAME} characters", field="name")
-    segment = repo.rename_segment(session, segment_id, cleaned or None)
+    if NUMBER_LIKE.fullmatch(cleaned):
+        raise InvalidInput(
+            "a segment name needs more than a number (a number finds a segment by its number)",
+            field="name",
+        )
+    segment = session.get(Segment, segment_id)
     if segment is None:
         raise NotFound(f"no segment {segment_id}", field="segment_id")
+    if cleaned:
+        for other in repo.lock_segments_of(session, segment.run_id):
+            if other.id == segment.id:
+                continue
+            if same_name(other.display_name, cleaned):
+                raise Conflict(
+                    f"segment {other.number} of this run is already called "
+                    f"“{other.display_name}”: choose another name",
+                    field="name",
+                )
+            if same_name(other.name, cleaned):
+                raise Conflict(
+                    f"“{other.name}” is the generated name of segment {other.number} of this "
+                    "run: choose another name",
+                    field="name",
+                )
+    repo.rename_segment(session, segment_id, cleaned or None)
     return get_segment(session, segment_id)
 
 

@@ -201,51 +201,83 @@ def _nearest(old: Segment, candidates: Sequence[Segment], spread: dict[str, Any]
     return best
 
 
-def resolve_segments(session: Session, segment_ids: Sequence[int]) -> ResolvedSegments:
-    """The current run's segments for segment ids a rule names.
+@dataclass(frozen=True, slots=True)
+class CarriedSegment:
+    """A segment a rule names, and the current run's segment it stands for now."""
 
-    A segment of an earlier run is carried over to the current run's segment nearest to it in
-    what characterises it (the same measure as growth between runs), and a note says so.
-    InvalidInput when there is no finished run, or a segment does not exist.
-    """
-    run_id = current_run_id(session)
-    if run_id is None:
-        raise InvalidInput(
-            "Segment: there are no segments yet; build segments first", field="segments"
+    segment_id: int
+    segment: Segment | None  # None: no such segment (any more)
+    current: Segment | None  # None: no current run, or it has no segments
+
+    @property
+    def note(self) -> str | None:
+        """What was carried over from an earlier run, in words."""
+        if self.segment is None or self.current is None or self.current.id == self.segment_id:
+            return None
+        return (
+            f"“{self.segment.display_name}” (run {self.segment.run_id}) is now "
+            f"“{self.current.display_name}” in the current run {self.current.run_id}"
         )
+
+
+def carry_over(session: Session, segment_ids: Sequence[int]) -> list[CarriedSegment]:
+    """Each segment id (repeats dropped) with the current run's segment it stands for: itself
+    when it is of the current run; for a segment of an earlier run, the current run's segment
+    nearest to it in what characterises it (the same measure as growth between runs)."""
     wanted = list(dict.fromkeys(segment_ids))
+    if not wanted:
+        return []
     found = {s.id: s for s in session.scalars(select(Segment).where(Segment.id.in_(wanted)))}
-    missing = [sid for sid in wanted if sid not in found]
-    if missing:
-        raise InvalidInput(
-            f"Segment: segment {missing[0]} does not exist (any more); choose segments again",
-            field="segments",
-        )
+    run_id = current_run_id(session)
     current: list[Segment] = []
     spread: dict[str, Any] = {}
-    if any(found[sid].run_id != run_id for sid in wanted):
+    if run_id is not None and any(sid in found and found[sid].run_id != run_id for sid in wanted):
         current = list(
             session.scalars(
                 select(Segment).where(Segment.run_id == run_id).order_by(Segment.number)
             )
         )
-        if not current:
-            raise InvalidInput("Segment: the current run has no segments", field="segments")
         run = session.get(SegmentRun, run_id)
         spread = dict((run.quality or {}).get("feature_stds") or {}) if run else {}
+    carried: list[CarriedSegment] = []
+    for sid in wanted:
+        segment = found.get(sid)
+        if segment is None or run_id is None:
+            carried.append(CarriedSegment(sid, segment, None))
+        elif segment.run_id == run_id:
+            carried.append(CarriedSegment(sid, segment, segment))
+        else:
+            nearest = _nearest(segment, current, spread) if current else None
+            carried.append(CarriedSegment(sid, segment, nearest))
+    return carried
+
+
+def resolve_segments(session: Session, segment_ids: Sequence[int]) -> ResolvedSegments:
+    """The current run's segments for segment ids a rule names.
+
+    A segment of an earlier run is carried over to the current run's segment nearest to it in
+    what characterises it (`carry_over`), and a note says so. InvalidInput when there is no
+    finished run, or a segment does not exist.
+    """
+    if current_run_id(session) is None:
+        raise InvalidInput(
+            "Segment: there are no segments yet; build segments first", field="segments"
+        )
+    carried = carry_over(session, segment_ids)
+    missing = [c.segment_id for c in carried if c.segment is None]
+    if missing:
+        raise InvalidInput(
+            f"Segment: segment {missing[0]} does not exist (any more); choose segments again",
+            field="segments",
+        )
     ids: list[int] = []
     notes: list[str] = []
-    for sid in wanted:
-        segment = found[sid]
-        if segment.run_id == run_id:
-            ids.append(segment.id)
-            continue
-        nearest = _nearest(segment, current, spread)
-        ids.append(nearest.id)
-        notes.append(
-            f"“{segment.display_name}” (run {segment.run_id}) is now "
-            f"“{nearest.display_name}” in the current run {run_id}"
-        )
+    for item in carried:
+        if item.current is None:
+            raise InvalidInput("Segment: the current run has no segments", field="segments")
+        ids.append(item.current.id)
+        if item.note:
+            notes.append(item.note)
     return ResolvedSegments(ids=list(dict.fromkeys(ids)), notes=notes)
 
 

@@ -25,7 +25,7 @@ from cdp.db import make_engine, make_sessionmaker, session_scope
 from cdp.demo.loader import load_demo
 from cdp.errors import InvalidInput, NotFound
 from cdp.migrate import upgrade
-from cdp.models import ExportLog, Profile, utcnow
+from cdp.models import ExportLog, Profile, Segment, utcnow
 from segmentation import audiences, export, targeting
 from segmentation.export_cli import export_command
 from segmentation.schemas import EXPORT_COLUMNS, AudienceRules, ExportRow, rules_from
@@ -382,6 +382,33 @@ def test_segments_are_found_by_name_number_or_generated_name(
     assert target.what == f"segment: Design (run {run.id})"
 
 
+def _rename_as_stored(factory: sessionmaker[Session], segment_id: int, name: str) -> None:
+    """A marketer's name saved before renames were checked for clashes (the page refuses it
+    now): straight into the row."""
+    with factory() as session:
+        session.get_one(Segment, segment_id).custom_name = name
+        session.commit()
+
+
+def test_a_name_two_segments_answer_to_is_refused_not_guessed(
+    session_factory: sessionmaker[Session], db: Session
+) -> None:
+    run = make_run(session_factory, [[], [], []], names=["Design", "Price", "Family"])
+    _rename_as_stored(session_factory, run.segments[2], "design")
+    with pytest.raises(
+        InvalidInput,
+        match=rf"^2 segments of the current run {run.id} answer to 'DESIGN' \(numbers 1 and 3\): "
+        "give the number of the one you mean$",
+    ):
+        export.find_segment(db, " DESIGN ")
+    assert export.find_segment(db, "3").id == run.segments[2]
+    # A name that is another segment's number.
+    _rename_as_stored(session_factory, run.segments[0], "2")
+    with pytest.raises(InvalidInput, match=r"answer to '2' \(numbers 1 and 2\)"):
+        export.find_segment(db, "2")
+    assert export.find_segment(db, "Price").id == run.segments[1]
+
+
 # --- the command line ---------------------------------------------------------------------------
 ROOT = Path(__file__).resolve().parents[1]
 CDP = Path(sys.executable).parent / "cdp"
@@ -504,3 +531,29 @@ def test_an_empty_export_has_the_header_and_is_logged(db: Session) -> None:
     text = export_csv(db, target)
     assert text == HEADER + "\r\n"
     assert (db.scalar(select(func.count()).select_from(ExportLog)) or 0) == before + 1
+
+
+@pytest.mark.skipif(not _export_mounted(), reason="`cdp export` is not mounted in cdp/cli.py yet")
+def test_cdp_export_refuses_a_segment_name_two_segments_share(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'clash.sqlite3'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    factory = make_sessionmaker(engine)
+    run = make_run(factory, [[], []], names=["Design-focused", "Price-conscious"])
+    _rename_as_stored(factory, run.segments[1], "Design-focused")
+    engine.dispose()
+
+    out = tmp_path / "design.csv"
+    refused = run_cdp(
+        "export", "--segment", "design-focused", "-o", str(out), database_url=url, cwd=tmp_path
+    )
+    assert refused.returncode != 0
+    assert refused.stderr == (
+        f"error: 2 segments of the current run {run.id} answer to 'design-focused' "
+        "(numbers 1 and 2): give the number of the one you mean\n"
+    )
+    assert not out.exists() and not list(tmp_path.glob(".design.csv.*"))
+
+    chosen = run_cdp("export", "--segment", "2", "-o", str(out), database_url=url, cwd=tmp_path)
+    assert chosen.returncode == 0, chosen.stderr
+    assert chosen.stdout.strip() == f"exported 0 rows to {out}"

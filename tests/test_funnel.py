@@ -105,7 +105,7 @@ def test_who_sees_the_funnel(staff_client: Callable[[str], StaffClient]) -> None
 def test_the_cohort_sentence_reads_well_for_a_range_and_an_empty_period(
     staff_client: Callable[[str], StaffClient],
 ) -> None:
-    """"came in in 01-03-2026 to 31-03-2026 (01-03-2026 to 31-03-2026) … 0 are still open, so
+    """ "came in in 01-03-2026 to 31-03-2026 (01-03-2026 to 31-03-2026) … 0 are still open, so
     the rates can still rise", said of no leads at all."""
     manager = staff_client("manager")
     response = manager.client.get(

@@ -286,6 +286,63 @@ def test_a_refused_rename_changes_nothing(
     assert isinstance(missing, httpx.Response) and missing.status_code == 404
 
 
+def test_a_segment_cannot_take_a_name_another_segment_of_its_run_answers_to(
+    marketer: StaffClient, people: People, session_factory: sessionmaker[Session]
+) -> None:
+    run = make_run(session_factory, [[people.anna], [people.chris]], names=["Design", "Price"])
+    first, second = run.segments
+
+    # Another segment's name, whatever its case and spacing: refused, the field marked, kept.
+    taken = marketer.post(f"/segments/{second}/rename", {"name": "  DESIGN "})
+    assert isinstance(taken, httpx.Response) and taken.status_code == 409
+    html = page(taken)
+    field = html.select_one(f"#segment-name-{second}")
+    assert field is not None and field["aria-invalid"] == "true" and field["value"] == "  DESIGN "
+    assert "segment 1 of this run is already called “Design”" in text_of(
+        html.select_one(".field-error")
+    )
+    assert segment_names(session_factory, second) == ("Price", None)
+    inline = marketer.client.post(
+        f"/segments/{second}/rename",
+        data={"name": "design"},
+        headers={**HTMX, "X-CSRF-Token": marketer.csrf},
+    )
+    assert inline.status_code == 409 and "<html" not in inline.text
+    assert page(inline).select_one(f'form[hx-post="/segments/{second}/rename"]') is not None
+
+    # A segment renamed still owns its generated name: `cdp export --segment Design` finds it.
+    assert marketer.post(f"/segments/{first}/rename", {"name": "Our designers"}).status_code == 303  # type: ignore[attr-defined]
+    generated = marketer.post(f"/segments/{second}/rename", {"name": "Design"})
+    assert isinstance(generated, httpx.Response) and generated.status_code == 409
+    assert "generated name of segment 1" in text_of(page(generated).select_one(".field-error"))
+    assert segment_names(session_factory, second) == ("Price", None)
+    # Nor is a number a name (a number finds a segment by its number).
+    number = marketer.post(f"/segments/{second}/rename", {"name": "#1"})
+    assert isinstance(number, httpx.Response) and number.status_code == 400
+    # Its own generated name, and a name another run uses, are fine.
+    assert marketer.post(f"/segments/{second}/rename", {"name": "price"}).status_code == 303  # type: ignore[attr-defined]
+    other = make_run(session_factory, [[people.dana]], names=["Family"])
+    own = marketer.post(f"/segments/{other.segments[0]}/rename", {"name": "Our designers"})
+    assert isinstance(own, httpx.Response) and own.status_code == 303
+    assert segment_names(session_factory, other.segments[0]) == ("Family", "Our designers")
+
+
+def test_a_segment_name_over_the_limit_is_refused_and_kept(
+    marketer: StaffClient, people: People, session_factory: sessionmaker[Session]
+) -> None:
+    run = make_run(session_factory, [[people.anna]])
+    sid = run.segments[0]
+    form = page(marketer.client.get(f"/segments/{sid}/rename"))
+    assert not form.select_one(f"#segment-name-{sid}").has_attr("maxlength")  # type: ignore[union-attr]
+    typed = "Ontwerpliefhebbers" + "x" * 4982  # 5,000 characters, one word
+    refused = marketer.post(f"/segments/{sid}/rename", {"name": typed})
+    assert isinstance(refused, httpx.Response) and refused.status_code == 400
+    html = page(refused)
+    assert "at most 200 characters" in text_of(html.select_one(".field-error"))
+    assert html.select_one(f"#segment-name-{sid}")["value"] == typed  # type: ignore[index]
+    assert segment_names(session_factory, sid)[1] is None
+
+
 @pytest.mark.parametrize("bad", HOSTILE_IDS)
 def test_links_with_impossible_ids_are_a_404(
     marketer: StaffClient, people: People, session_factory: sessionmaker[Session], bad: str
@@ -551,7 +608,10 @@ def test_save_an_audience_reuse_it_and_refuse_a_duplicate_name(
         f"/segments/audiences/{audience.id}", audience_form(name=name, model=["Vela"])
     )
     assert isinstance(changed, httpx.Response) and changed.status_code == 303
-    deleted = marketer.post(f"/segments/audiences/{audience.id}/delete")
+    asked = marketer.post(f"/segments/audiences/{audience.id}/delete")
+    assert isinstance(asked, httpx.Response) and asked.status_code == 200  # asked first
+    assert audience_count(session_factory) == before
+    deleted = marketer.post(f"/segments/audiences/{audience.id}/delete", {"confirm": "yes"})
     assert isinstance(deleted, httpx.Response) and deleted.status_code == 303
     assert audience_count(session_factory) == before - 1
 
@@ -603,6 +663,48 @@ def test_download_returns_the_consented_rows_as_csv_and_logs_it(
 
     missing = marketer.client.get("/segments/audiences/987654321/export.csv")
     assert missing.status_code == 404
+
+
+def test_the_export_log_shows_rules_in_words(
+    marketer: StaffClient, people: People, session_factory: sessionmaker[Session]
+) -> None:
+    run = make_run(session_factory, [[people.anna, people.bram], [people.finn]])
+    name = f"In words {uuid.uuid4().hex[:6]}"
+    saved = marketer.post(
+        "/segments/audiences",
+        audience_form(
+            name=name,
+            segment=[str(run.segments[0])],
+            model=["Tundra", "Vela"],
+            lead_stage=["quote", "none"],
+            consent="email",
+            active_within_days="30",
+        ),
+    )
+    assert isinstance(saved, httpx.Response) and saved.status_code == 303, saved.text
+    with session_factory() as session:
+        audience_id = session.scalars(select(Audience.id).where(Audience.name == name)).one()
+    assert marketer.client.get(f"/segments/audiences/{audience_id}/export.csv").status_code == 200
+    assert marketer.client.get(f"/segments/{run.segments[1]}/export.csv").status_code == 200
+
+    log = page(marketer.client.get("/segments/exports"))
+    rows = log.select(".export-table tbody tr")
+    rules = [[text_of(li) for li in row.select(".rule-summary li")] for row in rows[:2]]
+    assert rules == [
+        [f"Every member of segment 2 of run {run.id}"],
+        [
+            "Segment: Segment 1",
+            "Model: Tundra or Vela",
+            "Lead stage: Quote or No lead",
+            "Last active: within 30 days",
+            "Consent: E-mail marketing granted",
+        ],
+    ]
+    assert "{" not in text_of(log.select_one(".export-table"))  # no JSON
+    # Once a later run is current, the audience's segment says which run it was of.
+    make_run(session_factory, [[people.anna]])
+    later = page(marketer.client.get("/segments/exports")).select(".export-table tbody tr")
+    assert f"Segment: Segment 1 (run {run.id})" in text_of(later[1])
 
 
 def test_the_segment_count_in_a_card_is_the_exportable_count(
