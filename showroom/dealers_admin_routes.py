@@ -1,6 +1,9 @@
 """The dealers admin page (/admin/dealers): the network's dealers listed, added, edited,
 deactivated and reactivated (each asked once first), and a CSV file imported with the same
-importer as `cdp dealer import`. Forms come back with every problem marked (status 400)."""
+importer as `cdp dealer import`. Forms come back with every problem marked (status 400); a
+postal-code area another active dealer serves is one of them, and an area inside another
+dealer's area is asked about on the form before it is saved (cdp/dealers/areas.py). Every
+change is recorded in the audit trail (action "dealer")."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from sqlalchemy.orm import Session
 from cdp.auth.permissions import Permission
 from cdp.auth.staff import StaffContext
 from cdp.dealers import importing, service
+from cdp.dealers.areas import Takeover
 from cdp.dealers.schemas import DealerFields
 from cdp.deps import DbSession
 from cdp.errors import CdpError
@@ -83,6 +87,30 @@ def _form_of(dealer: Dealer) -> dict[str, str]:
     }
 
 
+def _actor(staff: StaffContext) -> service.Actor:
+    return service.Actor(staff.email, staff.user_id)
+
+
+def _phone_region(request: Request) -> str:
+    return str(request.app.state.settings.default_phone_region)
+
+
+def _asked(takeovers: list[Takeover], confirmed: str) -> list[Takeover]:
+    """The areas taking leads from another dealer that the form has not confirmed yet (the
+    areas the confirming button named: an area typed since is asked about again)."""
+    agreed = set(confirmed.upper().split())
+    if all(t.area in agreed for t in takeovers):
+        return []
+    return takeovers  # each of them asked about again, the one not confirmed among them
+
+
+def _question(takeovers: list[Takeover]) -> dict[str, object]:
+    return {
+        "takeovers": [t.sentence() for t in takeovers],
+        "takeover_areas": " ".join(t.area for t in takeovers),
+    }
+
+
 def _list_page(
     request: Request,
     session: Session,
@@ -93,6 +121,8 @@ def _list_page(
     problems: dict[str, str] | None = None,
     upload_problems: list[str] | None = None,
     notice: str | None = None,
+    refusal: str | None = None,
+    takeovers: list[Takeover] | None = None,
     status_code: int = 200,
 ) -> Response:
     dealers = service.all_dealers(session)
@@ -111,7 +141,9 @@ def _list_page(
             "problems": problems or {},
             "upload_problems": upload_problems or [],
             "notice": notice,
+            "refusal": refusal,
             "time_zones": TIME_ZONES,
+            **_question(takeovers or []),
         },
         status_code=status_code,
         staff=staff,
@@ -160,6 +192,7 @@ def create(
     time_zone: Field = "",
     opening_hours: Field = "",
     postal_areas: Field = "",
+    takeover: Field = "",
 ) -> Response:
     form = {
         "code": code,
@@ -174,10 +207,14 @@ def create(
         "postal_areas": postal_areas,
     }
     fields = _fields(form)
-    problems = service.dealer_problems(fields)
+    region = _phone_region(request)
+    problems = service.dealer_problems(fields, phone_region=region, session=session)
     if not problems:
+        asked = _asked(service.area_takeovers(session, fields), takeover)
+        if asked:
+            return _list_page(request, session, staff, form=form, takeovers=asked)
         try:
-            service.create_dealer(session, fields)
+            service.create_dealer(session, fields, phone_region=region, actor=_actor(staff))
         except CdpError as error:  # a code already taken
             session.rollback()
             problems = {error.field or "code": error.message}
@@ -193,6 +230,7 @@ def _edit_page(
     *,
     form: dict[str, str] | None = None,
     problems: dict[str, str] | None = None,
+    takeovers: list[Takeover] | None = None,
     status_code: int = 200,
 ) -> Response:
     return render(
@@ -203,6 +241,7 @@ def _edit_page(
             "form": form or _form_of(dealer),
             "problems": problems or {},
             "time_zones": TIME_ZONES,
+            **_question(takeovers or []),
         },
         status_code=status_code,
         staff=staff,
@@ -229,6 +268,7 @@ def edit(
     time_zone: Field = "",
     opening_hours: Field = "",
     postal_areas: Field = "",
+    takeover: Field = "",
 ) -> Response:
     dealer = _dealer_or_404(session, code)
     form = {
@@ -244,10 +284,16 @@ def edit(
         "postal_areas": postal_areas,
     }
     fields = _fields(form, active=dealer.active)
-    problems = service.dealer_problems(fields, with_code=False)
+    region = _phone_region(request)
+    problems = service.dealer_problems(
+        fields, with_code=False, phone_region=region, session=session
+    )
     if problems:
         return _edit_page(request, staff, dealer, form=form, problems=problems, status_code=400)
-    service.update_dealer(session, dealer, fields)
+    asked = _asked(service.area_takeovers(session, fields, dealer=dealer), takeover)
+    if asked:
+        return _edit_page(request, staff, dealer, form=form, takeovers=asked)
+    service.update_dealer(session, dealer, fields, phone_region=region, actor=_actor(staff))
     return redirect(request, f"{DEALERS_URL}?done=saved")
 
 
@@ -277,8 +323,7 @@ def deactivate(
             back_label="No, keep it active",
             staff=staff,
         )
-    dealer.active = False
-    session.flush()
+    service.set_active(session, dealer, False, actor=_actor(staff))
     return redirect(request, f"{DEALERS_URL}?done=deactivated")
 
 
@@ -291,11 +336,21 @@ def reactivate(
     confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     dealer = _dealer_or_404(session, code)
+    clashes = [] if dealer.active else service.reactivation_clashes(session, dealer)
+    if clashes:
+        refusal = (
+            f"{dealer.name} ({dealer.code}) was not reactivated: {service.clash_message(clashes)}."
+        )
+        return _list_page(request, session, staff, refusal=refusal, status_code=409)
     if not dealer.active and confirm != "yes":
+        taken = service.reactivation_takeovers(session, dealer)
         return confirm_step(
             request,
             question=f"Reactivate {dealer.name} ({dealer.code})?",
-            details=["New leads for its postal-code areas are routed to it again."],
+            details=[
+                "New leads for its postal-code areas are routed to it again.",
+                *(f"{t.sentence('it')}." for t in taken),
+            ],
             action=f"{DEALERS_URL}/{dealer.code}/reactivate",
             fields={},
             yes="Reactivate",
@@ -303,8 +358,7 @@ def reactivate(
             back_label="No, keep it inactive",
             staff=staff,
         )
-    dealer.active = True
-    session.flush()
+    service.set_active(session, dealer, True, actor=_actor(staff))
     return redirect(request, f"{DEALERS_URL}?done=reactivated")
 
 
@@ -330,17 +384,53 @@ async def import_file(
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return refuse(["The file is not UTF-8 text (save it as CSV UTF-8)."])
+    return _import(request, session, staff, text, file.filename, confirmed=False)
+
+
+@router.post(f"{DEALERS_URL}/import/confirm", response_class=HTMLResponse)
+def import_confirmed(
+    request: Request,
+    session: DbSession,
+    staff: DealersCsrf,
+    csv_text: Annotated[str, Form(max_length=MAX_UPLOAD)] = "",
+    filename: Field = "",
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """A file whose areas take leads from other dealers, imported once that was confirmed
+    (checked again: the network may have changed meanwhile)."""
+    return _import(request, session, staff, csv_text, filename, confirmed=confirm == "yes")
+
+
+def _import(
+    request: Request,
+    session: Session,
+    staff: StaffContext,
+    text: str,
+    filename: str,
+    *,
+    confirmed: bool,
+) -> Response:
+    region = _phone_region(request)
     try:
-        rows = importing.read_dealers(io.StringIO(text, newline=""))
+        checked = importing.check_file(session, io.StringIO(text, newline=""), phone_region=region)
+    except importing.FileProblems as error:
+        return _list_page(request, session, staff, upload_problems=error.problems, status_code=400)
     except CdpError as error:
-        return refuse([error.message])
-    problems = importing.problems_by_line(rows)
-    if problems:
-        return refuse(problems)
-    try:
-        result = importing.import_dealers(session, io.StringIO(text, newline=""))
-    except CdpError as error:
-        return refuse([error.message])
+        return _list_page(request, session, staff, upload_problems=[error.message], status_code=400)
+    if checked.takeovers and not confirmed:
+        return render(
+            request,
+            "admin/dealers/import_confirm.html",
+            {"takeovers": checked.takeovers, "csv_text": text, "filename": filename},
+            staff=staff,
+        )
+    result = importing.import_dealers(
+        session,
+        io.StringIO(text, newline=""),
+        actor=_actor(staff),
+        name=filename,
+        phone_region=region,
+    )
     return redirect(
         request, f"{DEALERS_URL}?done=imported&created={result.created}&updated={result.updated}"
     )

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cdp.db import make_engine
-from cdp.models import ApiToken, Dealer, StaffDealer, StaffUser
+from cdp.models import ApiToken, AuditRecord, Dealer, StaffDealer, StaffUser
 from tests.helpers import Result, drop_database, fresh_database_url, run_cdp
 
 PASSWORD = "a-long-enough-passphrase\n"
@@ -92,6 +92,7 @@ def test_create_then_list_dealers(url: str, tmp_path: Path) -> None:
         (["BE-1", "--name", "X", "--country", "Belgium"], "must be a two-letter code"),
         (["BE-1", "--name", "X", "--time-zone", "Europe/Gent"], "time zone 'Europe/Gent'"),
         (["BE-1", "--name", "X", "--postal-codes", "90-00"], "postal-code area '90-00'"),
+        (["BE-1", "--name", "X", "--phone", "abc"], "phone 'abc' is not a phone number"),
     ],
 )
 def test_a_wrong_dealer_is_one_line_and_nothing_is_stored(
@@ -144,6 +145,101 @@ def test_a_file_with_a_mistake_changes_nothing(
     csv_file.write_text(text, encoding="utf-8")
     one_line_error(cdp(url, tmp_path, "dealer", "import", str(csv_file)), fragment)
     assert sorted(dealers(url)) == ["MAIN"]
+
+
+def test_import_lists_every_mistake_of_every_line(url: str, tmp_path: Path) -> None:
+    csv_file = tmp_path / "dealers.csv"
+    csv_file.write_text(
+        "code,name,active,sla_minutes\nNL-A,A,yes,-5\nNL-B,B,maybe,abc\n,C,yes,\n",
+        encoding="utf-8",
+    )
+    result = cdp(url, tmp_path, "dealer", "import", str(csv_file))
+    assert result.code == 1 and result.out == ""
+    minutes = "must be a whole number of minutes from 1 to 10080, not"
+    assert result.err.splitlines() == [
+        "error: nothing imported, 4 problems:",
+        f"  line 2: sla minutes {minutes} '-5'",
+        "  line 3: active must be yes or no, not 'maybe'",
+        f"  line 3: sla minutes {minutes} 'abc'",
+        "  line 4: dealer code '' must be 1 to 20 letters, digits, '-' or '_'",
+    ]
+    assert sorted(dealers(url)) == ["MAIN"]
+
+
+def audit_details(url: str) -> list[tuple[str, str]]:
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            rows = session.execute(
+                select(AuditRecord.actor, AuditRecord.detail)
+                .where(AuditRecord.action == "dealer")
+                .order_by(AuditRecord.id)
+            )
+            return [(actor, detail) for actor, detail in rows]
+    finally:
+        engine.dispose()
+
+
+def test_an_area_is_one_dealers_and_a_narrower_one_is_asked_about(url: str, tmp_path: Path) -> None:
+    create = ("dealer", "create")
+    assert (
+        cdp(url, tmp_path, *create, "NW-EHV", "--name", "Eindhoven", "--postal-codes", "561").code
+        == 0
+    )
+    one_line_error(
+        cdp(url, tmp_path, *create, "NL-X", "--name", "X", "--postal-codes", "5699 561"),
+        "postal-code area 561 is already served by NW-EHV (Eindhoven)",
+    )
+    narrower = (*create, "NL-X", "--name", "X", "--postal-codes", "5611")
+    sentence = "5611 is inside NW-EHV's 561: leads from 5611 will come to NL-X instead."
+    unanswered = cdp(url, tmp_path, *narrower)  # no terminal: nothing is saved
+    assert unanswered.out.startswith(sentence), unanswered.out
+    one_line_error(unanswered, "NL-X not saved: its postal-code areas take leads from another")
+    assert "--yes" in unanswered.err
+    refused = cdp(url, tmp_path, *narrower, stdin="n\n")
+    assert refused.code == 1 and "Save NL-X anyway? [y/N]" in refused.out
+    assert sorted(dealers(url)) == ["MAIN", "NW-EHV"]
+    agreed = cdp(url, tmp_path, *narrower, stdin="y\n")
+    assert agreed.code == 0, agreed.err
+    assert "dealer NL-X (X) created, serving 5611" in agreed.out
+    told = cdp(url, tmp_path, *create, "NL-Y", "--name", "Y", "--postal-codes", "5613", "--yes")
+    assert told.code == 0, told.err
+    assert told.out.splitlines() == [
+        "5613 is inside NW-EHV's 561: leads from 5613 will come to NL-Y instead.",
+        "dealer NL-Y (Y) created, serving 5613",
+    ]
+
+    # An import refuses an area two active dealers would serve, and says what moves.
+    csv_file = tmp_path / "dealers.csv"
+    csv_file.write_text("code,name,postal_areas\nNL-Z,Z,561\n", encoding="utf-8")
+    one_line_error(
+        cdp(url, tmp_path, "dealer", "import", str(csv_file)),
+        "line 2: postal-code area 561 is already served by NW-EHV (Eindhoven)",
+    )
+    csv_file.write_text("code,name,postal_areas\nNL-Z,Z,5612 56131\n", encoding="utf-8")
+    imported = cdp(url, tmp_path, "dealer", "import", str(csv_file))
+    assert imported.code == 0, imported.err
+    assert imported.out.splitlines()[1:] == [
+        "note: NL-Z's 5612 is inside NW-EHV's 561: leads from 5612 go to NL-Z",
+        "note: NL-Z's 56131 is inside NL-Y's 5613: leads from 56131 go to NL-Z",
+    ]
+    assert audit_details(url) == [
+        ("command line", "dealer NW-EHV added (Eindhoven, NL; postal-code areas 561)"),
+        (
+            "command line",
+            "dealer NL-X added (X, NL; postal-code areas 5611); takes 5611 from NW-EHV's 561",
+        ),
+        (
+            "command line",
+            "dealer NL-Y added (Y, NL; postal-code areas 5613); takes 5613 from NW-EHV's 561",
+        ),
+        (
+            "command line",
+            "dealers imported from dealers.csv: 1 added (NL-Z), 0 updated; NL-Z's 5612 is inside "
+            "NW-EHV's 561: leads from 5612 go to NL-Z; NL-Z's 56131 is inside NL-Y's 5613: "
+            "leads from 56131 go to NL-Z",
+        ),
+    ]
 
 
 def test_import_of_a_missing_or_non_utf8_file(url: str, tmp_path: Path) -> None:

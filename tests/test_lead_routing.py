@@ -122,6 +122,8 @@ def test_the_dealer_comes_from_the_event_the_choice_the_postal_code_or_the_queue
     check(lead_from_event(client, source, postal_code="5611 ab"), ein, "postal_area/round_robin")
     check(lead_from_event(client, source, postal_code="5620XY"), utr, "postal_area/round_robin")
     check(lead_from_event(client, source, postal_code="2000"), ant, "postal_area/round_robin")
+    # A Dutch code (Haarlem's 2000 AB) is no Belgian dealer's, whatever its digits.
+    check(lead_from_event(client, source, postal_code="2000 AB"), None, "unassigned_queue")
     # 4. Nothing says: the network's unassigned queue.
     check(lead_from_event(client, source, postal_code="9999 ZZ"), None, "unassigned_queue")
     check(lead_from_event(client, source), None, "unassigned_queue")

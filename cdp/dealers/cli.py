@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from cdp.config import get_settings
 from cdp.db import make_engine, make_sessionmaker, session_scope
-from cdp.errors import CdpError
+from cdp.errors import CdpError, InvalidInput
 
 dealer_app = typer.Typer(
     help="The dealer network: locations, the postal-code areas they serve, their staff.",
@@ -59,10 +59,26 @@ def dealer_create(
     sla_warning_minutes: Annotated[
         str, typer.Option(help="the manager is warned after these minutes (15)")
     ] = "",
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            help="save it without asking when a postal-code area lies inside another dealer's "
+            "(its leads then come to this dealer)",
+        ),
+    ] = False,
 ) -> None:
-    """Add a dealer (a showroom location) to the network."""
+    """Add a dealer (a showroom location) to the network. An area another active dealer serves
+    is refused; one inside another dealer's area is asked about first."""
+    from cdp.dealers.repository import dealers_by_code
     from cdp.dealers.schemas import DealerFields
-    from cdp.dealers.service import create_dealer
+    from cdp.dealers.service import (
+        COMMAND_LINE,
+        area_takeovers,
+        create_dealer,
+        dealer_problems,
+        normal_code,
+    )
 
     fields = DealerFields(
         code=code,
@@ -79,9 +95,36 @@ def dealer_create(
         sla_warning_minutes=sla_warning_minutes,
     )
     with _database() as session:
-        dealer = create_dealer(session, fields)
+        wanted = normal_code(code)
+        # Every check first (the first problem said), then what the areas do to other dealers.
+        problems = dealer_problems(fields, session=session)
+        if problems:
+            raise InvalidInput(next(iter(problems.values())))
+        if not dealers_by_code(session, [wanted]):
+            taken = area_takeovers(session, fields)
+            if taken:
+                _confirm_takeovers(wanted, [t.sentence(wanted) for t in taken], yes)
+        dealer = create_dealer(session, fields, actor=COMMAND_LINE)
         areas = ", ".join(dealer.postal_areas) or "no postal-code areas"
         typer.echo(f"dealer {dealer.code} ({dealer.name}) created, serving {areas}")
+
+
+def _confirm_takeovers(code: str, sentences: list[str], yes: bool) -> None:
+    """Say which leads move to the new dealer; go on only if the operator says so (or gave
+    --yes). Without an answer (no terminal) nothing is saved."""
+    for sentence in sentences:
+        typer.echo(f"{sentence}.")
+    if yes:
+        return
+    try:
+        agreed = typer.confirm(f"Save {code} anyway?", default=False)
+    except typer.Abort:
+        raise CdpError(
+            f"{code} not saved: its postal-code areas take leads from another dealer "
+            "(give --yes to save it anyway)"
+        ) from None
+    if not agreed:
+        raise CdpError(f"{code} not saved")
 
 
 @dealer_app.command("list")
@@ -113,7 +156,8 @@ def dealer_import(
         ),
     ],
 ) -> None:
-    """Create or update dealers from a CSV file; a file with any mistake changes nothing."""
+    """Create or update dealers from a CSV file; a file with any mistake changes nothing, and
+    every mistake of every line is listed."""
     from cdp.dealers.importing import import_dealers
     from cdp.text import counted
 
@@ -122,7 +166,9 @@ def dealer_import(
     except OSError as error:
         raise CdpError(f"cannot read {file}: {error.strerror}") from None
     with stream, _database() as session:
-        result = import_dealers(session, stream)
+        result = import_dealers(session, stream, name=file.name)
     typer.echo(
         f"imported {file}: {counted(result.created, 'dealers')} created, {result.updated} updated"
     )
+    for takeover in result.takeovers:
+        typer.echo(f"note: {takeover}")

@@ -7,11 +7,25 @@ from collections.abc import Iterable
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
+from cdp.dealers.areas import Holder
 from cdp.models import Dealer, StaffDealer
 
 
 def all_dealers(session: Session) -> list[Dealer]:
     return list(session.scalars(select(Dealer).order_by(Dealer.code)))
+
+
+def active_holders(session: Session, *, besides: str | None = None) -> list[Holder]:
+    """Every active dealer but `besides` (a code), with the postal-code areas it serves."""
+    query = select(Dealer.code, Dealer.name, Dealer.country, Dealer.postal_areas).where(
+        Dealer.active.is_(True)
+    )
+    if besides is not None:
+        query = query.where(Dealer.code != besides)
+    return [
+        Holder(code=code, name=name, country=country, areas=tuple(areas or ()))
+        for code, name, country, areas in session.execute(query.order_by(Dealer.code))
+    ]
 
 
 def dealers_by_code(session: Session, codes: Iterable[str]) -> dict[str, Dealer]:

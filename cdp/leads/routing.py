@@ -62,6 +62,7 @@ RULE_LABELS = {
     "chosen": "chosen by staff",
     "taken": "taken",
     "reassigned": "reassigned",
+    "staff_left": "their salesperson can no longer work it",
     "contact": "logged the first contact",
     "walk_in_host": "served them in the showroom",
 }
@@ -177,9 +178,11 @@ class _Directory:
         return found
 
     def by_postal_code(self, raw: str) -> DealerEntry | None:
-        """The active dealer with the longest postal-code area that starts the code. A tie
-        between countries (NL and BE codes share digits) goes to the country whose format the
-        code has: letters after the digits are Dutch, four digits alone Belgian."""
+        """The active dealer with the longest postal-code area that starts the code. A Dutch
+        code (letters after its digits) is only another country's dealer's by mistake: it goes
+        to the Dutch dealers (or those of no country) alone; Haarlem's "2018 AB" went to a
+        Belgian dealer serving 2018. Four digits alone may be either: the longest area, and a
+        tie between countries goes to Belgium, whose codes they are."""
         compact = postal_code(raw).replace(" ", "")
         if not compact:
             return None
@@ -187,6 +190,8 @@ class _Directory:
         best: tuple[int, bool, str] | None = None
         chosen: DealerEntry | None = None
         for entry in self.active:
+            if country == "NL" and entry.country and entry.country != "NL":
+                continue
             for area in entry.postal_areas:
                 if compact.startswith(area):
                     key = (len(area), entry.country == country, _reverse(entry.code))

@@ -22,6 +22,8 @@ AUDIT_ACTIONS = (
     "norms",  # a channel's name, whether lead forms offer it, or a norm changed (no profile)
     "spend",  # spend entered, changed, deleted or imported; a margin per sale set (no profile)
     "plan",  # a sales plan saved or deleted (no profile)
+    "staff",  # a staff account invited, its role, dealers or status changed (no profile)
+    "dealer",  # a dealer added, changed, deactivated, reactivated or imported (no profile)
 )
 
 
