@@ -12,6 +12,7 @@ rotated away refused at once by apps that had it cached.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import anyio
@@ -398,8 +399,16 @@ def test_a_client_gone_mid_body_stores_nothing_and_logs_a_line_not_a_traceback(
         "server": ("testserver", 80),
         "state": {},
     }
-    with caplog.at_level("INFO"):
+
+    def serve() -> None:
         anyio.run(app_client.app, scope, receive, send)  # type: ignore[arg-type]
+
+    # In a thread of its own: a browser test's Playwright may hold this thread's event loop.
+    with caplog.at_level("INFO"):
+        served = threading.Thread(target=serve)
+        served.start()
+        served.join(timeout=30)
+    assert not served.is_alive()
     assert sent == []  # nobody to answer
     assert "disconnected before sending its whole body" in caplog.text
     assert not [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]

@@ -34,21 +34,6 @@ DESK, PORTRAIT = (1280, 900), (768, 1024)
 NAME_LIMIT = 200
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"these tests need Chromium at {CHROMIUM}")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="these tests need Playwright")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
 @pytest.fixture()
 def marketer(staff_client: Callable[[str], StaffClient]) -> StaffClient:
     return staff_client("marketing")
