@@ -49,6 +49,8 @@ ACTION_LABELS = {
     "norms": "Changed channel names or norms",
     "spend": "Entered, changed or imported spend, or set a margin",
     "plan": "Saved or deleted a sales plan",
+    "staff": "Invited staff or changed an account (role, dealers, active)",
+    "dealer": "Added, changed, (de)activated or imported dealers",
 }
 FILTER_FIELDS = ("staff", "action", "profile", "since", "until")
 CSV_COLUMNS = ("at_utc", "action", "actor", "staff_user_id", "api_token_id", "profile_id", "detail")

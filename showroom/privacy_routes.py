@@ -20,7 +20,7 @@ from cdp.ids import row_id
 from cdp.models import Erasure, Identity, ProfileTrait, ProfileView, utcnow
 from cdp.profiles.erasure import Person, describe, erase, erasures, find_person
 from cdp.profiles.subject_access import person_data
-from cdp.web import posting, redirect, render, require
+from cdp.web import audit, posting, redirect, render, require
 
 router = APIRouter(include_in_schema=False)
 PrivacyStaff = Annotated[StaffContext, Depends(require(Permission.PRIVACY))]
@@ -102,7 +102,8 @@ def download_copy(
     staff: PrivacyPosting,
     who: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
-    """The JSON of `cdp profile export`, as a download; recorded as a view, like the API's."""
+    """The JSON of `cdp profile export`, as a download; recorded as a view and in the audit trail
+    (`subject_access`), like the API's."""
     try:
         person = find_person(session, who)
     except CdpError:
@@ -110,6 +111,8 @@ def download_copy(
         return _page(request, session, who=who)
     data = person_data(session, person, now=utcnow())
     session.add(ProfileView(profile_id=person.profile_id, user_id=staff.user_id, via="page"))
+    # The same audit record as the API's and `cdp profile export`'s, in the same transaction.
+    audit(session, staff, "subject_access", person.profile_id, "admin page")
     return Response(
         json.dumps(data, indent=2, ensure_ascii=False),
         media_type="application/json",

@@ -13,18 +13,29 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Executable, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Executable,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from cdp.audit.service import record
 from cdp.auth.keys import digest
 from cdp.auth.permissions import Permission, allows
-from cdp.dealers.service import dealers_for_staff, set_staff_dealers
+from cdp.dealers.service import FLOOR_ROLES, all_dealers, dealers_for_staff, set_staff_dealers
 from cdp.dealers.visibility import DealerScope, scope_of_staff
 from cdp.errors import Conflict, InvalidInput, NotAuthenticated
 from cdp.identity.identifiers import normalise_email
-from cdp.models import ROLES, LoginAttempt, StaffSession, StaffUser, utcnow
+from cdp.models import ROLES, LoginAttempt, StaffDealer, StaffSession, StaffUser, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +129,21 @@ def create_user(
     return user
 
 
+def dealer_needed(session: Session, role: str, codes: Sequence[str]) -> str | None:
+    """Why staff of this role cannot be saved with no dealer ticked, in the staff pages' words
+    (None: they can). The rule is cdp/dealers/service.dealers_for_staff's, whose message speaks
+    to the command line ("give the dealer's code"): floor staff work at a dealer, and with one
+    active dealer they join it."""
+    if codes or role not in FLOOR_ROLES:
+        return None
+    active = [dealer for dealer in all_dealers(session) if dealer.active]
+    if len(active) == 1:
+        return None
+    if not active:
+        return f"{role} staff work at a dealer, and there is no active dealer: add one first"
+    return f"tick the dealer they work at ({role} staff work at a dealer)"
+
+
 def invite_user(
     session: Session, *, email: str, role: str, name: str | None, dealers: Sequence[str] = ()
 ) -> tuple[StaffUser, str]:
@@ -128,6 +154,54 @@ def invite_user(
     user.invite_expires_at = utcnow() + timedelta(days=7)
     session.flush()
     return user, token
+
+
+@dataclass(frozen=True, slots=True)
+class StaffFilter:
+    """What the staff list is narrowed to; empty is "any"."""
+
+    text: str = ""  # part of the name or e-mail address, any case
+    role: str | None = None
+    dealer_id: int | None = None  # works at this dealer
+    no_dealer: bool = False  # works at no dealer (the importer's, or floor staff not placed yet)
+
+
+def _staff_where(chosen: StaffFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    typed = chosen.text.strip().lower()
+    if typed:
+        where.append(
+            or_(
+                func.lower(StaffUser.name).contains(typed, autoescape=True),
+                StaffUser.email.contains(typed, autoescape=True),
+            )
+        )
+    if chosen.role is not None:
+        where.append(StaffUser.role == chosen.role)
+    works_at = select(StaffDealer.user_id).where(StaffDealer.user_id == StaffUser.id)
+    if chosen.dealer_id is not None:
+        where.append(works_at.where(StaffDealer.dealer_id == chosen.dealer_id).exists())
+    if chosen.no_dealer:
+        where.append(~works_at.exists())
+    return where
+
+
+def count_staff(session: Session, chosen: StaffFilter) -> int:
+    statement = select(func.count()).select_from(StaffUser).where(*_staff_where(chosen))
+    return session.scalar(statement) or 0
+
+
+def staff_page(
+    session: Session, chosen: StaffFilter, *, offset: int, limit: int
+) -> Sequence[StaffUser]:
+    """One page of the staff accounts that match, by name (the admin's list)."""
+    return session.scalars(
+        select(StaffUser)
+        .where(*_staff_where(chosen))
+        .order_by(func.lower(StaffUser.name), StaffUser.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
 
 
 def accept_invite(session: Session, *, token: str, password: str) -> StaffUser:
